@@ -1,0 +1,97 @@
+"""The compiled array layout of a :class:`~mixrank.MixProblem`: what every kernel reads.
+
+Validation, defaults and conversions happen once, here; solver kernels (Numba or
+otherwise) receive these arrays and never see Python objects.
+
+Conventions shared by every solver
+----------------------------------
+* ``dist`` — the distance from a slot back to the last card of a type: a card of
+  type ``t`` may stand at slot ``s`` only if ``s - last_slot_t >= min_gap[t]``. The
+  distance before slot 0 is ``init_dist[t]`` (``last_gap[t]`` from the history, or
+  ``min_gap[t]`` — "unconstrained" — when none is remembered), and distances are
+  capped at the gap, so states that differ only beyond the gap merge. Index ``T``
+  holds the rule for *any* inserted card (``min_gap_any``), so ``min_gap``,
+  ``init_dist`` have length ``T + 1``.
+* The share rule becomes a two-sided knapsack on this page's PV: the denominator
+  ``D = pv_total_shown + sum(pv_weights)`` does not depend on the plan, so
+  ``share_lo[t] <= sum(pv_weights[s] for slots holding type t) <= share_hi[t]``
+  with the history's ``pv_shown`` and the tolerance ``eps = 1e-9 * D`` folded in.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["ProblemArrays", "compile_problem"]
+
+
+class ProblemArrays(NamedTuple):
+    """Arrays of one problem (N cards, K slots, T types). All are read-only."""
+
+    values: np.ndarray  #: (N, K) float64, C-contiguous
+    types: np.ndarray  #: (N,) int64 in [0, T)
+    pv: np.ndarray  #: (K,) float64 >= 0
+    allowed: np.ndarray  #: (N, K) bool (all True when the problem has no mask)
+    min_gap: np.ndarray  #: (T + 1,) int64 >= 1; index T is min_gap_any
+    init_dist: np.ndarray  #: (T + 1,) int64 in [1, min_gap]: distance to the last card before slot 0
+    max_count: np.ndarray  #: (T,) int64 in [0, N]: None becomes the number of cards of the type
+    share_lo: np.ndarray  #: (T,) float64: least PV this page must give type t
+    share_hi: np.ndarray  #: (T,) float64: most PV this page may give type t
+    pv_shown: np.ndarray  #: (T,) float64: history's PV per type
+    pv_denominator: float  #: D = pv_total_shown + sum(pv)
+    n_types: int  #: T
+
+    @property
+    def n_cards(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_slots(self) -> int:
+        return int(self.values.shape[1])
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+def compile_problem(problem) -> ProblemArrays:
+    """Build the :class:`ProblemArrays` of a validated problem (use ``problem.arrays``)."""
+    n, k, t_count = problem.n_cards, problem.n_slots, problem.n_types
+    hist = problem.history
+    min_gap = np.array([r.min_gap for r in problem.rules] + [problem.min_gap_any], dtype=np.int64)
+    last = list(hist.last_gap) + [hist.last_gap_any] if hist is not None else [None] * (t_count + 1)
+    init_dist = np.array(
+        [g if lg is None else min(lg, g) for lg, g in zip(last, min_gap.tolist())], dtype=np.int64
+    )
+    per_type = np.bincount(problem.types, minlength=t_count)
+    max_count = np.array(
+        [per_type[t] if r.max_count is None else min(r.max_count, per_type[t]) for t, r in enumerate(problem.rules)],
+        dtype=np.int64,
+    )
+    pv_shown = np.zeros(t_count) if hist is None or hist.pv_shown is None else np.array(hist.pv_shown, dtype=float)
+    total_shown = 0.0 if hist is None else hist.pv_total_shown
+    denom = float(total_shown + problem.pv_weights.sum())
+    eps = 1e-9 * denom
+    max_share = np.array([r.max_share for r in problem.rules])
+    min_share = np.array([r.min_share for r in problem.rules])
+    share_hi = max_share * denom + eps - pv_shown
+    share_lo = min_share * denom - eps - pv_shown
+    allowed = np.ones((n, k), dtype=bool) if problem.allowed is None else problem.allowed
+    return ProblemArrays(
+        values=_ro(problem.values),
+        types=_ro(problem.types),
+        pv=_ro(problem.pv_weights),
+        allowed=_ro(allowed),
+        min_gap=_ro(min_gap),
+        init_dist=_ro(init_dist),
+        max_count=_ro(max_count),
+        share_lo=_ro(share_lo),
+        share_hi=_ro(share_hi),
+        pv_shown=_ro(pv_shown),
+        pv_denominator=denom,
+        n_types=t_count,
+    )

@@ -1,0 +1,27 @@
+"""mixrank's exception hierarchy: every error the library raises on purpose.
+
+All input errors are ``ValueError`` subclasses, so code that already catches
+``ValueError`` keeps working; catch :class:`MixrankError` to catch only ours.
+"""
+
+__all__ = ["MixrankError", "ProblemError", "InstanceFileError", "SolverError", "CheckpointError"]
+
+
+class MixrankError(Exception):
+    """Base class of every error mixrank raises on purpose."""
+
+
+class ProblemError(MixrankError, ValueError):
+    """A problem field (or a plan) is not what it must be; the message names the field."""
+
+
+class InstanceFileError(ProblemError):
+    """An instance file is malformed, invalid or written by a newer mixrank."""
+
+
+class SolverError(MixrankError, ValueError):
+    """An unknown solver, an unknown option, or a bad option value."""
+
+
+class CheckpointError(MixrankError, ValueError):
+    """A model checkpoint is missing, corrupt or of an unknown format."""

@@ -1,0 +1,183 @@
+"""What a solver returns: :class:`Solution` with a documented :class:`Status`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import numpy as np
+
+__all__ = ["Status", "Plan", "Solution", "make_solution"]
+
+
+class Status(str, Enum):
+    """How far a solver got.
+
+    Members
+    -------
+    OPTIMAL
+        The plan is feasible and proven optimal (``bound == objective``).
+    FEASIBLE
+        The plan is feasible; optimality is not proven (``bound`` may still be finite).
+    INFEASIBLE
+        Proven: no plan keeps every rule (``bound == -inf``).
+    UNKNOWN
+        No feasible plan was found and nothing was proven.
+    """
+
+    OPTIMAL = "OPTIMAL"
+    FEASIBLE = "FEASIBLE"
+    INFEASIBLE = "INFEASIBLE"
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def has_plan(self) -> bool:
+        """True for OPTIMAL and FEASIBLE."""
+        return self in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+class Plan(NamedTuple):
+    """One feasible plan of a solution's pool."""
+
+    assignment: np.ndarray
+    objective: float
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The result of :func:`mixrank.solve`.
+
+    Attributes
+    ----------
+    status : Status
+    assignment : ndarray (K,) of int
+        Card per slot, -1 for the organic item; all -1 when there is no plan.
+    objective : float
+        Total value of the plan; nan when there is no plan.
+    bound : float
+        A proven upper bound on the optimum (inf when none is known, -inf when
+        proven infeasible); equals ``objective`` when OPTIMAL.
+    wall_time : float
+        Seconds the solver took, model building included.
+    solver : str
+    stats : mapping
+        Solver-specific counters (nodes, prunes, ...).
+    pool : tuple of Plan
+        The best distinct feasible plans found, best first (when asked for with
+        ``n_solutions``); empty otherwise.
+    """
+
+    status: Status
+    assignment: np.ndarray
+    objective: float
+    bound: float
+    wall_time: float
+    solver: str
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    pool: tuple[Plan, ...] = ()
+
+    @property
+    def gap(self) -> float:
+        """``(bound - objective) / max(|objective|, 1e-10)``; 0 when OPTIMAL, nan without a plan."""
+        if self.status is Status.OPTIMAL:
+            return 0.0
+        if not self.status.has_plan:
+            return math.nan
+        return max(0.0, (self.bound - self.objective)) / max(abs(self.objective), 1e-10)
+
+    @property
+    def has_plan(self) -> bool:
+        """True when ``assignment`` holds a feasible plan."""
+        return self.status.has_plan
+
+    def __str__(self) -> str:
+        lines = [f"{self.solver}: {self.status}  objective {self.objective:.6g}  bound {self.bound:.6g}"
+                 f"  gap {self.gap:.3%}  time {self.wall_time * 1e3:.2f} ms"]
+        if self.has_plan:
+            filled = [(s, int(c)) for s, c in enumerate(self.assignment) if c >= 0]
+            lines.append("plan (slot:card): " + (" ".join(f"{s}:{c}" for s, c in filled) or "all organic"))
+        if self.stats:
+            lines.append("stats: " + ", ".join(f"{k}={v}" for k, v in self.stats.items()))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (non-finite numbers become strings 'nan', 'inf', '-inf')."""
+
+        def num(x: float) -> float | str:
+            return x if math.isfinite(x) else str(x)
+
+        return {
+            "solver": self.solver,
+            "status": self.status.value,
+            "objective": num(self.objective),
+            "bound": num(self.bound),
+            "gap": num(self.gap),
+            "wall_time": self.wall_time,
+            "assignment": self.assignment.tolist(),
+            "stats": {k: (num(v) if isinstance(v, float) else v) for k, v in self.stats.items()},
+            "pool": [{"assignment": p.assignment.tolist(), "objective": p.objective} for p in self.pool],
+        }
+
+
+def make_solution(
+    problem,
+    solver: str,
+    status: Status,
+    assignment: Any | None,
+    bound: float,
+    wall_time: float,
+    stats: Mapping[str, Any] | None = None,
+    pool: Iterable[Any] = (),
+) -> Solution:
+    """The one place that builds a :class:`Solution` and keeps its promises.
+
+    Computes the objective, makes ``bound`` consistent with the status, and
+    re-checks every plan against the problem's rules: a solver that produced an
+    infeasible plan is a bug, and it is raised here rather than served.
+    """
+    k = problem.n_slots
+    if status.has_plan:
+        plan = np.asarray(assignment, dtype=np.int64).copy()
+        violations = problem.check(plan)
+        if violations:
+            raise RuntimeError(f"solver {solver!r} returned an infeasible plan: {violations[:3]}")
+        objective = problem.objective(plan)
+        if status is Status.OPTIMAL:
+            bound = objective
+        else:
+            bound = max(float(bound), objective) if not math.isnan(bound) else math.inf
+    else:
+        plan = np.full(k, -1, dtype=np.int64)
+        objective = math.nan
+        bound = -math.inf if status is Status.INFEASIBLE else (math.inf if math.isnan(bound) else float(bound))
+    plan.setflags(write=False)
+    plans = []
+    seen: set[bytes] = set()
+    for a in pool:
+        a = np.asarray(a, dtype=np.int64).copy()
+        key = a.tobytes()
+        if key in seen:
+            continue
+        seen.add(key)
+        violations = problem.check(a)
+        if violations:
+            raise RuntimeError(f"solver {solver!r} put an infeasible plan in its pool: {violations[:3]}")
+        a.setflags(write=False)
+        plans.append(Plan(a, problem.objective(a)))
+    plans.sort(key=lambda p: -p.objective)
+    return Solution(
+        status=status,
+        assignment=plan,
+        objective=objective,
+        bound=float(bound),
+        wall_time=float(wall_time),
+        solver=solver,
+        stats=MappingProxyType(dict(stats or {})),
+        pool=tuple(plans),
+    )
