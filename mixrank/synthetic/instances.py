@@ -135,13 +135,15 @@ def instance(family: str, seed: int = 0, history: bool = False, min_share: bool 
         hist = History(last_gap=last_gap, last_gap_any=last_gap_any, pv_shown=pv_shown, pv_total_shown=pv_total)
 
     if min_share:
+        # A floor for the type the values favour least: the optimum would under-serve it.
         mrng = np.random.default_rng([fam.code, seed, 2])
-        t = int(mrng.integers(0, t_count))
+        top_value = [np.sort(values[types == u].max(axis=1))[-3:].mean() for u in range(t_count)]
+        t = int(np.argmin(top_value))
         r = rules[t]
         rules[t] = TypeRule(
             min_gap=r.min_gap,
             max_share=r.max_share,
-            min_share=float(np.round(r.max_share * mrng.uniform(0.55, 0.8), 4)),
+            min_share=float(np.round(r.max_share * mrng.uniform(0.6, 0.85), 4)),
             max_count=r.max_count,
         )
 

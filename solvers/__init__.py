@@ -1,0 +1,5 @@
+"""mixrank's solvers, one module per solver, each with one public entry.
+
+Use them through :func:`mixrank.solve` (``solver="greedy" | "beam" | "bnb" | "cpsat"``);
+the modules here are imported only when their solver is asked for.
+"""
