@@ -484,7 +484,9 @@ class MixProblem:
                     raise ProblemError(f"history must be an object or null; got {type(hist_in).__name__}")
                 history = History(**hist_in)
             allowed = data.get("allowed")
-            if allowed is not None:
+            if isinstance(allowed, list) and len(allowed) == 0:  # no cards: an empty (0, K) mask
+                allowed = np.zeros((0, len(data["pv_weights"])), dtype=bool)
+            elif allowed is not None:
                 allowed = np.array(allowed)
                 if allowed.dtype != np.bool_:
                     raise ProblemError(f"allowed must hold true/false; got dtype {allowed.dtype}")

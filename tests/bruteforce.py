@@ -50,7 +50,7 @@ def brute_force(problem, limit: int = 2_000_000) -> BruteResult:
 
     def leaf(total, share):
         for t in range(t_count):
-            if share[t] < lo[t]:
+            if share[t] < lo[t] or share[t] > hi[t]:  # history alone may break a cap
                 return
         count[0] += 1
         if count[0] > limit:
@@ -90,3 +90,40 @@ def brute_force(problem, limit: int = 2_000_000) -> BruteResult:
 
     rec(0, 0.0, last_pos0, last_any0, list(shown), [0] * t_count)
     return BruteResult(best[0], [np.array(p) for p in plans], count[0])
+
+
+def reference_violations(problem, plan) -> int:
+    """Count broken rules by the SPEC's own words, over all pairs (independent of ``check``)."""
+    plan = [int(c) for c in plan]
+    n, k, t_count = problem.n_cards, problem.n_slots, problem.n_types
+    allowed = np.ones((n, k), bool) if problem.allowed is None else problem.allowed
+    hist = problem.history
+    bad = 0
+    filled = [(s, c) for s, c in enumerate(plan) if c >= 0]
+    cards = [c for _, c in filled]
+    bad += len(cards) - len(set(cards))
+    bad += sum(not allowed[c, s] for s, c in filled)
+    for i, (s1, c1) in enumerate(filled):
+        for s2, c2 in filled[i + 1:]:
+            t1, t2 = problem.types[c1], problem.types[c2]
+            if t1 == t2 and s2 - s1 < problem.rules[t1].min_gap:
+                bad += 1
+            if s2 - s1 < problem.min_gap_any:
+                bad += 1
+    if hist is not None:
+        for t in range(t_count):
+            first = [s for s, c in filled if problem.types[c] == t]
+            if first and hist.last_gap[t] is not None and first[0] + hist.last_gap[t] < problem.rules[t].min_gap:
+                bad += 1
+        if filled and hist.last_gap_any is not None and filled[0][0] + hist.last_gap_any < problem.min_gap_any:
+            bad += 1
+    shown = list(hist.pv_shown) if hist is not None and hist.pv_shown is not None else [0.0] * t_count
+    denom = (hist.pv_total_shown if hist is not None else 0.0) + float(np.sum(problem.pv_weights))
+    eps = 1e-9 * denom
+    for t, rule in enumerate(problem.rules):
+        share = shown[t] + sum(problem.pv_weights[s] for s, c in filled if problem.types[c] == t)
+        if not rule.min_share * denom - eps <= share <= rule.max_share * denom + eps:
+            bad += 1
+        if rule.max_count is not None and sum(problem.types[c] == t for c in cards) > rule.max_count:
+            bad += 1
+    return bad

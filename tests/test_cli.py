@@ -1,0 +1,52 @@
+"""The mixrank command line."""
+
+import json
+
+import pytest
+
+from mixrank import MixProblem
+from mixrank.cli import main
+from mixrank.synthetic import instance
+
+
+def test_gen_then_solve(tmp_path, capsys):
+    out = tmp_path / "d.json"
+    assert main(["gen", "small", "--seed", "2", "--history", "--min-share", "-o", str(out)]) == 0
+    assert MixProblem.load(out) == instance("small", 2, history=True, min_share=True)
+    capsys.readouterr()
+    assert main(["solve", str(out), "--solver", "cpsat", "--json"]) == 0
+    sol = json.loads(capsys.readouterr().out)
+    assert sol["status"] == "OPTIMAL" and len(sol["assignment"]) == 20
+    assert main(["solve", str(out), "--solver", "greedy", "--time-limit", "1"]) == 0
+    assert "greedy: FEASIBLE" in capsys.readouterr().out
+
+
+def test_solve_errors_are_clear(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 7}')
+    assert main(["solve", str(bad)]) == 2
+    assert "newer than this mixrank reads" in capsys.readouterr().err
+    good = tmp_path / "g.json"
+    instance("tiny", 0).save(good)
+    assert main(["solve", str(good), "--option", "cpsat.width=3"]) == 2
+    assert "unknown option(s) width" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["solve", str(good), "--time-limit", "-1"])
+
+
+def test_bench_table_and_json(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert main(["bench", "--family", "tiny", "--seeds", "0-3", "--solvers", "greedy,cpsat",
+                 "--variants", "plain,both", "--json", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "median ms" in text and "cpsat" in text
+    data = json.loads(out.read_text())
+    assert len(data["records"]) == 16
+    rows = {r["solver"]: r for r in data["summary"]}
+    assert rows["cpsat"]["OPTIMAL"] + rows["cpsat"]["INFEASIBLE"] == 8
+    assert rows["greedy"]["n"] == 8
+
+
+def test_bench_refuses_bad_seeds(capsys):
+    assert main(["bench", "--seeds", "5-2", "--no-progress"]) == 2
+    assert "seeds must look like" in capsys.readouterr().err
