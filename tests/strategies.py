@@ -46,3 +46,24 @@ def problems(draw, max_cards: int = 5, max_slots: int = 6, max_types: int = 3, t
         history = History(last_gap=last_gap, last_gap_any=last_any, pv_shown=shown.tolist(), pv_total_shown=total)
     return MixProblem(values=values, types=types, pv_weights=pv, rules=rules, min_gap_any=min_gap_any,
                       allowed=allowed, history=history)
+
+
+def random_problem(rng: np.random.Generator, n: int = 5, k: int = 7, t_count: int = 2) -> MixProblem:
+    """A seeded random small problem with tight rules; about a third of them are infeasible."""
+    values = np.round(rng.normal(1.0, 1.5, size=(n, k)), 4)
+    types = rng.integers(0, t_count, size=n)
+    pv = np.round(rng.uniform(0.2, 1.0, size=k), 3)
+    rules = []
+    for _ in range(t_count):
+        max_share = float(rng.choice([0.2, 0.3, 0.5]))
+        min_share = float(max_share * rng.choice([0.0, 0.5, 0.9]))
+        rules.append(TypeRule(min_gap=int(rng.integers(1, 4)), max_share=max_share, min_share=min_share,
+                              max_count=None if rng.random() < 0.5 else int(rng.integers(0, 3))))
+    history = None
+    if rng.random() < 0.5:
+        shown = np.round(rng.uniform(0, 1, size=t_count), 3)
+        history = History(last_gap=[None if rng.random() < 0.3 else int(rng.integers(1, 4)) for _ in range(t_count)],
+                          last_gap_any=int(rng.integers(1, 3)), pv_shown=shown.tolist(),
+                          pv_total_shown=float(shown.sum() + rng.uniform(0, 2)))
+    return MixProblem(values=values, types=types, pv_weights=pv, rules=rules,
+                      min_gap_any=int(rng.integers(1, 3)), allowed=rng.random((n, k)) > 0.15, history=history)

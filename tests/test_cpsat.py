@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from bruteforce import brute_force
 from hypothesis import HealthCheck, given, settings
-from strategies import problems
+from strategies import problems, random_problem
 
 import mixrank
 from mixrank import Status, SolverError
@@ -32,8 +32,14 @@ def agrees_with_brute_force(p):
 
 def test_cpsat_equals_brute_force_on_320_tiny_instances():
     outcomes = [agrees_with_brute_force(instance("tiny", s, history=h, min_share=m)) for s, h, m in TINY]
+    assert outcomes.count("optimal") == len(TINY)  # the families are feasible by construction
+
+
+def test_cpsat_agrees_with_brute_force_on_infeasible_problems():
+    rng = np.random.default_rng(2026)
+    outcomes = [agrees_with_brute_force(random_problem(rng)) for _ in range(120)]
     # The sample must exercise both verdicts, or the test proves little.
-    assert outcomes.count("infeasible") >= 5 and outcomes.count("optimal") >= 250
+    assert outcomes.count("infeasible") >= 20 and outcomes.count("optimal") >= 20
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

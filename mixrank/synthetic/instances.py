@@ -140,10 +140,14 @@ def instance(family: str, seed: int = 0, history: bool = False, min_share: bool 
         top_value = [np.sort(values[types == u].max(axis=1))[-3:].mean() for u in range(t_count)]
         t = int(np.argmin(top_value))
         r = rules[t]
+        draft = MixProblem(values=values, types=types, pv_weights=pv, rules=rules,
+                           min_gap_any=fam.min_gap_any, allowed=allowed, history=hist)
+        reachable = _witness_share(draft, t)  # so that every min-share instance has a plan
+        floor = min(r.max_share * mrng.uniform(0.6, 0.85), 0.95 * reachable)
         rules[t] = TypeRule(
             min_gap=r.min_gap,
             max_share=r.max_share,
-            min_share=float(np.round(r.max_share * mrng.uniform(0.6, 0.85), 4)),
+            min_share=float(np.floor(max(floor, 0.0) * 1e4) / 1e4),
             max_count=r.max_count,
         )
 
@@ -156,6 +160,28 @@ def instance(family: str, seed: int = 0, history: bool = False, min_share: bool 
         allowed=allowed,
         history=hist,
     )
+
+
+def _witness_share(problem: MixProblem, t: int) -> float:
+    """The PV share type ``t`` reaches in a plan holding only type-t cards, each at the earliest slot it may take."""
+    ar = problem.arrays
+    k = problem.n_slots
+    cards = np.flatnonzero(ar.types == t)
+    used = np.zeros(cards.size, dtype=bool)
+    last_t, last_any = -int(ar.init_dist[t]), -int(ar.init_dist[-1])
+    got, count = 0.0, 0
+    for s in range(k):
+        if count >= ar.max_count[t] or s - last_t < ar.min_gap[t] or s - last_any < ar.min_gap[-1]:
+            continue
+        if got + ar.pv[s] > ar.share_hi[t]:
+            continue
+        free = np.flatnonzero(~used & ar.allowed[cards, s])
+        if free.size:
+            used[free[0]] = True
+            got += ar.pv[s]
+            count += 1
+            last_t = last_any = s
+    return float((ar.pv_shown[t] + got) / ar.pv_denominator) if ar.pv_denominator > 0 else 0.0
 
 
 def instances(family: str, seeds, history: bool = False, min_share: bool = False) -> list[MixProblem]:
