@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     times = {w: [] for w in workers}
     statuses = {w: [] for w in workers}
     objectives = {w: [] for w in workers}
-    for seed, v, p in problems:
+    for _seed, _variant, p in problems:
         for w in workers:
             sol = mixrank.solve(p, solver="cpsat", num_workers=w)
             times[w].append(sol.wall_time)

@@ -15,10 +15,11 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -443,7 +444,7 @@ class MixProblem:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: Any) -> "MixProblem":
+    def from_dict(cls, data: Any) -> MixProblem:
         """Build a problem from :meth:`to_dict` output; malformed input raises InstanceFileError."""
         if not isinstance(data, dict):
             raise InstanceFileError(f"instance must be a JSON object; got {type(data).__name__}")
@@ -508,7 +509,7 @@ class MixProblem:
             raise InstanceFileError(f"invalid instance: {exc}") from None
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "MixProblem":
+    def from_json(cls, text: str | bytes) -> MixProblem:
         """Parse :meth:`to_json` output; a malformed or newer-schema text raises InstanceFileError."""
         try:
             data = json.loads(text)
@@ -529,7 +530,7 @@ class MixProblem:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "MixProblem":
+    def load(cls, path: str | os.PathLike[str]) -> MixProblem:
         """Read an instance file written by :meth:`save` (or ``mixrank gen``)."""
         try:
             text = Path(path).read_bytes()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from mixrank.errors import SolverError
 from mixrank.problem import MixProblem

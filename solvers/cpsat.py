@@ -100,7 +100,7 @@ def _constraints(model, arrays, pairs, lits, index) -> dict[str, Any]:
         ids = index[cards].ravel()
         ids = ids[ids >= 0]
         tl = [lits[i] for i in ids.tolist()]
-        if len(tl) > arrays.max_count[t]:
+        if arrays.max_count[t] < cards.size and len(tl) > arrays.max_count[t]:  # else implied by card rows
             model.add(cp_model.LinearExpr.sum(tl) <= int(arrays.max_count[t]))
             stats["count_rows"] += 1
         coefs = pv_int[pairs[ids, 1]].tolist()

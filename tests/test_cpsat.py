@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from strategies import problems, random_problem
 
 import mixrank
-from mixrank import Status, SolverError
+from mixrank import SolverError, Status
 from mixrank.synthetic import instance
 
 TINY = [(seed, h, m) for seed in range(80) for h in (False, True) for m in (False, True)]  # 320 instances

@@ -1,5 +1,6 @@
 """mixrank.solve: registry, option checks, Solution contract."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -46,7 +47,7 @@ def test_solution_contract_and_str():
     assert "OPTIMAL" in text and "plan (slot:card)" in text
     d = sol.to_dict()
     assert d["status"] == "OPTIMAL" and d["assignment"] == sol.assignment.tolist()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         sol.status = Status.UNKNOWN
 
 
