@@ -23,17 +23,23 @@ __all__ = ["solve_greedy"]
 
 
 def _reach(pv: np.ndarray, avail: np.ndarray, start: int, spacing: int, picks: int) -> float:
-    """Upper bound on the PV one type can still collect from ``start`` on."""
+    """Most PV one type can still collect from ``start`` on: at most ``picks`` cards, spaced by ``spacing``.
+
+    An exact DP over (slot, cards left), vectorised over the card count; an upper bound on what
+    the type can reach in a real plan (other types and the cards' identities are ignored).
+    """
     k = pv.shape[0]
+    picks = min(picks, (k - start + spacing - 1) // spacing)
     if picks <= 0 or start >= k:
         return 0.0
     gain = np.where(avail[start:], pv[start:], 0.0)
-    best = np.zeros(k - start + spacing)
-    for i in range(k - start - 1, -1, -1):  # best PV with cards spaced >= spacing
-        take = gain[i] + best[i + spacing]
-        best[i] = take if take > best[i + 1] else best[i + 1]
-    top = np.sort(gain)[::-1][:picks].sum()  # ... and with at most `picks` cards
-    return float(min(best[0], top))
+    m = k - start
+    best = np.zeros((m + spacing, picks + 1))  # best[i, j]: from slot start+i on, with j cards left
+    for i in range(m - 1, -1, -1):
+        best[i] = best[i + 1]
+        take = gain[i] + best[i + spacing, :-1]
+        np.maximum(best[i, 1:], take, out=best[i, 1:])
+    return float(best[0, picks])
 
 
 def solve_greedy(problem, *, time_limit: float | None = None, seed: int = 0) -> Solution:
