@@ -44,6 +44,11 @@ SOLVERS: dict[str, SolverInfo] = {
             summary="slot by slot, the best card that keeps every rule (the online baseline)",
         ),
         SolverInfo(
+            "beam", "solvers.beam:solve_beam", exact=False,
+            summary="Numba beam search over slots (fast, on-device); deterministic, never infeasible",
+            options={"width": 32, "n_solutions": 1, "cards_per_type": 2},
+        ),
+        SolverInfo(
             "cpsat", "solvers.cpsat:solve_cpsat", exact=True,
             summary="OR-Tools CP-SAT model (the exact reference)",
             options={"num_workers": 1, "hint": None, "log": False},
