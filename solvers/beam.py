@@ -438,6 +438,22 @@ def _estimate_table(arrays, caps, order, order_len):
     return _future_table(r, skip_next, place_next), strides
 
 
+def _frozen_arrays(ar):
+    """The problem's arrays, all read-only, so that the kernels are compiled for one signature.
+
+    (Arrays of an unpickled problem, e.g. in a worker process, come back writable; a
+    writable array is another Numba type and would trigger a fresh compilation.)
+    """
+    fields = {}
+    for name in ("values", "types", "pv", "allowed", "min_gap", "init_dist", "max_count", "share_lo", "share_hi"):
+        a = getattr(ar, name)
+        if a.flags.writeable:
+            a = a.view()
+            a.setflags(write=False)
+        fields[name] = a
+    return ar._replace(**fields)
+
+
 def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise SolverError(f"{name} must be an int >= {low}; got {value!r}")
@@ -490,7 +506,7 @@ def solve_beam(
     width = _check_int("width", width, 1)
     n_solutions = _check_int("n_solutions", n_solutions, 1)
     cards_per_type = _check_int("cards_per_type", cards_per_type, 1)
-    ar = problem.arrays
+    ar = _frozen_arrays(problem.arrays)
     caps = _type_caps(ar.types, ar.max_count, ar.n_types)
     order, order_len, reach, H, strides = _tables(ar, caps)
     t_kernel = time.perf_counter()

@@ -1,0 +1,248 @@
+"""Solve many problems at once: :func:`solve_many`, in parallel across problems.
+
+Parallelism is across problems, never inside one: each worker process solves whole
+chunks of the batch one problem after another, so a fast solver (beam, greedy) pays
+the inter-process cost once per chunk rather than once per problem. Worker
+processes are started with the ``spawn`` method: Numba and PyTorch can clash over
+OpenMP runtimes in ``fork``-ed children.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from mixrank.errors import SolverError
+from mixrank.problem import MixProblem
+from mixrank.solution import Solution
+from mixrank.solve import _check_common, resolve_solver, solve
+
+__all__ = ["solve_many"]
+
+_BACKENDS = ("local", "ray")
+
+
+def _to_wire(sol: Solution) -> dict[str, Any]:
+    """A picklable form of a Solution (its stats mapping is a read-only proxy)."""
+    return {
+        "status": sol.status,
+        "assignment": sol.assignment,
+        "objective": sol.objective,
+        "bound": sol.bound,
+        "wall_time": sol.wall_time,
+        "solver": sol.solver,
+        "stats": dict(sol.stats),
+        "pool": tuple((p.assignment, p.objective) for p in sol.pool),
+    }
+
+
+def _from_wire(d: dict[str, Any]) -> Solution:
+    from mixrank.solution import Plan
+
+    def frozen(a):
+        a = a.copy()
+        a.setflags(write=False)
+        return a
+
+    return Solution(
+        status=d["status"],
+        assignment=frozen(d["assignment"]),
+        objective=d["objective"],
+        bound=d["bound"],
+        wall_time=d["wall_time"],
+        solver=d["solver"],
+        stats=MappingProxyType(d["stats"]),
+        pool=tuple(Plan(frozen(a), obj) for a, obj in d["pool"]),
+    )
+
+
+def _solve_chunk(problems: list[MixProblem], solver: str, time_limit: float | None, seed: int,
+                 options: dict[str, Any]) -> list[dict[str, Any]]:
+    """Worker task: solve a chunk in order (module-level, so that ``spawn`` workers can import it)."""
+    return [_to_wire(solve(p, solver=solver, time_limit=time_limit, seed=seed, **options)) for p in problems]
+
+
+def _warm_worker(solver: str) -> None:
+    """Worker initializer: import the solver, and compile or load its kernels, before the first task."""
+    from mixrank.solve import SOLVERS
+
+    entry = SOLVERS[solver].load()
+    warm = getattr(__import__(entry.__module__, fromlist=["warm_up"]), "warm_up", None)
+    if callable(warm):
+        warm()
+
+
+def _check_batch(problems: Any, n_jobs: Any, backend: Any, chunk_size: Any, progress: Any) -> list[MixProblem]:
+    if isinstance(problems, (MixProblem, str, bytes)) or not isinstance(problems, Iterable):
+        raise SolverError(f"problems must be a sequence of MixProblem; got {type(problems).__name__}")
+    items = list(problems)
+    for i, p in enumerate(items):
+        if not isinstance(p, MixProblem):
+            raise SolverError(f"problems[{i}] must be a MixProblem; got {type(p).__name__}")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1):
+        raise SolverError(f"n_jobs must be an int >= 1 or None (all cores); got {n_jobs!r}")
+    if backend not in _BACKENDS:
+        raise SolverError(f"backend must be one of {', '.join(_BACKENDS)}; got {backend!r}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise SolverError(f"chunk_size must be an int >= 1 or None (automatic); got {chunk_size!r}")
+    if not isinstance(progress, bool):
+        raise SolverError(f"progress must be True or False; got {progress!r}")
+    return items
+
+
+def _chunks(n_items: int, n_workers: int, chunk_size: int | None) -> list[tuple[int, int]]:
+    if chunk_size is None:
+        # About four chunks per worker: small enough to balance, large enough to amortise the transfer.
+        chunk_size = max(1, math.ceil(n_items / (4 * n_workers)))
+    return [(i, min(i + chunk_size, n_items)) for i in range(0, n_items, chunk_size)]
+
+
+def solve_many(
+    problems: Sequence[MixProblem],
+    solver: str = "beam",
+    time_limit: float | None = None,
+    seed: int = 0,
+    *,
+    n_jobs: int | None = None,
+    backend: str = "local",
+    chunk_size: int | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> list[Solution]:
+    """Solve a batch of problems, in parallel across problems; results come back in input order.
+
+    Each problem is solved exactly as ``mixrank.solve(problem, solver, time_limit, seed,
+    **options)`` would solve it, so a deterministic solver gives the same plans as
+    one-by-one solving (only ``wall_time`` differs).
+
+    Parameters
+    ----------
+    problems : sequence of MixProblem
+    solver : str, default "beam"
+        A name from :data:`mixrank.SOLVERS`.
+    time_limit : float or None
+        Per problem, as in :func:`mixrank.solve`.
+    seed : int >= 0
+        Used for every problem.
+    n_jobs : int >= 1 or None
+        Worker processes; None uses every core; 1 solves in this process (no pool).
+    backend : {"local", "ray"}
+        ``"local"``: a process pool on this machine (``spawn`` start method).
+        ``"ray"``: tasks on the Ray cluster that ``ray.init()`` connects to (needs
+        ``pip install mixrank[ray]``).
+    chunk_size : int >= 1 or None
+        Problems per task; None picks about four tasks per worker.
+    progress : bool
+        Show a progress bar (tqdm) over problems.
+    **options
+        Solver options, checked against the registry before any work starts.
+
+    Returns
+    -------
+    list of Solution
+        ``result[i]`` solves ``problems[i]``.
+
+    Raises
+    ------
+    SolverError
+        For a bad problem, solver, option, time limit, seed or batch setting; raised
+        before any problem is solved.
+    ImportError
+        For ``backend="ray"`` when Ray is not installed.
+
+    Examples
+    --------
+    >>> import mixrank
+    >>> batch = [mixrank.synthetic.instance("tiny", seed=s) for s in range(3)]
+    >>> sols = mixrank.solve_many(batch, solver="greedy", n_jobs=1)
+    >>> [s.solver for s in sols]
+    ['greedy', 'greedy', 'greedy']
+    """
+    items = _check_batch(problems, n_jobs, backend, chunk_size, progress)
+    resolve_solver(solver, options)
+    _check_common(time_limit, seed)
+    if backend == "ray":
+        return _solve_ray(items, solver, time_limit, seed, options, chunk_size, progress)
+    workers = (os.cpu_count() or 1) if n_jobs is None else n_jobs
+    workers = max(1, min(workers, len(items)))
+    if workers == 1:
+        return _solve_here(items, solver, time_limit, seed, options, progress)
+    return _solve_pool(items, solver, time_limit, seed, options, workers, chunk_size, progress)
+
+
+def _bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="problem", desc="solve_many")
+
+
+def _solve_here(items, solver, time_limit, seed, options, progress) -> list[Solution]:
+    bar = _bar(len(items), progress)
+    out = []
+    try:
+        for p in items:
+            out.append(solve(p, solver=solver, time_limit=time_limit, seed=seed, **options))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out
+
+
+def _solve_pool(items, solver, time_limit, seed, options, workers, chunk_size, progress) -> list[Solution]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    spans = _chunks(len(items), workers, chunk_size)
+    results: list[Solution | None] = [None] * len(items)
+    bar = _bar(len(items), progress)
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_warm_worker,
+                                 initargs=(solver,)) as pool:
+            futures = {
+                pool.submit(_solve_chunk, items[a:b], solver, time_limit, seed, options): (a, b)
+                for a, b in spans
+            }
+            for fut in as_completed(futures):
+                a, b = futures[fut]
+                for i, wire in enumerate(fut.result()):
+                    results[a + i] = _from_wire(wire)
+                if bar is not None:
+                    bar.update(b - a)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results  # type: ignore[return-value]
+
+
+def _solve_ray(items, solver, time_limit, seed, options, chunk_size, progress) -> list[Solution]:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(
+            "backend='ray' needs Ray, which is not installed; install it with: pip install mixrank[ray]"
+        ) from None
+    if not ray.is_initialized():
+        ray.init()
+    workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    remote = ray.remote(_solve_chunk)
+    spans = _chunks(len(items), workers, chunk_size)
+    refs = [remote.remote(items[a:b], solver, time_limit, seed, options) for a, b in spans]
+    bar = _bar(len(items), progress)
+    results: list[Solution] = []
+    try:
+        for (a, b), ref in zip(spans, refs):
+            results.extend(_from_wire(w) for w in ray.get(ref))
+            if bar is not None:
+                bar.update(b - a)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results

@@ -1,0 +1,78 @@
+"""solve_many: the same results as one-by-one solving, in input order, validated before any work."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import mixrank
+from mixrank import SolverError
+from mixrank.synthetic import instance
+
+
+def _same(a, b):
+    return (a.status == b.status and a.solver == b.solver and np.array_equal(a.assignment, b.assignment)
+            and (a.objective == b.objective or (np.isnan(a.objective) and np.isnan(b.objective)))
+            and [p.assignment.tolist() for p in a.pool] == [p.assignment.tolist() for p in b.pool])
+
+
+@pytest.fixture(scope="module")
+def batch():
+    # Mixed families and variants, so that a mix-up of the order cannot go unnoticed.
+    return [instance(f, s, history=s % 2 == 0, min_share=s % 3 == 0) for f in ("tiny", "small", "device")
+            for s in range(5)]
+
+
+def test_in_process_equals_one_by_one(batch):
+    got = mixrank.solve_many(batch, solver="beam", n_jobs=1, width=8, n_solutions=2)
+    want = [mixrank.solve(p, solver="beam", width=8, n_solutions=2) for p in batch]
+    assert len(got) == len(batch)
+    assert all(_same(a, b) for a, b in zip(got, want))
+
+
+def test_process_pool_equals_one_by_one_in_input_order(batch):
+    want = [mixrank.solve(p, solver="beam", n_solutions=3) for p in batch]
+    got = mixrank.solve_many(batch, solver="beam", n_jobs=2, chunk_size=2, n_solutions=3)
+    assert all(_same(a, b) for a, b in zip(got, want))
+    assert not got[0].assignment.flags.writeable
+    assert got[0].stats["width"] == 32
+
+
+def test_other_solvers_and_progress_bar(batch):
+    got = mixrank.solve_many(batch[:4], solver="greedy", n_jobs=1, progress=True)
+    assert all(_same(a, mixrank.solve(p, solver="greedy")) for a, p in zip(got, batch[:4]))
+
+
+def test_empty_batch():
+    assert mixrank.solve_many([], solver="beam") == []
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"solver": "nope"}, "solver must be one of"),
+    ({"solver": "beam", "widht": 3}, "unknown option"),
+    ({"solver": "beam", "n_jobs": 0}, "n_jobs"),
+    ({"solver": "beam", "backend": "dask"}, "backend"),
+    ({"solver": "beam", "chunk_size": 0}, "chunk_size"),
+    ({"solver": "beam", "progress": "yes"}, "progress"),
+    ({"solver": "beam", "time_limit": -1}, "time_limit"),
+    ({"solver": "beam", "seed": -2}, "seed"),
+])
+def test_bad_settings_are_rejected_before_any_work(kwargs, match, monkeypatch):
+    calls = []
+    monkeypatch.setattr("mixrank.batch.solve", lambda *a, **k: calls.append(1))
+    with pytest.raises(SolverError, match=match):
+        mixrank.solve_many([instance("tiny", 0)], **kwargs)
+    assert calls == []
+
+
+def test_bad_problems_are_named_by_index():
+    with pytest.raises(SolverError, match=r"problems\[1\] must be a MixProblem"):
+        mixrank.solve_many([instance("tiny", 0), "not a problem"], n_jobs=1)
+    with pytest.raises(SolverError, match="sequence of MixProblem"):
+        mixrank.solve_many(instance("tiny", 0))
+
+
+def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
+    with pytest.raises(ImportError, match=r"pip install mixrank\[ray\]"):
+        mixrank.solve_many([instance("tiny", 0)], backend="ray")
