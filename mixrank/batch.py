@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from types import MappingProxyType
 from typing import Any
 
 from mixrank.errors import SolverError
@@ -25,44 +24,10 @@ __all__ = ["solve_many"]
 _BACKENDS = ("local", "ray")
 
 
-def _to_wire(sol: Solution) -> dict[str, Any]:
-    """A picklable form of a Solution (its stats mapping is a read-only proxy)."""
-    return {
-        "status": sol.status,
-        "assignment": sol.assignment,
-        "objective": sol.objective,
-        "bound": sol.bound,
-        "wall_time": sol.wall_time,
-        "solver": sol.solver,
-        "stats": dict(sol.stats),
-        "pool": tuple((p.assignment, p.objective) for p in sol.pool),
-    }
-
-
-def _from_wire(d: dict[str, Any]) -> Solution:
-    from mixrank.solution import Plan
-
-    def frozen(a):
-        a = a.copy()
-        a.setflags(write=False)
-        return a
-
-    return Solution(
-        status=d["status"],
-        assignment=frozen(d["assignment"]),
-        objective=d["objective"],
-        bound=d["bound"],
-        wall_time=d["wall_time"],
-        solver=d["solver"],
-        stats=MappingProxyType(d["stats"]),
-        pool=tuple(Plan(frozen(a), obj) for a, obj in d["pool"]),
-    )
-
-
 def _solve_chunk(problems: list[MixProblem], solver: str, time_limit: float | None, seed: int,
-                 options: dict[str, Any]) -> list[dict[str, Any]]:
+                 options: dict[str, Any]) -> list[Solution]:
     """Worker task: solve a chunk in order (module-level, so that ``spawn`` workers can import it)."""
-    return [_to_wire(solve(p, solver=solver, time_limit=time_limit, seed=seed, **options)) for p in problems]
+    return [solve(p, solver=solver, time_limit=time_limit, seed=seed, **options) for p in problems]
 
 
 def _warm_worker(solver: str) -> None:
@@ -212,8 +177,7 @@ def _solve_pool(items, solver, time_limit, seed, options, workers, chunk_size, p
             }
             for fut in as_completed(futures):
                 a, b = futures[fut]
-                for i, wire in enumerate(fut.result()):
-                    results[a + i] = _from_wire(wire)
+                results[a:b] = fut.result()
                 if bar is not None:
                     bar.update(b - a)
     finally:
@@ -239,7 +203,7 @@ def _solve_ray(items, solver, time_limit, seed, options, chunk_size, progress) -
     results: list[Solution] = []
     try:
         for (a, b), ref in zip(spans, refs):
-            results.extend(_from_wire(w) for w in ray.get(ref))
+            results.extend(ray.get(ref))
             if bar is not None:
                 bar.update(b - a)
     finally:

@@ -107,6 +107,12 @@ class Solution:
             lines.append("stats: " + ", ".join(f"{k}={v}" for k, v in self.stats.items()))
         return "\n".join(lines)
 
+    def __reduce__(self):
+        # Pickles (for process pools) as plain fields; the copy comes back read-only, like the original.
+        fields = (self.status, np.asarray(self.assignment), self.objective, self.bound, self.wall_time,
+                  self.solver, dict(self.stats), tuple((np.asarray(p.assignment), p.objective) for p in self.pool))
+        return (_rebuild_solution, fields)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (non-finite numbers become strings 'nan', 'inf', '-inf')."""
 
@@ -124,6 +130,17 @@ class Solution:
             "stats": {k: (num(v) if isinstance(v, float) else v) for k, v in self.stats.items()},
             "pool": [{"assignment": p.assignment.tolist(), "objective": p.objective} for p in self.pool],
         }
+
+
+def _frozen(a: Any) -> np.ndarray:
+    a = np.array(a, dtype=np.int64)
+    a.setflags(write=False)
+    return a
+
+
+def _rebuild_solution(status, assignment, objective, bound, wall_time, solver, stats, pool) -> Solution:
+    return Solution(Status(status), _frozen(assignment), objective, bound, wall_time, solver,
+                    MappingProxyType(stats), tuple(Plan(_frozen(a), obj) for a, obj in pool))
 
 
 def make_solution(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +127,9 @@ def solve(
     """
     if not isinstance(problem, MixProblem):
         raise SolverError(f"problem must be a MixProblem; got {type(problem).__name__}")
+    start = time.perf_counter()
     info = resolve_solver(solver, options)
     _check_common(time_limit, seed)
-    return info.load()(problem, time_limit=time_limit, seed=seed, **options)
+    solution = info.load()(problem, time_limit=time_limit, seed=seed, **options)
+    # wall_time covers the whole call, the final feasibility re-check included, for every solver alike.
+    return dataclasses.replace(solution, wall_time=time.perf_counter() - start)

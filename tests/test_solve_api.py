@@ -65,3 +65,24 @@ def test_make_solution_gap_and_pool():
     assert [pl.objective for pl in sol.pool] == [2.0, 1.0]
     none = make_solution(p, "x", Status.INFEASIBLE, None, 0.0, 0.0)
     assert none.bound == -math.inf and math.isnan(none.gap) and none.assignment.tolist() == [-1, -1]
+
+
+def test_solution_pickles_read_only():
+    import pickle
+
+    p = instance("small", 1)
+    sol = mixrank.solve(p, solver="cpsat")
+    back = pickle.loads(pickle.dumps(sol))
+    assert back.status is Status.OPTIMAL and np.array_equal(back.assignment, sol.assignment)
+    assert not back.assignment.flags.writeable and dict(back.stats) == dict(sol.stats)
+    with pytest.raises(TypeError):
+        back.stats["x"] = 1
+
+
+def test_wall_time_covers_the_whole_call():
+    import time
+
+    p = instance("device", 0)
+    t0 = time.perf_counter()
+    sol = mixrank.solve(p, solver="greedy")
+    assert 0 < sol.wall_time <= time.perf_counter() - t0
