@@ -356,9 +356,11 @@ class MixProblem:
         """
         a = self._plan(assignment)
         ar = self.arrays
-        out: list[str] = []
         slots = np.flatnonzero(a >= 0)
         cards = a[slots]
+        if self._feasible_fast(ar, slots.tolist(), cards.tolist()):
+            return []
+        out: list[str] = []
         # 1. each card at most once, allowed pairs only
         first_slot: dict[int, int] = {}
         for s, c in zip(slots.tolist(), cards.tolist()):
@@ -403,6 +405,59 @@ class MixProblem:
             if rule.max_count is not None and counts[t] > rule.max_count:
                 out.append(f"type {t} has {int(counts[t])} cards; max_count is {rule.max_count}")
         return out
+
+    def _feasible_fast(self, ar, slots: list[int], cards: list[int]) -> bool:
+        """One pass in plain Python that proves a plan keeps every rule.
+
+        Plans are short, so list arithmetic beats numpy calls here; the wordy loop of
+        :meth:`check` runs only when this returns False. Comparisons are the same.
+        """
+        t_count = ar.n_types
+        gaps = self._gaps
+        last = [-d for d in self._init_dist]  # slot of the previous card, per type and (index T) any
+        pv_used = [0.0] * t_count
+        counts = [0] * t_count
+        seen = set()
+        types, pv, allowed = self._types_list, self._pv_list, ar.allowed
+        for s, c in zip(slots, cards):
+            t = types[c]
+            if c in seen or not allowed[c, s] or s - last[t] < gaps[t] or s - last[t_count] < gaps[t_count]:
+                return False
+            seen.add(c)
+            last[t] = last[t_count] = s
+            pv_used[t] += pv[s]
+            counts[t] += 1
+        shown, lo, hi = self._share_lists
+        for t in range(t_count):
+            share = shown[t] + pv_used[t]
+            if share > hi[t] + shown[t] or share < lo[t] + shown[t] or counts[t] > self._count_caps[t]:
+                return False
+        return True
+
+    @cached_property
+    def _gaps(self) -> list[int]:
+        return self.arrays.min_gap.tolist()
+
+    @cached_property
+    def _init_dist(self) -> list[int]:
+        return self.arrays.init_dist.tolist()
+
+    @cached_property
+    def _types_list(self) -> list[int]:
+        return self.types.tolist()
+
+    @cached_property
+    def _pv_list(self) -> list[float]:
+        return self.pv_weights.tolist()
+
+    @cached_property
+    def _share_lists(self) -> tuple[list[float], list[float], list[float]]:
+        ar = self.arrays
+        return ar.pv_shown.tolist(), ar.share_lo.tolist(), ar.share_hi.tolist()
+
+    @cached_property
+    def _count_caps(self) -> list[float]:
+        return [math.inf if r.max_count is None else r.max_count for r in self.rules]
 
     def is_feasible(self, assignment: Any) -> bool:
         """True when :meth:`check` finds nothing wrong with ``assignment``."""

@@ -132,6 +132,12 @@ class Solution:
         }
 
 
+def _objective(problem, plan: np.ndarray) -> float:
+    """``problem.objective`` for a plan that ``check`` has already validated."""
+    slots = np.flatnonzero(plan >= 0)
+    return float(problem.values[plan[slots], slots].sum())
+
+
 def _frozen(a: Any) -> np.ndarray:
     a = np.array(a, dtype=np.int64)
     a.setflags(write=False)
@@ -165,7 +171,7 @@ def make_solution(
         violations = problem.check(plan)
         if violations:
             raise RuntimeError(f"solver {solver!r} returned an infeasible plan: {violations[:3]}")
-        objective = problem.objective(plan)
+        objective = _objective(problem, plan)
         if status is Status.OPTIMAL:
             bound = objective
         else:
@@ -187,7 +193,7 @@ def make_solution(
         if violations:
             raise RuntimeError(f"solver {solver!r} put an infeasible plan in its pool: {violations[:3]}")
         a.setflags(write=False)
-        plans.append(Plan(a, problem.objective(a)))
+        plans.append(Plan(a, _objective(problem, a)))
     plans.sort(key=lambda p: -p.objective)
     return Solution(
         status=status,
