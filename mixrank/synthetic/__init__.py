@@ -9,3 +9,6 @@ from mixrank.synthetic.instances import FAMILIES, Family, examination, instance,
 __all__ = ["FAMILIES", "Family", "examination", "instance", "instances"]
 
 # The feed environment (users, logs, oracle) is exported below by mixrank.synthetic.feed.
+from mixrank.synthetic.feed import FeedBatch, FeedConfig, FeedEnv, Users, random_policy  # noqa: E402
+
+__all__ += ["FeedConfig", "FeedEnv", "FeedBatch", "Users", "random_policy"]

@@ -1,0 +1,65 @@
+"""ESAN, the Edge Surrounding-Aware Network: a candidate-by-slot CTR matrix in one pass (SPEC §3).
+
+* :mod:`esan.data` — the array schema of logs and requests (numpy only);
+* :mod:`esan.model` — :class:`ESAN` and :class:`ESANConfig` (PyTorch);
+* :mod:`esan.training` — :func:`train` with validation, early stopping and checkpoints;
+* :mod:`esan.checkpoint` — :func:`save_checkpoint` / :func:`load_checkpoint` (safe writes, corrupt files refused);
+* :mod:`esan.metrics` — AUC, GAUC, logloss, calibration error;
+* :mod:`esan.export` — torch.export and ONNX, with an onnxruntime parity check.
+
+Names load on first use, so ``import esan`` does not import torch; the schema
+(``esan.FeedLog``, ``esan.Requests``) never needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "FeedLog",
+    "Requests",
+    "Page",
+    "LogSchemaError",
+    "ESAN",
+    "ESANConfig",
+    "train",
+    "TrainResult",
+    "evaluate",
+    "save_checkpoint",
+    "load_checkpoint",
+    "auc",
+    "gauc",
+    "logloss",
+    "calibration_error",
+    "export_program",
+    "export_onnx",
+    "onnx_parity",
+]
+
+_WHERE = {
+    "FeedLog": "esan.data",
+    "Requests": "esan.data",
+    "Page": "esan.data",
+    "LogSchemaError": "esan.data",
+    "ESAN": "esan.model",
+    "ESANConfig": "esan.model",
+    "train": "esan.training",
+    "TrainResult": "esan.training",
+    "evaluate": "esan.training",
+    "save_checkpoint": "esan.checkpoint",
+    "load_checkpoint": "esan.checkpoint",
+    "auc": "esan.metrics",
+    "gauc": "esan.metrics",
+    "logloss": "esan.metrics",
+    "calibration_error": "esan.metrics",
+    "export_program": "esan.export",
+    "export_onnx": "esan.export",
+    "onnx_parity": "esan.export",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'esan' has no attribute {name!r}")

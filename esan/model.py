@@ -1,0 +1,563 @@
+"""ESAN, the Edge Surrounding-Aware Network (SPEC §3), in PyTorch.
+
+ESAN predicts the click probability (given exposure) of a card inserted at a
+slot of a page, from three things:
+
+* the user's real-time behaviour — an exposure sequence and a click sequence of
+  ``<item, action>`` pairs. Each sequence has its own encoder (clicks are sparse
+  and would be drowned in exposures); in each, item features and action
+  features are encoded separately, then fused, with a recency embedding;
+* the candidate card, which attends over each behaviour sequence (softmax
+  attention with a "null" key, plus a sigmoid-gated sum that keeps counts, so
+  that "how many recent exposures of this type" is expressible);
+* the slot's surroundings — the items in a window of ``window`` slots on each
+  side, with their types and categories, each through its own relative-position
+  map, plus depth features of the slot.
+
+The sub-modules compute each part once: the user state once per request, the
+candidates once (``N``), the slot contexts once (``K``); only a light head runs
+per ``(card, slot)`` pair::
+
+    h1 = relu(U[c] + V[s] + W (Q[c] * ctx[s]))      # Q[c] * ctx[s]: elementwise
+    logit = out(relu(hidden(h1)))
+
+so one forward pass returns the whole ``(N, K)`` matrix. The same head scores
+the items of a logged page at their own slots (training) and single pairs
+(:meth:`ESAN.score_pairs`, the reference the grid is tested against).
+
+Ablations: ``use_window=False`` drops the surroundings (the slot context is its
+depth only); ``use_behaviour=False`` drops both behaviour sequences.
+
+Examples
+--------
+>>> import torch
+>>> from mixrank.synthetic import FeedEnv, FeedConfig
+>>> from esan import ESAN, ESANConfig
+>>> env = FeedEnv(FeedConfig(n_slots=12, n_cards=5))
+>>> req = env.sample(1, seed=0).requests
+>>> model = ESAN(ESANConfig.for_data(req))
+>>> card_ctr, organic_ctr = model.predict(req)
+>>> card_ctr.shape, organic_ctr.shape
+((5, 12), (12,))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from esan.data import BEHAVIOUR_FIELDS, CANDIDATE_FIELDS, PAGE_FIELDS, FeedLog, InputError, Requests
+
+__all__ = ["ESANConfig", "ESAN", "FORWARD_INPUTS"]
+
+#: The positional inputs of :meth:`ESAN.forward` (and of the exported programs), in order.
+FORWARD_INPUTS = (*BEHAVIOUR_FIELDS, *PAGE_FIELDS, *CANDIDATE_FIELDS)
+
+_INT_FIELDS = {name for name in FORWARD_INPUTS if name.endswith(("_type", "_category"))}
+_BOOL_FIELDS = {name for name in FORWARD_INPUTS if name.endswith("_mask")}
+
+
+@dataclass(frozen=True)
+class ESANConfig:
+    """Sizes and switches of an :class:`ESAN` model.
+
+    Parameters
+    ----------
+    n_types : int
+        ``T``, card types (organic items are type ``T``).
+    n_categories, n_features, exp_action_dim, clk_action_dim : int
+        ``C``, ``F``, ``Ae`` and ``Ac`` of the data (see :mod:`esan.data`).
+    dim : int
+        Width of item, behaviour and slot encodings.
+    heads : int
+        Attention heads (must divide ``dim``).
+    hidden : int
+        Width of the per-pair head.
+    window : int
+        Slots on each side of a slot that its context sees.
+    max_seq_len : int
+        Longest behaviour sequence (size of the recency embedding).
+    slot_scale : float
+        Depth features of slot s: ``log1p(s) / log1p(slot_scale) - 0.5`` and ``s / slot_scale``.
+    use_window, use_behaviour : bool
+        Ablation switches.
+
+    Examples
+    --------
+    >>> cfg = ESANConfig(n_types=3, n_categories=8, n_features=4, exp_action_dim=3, clk_action_dim=2)
+    >>> ESANConfig.from_dict(cfg.to_dict()) == cfg
+    True
+    """
+
+    n_types: int
+    n_categories: int
+    n_features: int
+    exp_action_dim: int
+    clk_action_dim: int
+    dim: int = 32
+    heads: int = 2
+    hidden: int = 48
+    window: int = 3
+    max_seq_len: int = 64
+    slot_scale: float = 50.0
+    use_window: bool = True
+    use_behaviour: bool = True
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name.startswith("use_"):
+                if not isinstance(v, bool):
+                    raise InputError(f"ESANConfig.{f.name} must be a bool; got {v!r}")
+            elif f.name == "slot_scale":
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                    raise InputError(f"ESANConfig.slot_scale must be a number > 0; got {v!r}")
+                object.__setattr__(self, f.name, float(v))
+            else:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                    raise InputError(f"ESANConfig.{f.name} must be an int >= 1; got {v!r}")
+                object.__setattr__(self, f.name, int(v))
+        if self.dim % self.heads:
+            raise InputError(f"ESANConfig.heads must divide dim ({self.dim}); got {self.heads}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ESANConfig:
+        """Inverse of :meth:`to_dict`; unknown or missing keys raise :class:`InputError`."""
+        if not isinstance(data, dict):
+            raise InputError(f"ESANConfig data must be a dict; got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"ESANConfig got unknown key(s) {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise InputError(f"ESANConfig data is incomplete: {exc}") from None
+
+    @classmethod
+    def for_data(cls, data: FeedLog | Requests, **options: Any) -> ESANConfig:
+        """A config whose data sizes (T, C, F, Ae, Ac) match a log or request record."""
+        if not isinstance(data, (FeedLog, Requests)):
+            raise InputError(f"data must be a FeedLog or Requests; got {type(data).__name__}")
+        d = data.dims
+        return cls(
+            n_types=data.n_types,
+            n_categories=data.n_categories,
+            n_features=d["F"],
+            exp_action_dim=d["Ae"],
+            clk_action_dim=d["Ac"],
+            **options,
+        )
+
+
+class ItemEncoder(nn.Module):
+    """Type, category and dense features of items -> (..., dim)."""
+
+    def __init__(self, n_types: int, n_categories: int, n_features: int, dim: int) -> None:
+        super().__init__()
+        self.type_emb = nn.Embedding(n_types + 1, dim)
+        self.cat_emb = nn.Embedding(n_categories, dim)
+        self.feat = nn.Linear(n_features, dim)
+        self.mix = nn.Linear(dim, dim)
+
+    def forward(self, types: Tensor, cats: Tensor, feats: Tensor) -> Tensor:
+        """(..., ) int, (..., ) int, (..., F) float -> (..., dim)."""
+        e = self.type_emb(types) + self.cat_emb(cats) + self.feat(feats)
+        return e + self.mix(torch.relu(e))
+
+
+class SequenceEncoder(nn.Module):
+    """One behaviour sequence: item and action features encoded separately, fused, plus recency."""
+
+    def __init__(self, action_dim: int, dim: int, max_len: int) -> None:
+        super().__init__()
+        self.action = nn.Sequential(nn.Linear(action_dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+        self.fuse = nn.Linear(2 * dim, dim)
+        self.recency = nn.Embedding(max_len, dim)
+
+    def forward(self, item_enc: Tensor, actions: Tensor) -> Tensor:
+        """(B, L, dim), (B, L, A) -> (B, L, dim)."""
+        length = item_enc.shape[1]
+        fused = self.fuse(torch.cat([item_enc, self.action(actions)], dim=-1))
+        return torch.relu(fused + self.recency.weight[:length])
+
+
+class CandidateAttention(nn.Module):
+    """Candidates attend over one behaviour sequence: softmax (with a null key) and a gated sum.
+
+    Attention scores are ``q . k / sqrt(dh)`` plus a learned bias per head for
+    a behaviour entry of the candidate's own type and of its own category (the
+    relations that drive fatigue, boosts and interest).
+    """
+
+    def __init__(self, dim: int, heads: int, max_len: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.match = nn.Parameter(torch.zeros(2, heads))  # same type, same category
+        self.out = nn.Linear(2 * dim, dim)
+        self.sum_scale = 1.0 / math.sqrt(max_len)
+
+    def forward(self, cand: Tensor, cand_type: Tensor, cand_cat: Tensor, seq: SequenceState) -> Tensor:
+        """(B, M, dim) candidates with (B, M) types and categories, a sequence -> (B, M, dim)."""
+        b, m, d = cand.shape
+        h = self.heads
+        dh = d // h
+        q = self.q(cand).reshape(b, m, h, dh).transpose(1, 2)  # (B, H, M, dh)
+        k = self.k(seq.memory).reshape(b, -1, h, dh).transpose(1, 2)  # (B, H, L, dh)
+        v = self.v(seq.memory).reshape(b, -1, h, dh).transpose(1, 2)
+        same_type = (cand_type[:, :, None] == seq.types[:, None, :]).to(cand.dtype)  # (B, M, L)
+        same_cat = (cand_cat[:, :, None] == seq.cats[:, None, :]).to(cand.dtype)
+        bias = same_type[:, None] * self.match[0][None, :, None, None] + same_cat[:, None] * self.match[1][
+            None, :, None, None
+        ]
+        scores = q @ k.transpose(-1, -2) / math.sqrt(dh) + bias  # (B, H, M, L)
+        valid = seq.mask[:, None, None, :]
+        masked = torch.where(valid, scores, torch.full_like(scores, -1e9))
+        null = torch.zeros_like(scores[..., :1])
+        weights = torch.softmax(torch.cat([masked, null], dim=-1), dim=-1)[..., :-1]
+        soft = weights @ v  # (B, H, M, dh)
+        gate = torch.sigmoid(scores) * valid.to(scores.dtype)
+        summed = (gate @ v) * self.sum_scale
+        both = torch.cat([soft, summed], dim=-1).transpose(1, 2).reshape(b, m, 2 * d)
+        return self.out(both)
+
+
+class SequenceState(NamedTuple):
+    """One encoded behaviour sequence."""
+
+    memory: Tensor  #: (B, L, dim)
+    mask: Tensor  #: (B, L) bool
+    types: Tensor  #: (B, L) int64
+    cats: Tensor  #: (B, L) int64
+
+
+class UserState(NamedTuple):
+    """The encoded behaviour of B requests."""
+
+    exposures: SequenceState
+    clicks: SequenceState
+    pooled: Tensor  #: (B, dim)
+
+
+class SlotState(NamedTuple):
+    """The encoded surroundings of S slots."""
+
+    ctx: Tensor  #: (B, S, dim)
+    nb_type: Tensor | None  #: (B, S, 2W) types of the window items, -1 beyond the page
+    nb_cat: Tensor | None  #: (B, S, 2W) their categories, -1 beyond the page
+
+
+class SlotContext(nn.Module):
+    """The surroundings of slots: window items through per-relative-position maps, plus depth."""
+
+    def __init__(self, dim: int, window: int, slot_scale: float, use_window: bool) -> None:
+        super().__init__()
+        self.window = window
+        self.use_window = use_window
+        self.log_scale = math.log1p(slot_scale)
+        self.slot_scale = slot_scale
+        self.depth = nn.Linear(2, dim)
+        if use_window:
+            self.edge = nn.Parameter(torch.zeros(dim))  # what lies beyond the page's ends
+            self.rel = nn.Parameter(torch.randn(2 * window, dim, dim) / math.sqrt(dim))
+            offsets = [r for r in range(-window, window + 1) if r != 0]
+            self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)
+
+    def depth_features(self, slots: Tensor) -> Tensor:
+        s = slots.to(torch.float32)
+        return torch.stack([torch.log1p(s) / self.log_scale - 0.5, s / self.slot_scale], dim=-1)
+
+    def forward(self, page_enc: Tensor, page_type: Tensor, page_cat: Tensor, slots: Tensor | None = None) -> SlotState:
+        """(B, K, dim) encoded page items, (B, K) types and categories -> the state of ``slots`` (B, S).
+
+        ``slots`` defaults to all K slots. The item at the slot itself is not
+        part of its context: a card inserted there replaces it.
+        """
+        b, k, d = page_enc.shape
+        if slots is None:
+            slots = torch.arange(k, device=page_enc.device).unsqueeze(0).expand(b, k)
+        ctx = self.depth(self.depth_features(slots))
+        if not self.use_window:
+            return SlotState(ctx, None, None)
+        w = self.window
+        s_count = slots.shape[1]
+        idx = (slots.unsqueeze(-1) + w + self.offsets).reshape(b, s_count * 2 * w)  # into the padded page
+        edge = self.edge.expand(b, w, d)
+        padded = torch.cat([edge, page_enc, edge], dim=1)  # (B, K + 2W, dim)
+        neighbours = torch.gather(padded, 1, idx.unsqueeze(-1).expand(-1, -1, d)).reshape(b, s_count, 2 * w, d)
+        pad = page_type.new_full((b, w), -1)
+        nb_type = torch.gather(torch.cat([pad, page_type, pad], dim=1), 1, idx).reshape(b, s_count, 2 * w)
+        nb_cat = torch.gather(torch.cat([pad, page_cat, pad], dim=1), 1, idx).reshape(b, s_count, 2 * w)
+        return SlotState(ctx + torch.einsum("bsrd,rde->bse", neighbours, self.rel), nb_type, nb_cat)
+
+
+class PairHead(nn.Module):
+    """The light per-(card, slot) interaction.
+
+    ``h1 = U[c] + V[s] + W (Q[c] * ctx[s]) + M match[c, s]``, where ``match``
+    flags, for each window position, a neighbour of the card's own type and of
+    its own category; then two small layers to a logit.
+    """
+
+    def __init__(self, cand_dim: int, dim: int, hidden: int, n_window: int) -> None:
+        super().__init__()
+        self.cand = nn.Linear(cand_dim, hidden)  # U
+        self.query = nn.Linear(cand_dim, dim)  # Q
+        self.slot = nn.Linear(dim, hidden, bias=False)  # V
+        self.inter = nn.Linear(dim, hidden, bias=False)  # W
+        self.match = nn.Linear(2 * n_window, hidden, bias=False) if n_window else None  # M
+        self.hidden = nn.Linear(hidden, hidden // 2)
+        self.logit = nn.Linear(hidden // 2, 1)
+        nn.init.constant_(self.logit.bias, -2.5)  # clicks are rare: start near a 8 % CTR
+
+    def _out(self, h1: Tensor) -> Tensor:
+        return self.logit(torch.relu(self.hidden(torch.relu(h1)))).squeeze(-1)
+
+    def grid(self, cand: Tensor, cand_type: Tensor, cand_cat: Tensor, slots: SlotState) -> Tensor:
+        """(B, N, cand_dim) candidates with (B, N) types and categories, K slots -> logits (B, N, K)."""
+        u, q, v = self.cand(cand), self.query(cand), self.slot(slots.ctx)
+        h1 = u[:, :, None, :] + v[:, None, :, :] + self.inter(q[:, :, None, :] * slots.ctx[:, None, :, :])
+        if self.match is not None:
+            same_type = cand_type[:, :, None, None] == slots.nb_type[:, None]  # (B, N, K, 2W)
+            same_cat = cand_cat[:, :, None, None] == slots.nb_cat[:, None]
+            h1 = h1 + self.match(torch.cat([same_type, same_cat], dim=-1).to(h1.dtype))
+        return self._out(h1)
+
+    def pairs(self, cand: Tensor, cand_type: Tensor, cand_cat: Tensor, slots: SlotState) -> Tensor:
+        """Candidate i at slot i: (B, S, cand_dim) and (B, S) types, categories; S slots -> logits (B, S)."""
+        h1 = self.cand(cand) + self.slot(slots.ctx) + self.inter(self.query(cand) * slots.ctx)
+        if self.match is not None:
+            same_type = cand_type[:, :, None] == slots.nb_type  # (B, S, 2W)
+            same_cat = cand_cat[:, :, None] == slots.nb_cat
+            h1 = h1 + self.match(torch.cat([same_type, same_cat], dim=-1).to(h1.dtype))
+        return self._out(h1)
+
+
+class ESAN(nn.Module):
+    """The ESAN model; see the module docstring for the architecture.
+
+    Parameters
+    ----------
+    config : ESANConfig
+
+    Notes
+    -----
+    Inputs follow :mod:`esan.data` (types and categories as int64 tensors,
+    features float32, masks bool); :meth:`predict` and :meth:`predict_log`
+    take the numpy records directly.
+    """
+
+    def __init__(self, config: ESANConfig) -> None:
+        super().__init__()
+        if not isinstance(config, ESANConfig):
+            raise InputError(f"config must be an ESANConfig; got {type(config).__name__}")
+        self.config = cfg = config
+        d = cfg.dim
+        self.items = ItemEncoder(cfg.n_types, cfg.n_categories, cfg.n_features, d)
+        self.slots = SlotContext(d, cfg.window, cfg.slot_scale, cfg.use_window)
+        cand_dim = d
+        if cfg.use_behaviour:
+            self.exp_seq = SequenceEncoder(cfg.exp_action_dim, d, cfg.max_seq_len)
+            self.clk_seq = SequenceEncoder(cfg.clk_action_dim, d, cfg.max_seq_len)
+            self.exp_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len)
+            self.clk_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len)
+            self.user = nn.Linear(2 * d, d)
+            cand_dim = 4 * d
+        self.head = PairHead(cand_dim, d, cfg.hidden, 2 * cfg.window if cfg.use_window else 0)
+
+    # ------------------------------------------------------------ parts
+    def encode_user(self, b: dict[str, Tensor]) -> UserState | None:
+        """Behaviour fields (B, L, ...) -> the encoded exposure and click sequences and a pooled user vector."""
+        if not self.config.use_behaviour:
+            return None
+        seqs = []
+        for prefix, encoder in (("exp", self.exp_seq), ("clk", self.clk_seq)):
+            types, cats = b[f"{prefix}_type"], b[f"{prefix}_category"]
+            memory = encoder(self.items(types, cats, b[f"{prefix}_features"]), b[f"{prefix}_action"])
+            seqs.append(SequenceState(memory, b[f"{prefix}_mask"], types, cats))
+        pooled = []
+        for seq in seqs:
+            m = seq.mask.to(seq.memory.dtype).unsqueeze(-1)
+            pooled.append((seq.memory * m).sum(1) / m.sum(1).clamp_min(1.0))
+        user = torch.relu(self.user(torch.cat(pooled, dim=-1)))
+        return UserState(seqs[0], seqs[1], user)
+
+    def encode_candidates(self, types: Tensor, cats: Tensor, feats: Tensor, user: UserState | None) -> Tensor:
+        """(B, M) items -> (B, M, cand_dim): the item, what it attends to in each sequence, the user."""
+        enc = self.items(types, cats, feats)
+        if user is None:
+            return enc
+        m = enc.shape[1]
+        return torch.cat(
+            [
+                enc,
+                self.exp_att(enc, types, cats, user.exposures),
+                self.clk_att(enc, types, cats, user.clicks),
+                user.pooled.unsqueeze(1).expand(-1, m, -1),
+            ],
+            dim=-1,
+        )
+
+    def encode_slots(self, b: dict[str, Tensor], slots: Tensor | None = None) -> SlotState:
+        """Page fields (B, K, ...) -> the surroundings of ``slots`` (B, S) (default: every slot)."""
+        page_enc = self.items(b["page_type"], b["page_category"], b["page_features"])
+        return self.slots(page_enc, b["page_type"], b["page_category"], slots)
+
+    # ------------------------------------------------------------ scoring
+    def forward(
+        self,
+        exp_type: Tensor,
+        exp_category: Tensor,
+        exp_features: Tensor,
+        exp_action: Tensor,
+        exp_mask: Tensor,
+        clk_type: Tensor,
+        clk_category: Tensor,
+        clk_features: Tensor,
+        clk_action: Tensor,
+        clk_mask: Tensor,
+        page_type: Tensor,
+        page_category: Tensor,
+        page_features: Tensor,
+        cand_type: Tensor,
+        cand_category: Tensor,
+        cand_features: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """Score requests: the ``FORWARD_INPUTS`` tensors (see :mod:`esan.data`), with a batch axis B.
+
+        Returns
+        -------
+        card_ctr : Tensor (B, N, K)
+            Click probability of candidate c inserted at slot s of the organic page.
+        organic_ctr : Tensor (B, K)
+            Click probability of the organic item at its own slot.
+        """
+        b = {
+            "exp_type": exp_type, "exp_category": exp_category, "exp_features": exp_features,
+            "exp_action": exp_action, "exp_mask": exp_mask,
+            "clk_type": clk_type, "clk_category": clk_category, "clk_features": clk_features,
+            "clk_action": clk_action, "clk_mask": clk_mask,
+            "page_type": page_type, "page_category": page_category, "page_features": page_features,
+        }  # fmt: skip
+        user = self.encode_user(b)
+        slots = self.encode_slots(b)  # every slot, once
+        cand = self.encode_candidates(cand_type, cand_category, cand_features, user)  # every candidate, once
+        organic = self.encode_candidates(page_type, page_category, page_features, user)
+        card_logit = self.head.grid(cand, cand_type, cand_category, slots)
+        organic_logit = self.head.pairs(organic, page_type, page_category, slots)
+        return torch.sigmoid(card_logit), torch.sigmoid(organic_logit)
+
+    def log_logits(self, b: dict[str, Tensor]) -> Tensor:
+        """Logits (B, K) of the items of logged pages at their own slots (the training path)."""
+        user = self.encode_user(b)
+        slots = self.encode_slots(b)
+        items = self.encode_candidates(b["page_type"], b["page_category"], b["page_features"], user)
+        return self.head.pairs(items, b["page_type"], b["page_category"], slots)
+
+    def score_pairs(self, b: dict[str, Tensor], slots: Tensor) -> Tensor:
+        """Score one (card, slot) pair per row, each row encoded on its own: logits (P,).
+
+        ``b`` holds behaviour and page fields with a leading axis P, and the
+        card as ``cand_type`` (P,), ``cand_category`` (P,), ``cand_features``
+        (P, F); ``slots`` (P,) int. This is the per-pair reference the grid of
+        :meth:`forward` must equal.
+        """
+        user = self.encode_user(b)
+        state = self.encode_slots(b, slots.unsqueeze(-1))  # (P, 1, ...)
+        ctype, ccat = b["cand_type"].unsqueeze(-1), b["cand_category"].unsqueeze(-1)
+        cand = self.encode_candidates(ctype, ccat, b["cand_features"].unsqueeze(1), user)
+        return self.head.pairs(cand, ctype, ccat, state).squeeze(-1)
+
+    # ------------------------------------------------------------ numpy face
+    def n_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def check_data(self, data: FeedLog | Requests) -> None:
+        """Raise :class:`InputError` unless ``data`` has the sizes this model was built for."""
+        cfg = self.config
+        if not isinstance(data, (FeedLog, Requests)):
+            raise InputError(f"data must be a FeedLog or Requests; got {type(data).__name__}")
+        d = data.dims
+        want = {
+            "n_types": (data.n_types, cfg.n_types),
+            "n_categories": (data.n_categories, cfg.n_categories),
+            "F (features)": (d["F"], cfg.n_features),
+            "Ae (exposure actions)": (d["Ae"], cfg.exp_action_dim),
+            "Ac (click actions)": (d["Ac"], cfg.clk_action_dim),
+        }
+        for name, (got, need) in want.items():
+            if got != need:
+                raise InputError(f"data {name} must be {need} for this model; got {got}")
+        for seq in ("Le", "Lc"):
+            if d[seq] > cfg.max_seq_len:
+                raise InputError(f"data {seq} must be <= max_seq_len ({cfg.max_seq_len}); got {d[seq]}")
+
+    @staticmethod
+    def tensors(data: FeedLog | Requests, index: Any = slice(None)) -> dict[str, Tensor]:
+        """The record's fields (rows ``index``) as tensors of the dtypes the model takes."""
+        out = {}
+        for name, arr in data.fields.items():
+            a = arr[index]
+            if name in _INT_FIELDS:
+                a = a.astype(np.int64)
+            elif name in _BOOL_FIELDS or a.dtype == np.bool_:
+                a = np.array(a, dtype=np.bool_)
+            else:
+                a = np.array(a, dtype=np.float32)
+            out[name] = torch.from_numpy(a)  # a fresh, writable copy
+        return out
+
+    @torch.no_grad()
+    def predict(self, requests: Requests, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """CTR matrices of serving requests, as float64 numpy arrays.
+
+        Returns ``(card_ctr, organic_ctr)`` of shapes (R, N, K) and (R, K), or
+        (N, K) and (K,) when ``requests`` holds one request.
+        """
+        if not isinstance(requests, Requests):
+            raise InputError(f"requests must be an esan.data.Requests; got {type(requests).__name__}")
+        self.check_data(requests)
+        was_training = self.training
+        self.eval()
+        cards, organics = [], []
+        try:
+            for start in range(0, len(requests), batch_size):
+                t = self.tensors(requests, slice(start, start + batch_size))
+                c, o = self(*(t[name] for name in FORWARD_INPUTS))
+                cards.append(c.double().numpy())
+                organics.append(o.double().numpy())
+        finally:
+            self.train(was_training)
+        card, org = np.concatenate(cards), np.concatenate(organics)
+        if len(requests) == 1:
+            return card[0], org[0]
+        return card, org
+
+    @torch.no_grad()
+    def predict_log(self, log: FeedLog, batch_size: int = 512) -> np.ndarray:
+        """Predicted click probability of every item of logged pages at its slot, (R, K)."""
+        if not isinstance(log, FeedLog):
+            raise InputError(f"log must be an esan.data.FeedLog; got {type(log).__name__}")
+        self.check_data(log)
+        was_training = self.training
+        self.eval()
+        out = []
+        try:
+            for start in range(0, len(log), batch_size):
+                out.append(torch.sigmoid(self.log_logits(self.tensors(log, slice(start, start + batch_size)))).double().numpy())
+        finally:
+            self.train(was_training)
+        return np.concatenate(out)

@@ -1,0 +1,308 @@
+"""ESAN: the grid equals per-pair scoring, training learns, checkpoints are safe, metrics are right."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import itertools
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from esan.checkpoint import load_checkpoint, save_checkpoint
+from esan.data import InputError
+from esan.metrics import auc, calibration_error, evaluate_predictions, gauc, logloss
+from esan.model import ESAN, FORWARD_INPUTS, ESANConfig
+from esan.training import evaluate, train
+from mixrank.errors import CheckpointError
+from mixrank.synthetic import FeedConfig, FeedEnv
+
+SMALL = FeedConfig(n_slots=10, n_cards=5, exposure_len=12, history_len=40, click_len=4)
+
+
+@pytest.fixture(scope="module")
+def env() -> FeedEnv:
+    return FeedEnv(SMALL)
+
+
+@pytest.fixture(scope="module")
+def requests(env):
+    return env.sample(3, seed=0).requests
+
+
+def _model(data, seed: int = 0, **options) -> ESAN:
+    torch.manual_seed(seed)
+    return ESAN(ESANConfig.for_data(data, dim=16, hidden=16, **options)).eval()
+
+
+def _pair_rows(req, r: int, c: int, s: int) -> dict:
+    """The tensors of one (card, slot) pair of request r, as a row of its own."""
+    t = ESAN.tensors(req, slice(r, r + 1))
+    row = {k: v for k, v in t.items() if not k.startswith("cand_")}
+    row["cand_type"] = t["cand_type"][:, c]
+    row["cand_category"] = t["cand_category"][:, c]
+    row["cand_features"] = t["cand_features"][:, c]
+    return row
+
+
+# ------------------------------------------------------------------ the grid
+@pytest.mark.parametrize("options", [{}, {"use_window": False}, {"use_behaviour": False}])
+def test_grid_equals_per_pair_scoring(requests, options) -> None:
+    model = _model(requests, **options)
+    card, organic = model.predict(requests)
+    n, k = requests.dims["N"], requests.dims["K"]
+    rows, slots, where = [], [], []
+    for r, c, s in itertools.product(range(len(requests)), range(n), range(k)):
+        rows.append(_pair_rows(requests, r, c, s))
+        slots.append(s)
+        where.append((r, c, s))
+    batch = {key: torch.cat([row[key] for row in rows]) for key in rows[0]}
+    with torch.no_grad():
+        per_pair = torch.sigmoid(model.score_pairs(batch, torch.tensor(slots))).double().numpy()
+    grid = np.array([card[r, c, s] for r, c, s in where])
+    np.testing.assert_allclose(grid, per_pair, rtol=1e-5, atol=1e-6)
+
+
+def test_grid_uses_the_organic_surroundings(requests) -> None:
+    """Changing the organic item at slot s leaves column s unchanged but moves its neighbours' columns."""
+    model = _model(requests)
+    card, _ = model.predict(requests[0])
+    f = requests[0].fields
+    cats = np.array(f["page_category"])
+    cats[0, 4] = (cats[0, 4] + 1) % SMALL.n_categories
+    f["page_category"] = cats
+    changed = type(requests)(requests.n_types, requests.n_categories, **f)
+    card2, _ = model.predict(changed)
+    np.testing.assert_allclose(card[:, 4], card2[:, 4], rtol=1e-6)
+    assert np.abs(card[:, 5] - card2[:, 5]).max() > 1e-6
+    assert np.abs(card[:, 0] - card2[:, 0]).max() < 1e-7  # slot 0 is beyond the window of slot 4
+
+
+def test_organic_ctr_is_the_training_path(env, requests) -> None:
+    """The organic CTR at slot s equals the logged-page score of the organic page's item s."""
+    model = _model(requests)
+    _, organic = model.predict(requests)
+    t = ESAN.tensors(requests)
+    with torch.no_grad():
+        logged = torch.sigmoid(model.log_logits(t)).double().numpy()
+    np.testing.assert_allclose(organic, logged, rtol=1e-5, atol=1e-7)
+
+
+def test_ablation_without_behaviour_ignores_it(requests) -> None:
+    model = _model(requests, use_behaviour=False)
+    f = requests.fields
+    f["exp_action"] = np.array(f["exp_action"]) + 3.0
+    f["clk_category"] = (np.array(f["clk_category"]) + 1) % SMALL.n_categories
+    other = type(requests)(requests.n_types, requests.n_categories, **f)
+    np.testing.assert_allclose(model.predict(requests)[0], model.predict(other)[0])
+    full = _model(requests)
+    assert np.abs(full.predict(requests)[0] - full.predict(other)[0]).max() > 1e-6
+
+
+def test_model_is_small() -> None:
+    cfg = ESANConfig(n_types=3, n_categories=8, n_features=4, exp_action_dim=3, clk_action_dim=2)
+    assert ESAN(cfg).n_parameters() * 4 < 1_000_000
+
+
+def test_predict_checks_the_data(env, requests) -> None:
+    other = FeedEnv(FeedConfig(n_slots=10, n_cards=5, n_features=3)).sample(1, seed=0).requests
+    with pytest.raises(InputError, match="F"):
+        _model(requests).predict(other)
+    with pytest.raises(InputError, match="Requests"):
+        _model(requests).predict(env.log(2, seed=0))
+    with pytest.raises(InputError, match="max_seq_len"):
+        ESAN(ESANConfig.for_data(requests, max_seq_len=4)).predict(requests)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(InputError, match="heads"):
+        ESANConfig(n_types=1, n_categories=1, n_features=1, exp_action_dim=1, clk_action_dim=1, dim=10, heads=3)
+    with pytest.raises(InputError, match="use_window"):
+        ESANConfig(n_types=1, n_categories=1, n_features=1, exp_action_dim=1, clk_action_dim=1, use_window=1)
+    with pytest.raises(InputError, match="unknown"):
+        ESANConfig.from_dict({"n_types": 1, "bogus": 2})
+
+
+# ------------------------------------------------------------------ training
+def test_training_reduces_loss(env, tmp_path) -> None:
+    log = env.log(600, seed=1)
+    train_log, val_log = log[:500], log[500:]
+    model = _model(log)
+    before = evaluate(model, train_log)["all"]["logloss"]
+    ckpt = tmp_path / "best.pt"
+    result = train(model, train_log, val_log, epochs=4, batch_size=50, lr=5e-3, progress=False, checkpoint=ckpt)
+    after = evaluate(model, train_log)["all"]["logloss"]
+    assert after < before - 0.02, (before, after)
+    assert result.steps > 0 and result.best_epoch >= 1 and len(result.history) == result.epochs_run
+    # the checkpoint holds the best weights, the ones the model was left with
+    back = load_checkpoint(ckpt)
+    np.testing.assert_allclose(back.predict_log(val_log), model.predict_log(val_log), rtol=1e-6)
+    assert "TrainResult(" in str(result)
+
+
+def test_early_stopping_and_max_steps(env) -> None:
+    log = env.log(120, seed=2)
+    model = _model(log)
+    res = train(model, log[:100], log[100:], epochs=50, batch_size=100, lr=0.5, patience=1, progress=False)
+    assert res.stopped_early and res.epochs_run < 50
+    res2 = train(_model(log), log, None, epochs=5, batch_size=10, max_steps=3, progress=False)
+    assert res2.steps == 3
+
+
+def test_training_arguments_are_checked(env) -> None:
+    log = env.log(10, seed=0)
+    model = _model(log)
+    with pytest.raises(InputError, match="epochs"):
+        train(model, log, epochs=0, progress=False)
+    with pytest.raises(InputError, match="lr"):
+        train(model, log, lr=-1.0, progress=False)
+    with pytest.raises(InputError, match="train_log"):
+        train(model, "log.npz", progress=False)
+
+
+def test_evaluate_reports_oracle_and_parts(env) -> None:
+    log = env.log(200, seed=3)
+    out = evaluate(_model(log), log)
+    assert set(out) == {"all", "cards", "organic", "oracle", "oracle_cards"}
+    assert out["all"]["n"] == log.n_impressions
+    assert out["cards"]["n"] + out["organic"]["n"] == out["all"]["n"]
+
+
+# ------------------------------------------------------------------ checkpoints
+@pytest.fixture()
+def saved(requests, tmp_path):
+    model = _model(requests)
+    path = save_checkpoint(model, tmp_path / "esan.pt", extra={"note": "x"})
+    return model, path
+
+
+def test_checkpoint_round_trip(saved, requests) -> None:
+    model, path = saved
+    back, extra = load_checkpoint(path, with_extra=True)
+    assert extra == {"note": "x"} and back.config == model.config
+    np.testing.assert_array_equal(back.predict(requests)[0], model.predict(requests)[0])
+    assert sorted(p.name for p in path.parent.iterdir()) == ["esan.pt"]  # no temporary file left
+
+
+def test_truncated_checkpoint_is_refused(saved) -> None:
+    _, path = saved
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CheckpointError, match=f"{path.name}.*(corrupt|truncated)"):
+        load_checkpoint(path)
+
+
+def test_corrupted_weights_are_refused(saved) -> None:
+    model, path = saved
+    raw = bytearray(path.read_bytes())
+    # flip bytes inside the largest tensor's data (found by its float32 bytes), leaving the archive readable
+    weight = model.head.cand.weight.detach().numpy().tobytes()
+    at = bytes(raw).find(weight[:64])
+    assert at > 0
+    raw[at + 8 : at + 12] = b"\x00\x00\xc0\x7f"  # a NaN
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(path)
+
+
+def test_foreign_and_missing_files_are_refused(tmp_path) -> None:
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an ESAN checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(os.urandom(300))
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nothing.pt")
+
+
+def test_newer_or_mismatched_checkpoints_are_refused(saved, requests, tmp_path) -> None:
+    model, path = saved
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 99
+    torch.save(payload, tmp_path / "newer.pt")
+    with pytest.raises(CheckpointError, match="newer"):
+        load_checkpoint(tmp_path / "newer.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["dim"] = 8  # weights no longer fit the config
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(tmp_path / "mismatch.pt")
+
+
+def test_failed_save_leaves_the_old_file(saved, monkeypatch) -> None:
+    model, path = saved
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(model, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["esan.pt"]
+
+
+# ------------------------------------------------------------------ metrics
+def _auc_by_pairs(y, p) -> float:
+    pos, neg = p[y == 1], p[y == 0]
+    diff = pos[:, None] - neg[None, :]
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def test_auc_matches_pair_counting() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(2, 60))
+        y = rng.random(n) < 0.3
+        p = np.round(rng.random(n), 1)  # ties on purpose
+        if y.all() or not y.any():
+            continue
+        assert auc(y, p) == pytest.approx(_auc_by_pairs(y, p))
+
+
+def test_gauc_matches_group_loop() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.random(300) < 0.3
+    p = np.round(rng.random(300), 2)
+    g = rng.integers(0, 15, size=300)
+    num = den = 0.0
+    for grp in np.unique(g):
+        m = g == grp
+        if y[m].all() or not y[m].any():
+            continue
+        num += m.sum() * _auc_by_pairs(y[m], p[m])
+        den += m.sum()
+    assert gauc(y, p, g) == pytest.approx(num / den)
+
+
+def test_logloss_and_calibration() -> None:
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0.01, 0.3, size=200_000)
+    y = rng.random(p.size) < p
+    assert calibration_error(y, p) < 0.005
+    assert calibration_error(y, np.clip(p * 1.5, 0, 1)) > 0.03
+    assert logloss([1, 0], [0.9, 0.1]) == pytest.approx(-np.log(0.9))
+    m = evaluate_predictions(y, p)
+    assert m["pred_over_obs"] == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(InputError, match="probabilities"):
+        auc([0, 1], [0.5, 1.5])
+    with pytest.raises(InputError, match="shapes"):
+        logloss([0, 1, 1], [0.5, 0.5])
+
+
+@pytest.mark.parametrize("module", ["esan.data", "esan.model", "esan.metrics", "esan.checkpoint", "esan.training"])
+def test_esan_doctests(module) -> None:
+    """The esan package is not under pytest's doctest paths; run its examples here."""
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def test_forward_inputs_order_matches_forward() -> None:
+    import inspect
+
+    params = list(inspect.signature(ESAN.forward).parameters)[1:]
+    assert tuple(params) == FORWARD_INPUTS
