@@ -51,6 +51,11 @@ SOLVERS: dict[str, SolverInfo] = {
             options={"width": 32, "n_solutions": 1, "cards_per_type": 2},
         ),
         SolverInfo(
+            "bnb", "solvers.bnb:solve_bnb", exact=True,
+            summary="exact memoized branch and bound (Numba): Lagrangian DP bound, beam first plan, anytime",
+            options={"node_limit": None, "width": 16, "lagrange_iters": 200, "memo": True},
+        ),
+        SolverInfo(
             "cpsat", "solvers.cpsat:solve_cpsat", exact=True,
             summary="OR-Tools CP-SAT model (the exact reference)",
             options={"num_workers": 1, "hint": None, "log": False},

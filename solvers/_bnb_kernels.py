@@ -1,0 +1,955 @@
+"""Numba kernels of the branch-and-bound solver (:mod:`solvers.bnb`).
+
+Every function here is a module-level ``@njit(cache=True)`` kernel over arrays
+(and tuples of arrays) only; :mod:`solvers.bnb` validates and prepares the
+arrays once and calls these unchecked. Nothing here is public API.
+
+Notation: ``K`` slots, ``N`` cards, ``T`` types. Gap rules are indexed ``0..T``,
+index ``T`` being the any-card rule (``min_gap_any``), as in
+:mod:`mixrank.arrays`. A *distance* ``d[r]`` is how far the current slot stands
+from the last card rule ``r`` governs, capped at the gap: a type-``t`` card may
+stand at the current slot iff ``d[t] == gap[t]`` and ``d[T] == gap[T]``.
+
+The bound
+---------
+Relax "each card once" (multipliers ``mu``), the share cap and floor
+(``alpha``, ``beta``) and the count cap (``gamma``); keep dispersion exact. What
+is left is a longest path over (slot, distance state) whose arc for a type-t
+card at slot s is worth ``r[t, s] = max_c (values[c, s] - mu[c]) - (alpha[t] -
+beta[t]) * pv[s] - gamma[t]``. ``H[s, i]`` is the best path value from slot ``s``
+in state ``i``. A node (slots ``< s`` decided, prefix value ``g``, cards ``U``
+used, PV ``P_t``, counts ``n_t``) is bounded by
+
+    g + H[s, i] + sum_{c not in U} mu[c]
+      + sum_t alpha[t] (hi[t] - P_t) - beta[t] (lo[t] - P_t) + gamma[t] (m[t] - n_t)
+
+and the search keeps ``f = g + (the constant)`` incrementally. Node-local
+tightenings, each a valid change of multipliers for the node's suffix only:
+unused cards whose price the suffix cannot earn back give part of it up
+(:func:`_credit`), multipliers whose rows the suffix can no longer reach drop
+out (:func:`_type_adjust`), and a grid of tables with one multiplier moved picks
+the best for the node (:func:`_grid_gain`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit, objmode
+
+NEG = -np.inf
+
+
+@njit(cache=True)
+def _now() -> float:
+    with objmode(t="float64"):
+        t = time.perf_counter()
+    return t
+
+
+# ----------------------------------------------------------------- distance states
+@njit(cache=True)
+def build_states(gaps, init, type_rule, any_rule, n_types, max_states):
+    """Reachable distance states of the tracked gap rules, with per-type transitions.
+
+    ``gaps``/``init`` (R,): gap and initial distance of each tracked rule;
+    ``type_rule[t]``: the tracked rule of type ``t`` or ``-1``; ``any_rule``: the
+    tracked any-card rule or ``-1``. Returns ``(trans, n_states)``:
+    ``trans[i, 0]`` is the state after an organic slot, ``trans[i, 1 + t]`` the
+    state after a type-``t`` card (``-1`` when a tracked gap forbids it); state 0
+    is ``init``. ``n_states == -1`` when more than ``max_states`` are reachable.
+    """
+    r_count = gaps.shape[0]
+    mult = np.ones(max(r_count, 1), dtype=np.int64)
+    total = 1
+    for r in range(r_count):
+        mult[r] = total
+        total *= gaps[r]
+    id_of = np.full(total, -1, dtype=np.int64)
+    codes = np.empty(max_states, dtype=np.int64)
+    trans = np.full((max_states, n_types + 1), -1, dtype=np.int64)
+    code0 = 0
+    for r in range(r_count):
+        code0 += (init[r] - 1) * mult[r]
+    id_of[code0] = 0
+    codes[0] = code0
+    n = 1
+    head = 0
+    d = np.empty(max(r_count, 1), dtype=np.int64)
+    nd = np.empty(max(r_count, 1), dtype=np.int64)
+    while head < n:
+        rem = codes[head]
+        for r in range(r_count):
+            d[r] = rem % gaps[r] + 1
+            rem //= gaps[r]
+        for col in range(n_types + 1):
+            for r in range(r_count):
+                v = d[r] + 1
+                nd[r] = gaps[r] if v > gaps[r] else v
+            if col > 0:
+                r = type_rule[col - 1]
+                if r >= 0:
+                    if d[r] != gaps[r]:
+                        continue
+                    nd[r] = 1
+                if any_rule >= 0:
+                    if d[any_rule] != gaps[any_rule]:
+                        continue
+                    nd[any_rule] = 1
+            nxt = 0
+            for r in range(r_count):
+                nxt += (nd[r] - 1) * mult[r]
+            if id_of[nxt] < 0:
+                if n >= max_states:
+                    return trans[:1].copy(), -1
+                id_of[nxt] = n
+                codes[n] = nxt
+                n += 1
+            trans[head, col] = id_of[nxt]
+        head += 1
+    return trans[:n].copy(), n
+
+
+# ----------------------------------------------------------------------- bound DP
+@njit(cache=True)
+def best_reduced(vmask, types, mu, price, count_price, pv, out_r, out_arg):
+    """``out_r[t, s] = max_c (vmask[c, s] - mu[c]) - price[t] * pv[s] - count_price[t]`` over type-t cards.
+
+    ``vmask`` holds the values with ``-inf`` where a card may not stand (or its
+    type may not be placed at all); ``out_arg`` the maximising card (``-1``: none).
+    """
+    n, k = vmask.shape
+    n_types = out_r.shape[0]
+    out_r[:, :] = NEG
+    out_arg[:, :] = -1
+    for c in range(n):
+        t = types[c]
+        m = mu[c]
+        for s in range(k):
+            v = vmask[c, s] - m
+            if v > out_r[t, s]:
+                out_r[t, s] = v
+                out_arg[t, s] = c
+    for t in range(n_types):
+        for s in range(k):
+            if out_arg[t, s] >= 0:
+                out_r[t, s] -= price[t] * pv[s] + count_price[t]
+
+
+@njit(cache=True)
+def backward_dp(r, trans, n_states, H, choice):
+    """``H[s, i]``: best path value of slots ``s..K-1`` from state ``i`` (``H[K] = 0``).
+
+    ``choice[s, i]`` is the argmax (``0`` organic, ``1 + t`` a type-``t`` card).
+    """
+    n_types, k = r.shape
+    for i in range(n_states):
+        H[k, i] = 0.0
+    for s in range(k - 1, -1, -1):
+        for i in range(n_states):
+            best = H[s + 1, trans[i, 0]]
+            arg = 0
+            for t in range(n_types):
+                rv = r[t, s]
+                if rv == NEG:
+                    continue
+                j = trans[i, 1 + t]
+                if j < 0:
+                    continue
+                v = rv + H[s + 1, j]
+                if v > best:
+                    best = v
+                    arg = 1 + t
+            H[s, i] = best
+            choice[s, i] = arg
+
+
+@njit(cache=True)
+def lagrangian(
+    vmask, types, n_types, pv, trans, n_states,
+    hi, lo, mcount, use_alpha, use_beta, use_gamma,
+    lower, iters, deadline, mu, alpha, beta, gamma, H, stall_limit,
+):
+    """Projected subgradient descent on the Lagrangian dual (Polyak steps).
+
+    ``lower`` is a known plan value (or -inf) that the steps aim at. The best
+    multipliers found are left in ``mu``/``alpha``/``beta``/``gamma`` and their
+    DP table in ``H``. Returns ``(best_bound, iterations)``.
+    """
+    n, k = vmask.shape
+    r = np.empty((n_types, k))
+    arg = np.empty((n_types, k), dtype=np.int64)
+    choice = np.empty((k + 1, n_states), dtype=np.int8)
+    price = np.empty(n_types)
+    best_mu = mu.copy()
+    best_alpha = alpha.copy()
+    best_beta = beta.copy()
+    best_gamma = gamma.copy()
+    g_mu = np.zeros(n)
+    g_alpha = np.zeros(n_types)
+    g_beta = np.zeros(n_types)
+    g_gamma = np.zeros(n_types)
+    pv_sum = np.zeros(n_types)
+    cnt = np.zeros(n_types)
+    best = np.inf
+    theta = 1.0
+    stall = 0
+    it = 0
+    while it < iters:
+        it += 1
+        for t in range(n_types):
+            price[t] = alpha[t] - beta[t]
+        best_reduced(vmask, types, mu, price, gamma, pv, r, arg)
+        backward_dp(r, trans, n_states, H, choice)
+        bound = H[0, 0]
+        for c in range(n):
+            bound += mu[c]
+        for t in range(n_types):
+            bound += alpha[t] * hi[t] - beta[t] * lo[t] + gamma[t] * mcount[t]
+        if best == np.inf or bound < best - 1e-12 * max(1.0, abs(best)):
+            best = bound
+            best_mu[:] = mu
+            best_alpha[:] = alpha
+            best_beta[:] = beta
+            best_gamma[:] = gamma
+            stall = 0
+        else:
+            stall += 1
+            if stall >= stall_limit:
+                theta *= 0.5
+                stall = 0
+        if theta < 1e-3 or (lower > NEG and best - lower <= 1e-9 * max(1.0, abs(lower))):
+            break
+        if (it & 15) == 0 and _now() > deadline:
+            break
+        # the subgradient: how far the DP's best path breaks each relaxed row
+        g_mu[:] = 1.0
+        pv_sum[:] = 0.0
+        cnt[:] = 0.0
+        i = 0
+        for s in range(k):
+            ch = choice[s, i]
+            if ch > 0:
+                t = ch - 1
+                g_mu[arg[t, s]] -= 1.0
+                pv_sum[t] += pv[s]
+                cnt[t] += 1.0
+            i = trans[i, ch]
+        norm = 0.0
+        for c in range(n):
+            if mu[c] <= 0.0 and g_mu[c] > 0.0:
+                g_mu[c] = 0.0
+            norm += g_mu[c] * g_mu[c]
+        for t in range(n_types):
+            g_alpha[t] = hi[t] - pv_sum[t] if use_alpha[t] else 0.0
+            if alpha[t] <= 0.0 and g_alpha[t] > 0.0:
+                g_alpha[t] = 0.0
+            g_beta[t] = pv_sum[t] - lo[t] if use_beta[t] else 0.0
+            if beta[t] <= 0.0 and g_beta[t] > 0.0:
+                g_beta[t] = 0.0
+            g_gamma[t] = mcount[t] - cnt[t] if use_gamma[t] else 0.0
+            if gamma[t] <= 0.0 and g_gamma[t] > 0.0:
+                g_gamma[t] = 0.0
+            norm += g_alpha[t] ** 2 + g_beta[t] ** 2 + g_gamma[t] ** 2
+        if norm <= 0.0:
+            break  # the path keeps every relaxed row with complementary slackness
+        target = lower if lower > NEG else best - 0.05 * max(1.0, abs(best))
+        if bound - target <= 0.0:
+            target = best - 0.01 * max(1.0, abs(best))
+        step = theta * (bound - target) / norm
+        for c in range(n):
+            mu[c] = max(0.0, mu[c] - step * g_mu[c])
+        for t in range(n_types):
+            alpha[t] = max(0.0, alpha[t] - step * g_alpha[t])
+            beta[t] = max(0.0, beta[t] - step * g_beta[t])
+            gamma[t] = max(0.0, gamma[t] - step * g_gamma[t])
+    mu[:] = best_mu
+    alpha[:] = best_alpha
+    beta[:] = best_beta
+    gamma[:] = best_gamma
+    for t in range(n_types):
+        price[t] = alpha[t] - beta[t]
+    best_reduced(vmask, types, mu, price, gamma, pv, r, arg)
+    backward_dp(r, trans, n_states, H, choice)
+    return best, it
+
+
+@njit(cache=True)
+def grid_tables(r, pv, trans, n_states, grid_kind, grid_type, grid_delta):
+    """DP tables with one multiplier of one type moved, one table per grid point.
+
+    ``grid_kind[j]``: 0 share cap (``alpha``), 1 share floor (``beta``), 2 count
+    cap (``gamma``); ``grid_delta[j]``: the change of that multiplier. Returns
+    the tables as ``(K + 1, S, J)`` (a node reads all ``J`` at once).
+    """
+    n_types, k = r.shape
+    n_grid = grid_type.shape[0]
+    out = np.empty((k + 1, n_states, n_grid))
+    tab = np.empty((k + 1, n_states))
+    rr = np.empty((n_types, k))
+    choice = np.empty((k + 1, n_states), dtype=np.int8)
+    for j in range(n_grid):
+        rr[:, :] = r
+        t = grid_type[j]
+        d = grid_delta[j]
+        for s in range(k):
+            if rr[t, s] != NEG:
+                if grid_kind[j] == 0:
+                    rr[t, s] -= d * pv[s]
+                elif grid_kind[j] == 1:
+                    rr[t, s] += d * pv[s]
+                else:
+                    rr[t, s] -= d
+        backward_dp(rr, trans, n_states, tab, choice)
+        out[:, :, j] = tab
+    return out
+
+
+# ------------------------------------------------------------------ reach tables
+@njit(cache=True)
+def pv_reach(pv, avail, gap, gap_any, kdim):
+    """``out[s, d, da, k]``: most PV one type can still collect from slot ``s`` on.
+
+    ``d``/``da`` (0-based: distance - 1) are the type's and the any-card
+    distances, ``k`` the cards it may still place (``kdim == 1``: no count
+    limit). Other types are ignored, so this over-estimates: safe for pruning.
+    """
+    k = pv.shape[0]
+    out = np.zeros((k + 1, gap, gap_any, kdim))
+    for s in range(k - 1, -1, -1):
+        for d in range(gap):
+            nd = d + 1 if d + 1 < gap else gap - 1
+            for da in range(gap_any):
+                nda = da + 1 if da + 1 < gap_any else gap_any - 1
+                open_ = avail[s] and d == gap - 1 and da == gap_any - 1
+                for kk in range(kdim):
+                    best = out[s + 1, nd, nda, kk]
+                    if open_:
+                        if kdim == 1:
+                            v = pv[s] + out[s + 1, 0, 0, 0]
+                        elif kk > 0:
+                            v = pv[s] + out[s + 1, 0, 0, kk - 1]
+                        else:
+                            v = NEG
+                        if v > best:
+                            best = v
+                    out[s, d, da, kk] = best
+    return out
+
+
+@njit(cache=True)
+def count_reach(avail, gap, gap_any):
+    """``out[s, d, da]``: most cards of one type that still fit from slot ``s`` on (gaps only)."""
+    k = avail.shape[0]
+    out = np.zeros((k + 1, gap, gap_any))
+    for s in range(k - 1, -1, -1):
+        for d in range(gap):
+            nd = d + 1 if d + 1 < gap else gap - 1
+            for da in range(gap_any):
+                nda = da + 1 if da + 1 < gap_any else gap_any - 1
+                best = out[s + 1, nd, nda]
+                if avail[s] and d == gap - 1 and da == gap_any - 1:
+                    v = 1.0 + out[s + 1, 0, 0]
+                    if v > best:
+                        best = v
+                out[s, d, da] = best
+    return out
+
+
+# ------------------------------------------------------------- node-local bounds
+@njit(cache=True)
+def _credit(u, most, ex, n_ex, tmin):
+    """The part of type ``u``'s unused-card prices that a suffix may still need.
+
+    The suffix holds at most ``most`` more type-``u`` cards. Card ``c`` keeps
+    price ``e_c = max(0, mu_c - slack_c)`` without raising any slot above the
+    table (``slack_c``: how far ``c`` stays below its type's best from here on);
+    dropping the prices of a set Z instead raises each type-``u`` slot by at most
+    ``max_Z e``. With ``e`` sorted descending the best is ``min_j T_j`` with
+    ``T_j = sum(e[:j]) + most * e[j]`` (``e[len] = 0``). Fills ``tmin`` so that
+    :func:`_credit_without` can leave one card out in O(1); returns the minimum.
+    """
+    ne = n_ex[u]
+    run = 0.0
+    for j in range(ne):
+        tmin[0, j] = run + most * ex[u, j]
+        run += ex[u, j]
+    tmin[0, ne] = run
+    # tmin[1, j]: min of T over 0..j-1; tmin[2, j]: min of T over j+1..ne
+    lo = np.inf
+    for j in range(ne + 1):
+        tmin[1, j] = lo
+        if tmin[0, j] < lo:
+            lo = tmin[0, j]
+    hi = np.inf
+    for j in range(ne, -1, -1):
+        tmin[2, j] = hi
+        if tmin[0, j] < hi:
+            hi = tmin[0, j]
+    return lo
+
+
+@njit(cache=True)
+def _credit_without(u, i, ex, tmin):
+    """:func:`_credit` (same ``most``) with the card at sorted position ``i`` left out."""
+    a = tmin[1, i]
+    b = tmin[2, i] - ex[u, i]
+    return a if a < b else b
+
+
+@njit(cache=True)
+def _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V):
+    """What a child's bound needs of each type, for each way the child changes it.
+
+    Variant ``v`` of type ``u``: 0 an organic child, 1 a card of another type
+    (the any-card distance restarts), 2 a card of type ``u``. Rows of
+    ``V[v, :, u]``: 0 what the constant may drop, 1 the most PV and 2 the most
+    cards the suffix can still give ``u``, 3-5 the grid quantities (PV cap the
+    suffix can use, minus the PV still needed, count it can use), 6 whether the
+    share floor is still reachable (1.0 or 0.0).
+
+    The constant charges ``alpha[u] * (PV cap left)``, ``gamma[u] * (count
+    left)`` and ``-beta[u] * (PV still needed)``. Dropping ``alpha[u]`` (or
+    ``gamma[u]``) for the suffix raises its path by at most ``alpha[u]`` times the
+    PV (count) the suffix can still hold, so only the smaller of the two need be
+    charged; dropping ``beta[u]`` once the floor is met only lowers the path.
+    """
+    alpha, beta, gamma, hi_b, lo_b, mcount = L[1], L[2], L[3], L[4], L[5], L[6]
+    reach, reach_off, creach, creach_off, rg, kmax = R
+    n_types = alpha.shape[0]
+    s1 = s + 1
+    for u in range(n_types):
+        g = rg[0, u]
+        ga = rg[1, u]
+        kd = rg[2, u]
+        cells = g * ga
+        du0 = dist_s[u] + 1
+        if du0 > g:
+            du0 = g
+        da0 = dist_s[n_types] + 1
+        if da0 > ga:
+            da0 = ga
+        for v in range(3):
+            if v == 0:
+                cell = (du0 - 1) * ga + (da0 - 1)
+                npv = pvu_s[u]
+                ncnt = cnt_s[u]
+            elif v == 1:
+                cell = (du0 - 1) * ga
+                npv = pvu_s[u]
+                ncnt = cnt_s[u]
+            else:
+                cell = 0
+                npv = pvu_s[u] + pv[s]
+                ncnt = cnt_s[u] + 1
+            kk = 0
+            if kd > 1:
+                kk = kmax[u] - ncnt
+                if kk < 0:
+                    kk = 0
+                if kk >= kd:
+                    kk = kd - 1
+            most_pv = reach[reach_off[u] + (s1 * cells + cell) * kd + kk]
+            most = creach[creach_off[u] + s1 * cells + cell]
+            cap = hi_b[u] - npv
+            left = mcount[u] - ncnt
+            need = lo_b[u] - npv
+            drop = 0.0
+            if alpha[u] > 0.0 and cap > most_pv:
+                drop += alpha[u] * (cap - most_pv)
+            if beta[u] > 0.0 and need < 0.0:
+                drop -= beta[u] * need
+            if gamma[u] > 0.0 and left > most:
+                drop += gamma[u] * (left - most)
+            V[v, 0, u] = drop
+            V[v, 1, u] = most_pv
+            V[v, 2, u] = most
+            use = cap if cap < most_pv else most_pv
+            V[v, 3, u] = use if use > 0.0 else 0.0
+            V[v, 4, u] = -need if need > 0.0 else 0.0
+            V[v, 5, u] = left if left < most else most
+            V[v, 6, u] = 1.0 if pv_shown[u] + npv + most_pv >= lo_cmp[u] - margin else 0.0
+
+
+@njit(cache=True)
+def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed):
+    """How much lower the best table of the grid puts a child's bound (``<= 0``).
+
+    Table ``j`` moves one multiplier of one type by ``delta``; the child's bound
+    changes by ``Hg[j] - H`` plus ``delta`` times what that multiplier charges
+    for, capped by what the suffix can use (:func:`_type_terms` rows 3-5).
+    ``placed``: the child's card type, or -1 for the organic item.
+    """
+    best = 0.0
+    for j in range(grid_type.shape[0]):
+        u = grid_type[j]
+        v = 0 if placed < 0 else (2 if u == placed else 1)
+        gain = hg_row[j] - h_base + grid_delta[j] * V[v, 3 + grid_kind[j], u]
+        if gain < best:
+            best = gain
+    return best
+
+
+@njit(cache=True)
+def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, P, L, R, W, out_card, out_bound):
+    """Children of a node at slot ``s`` with bound above ``thr``, best bound first.
+
+    Writes cards (``-1``: organic) and bounds to ``out_card``/``out_bound`` and
+    returns ``(count, bound_prunes, floor_prunes)``. ``W`` holds scratch arrays.
+    """
+    values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
+    red, mu, slack, H, trans = L[0]
+    Hg, grid_kind, grid_type, grid_delta = L[7], L[8], L[9], L[10]
+    ex, ex_card, ex_pos, n_ex, tmin, V, credit = W
+    n_types = card_start.shape[0] - 1
+    any_idx = n_types
+    s1 = s + 1
+    m = 0
+    bound_prunes = 0
+    floor_prunes = 0
+    # unused cards' prices: per type, their excesses over what the suffix can earn back
+    tot_mu = 0.0
+    for t in range(n_types):
+        ne = 0
+        for jj in range(card_start[t], card_start[t + 1]):
+            c = card_list[jj]
+            if used[c]:
+                continue
+            tot_mu += mu[c]
+            e = mu[c] - slack[c, s1]
+            if e < 0.0:
+                e = 0.0
+            i = ne
+            while i > 0 and ex[t, i - 1] < e:
+                ex[t, i] = ex[t, i - 1]
+                ex_card[t, i] = ex_card[t, i - 1]
+                i -= 1
+            ex[t, i] = e
+            ex_card[t, i] = c
+            ne += 1
+        n_ex[t] = ne
+        for i in range(ne):
+            ex_pos[ex_card[t, i]] = i
+    _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V)
+    for u in range(n_types):
+        credit[0, u] = _credit(u, V[0, 2, u], ex, n_ex, tmin)
+        credit[1, u] = _credit(u, V[1, 2, u], ex, n_ex, tmin)
+    # the organic child
+    nst = trans[st_s, 0]
+    b = f_s + H[s1, nst] - tot_mu
+    floors = True
+    for u in range(n_types):
+        b += credit[0, u] - V[0, 0, u]
+    for j in range(floor_types.shape[0]):
+        if V[0, 6, floor_types[j]] == 0.0:
+            floors = False
+    if b > thr:
+        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, -1)
+    if b <= thr:
+        bound_prunes += 1
+    elif not floors:
+        floor_prunes += 1
+    else:
+        out_card[0] = -1
+        out_bound[0] = b
+        m = 1
+    if dist_s[any_idx] < gap[any_idx]:
+        return m, bound_prunes, floor_prunes
+    # cards, type by type
+    for t in range(n_types):
+        if dist_s[t] < gap[t] or cnt_s[t] >= mcount[t]:
+            continue
+        if pv_shown[t] + (pvu_s[t] + pv[s]) > hi_cmp[t]:
+            continue
+        nst = trans[st_s, 1 + t]
+        if nst < 0:
+            continue
+        floors = True
+        for j in range(floor_types.shape[0]):
+            u = floor_types[j]
+            if V[2 if u == t else 1, 6, u] == 0.0:
+                floors = False
+        if not floors:
+            floor_prunes += 1
+            continue
+        base = f_s + H[s1, nst] - tot_mu
+        for u in range(n_types):
+            if u == t:
+                base -= V[2, 0, u]
+            else:
+                base += credit[1, u] - V[1, 0, u]
+        base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t)
+        _credit(t, V[2, 2, t], ex, n_ex, tmin)
+        for jj in range(card_start[t], card_start[t + 1]):
+            c = card_list[jj]
+            if used[c] or not allowed[c, s]:
+                continue
+            bc = base + red[c, s] + mu[c] + _credit_without(t, ex_pos[c], ex, tmin)
+            if bc <= thr:
+                bound_prunes += 1
+                continue
+            i = m
+            while i > 0 and out_bound[i - 1] < bc:
+                out_card[i] = out_card[i - 1]
+                out_bound[i] = out_bound[i - 1]
+                i -= 1
+            out_card[i] = c
+            out_bound[i] = bc
+            m += 1
+    return m, bound_prunes, floor_prunes
+
+
+@njit(cache=True)
+def _scratch(n, n_types):
+    ex = np.zeros((n_types, n + 1))
+    ex_card = np.zeros((n_types, n + 1), dtype=np.int64)
+    ex_pos = np.zeros(max(n, 1), dtype=np.int64)
+    n_ex = np.zeros(n_types, dtype=np.int64)
+    tmin = np.zeros((3, n + 2))
+    V = np.zeros((3, 7, n_types))
+    credit = np.zeros((2, n_types))
+    return ex, ex_card, ex_pos, n_ex, tmin, V, credit
+
+
+@njit(cache=True)
+def _leaf_ok(pvu_row, pv_shown, lo_cmp, hi_cmp):
+    """The share rules exactly as :meth:`MixProblem.check` compares them."""
+    for t in range(pv_shown.shape[0]):
+        share = pv_shown[t] + pvu_row[t]
+        if share < lo_cmp[t] or share > hi_cmp[t]:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------- the beam
+@njit(cache=True)
+def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
+    """Beam search over slots ranked by the node bound; returns the best plan value found.
+
+    Keeps every rule exactly (the plan it writes to ``out_plan`` passes
+    ``check``); returns -inf when no leaf is feasible or time ran out.
+    """
+    values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
+    trans = L[0][4]
+    n, k = values.shape
+    n_types = card_start.shape[0] - 1
+    n_rules = n_types + 1
+    any_idx = n_types
+    W = _scratch(n, n_types)
+    cap = width * (n + 1)
+    b_dist = np.empty((width, n_rules), dtype=np.int64)
+    b_st = np.zeros(width, dtype=np.int64)
+    b_f = np.zeros(width)
+    b_g = np.zeros(width)
+    b_pvu = np.zeros((width, n_types))
+    b_cnt = np.zeros((width, n_types), dtype=np.int64)
+    b_used = np.zeros((width, max(n, 1)), dtype=np.bool_)
+    b_plan = np.full((width, k), -1, dtype=np.int64)
+    n_dist = np.empty_like(b_dist)
+    n_st = np.zeros_like(b_st)
+    n_f = np.zeros_like(b_f)
+    n_g = np.zeros_like(b_g)
+    n_pvu = np.zeros_like(b_pvu)
+    n_cnt = np.zeros_like(b_cnt)
+    n_used = np.zeros_like(b_used)
+    n_plan = np.full((width, k), -1, dtype=np.int64)
+    c_par = np.empty(cap, dtype=np.int64)
+    c_card = np.empty(cap, dtype=np.int64)
+    c_bound = np.empty(cap)
+    kid_card = np.empty(n + 1, dtype=np.int64)
+    kid_bound = np.empty(n + 1)
+    sel_par = np.empty(width, dtype=np.int64)
+    sel_card = np.empty(width, dtype=np.int64)
+    b_dist[0, :] = dist0
+    b_f[0] = f0
+    size = 1
+    for s in range(k):
+        if (s & 7) == 7 and _now() > deadline:
+            return NEG
+        thr = inc_val + tol_rel * max(1.0, abs(inc_val)) if inc_val > NEG else NEG
+        m = 0
+        for i in range(size):
+            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_pvu[i], b_cnt[i], b_used[i], thr,
+                                P, L, R, W, kid_card, kid_bound)
+            for j in range(got):
+                c_par[m] = i
+                c_card[m] = kid_card[j]
+                c_bound[m] = kid_bound[j]
+                m += 1
+        if m == 0:
+            return NEG
+        order = np.argsort(-c_bound[:m], kind="mergesort")
+        # Keep the best child of each pattern (distances and PV per type): card
+        # swaps within one pattern would otherwise fill the beam.
+        size = 0
+        for jo in range(m):
+            if size == width:
+                break
+            q = order[jo]
+            i = c_par[q]
+            c = c_card[q]
+            t_new = types[c] if c >= 0 else -1
+            dup = False
+            for jj in range(size):
+                i2 = sel_par[jj]
+                c2 = sel_card[jj]
+                t2 = types[c2] if c2 >= 0 else -1
+                if t2 != t_new:
+                    continue
+                same = True
+                for r in range(n_rules):
+                    if b_dist[i, r] != b_dist[i2, r]:
+                        same = False
+                        break
+                if same:
+                    for u in range(n_types):
+                        if b_pvu[i, u] != b_pvu[i2, u]:
+                            same = False
+                            break
+                if same:
+                    dup = True
+                    break
+            if dup:
+                continue
+            sel_par[size] = i
+            sel_card[size] = c
+            size += 1
+        for j in range(size):
+            i = sel_par[j]
+            c = sel_card[j]
+            for r in range(n_rules):
+                v = b_dist[i, r] + 1
+                n_dist[j, r] = gap[r] if v > gap[r] else v
+            n_pvu[j, :] = b_pvu[i]
+            n_cnt[j, :] = b_cnt[i]
+            n_used[j, :] = b_used[i]
+            n_plan[j, :s] = b_plan[i, :s]
+            n_plan[j, s] = c
+            if c >= 0:
+                t = types[c]
+                n_dist[j, t] = 1
+                n_dist[j, any_idx] = 1
+                n_pvu[j, t] += pv[s]
+                n_cnt[j, t] += 1
+                n_used[j, c] = True
+                n_st[j] = trans[b_st[i], 1 + t]
+                n_f[j] = b_f[i] + L[0][0][c, s]
+                n_g[j] = b_g[i] + values[c, s]
+            else:
+                n_st[j] = trans[b_st[i], 0]
+                n_f[j] = b_f[i]
+                n_g[j] = b_g[i]
+        b_dist, n_dist = n_dist, b_dist
+        b_st, n_st = n_st, b_st
+        b_f, n_f = n_f, b_f
+        b_g, n_g = n_g, b_g
+        b_pvu, n_pvu = n_pvu, b_pvu
+        b_cnt, n_cnt = n_cnt, b_cnt
+        b_used, n_used = n_used, b_used
+        b_plan, n_plan = n_plan, b_plan
+    best = NEG
+    for i in range(size):
+        if b_g[i] > best and _leaf_ok(b_pvu[i], pv_shown, lo_cmp, hi_cmp):
+            best = b_g[i]
+            out_plan[:] = b_plan[i]
+    return best
+
+
+# -------------------------------------------------------------------- the search
+@njit(cache=True)
+def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, stats):
+    """Depth-first branch and bound over slots, children best bound first.
+
+    A node at depth ``s`` has decided slots ``0..s-1``; its children are the
+    organic item and every unused allowed card that keeps the rules at slot
+    ``s``. A child is pruned when its bound does not beat the incumbent by more
+    than ``tol_rel`` (relative), when a share floor can no longer be met, or when
+    the memo holds a node with the same slot, distances and cards used that
+    dominates it (at least its value, no more PV on capped types, equal PV on
+    types with a floor).
+
+    Returns ``(inc_val, bound, complete)``: ``inc_plan`` is updated in place;
+    ``bound`` is proven (the incumbent when complete, else the best open node).
+    ``stats`` (int64) accumulates nodes, memo hits, bound prunes, floor prunes,
+    leaves, improvements.
+    """
+    values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
+    red, trans = L[0][0], L[0][4]
+    memo_key, memo_used, memo_pv, memo_g = memo
+    n, k = values.shape
+    n_types = card_start.shape[0] - 1
+    n_rules = n_types + 1
+    any_idx = n_types
+    n_words = memo_used.shape[1]
+    memo_on = memo_key.shape[0] > 1
+    mask = memo_key.shape[0] - 1
+    W = _scratch(n, n_types)
+
+    cand = np.empty((k, n + 1), dtype=np.int64)
+    cb = np.empty((k, n + 1))
+    ncand = np.zeros(k + 1, dtype=np.int64)
+    pos = np.zeros(k + 1, dtype=np.int64)
+    cur = np.full(k + 1, -2, dtype=np.int64)
+    dist = np.empty((k + 1, n_rules), dtype=np.int64)
+    st = np.zeros(k + 1, dtype=np.int64)
+    f = np.zeros(k + 1)
+    g = np.zeros(k + 1)
+    pvu = np.zeros((k + 1, n_types))
+    cnt = np.zeros((k + 1, n_types), dtype=np.int64)
+    used = np.zeros(max(n, 1), dtype=np.bool_)
+    words = np.zeros(n_words, dtype=np.uint64)
+    two_sided = np.zeros(n_types, dtype=np.bool_)
+    for j in range(floor_types.shape[0]):
+        two_sided[floor_types[j]] = True
+
+    nodes = 0
+    memo_hits = 0
+    bound_prunes = 0
+    floor_prunes = 0
+    leaves = 0
+    improvements = 0
+    complete = True
+    dist[0, :] = dist0
+    f[0] = f0
+    tol = tol_rel * max(1.0, abs(inc_val)) if inc_val > NEG else 0.0
+    next_check = min(1024, node_limit)
+    depth = 0
+    expand = True
+    while True:
+        if expand:
+            s = depth
+            m, bp, fp = _expand(s, dist[s], st[s], f[s], pvu[s], cnt[s], used, inc_val + tol,
+                                P, L, R, W, cand[s], cb[s])
+            bound_prunes += bp
+            floor_prunes += fp
+            ncand[s] = m
+            pos[s] = 0
+            cur[s] = -2
+            expand = False
+        if nodes >= next_check:  # checked where the open list is consistent
+            if nodes >= node_limit or _now() > deadline:
+                complete = False
+                break
+            next_check = min(nodes + 1024, node_limit)
+        s = depth
+        if pos[s] >= ncand[s]:
+            c_old = cur[s]
+            if c_old >= 0:
+                used[c_old] = False
+                words[c_old >> 6] ^= np.uint64(1) << np.uint64(c_old & 63)
+            cur[s] = -2
+            if depth == 0:
+                break
+            depth -= 1
+            continue
+        j = pos[s]
+        pos[s] = j + 1
+        if cb[s, j] <= inc_val + tol:
+            bound_prunes += ncand[s] - j
+            pos[s] = ncand[s]
+            continue
+        c = cand[s, j]
+        c_old = cur[s]
+        if c_old >= 0:
+            used[c_old] = False
+            words[c_old >> 6] ^= np.uint64(1) << np.uint64(c_old & 63)
+        cur[s] = c
+        nodes += 1
+        s1 = s + 1
+        for r in range(n_rules):
+            v = dist[s, r] + 1
+            dist[s1, r] = gap[r] if v > gap[r] else v
+        pvu[s1, :] = pvu[s]
+        cnt[s1, :] = cnt[s]
+        if c >= 0:
+            t = types[c]
+            used[c] = True
+            words[c >> 6] ^= np.uint64(1) << np.uint64(c & 63)
+            dist[s1, t] = 1
+            dist[s1, any_idx] = 1
+            pvu[s1, t] = pvu[s, t] + pv[s]
+            cnt[s1, t] = cnt[s, t] + 1
+            st[s1] = trans[st[s], 1 + t]
+            f[s1] = f[s] + red[c, s]
+            g[s1] = g[s] + values[c, s]
+        else:
+            st[s1] = trans[st[s], 0]
+            f[s1] = f[s]
+            g[s1] = g[s]
+        if s1 == k:
+            leaves += 1
+            if g[s1] > inc_val and _leaf_ok(pvu[s1], pv_shown, lo_cmp, hi_cmp):
+                inc_val = g[s1]
+                tol = tol_rel * max(1.0, abs(inc_val))
+                improvements += 1
+                inc_plan[:] = cur[:k]
+            continue
+        if memo_on:
+            # key: slot, exact distances, cards used; dominance on value and PV
+            code = np.int64(s1)
+            for r in range(n_rules):
+                code |= (dist[s1, r] - 1) << dshift[r]
+            h = np.uint64(code) * np.uint64(0x9E3779B97F4A7C15)
+            for w in range(n_words):
+                h = (h ^ words[w]) * np.uint64(0xBF58476D1CE4E5B9)
+                h ^= h >> np.uint64(31)
+            home = np.int64(h & np.uint64(mask))
+            slot = -1
+            pruned = False
+            for probe in range(4):
+                e = (home + probe) & mask
+                if memo_key[e] == -1:
+                    if slot < 0:
+                        slot = e
+                    break
+                if memo_key[e] != code:
+                    continue
+                same = True
+                for w in range(n_words):
+                    if memo_used[e, w] != words[w]:
+                        same = False
+                        break
+                if not same:
+                    continue
+                stored_dom = memo_g[e] >= g[s1]
+                new_dom = g[s1] >= memo_g[e]
+                for t in range(n_types):
+                    a = memo_pv[e, t]
+                    bb = pvu[s1, t]
+                    if two_sided[t] and a != bb:
+                        stored_dom = False
+                        new_dom = False
+                    if a > bb:
+                        stored_dom = False
+                    if bb > a:
+                        new_dom = False
+                if stored_dom:
+                    pruned = True
+                    break
+                if new_dom:
+                    slot = e
+            if pruned:
+                memo_hits += 1
+                continue
+            if slot < 0:
+                slot = (home + (nodes & 3)) & mask
+            memo_key[slot] = code
+            memo_used[slot, :] = words
+            memo_pv[slot, :] = pvu[s1]
+            memo_g[slot] = g[s1]
+        depth = s1
+        expand = True
+
+    bound = inc_val
+    if not complete:
+        for d in range(depth + 1):
+            if pos[d] < ncand[d] and cb[d, pos[d]] > bound:
+                bound = cb[d, pos[d]]
+    stats[0] += nodes
+    stats[1] += memo_hits
+    stats[2] += bound_prunes
+    stats[3] += floor_prunes
+    stats[4] += leaves
+    stats[5] += improvements
+    return inc_val, bound, complete

@@ -1,0 +1,228 @@
+"""Branch and bound: exact against the brute force and CP-SAT, honest statuses and bounds, anytime, options."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bruteforce import brute_force
+from hypothesis import HealthCheck, given, settings
+from strategies import problems, random_problem
+
+import mixrank
+from mixrank import History, MixProblem, SolverError, Status, TypeRule
+from mixrank.synthetic import instance
+from solvers.bnb import solve_bnb
+
+VARIANTS = [(h, m) for h in (False, True) for m in (False, True)]
+DEVICE_OPTIMA = Path(__file__).parent / "data" / "bnb_device_optima.json"
+
+
+def same_optimum(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def agrees_with_brute_force(p) -> str:
+    r = brute_force(p)
+    sol = solve_bnb(p)
+    if r.optimum == -math.inf:
+        assert sol.status is Status.INFEASIBLE, f"brute force finds no plan; bnb says {sol.status}"
+        assert sol.bound == -math.inf and math.isnan(sol.objective) and (sol.assignment == -1).all()
+        return "infeasible"
+    assert sol.status is Status.OPTIMAL, f"brute force optimum {r.optimum}; bnb says {sol.status}"
+    assert same_optimum(sol.objective, r.optimum), (sol.objective, r.optimum)
+    assert sol.bound == sol.objective and sol.gap == 0.0
+    assert p.check(sol.assignment) == []
+    return "optimal"
+
+
+def agrees_with_cpsat(p) -> str:
+    ref = mixrank.solve(p, solver="cpsat")
+    sol = solve_bnb(p)
+    assert ref.status in (Status.OPTIMAL, Status.INFEASIBLE)
+    assert sol.status is ref.status, f"cpsat says {ref.status}, bnb says {sol.status}"
+    if ref.status is Status.OPTIMAL:
+        assert same_optimum(sol.objective, ref.objective), (sol.objective, ref.objective)
+        assert sol.objective <= ref.bound + 1e-9 * max(1.0, abs(ref.bound))
+        return "optimal"
+    return "infeasible"
+
+
+# ----------------------------------------------------------------- exactness
+def test_bnb_equals_brute_force_on_320_tiny_instances():
+    outcomes = [agrees_with_brute_force(instance("tiny", s, history=h, min_share=m))
+                for s in range(80) for h, m in VARIANTS]
+    assert outcomes.count("optimal") == 320
+
+
+def test_bnb_agrees_with_brute_force_on_infeasible_problems():
+    rng = np.random.default_rng(2026)
+    outcomes = [agrees_with_brute_force(random_problem(rng)) for _ in range(150)]
+    assert outcomes.count("infeasible") >= 20 and outcomes.count("optimal") >= 20
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(max_cards=6, max_slots=7))
+def test_bnb_properties_on_random_problems(p):
+    """The plan passes check, the objective never exceeds the bound, and it equals the brute force."""
+    sol = solve_bnb(p)
+    if sol.has_plan:
+        assert p.check(sol.assignment) == []
+        assert sol.objective <= sol.bound
+    agrees_with_brute_force(p)
+
+
+def test_bnb_equals_cpsat_on_tiny_and_small_instances():
+    """284 live comparisons: tiny seeds 0-39 and small seeds 0-29, four variants each, and four device ones."""
+    cases = [("tiny", s) for s in range(40)] + [("small", s) for s in range(30)]
+    outcomes = [agrees_with_cpsat(instance(fam, s, history=h, min_share=m)) for fam, s in cases for h, m in VARIANTS]
+    outcomes += [agrees_with_cpsat(instance("device", 0, history=h, min_share=m)) for h, m in VARIANTS]
+    assert len(outcomes) == 284 and outcomes.count("optimal") == 284
+
+
+def test_bnb_proves_every_device_instance_optimal_as_cpsat_does():
+    """Seeds 0-19 x history x min-share, against CP-SAT optima cached by tests/data/make_bnb_device_optima.py."""
+    rows = json.loads(DEVICE_OPTIMA.read_text())["instances"]
+    assert len(rows) == 80
+    for row in rows:
+        p = instance("device", row["seed"], history=row["history"], min_share=row["min_share"])
+        sol = solve_bnb(p)
+        assert sol.status.value == row["status"], row
+        if row["status"] == "OPTIMAL":
+            assert same_optimum(sol.objective, row["objective"]), (row, sol.objective)
+            assert p.check(sol.assignment) == []
+
+
+def test_bnb_agrees_with_cpsat_on_infeasible_problems():
+    rng = np.random.default_rng(7)
+    outcomes = [agrees_with_cpsat(random_problem(rng, n=6, k=9, t_count=3)) for _ in range(80)]
+    assert outcomes.count("infeasible") >= 10 and outcomes.count("optimal") >= 10
+
+
+# --------------------------------------------------------------- edge cases
+def test_bnb_without_cards_keeps_the_page_organic():
+    p = MixProblem(values=np.zeros((0, 4)), types=[], pv_weights=[1, 1, 1, 1], rules=[TypeRule()])
+    sol = solve_bnb(p)
+    assert sol.status is Status.OPTIMAL and sol.objective == 0.0 and (sol.assignment == -1).all()
+
+
+def test_bnb_history_over_the_cap_is_infeasible():
+    p = MixProblem(values=[[1.0, 1.0]], types=[0], pv_weights=[1.0, 1.0], rules=[TypeRule(max_share=0.2)],
+                   history=History(last_gap=[None], pv_shown=[3.0], pv_total_shown=4.0))
+    sol = solve_bnb(p)
+    assert sol.status is Status.INFEASIBLE and sol.bound == -math.inf
+
+
+def test_bnb_share_exactly_on_the_cap_is_kept():
+    # 2 of 8 equal slots is a share of exactly 0.25: allowed (the rule is <=).
+    p = MixProblem(values=np.ones((3, 8)), types=[0, 0, 0], pv_weights=np.full(8, 0.1), rules=[TypeRule(max_share=0.25)])
+    sol = solve_bnb(p)
+    assert sol.status is Status.OPTIMAL and sol.objective == 2.0
+
+
+def test_bnb_takes_negative_values_only_when_a_floor_needs_them():
+    rules = [TypeRule(min_gap=2, min_share=0.3)]
+    p = MixProblem(values=-np.ones((2, 4)), types=[0, 0], pv_weights=[1.0, 1.0, 1.0, 1.0], rules=rules)
+    sol = solve_bnb(p)
+    assert sol.status is Status.OPTIMAL and sol.objective == -2.0  # 2 of 4 slots: 0.5 >= 0.3; 1 is 0.25 < 0.3
+    free = MixProblem(values=-np.ones((2, 4)), types=[0, 0], pv_weights=[1.0] * 4, rules=[TypeRule(min_gap=2)])
+    assert solve_bnb(free).objective == 0.0
+
+
+def test_bnb_real_valued_pv_weights_are_not_rounded():
+    # The cap sits on the float sum of two slots: only the sums check() makes decide which pairs fit.
+    pv = np.array([0.1, 0.2, 0.30000000000000004, 0.1 + 1e-15])
+    cap_share = (0.1 + 0.2) / pv.sum()
+    p = MixProblem(values=np.ones((4, 4)), types=[0, 0, 0, 0], pv_weights=pv, rules=[TypeRule(max_share=cap_share)])
+    sol = solve_bnb(p)
+    r = brute_force(p)
+    assert sol.status is Status.OPTIMAL and same_optimum(sol.objective, r.optimum)
+    assert p.check(sol.assignment) == []
+
+
+# ---------------------------------------------------------------- anytime
+def test_node_limit_gives_a_feasible_plan_and_a_proven_bound():
+    for seed in range(6):
+        p = instance("small", seed, history=True, min_share=True)
+        opt = solve_bnb(p)
+        assert opt.status is Status.OPTIMAL
+        cut = solve_bnb(p, node_limit=3)
+        assert cut.status in (Status.FEASIBLE, Status.OPTIMAL)
+        assert p.check(cut.assignment) == []
+        assert cut.objective <= opt.objective + 1e-9
+        assert cut.bound >= opt.objective - 1e-9 * max(1.0, abs(opt.objective))
+        assert cut.gap >= 0.0 and math.isfinite(cut.gap)
+
+
+def test_no_plan_within_the_limit_is_unknown():
+    p = instance("device", 0, history=True, min_share=True)  # its floor rules out the all-organic plan
+    assert p.check(np.full(p.n_slots, -1)) != []
+    sol = solve_bnb(p, node_limit=1, width=0)
+    assert sol.status is Status.UNKNOWN and math.isnan(sol.objective) and (sol.assignment == -1).all()
+    assert math.isfinite(sol.bound) and sol.bound >= solve_bnb(p).objective
+
+
+def test_time_limit_is_honoured_on_a_large_instance():
+    """Behaviour, not speed: the solver stops near its limit and says how far past it it returned."""
+    p = instance("large", 0, history=True, min_share=True)
+    solve_bnb(p, node_limit=1)  # compile outside the limit
+    sol = solve_bnb(p, time_limit=0.5)
+    assert sol.status is Status.FEASIBLE  # large instances are not proven in half a second
+    assert p.check(sol.assignment) == []
+    assert sol.objective <= sol.bound and math.isfinite(sol.bound)
+    assert 0.0 <= sol.stats["overrun"] < 0.5  # the kernel reads the clock every 1024 nodes
+    assert sol.wall_time < 0.5 + 1.0  # generous: a loaded CI machine
+
+
+def test_the_bound_of_a_cut_search_is_an_upper_bound_of_the_optimum():
+    for seed in range(4):
+        p = instance("device", seed, min_share=True)
+        ref = mixrank.solve(p, solver="cpsat") if seed == 0 else solve_bnb(p)
+        cut = solve_bnb(p, node_limit=200)
+        assert cut.bound >= ref.objective - 1e-9 * abs(ref.objective)
+        assert cut.stats["root_bound"] >= ref.objective - 1e-9 * abs(ref.objective)
+
+
+# ------------------------------------------------------ determinism, options
+def test_bnb_is_deterministic():
+    p = instance("device", 3, history=True, min_share=True)
+    a, b = solve_bnb(p), solve_bnb(p, seed=5)
+    assert (a.assignment == b.assignment).all() and a.objective == b.objective
+    assert a.stats["nodes"] == b.stats["nodes"] and a.stats["memo_hits"] == b.stats["memo_hits"]
+
+
+def test_options_change_the_work_not_the_answer():
+    p = instance("small", 4, history=True, min_share=True)
+    ref = solve_bnb(p)
+    for opts in ({"memo": False}, {"width": 0}, {"lagrange_iters": 20}, {"width": 64, "lagrange_iters": 400}):
+        sol = solve_bnb(p, **opts)
+        assert sol.status is Status.OPTIMAL and same_optimum(sol.objective, ref.objective), opts
+
+
+def test_stats_report_the_search():
+    sol = mixrank.solve(instance("small", 1, history=True), solver="bnb")
+    for key in ("nodes", "memo_hits", "bound_prunes", "floor_prunes", "root_bound", "lagrange_iters", "overrun"):
+        assert key in sol.stats
+    assert sol.stats["root_bound"] >= sol.objective
+    assert sol.solver == "bnb"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("node_limit", 0, "node_limit must be an int >= 1 or None"),
+     ("node_limit", 2.5, "node_limit must be an int >= 1 or None"),
+     ("width", -1, "width must be an int >= 0"),
+     ("lagrange_iters", True, "lagrange_iters must be an int >= 0"),
+     ("memo", "yes", "memo must be True or False")],
+)
+def test_bad_options_are_rejected_before_any_work(option, value, message):
+    with pytest.raises(SolverError, match=message):
+        mixrank.solve(instance("tiny", 0), solver="bnb", **{option: value})
+
+
+def test_registry_lists_bnb_as_exact_with_its_options():
+    info = mixrank.SOLVERS["bnb"]
+    assert info.exact and set(info.options) == {"node_limit", "width", "lagrange_iters", "memo"}
+    with pytest.raises(SolverError, match="valid options: lagrange_iters, memo, node_limit, width"):
+        mixrank.solve(instance("tiny", 0), solver="bnb", beam_width=3)
