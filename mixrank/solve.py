@@ -53,7 +53,7 @@ SOLVERS: dict[str, SolverInfo] = {
         SolverInfo(
             "bnb", "solvers.bnb:solve_bnb", exact=True,
             summary="exact memoized branch and bound (Numba): Lagrangian DP bound, beam first plan, anytime",
-            options={"node_limit": None, "width": 16, "lagrange_iters": 200, "memo": True},
+            options={"node_limit": None, "width": 8, "lagrange_iters": 200, "memo": True},
         ),
         SolverInfo(
             "cpsat", "solvers.cpsat:solve_cpsat", exact=True,

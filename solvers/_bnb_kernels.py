@@ -169,7 +169,7 @@ def backward_dp(r, trans, n_states, H, choice):
 def lagrangian(
     vmask, types, n_types, pv, trans, n_states,
     hi, lo, mcount, use_alpha, use_beta, use_gamma,
-    lower, iters, deadline, mu, alpha, beta, gamma, H, stall_limit,
+    lower, iters, deadline, mu, alpha, beta, gamma, H, stall_limit, deflect,
 ):
     """Projected subgradient descent on the Lagrangian dual (Polyak steps).
 
@@ -190,6 +190,10 @@ def lagrangian(
     g_alpha = np.zeros(n_types)
     g_beta = np.zeros(n_types)
     g_gamma = np.zeros(n_types)
+    d_mu = np.zeros(n)
+    d_alpha = np.zeros(n_types)
+    d_beta = np.zeros(n_types)
+    d_gamma = np.zeros(n_types)
     pv_sum = np.zeros(n_types)
     cnt = np.zeros(n_types)
     best = np.inf
@@ -236,22 +240,29 @@ def lagrangian(
                 pv_sum[t] += pv[s]
                 cnt[t] += 1.0
             i = trans[i, ch]
+        # deflected direction d = g + deflect * d_prev (less zig-zag between steps)
         norm = 0.0
         for c in range(n):
-            if mu[c] <= 0.0 and g_mu[c] > 0.0:
-                g_mu[c] = 0.0
-            norm += g_mu[c] * g_mu[c]
+            gm = g_mu[c] + deflect * d_mu[c]
+            if mu[c] <= 0.0 and gm > 0.0:
+                gm = 0.0
+            g_mu[c] = gm
+            d_mu[c] = gm
+            norm += gm * gm
         for t in range(n_types):
-            g_alpha[t] = hi[t] - pv_sum[t] if use_alpha[t] else 0.0
-            if alpha[t] <= 0.0 and g_alpha[t] > 0.0:
-                g_alpha[t] = 0.0
-            g_beta[t] = pv_sum[t] - lo[t] if use_beta[t] else 0.0
-            if beta[t] <= 0.0 and g_beta[t] > 0.0:
-                g_beta[t] = 0.0
-            g_gamma[t] = mcount[t] - cnt[t] if use_gamma[t] else 0.0
-            if gamma[t] <= 0.0 and g_gamma[t] > 0.0:
-                g_gamma[t] = 0.0
-            norm += g_alpha[t] ** 2 + g_beta[t] ** 2 + g_gamma[t] ** 2
+            ga = (hi[t] - pv_sum[t] if use_alpha[t] else 0.0) + deflect * d_alpha[t]
+            if alpha[t] <= 0.0 and ga > 0.0:
+                ga = 0.0
+            gb = (pv_sum[t] - lo[t] if use_beta[t] else 0.0) + deflect * d_beta[t]
+            if beta[t] <= 0.0 and gb > 0.0:
+                gb = 0.0
+            gg = (mcount[t] - cnt[t] if use_gamma[t] else 0.0) + deflect * d_gamma[t]
+            if gamma[t] <= 0.0 and gg > 0.0:
+                gg = 0.0
+            g_alpha[t] = d_alpha[t] = ga
+            g_beta[t] = d_beta[t] = gb
+            g_gamma[t] = d_gamma[t] = gg
+            norm += ga * ga + gb * gb + gg * gg
         if norm <= 0.0:
             break  # the path keeps every relaxed row with complementary slackness
         target = lower if lower > NEG else best - 0.05 * max(1.0, abs(best))
@@ -492,8 +503,10 @@ def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed):
 
 
 @njit(cache=True)
-def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, P, L, R, W, out_card, out_bound):
+def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, P, L, R, W, out_card, out_bound):
     """Children of a node at slot ``s`` with bound above ``thr``, best bound first.
+
+    ``only``: -2 for every child, else the one child allowed (-1 organic, or a card).
 
     Writes cards (``-1``: organic) and bounds to ``out_card``/``out_bound`` and
     returns ``(count, bound_prunes, floor_prunes)``. ``W`` holds scratch arrays.
@@ -546,7 +559,9 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, P, L, R, W, out_card,
             floors = False
     if b > thr:
         b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, -1)
-    if b <= thr:
+    if only >= 0:
+        pass
+    elif b <= thr:
         bound_prunes += 1
     elif not floors:
         floor_prunes += 1
@@ -554,11 +569,11 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, P, L, R, W, out_card,
         out_card[0] = -1
         out_bound[0] = b
         m = 1
-    if dist_s[any_idx] < gap[any_idx]:
+    if dist_s[any_idx] < gap[any_idx] or only == -1:
         return m, bound_prunes, floor_prunes
     # cards, type by type
     for t in range(n_types):
-        if dist_s[t] < gap[t] or cnt_s[t] >= mcount[t]:
+        if dist_s[t] < gap[t] or cnt_s[t] >= mcount[t] or (only >= 0 and types[only] != t):
             continue
         if pv_shown[t] + (pvu_s[t] + pv[s]) > hi_cmp[t]:
             continue
@@ -583,7 +598,7 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, P, L, R, W, out_card,
         _credit(t, V[2, 2, t], ex, n_ex, tmin)
         for jj in range(card_start[t], card_start[t + 1]):
             c = card_list[jj]
-            if used[c] or not allowed[c, s]:
+            if used[c] or not allowed[c, s] or (only >= 0 and c != only):
                 continue
             bc = base + red[c, s] + mu[c] + _credit_without(t, ex_pos[c], ex, tmin)
             if bc <= thr:
@@ -670,7 +685,7 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
         thr = inc_val + tol_rel * max(1.0, abs(inc_val)) if inc_val > NEG else NEG
         m = 0
         for i in range(size):
-            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_pvu[i], b_cnt[i], b_used[i], thr,
+            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_pvu[i], b_cnt[i], b_used[i], thr, -2,
                                 P, L, R, W, kid_card, kid_bound)
             for j in range(got):
                 c_par[m] = i
@@ -758,7 +773,7 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
 
 # -------------------------------------------------------------------- the search
 @njit(cache=True)
-def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, stats):
+def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, stats, forced):
     """Depth-first branch and bound over slots, children best bound first.
 
     A node at depth ``s`` has decided slots ``0..s-1``; its children are the
@@ -768,6 +783,10 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     the memo holds a node with the same slot, distances and cards used that
     dominates it (at least its value, no more PV on capped types, equal PV on
     types with a floor).
+
+    ``forced[s]`` (-2: free) restricts slot ``s`` to one child, for the
+    neighbourhood searches of the first plan; ``complete`` and ``bound`` then
+    speak of the restricted space only.
 
     Returns ``(inc_val, bound, complete)``: ``inc_plan`` is updated in place;
     ``bound`` is proven (the incumbent when complete, else the best open node).
@@ -819,7 +838,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     while True:
         if expand:
             s = depth
-            m, bp, fp = _expand(s, dist[s], st[s], f[s], pvu[s], cnt[s], used, inc_val + tol,
+            m, bp, fp = _expand(s, dist[s], st[s], f[s], pvu[s], cnt[s], used, inc_val + tol, forced[s],
                                 P, L, R, W, cand[s], cb[s])
             bound_prunes += bp
             floor_prunes += fp

@@ -2,40 +2,46 @@
 
 The search walks the slots top to bottom, depth first: a node has decided slots
 ``0..s-1`` and its children put the organic item or an unused card in slot
-``s``. Everything a rule needs is carried exactly along the path (distances
-since the last card of each type and of any type, capped at the gap; PV and
-count per type; the cards used), so every leaf it accepts passes
-:meth:`~mixrank.MixProblem.check` — the share rule is compared with the very
-floating-point sums ``check`` makes, so PV weights are never rounded.
+``s``, best bound first. Everything a rule needs is carried exactly along the
+path (distances since the last card of each type and of any type, capped at the
+gap; PV and count per type; the cards used), so every plan it accepts passes
+:meth:`~mixrank.MixProblem.check`: the share rule is compared with the very
+floating-point sums ``check`` makes, and PV weights are never rounded.
 
-Bounds. The relaxation drops "each card once", the share rows and the count
-rows into the objective with Lagrange multipliers and keeps dispersion exact: a
+Bound. The relaxation moves "each card once", the share rows and the count rows
+into the objective with Lagrange multipliers and keeps dispersion exact: a
 dynamic program over (slot, distance state) gives the best relaxed value of
-every suffix in one table, and a node's bound is its prefix value plus a table
-look-up. The multipliers come from a subgradient method at the root (Polyak
-steps toward the best plan known). Each node then tightens its own bound
-without re-solving anything: unused cards give up the part of their price the
-slots left can no longer earn back; share and count multipliers drop out where
-the slots left cannot reach their rows; and a small grid of tables, each with
-one type's multiplier moved, lets every node pick the one that suits it.
+every suffix in one table, so a node's bound is its prefix value plus a look-up.
+The multipliers come from a deflected subgradient method at the root, with
+Polyak steps aimed at the best plan known. Each node then tightens its own bound
+without solving anything again: unused cards give up the part of their price
+that the slots left can no longer earn back; share and count multipliers drop
+out where the slots left cannot reach their rows; and a small grid of tables,
+each with one type's share or count multiplier moved, lets every node pick the
+one that suits its remaining capacity. Share floors are checked ahead with an
+optimistic reach table, so dead ends are cut early.
 
 Memo. Two nodes at the same slot with the same distances and the same set of
-cards used have the same feasible completions; the one with more value, no
-more PV on capped types and equal PV on types with a floor dominates, and the
-other is pruned (a hash table of the nodes seen).
+cards used have the same feasible completions; the one with at least the
+value, no more PV on capped types and equal PV on types with a floor dominates,
+and the other is pruned (a hash table of the nodes seen).
 
-First plan. A beam search ranked by the same node bound gives an incumbent
-before the search starts (``width``); the subgradient runs again aiming at it.
+Plans. A beam search ranked by the same node bound gives a first plan
+(``width``); the subgradient then runs again aiming at it. A search that does
+not finish within its node budget restarts with a 4x budget, after a 4x wider
+beam and a neighbourhood search (windows of the plan re-planned exactly, the
+rest held fixed) have looked for a better plan: better plans prune more.
 
 Anytime. With ``time_limit`` (or ``node_limit``) the search stops early and
 returns its best plan as FEASIBLE with a proven bound: the best bound among the
-nodes left open (never below the incumbent). The clock is read every 1024
-nodes inside the kernel and every 16 subgradient steps; ``stats["overrun"]``
-says how far past the limit the solver returned.
+nodes left open (never above the root's bound, never below the plan). The
+clock is read every 1024 nodes inside the kernels and every 16 subgradient
+steps; ``stats["overrun"]`` says how far past the limit the solver returned.
 
-Optimality is up to a relative tolerance of ``1e-9`` (a node is pruned when
-its bound does not beat the incumbent by more than that). The solver is
-deterministic: ``seed`` is accepted for a uniform interface and unused.
+Optimality is up to a relative tolerance of ``1e-9`` (a node is pruned when its
+bound does not beat the plan by more than that). The solver is deterministic
+without a time limit; ``seed`` is accepted for a uniform interface and unused.
+Kernels are compiled on first use and cached (:func:`warm_up`).
 """
 
 from __future__ import annotations
@@ -53,11 +59,18 @@ __all__ = ["solve_bnb"]
 
 _TOL_REL = 1e-9
 _MAX_PRODUCT = 1 << 20  # distance-code space the bound's DP may index
-_MAX_STATES = 20_000  # reachable distance states the bound's DP may track
+_MAX_STATES = 5_000  # reachable distance states the bound's DP may track
+_MAX_GRID = 8_000_000  # entries of the grid of tables
 _MAX_REACH = 4_000_000  # entries of one type's PV-reach table
 _GRID_CAP = (0.0, 0.5, 0.75, 1.5, 2.5)  # share-cap multiplier, relative to the root's
 _GRID_FLOOR = (0.0, 0.5, 1.5, 2.5)
 _GRID_COUNT = (0.0, 0.5, 1.5, 2.5)
+_FIRST_SHARE = 0.5  # of the subgradient steps, before the first plan
+_DEFLECT = 0.6  # deflection of the subgradient direction (Camerini-Fratta-Maffioli)
+_ROUND_NODES = 20_000  # nodes of the first search round
+_MAX_WIDTH = 256  # widest beam of the later rounds
+_LNS_WINDOW = 16  # slots re-planned at once by the neighbourhood search
+_LNS_NODES = 4000  # nodes per window
 
 
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
@@ -98,30 +111,30 @@ def _bound_rules(gap: np.ndarray, init: np.ndarray, n_types: int):
             type_rule, any_rule, n_types, _MAX_STATES,
         )
         if n_states > 0:
-            return trans, int(n_states), chosen
+            return trans, int(n_states)
         chosen.pop()  # too many states: the largest-gap rule is left to the search
 
 
-def _reach_tables(ar, card_list, card_start, gap, kmax):
+def _reach_tables(lay):
     """Per type: the most PV (and cards) it can still place from each slot and distance state."""
     from solvers import _bnb_kernels as kern
 
-    k, t_count = ar.n_slots, ar.n_types
+    k, t_count, gap = lay.k, lay.t_count, lay.gap
     rg = np.ones((3, t_count), dtype=np.int64)
     parts, cparts = [], []
     off = np.zeros(t_count, dtype=np.int64)
     coff = np.zeros(t_count, dtype=np.int64)
     o = co = 0
     for t in range(t_count):
-        cards = card_list[card_start[t]:card_start[t + 1]]
-        avail = ar.allowed[cards].any(axis=0) if cards.size else np.zeros(k, dtype=bool)
+        cards = lay.card_list[lay.card_start[t]:lay.card_start[t + 1]]
+        avail = lay.allowed[cards].any(axis=0) if cards.size else np.zeros(k, dtype=bool)
         g, ga = int(gap[t]), int(gap[t_count])
         if (k + 1) * g * ga > _MAX_REACH:
             g = ga = 1  # ignore spacing: a looser, still optimistic reach
-        kd = int(kmax[t]) + 1
+        kd = int(lay.kmax[t]) + 1
         if (k + 1) * g * ga * kd > _MAX_REACH:
             kd = 1  # no count dimension
-        part = kern.pv_reach(ar.pv, avail, g, ga, kd).ravel()
+        part = kern.pv_reach(lay.pv, avail, g, ga, kd).ravel()
         cpart = kern.count_reach(avail, g, ga).ravel()
         rg[:, t] = (g, ga, kd)
         off[t], coff[t] = o, co
@@ -129,7 +142,7 @@ def _reach_tables(ar, card_list, card_start, gap, kmax):
         cparts.append(cpart)
         o += part.size
         co += cpart.size
-    return (np.concatenate(parts), off, np.concatenate(cparts), coff, rg, kmax.astype(np.int64))
+    return (np.concatenate(parts), off, np.concatenate(cparts), coff, rg, lay.kmax.astype(np.int64))
 
 
 def solve_bnb(
@@ -138,7 +151,7 @@ def solve_bnb(
     time_limit: float | None = None,
     seed: int = 0,
     node_limit: int | None = None,
-    width: int = 16,
+    width: int = 8,
     lagrange_iters: int = 200,
     memo: bool = True,
 ) -> Solution:
@@ -154,7 +167,7 @@ def solve_bnb(
         Accepted for a uniform interface; the solver is deterministic.
     node_limit : int >= 1 or None
         Stop the search after this many nodes (anytime, like ``time_limit``).
-    width : int >= 0, default 16
+    width : int >= 0, default 8
         Beam width of the first plan (0: start the search without one).
     lagrange_iters : int >= 0, default 200
         Subgradient steps for the bound's multipliers (0: plain DP bound).
@@ -166,9 +179,10 @@ def solve_bnb(
     Solution
         OPTIMAL or INFEASIBLE when the search finished; FEASIBLE or UNKNOWN when
         a limit stopped it. ``stats``: ``nodes``, ``memo_hits``, ``bound_prunes``,
-        ``floor_prunes``, ``leaves``, ``improvements``, ``root_bound``,
-        ``lagrange_iters``, ``dp_states``, ``beam_value``, phase times, and
-        ``overrun`` (seconds past ``time_limit``, 0 without one).
+        ``floor_prunes`` (share floor out of reach), ``leaves``, ``improvements``,
+        ``root_bound``, ``lagrange_iters``, ``dp_states``, ``beam_value``,
+        ``rounds``, ``neighbourhood_nodes``, phase times, and ``overrun``
+        (seconds past ``time_limit``; 0 without one).
 
     Examples
     --------
@@ -187,79 +201,82 @@ def solve_bnb(
     return _solve(problem, start, time_limit, node_limit, int(width), int(lagrange_iters), bool(memo))
 
 
-def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
-    from solvers import _bnb_kernels as kern
+class _Layout:
+    """The arrays every phase reads, derived once from ``problem.arrays``."""
 
-    deadline = math.inf if time_limit is None else start + float(time_limit)
-    ar = problem.arrays
-    n, k = ar.values.shape
-    t_count = ar.n_types
-    types = ar.types
-    values, pv, allowed = ar.values, ar.pv, ar.allowed
-    card_list = np.argsort(types, kind="stable").astype(np.int64)
-    card_start = np.searchsorted(types[card_list], np.arange(t_count + 1)).astype(np.int64)
-    n_of_type = np.diff(card_start)
-    gap = ar.min_gap.astype(np.int64)
-    dist0 = ar.init_dist.astype(np.int64)
-    mcount = ar.max_count.astype(np.int64)
-    kmax = np.minimum(mcount, n_of_type)
-    pv_shown = np.asarray(ar.pv_shown, dtype=np.float64)
-    # the share rule exactly as check() compares it: pv_shown + used vs share +- ... + pv_shown
-    hi_cmp = ar.share_hi + pv_shown
-    lo_cmp = ar.share_lo + pv_shown
-    margin = 1e-12 * (abs(ar.pv_denominator) + float(pv_shown.sum()) + 1.0)
-    floor_types = np.flatnonzero(lo_cmp > pv_shown).astype(np.int64)
-    hi_b = ar.share_hi + margin  # rows of the relaxation, widened past rounding
-    lo_b = ar.share_lo - margin
-    timing: dict[str, float] = {}
+    def __init__(self, problem):
+        ar = problem.arrays
+        self.n, self.k = ar.values.shape
+        self.t_count = t_count = ar.n_types
+        self.types, self.values, self.pv, self.allowed = ar.types, ar.values, ar.pv, ar.allowed
+        self.card_list = np.argsort(self.types, kind="stable").astype(np.int64)
+        self.card_start = np.searchsorted(self.types[self.card_list], np.arange(t_count + 1)).astype(np.int64)
+        self.n_of_type = np.diff(self.card_start)
+        self.gap = ar.min_gap.astype(np.int64)
+        self.dist0 = ar.init_dist.astype(np.int64)
+        self.mcount = ar.max_count.astype(np.int64)
+        self.mcount_f = self.mcount.astype(np.float64)
+        self.kmax = np.minimum(self.mcount, self.n_of_type)
+        self.pv_shown = np.asarray(ar.pv_shown, dtype=np.float64)
+        # The share rule exactly as check() compares it: pv_shown + (PV used) against these.
+        self.hi_cmp = ar.share_hi + self.pv_shown
+        self.lo_cmp = ar.share_lo + self.pv_shown
+        self.margin = 1e-12 * (abs(ar.pv_denominator) + float(self.pv_shown.sum()) + 1.0)
+        self.floor_types = np.flatnonzero(self.lo_cmp > self.pv_shown).astype(np.int64)
+        # The relaxation's share rows, widened past rounding so that they stay valid.
+        self.hi_b = ar.share_hi + self.margin
+        self.lo_b = ar.share_lo - self.margin
+        self.use_alpha = ar.share_hi < self.pv.sum()
+        self.use_beta = self.lo_cmp > self.pv_shown
+        self.use_gamma = self.mcount < self.n_of_type
+        self.blocked = self.mcount <= 0
+        self.vmask = np.where(self.allowed & ~self.blocked[self.types][:, None], self.values, -np.inf)
+        self.empty_ok = bool(np.all(self.pv_shown + 0.0 >= self.lo_cmp) and np.all(self.pv_shown + 0.0 <= self.hi_cmp))
+        self.P = (self.values, self.allowed, self.card_start, self.card_list, self.types, self.pv, self.gap,
+                  self.mcount, self.pv_shown, self.hi_cmp, self.lo_cmp, self.floor_types, self.margin)
 
-    # --- the relaxation: DP over distance states, Lagrange multipliers
-    t0 = time.perf_counter()
-    trans, n_states, _tracked = _bound_rules(gap, dist0, t_count)
-    H = np.empty((k + 1, n_states))
-    mu = np.zeros(n)
-    alpha = np.zeros(t_count)
-    beta = np.zeros(t_count)
-    gamma = np.zeros(t_count)
-    use_alpha = ar.share_hi < pv.sum()
-    use_beta = lo_cmp > pv_shown
-    use_gamma = mcount < n_of_type
-    blocked = mcount <= 0
-    vmask = np.where(allowed & ~blocked[types][:, None], values, -np.inf)
-    mcount_f = mcount.astype(np.float64)
-    empty_ok = bool(np.all(pv_shown + 0.0 >= lo_cmp) and np.all(pv_shown + 0.0 <= hi_cmp))
-    inc_val = 0.0 if empty_ok else -math.inf  # the all-organic plan
-    inc_plan = np.full(k, -1, dtype=np.int64)
-    if initial is not None:
-        inc_val, inc_plan = float(initial[0]), np.array(initial[1], dtype=np.int64)
 
-    def relax(iters: int, lower: float) -> float:
-        bnd, it = kern.lagrangian(
-            vmask, types, t_count, pv, trans, n_states,
-            hi_b, lo_b, mcount_f, use_alpha, use_beta, use_gamma,
-            lower, iters, deadline, mu, alpha, beta, gamma, H, 8,
+class _Relaxation:
+    """Lagrange multipliers and the DP table of the bound; :meth:`tables` is the search's view of them."""
+
+    def __init__(self, lay: _Layout, deadline: float):
+        self.lay, self.deadline = lay, deadline
+        self.trans, self.n_states = _bound_rules(lay.gap, lay.dist0, lay.t_count)
+        self.H = np.empty((lay.k + 1, self.n_states))
+        self.mu = np.zeros(lay.n)
+        self.alpha = np.zeros(lay.t_count)
+        self.beta = np.zeros(lay.t_count)
+        self.gamma = np.zeros(lay.t_count)
+        self.bound = math.inf
+        self.iters = 0
+
+    def improve(self, iters: int, lower: float) -> None:
+        """Subgradient steps aimed at ``lower`` (a plan's value, or -inf)."""
+        from solvers import _bnb_kernels as kern
+
+        lay = self.lay
+        bound, it = kern.lagrangian(
+            lay.vmask, lay.types, lay.t_count, lay.pv, self.trans, self.n_states,
+            lay.hi_b, lay.lo_b, lay.mcount_f, lay.use_alpha, lay.use_beta, lay.use_gamma,
+            lower, iters, self.deadline, self.mu, self.alpha, self.beta, self.gamma, self.H, 8, _DEFLECT,
         )
-        relax.iters += it
-        return bnd
+        self.bound = min(self.bound, bound)
+        self.iters += it
 
-    relax.iters = 0
-    root_bound = relax(max(1, lagrange_iters // 2), inc_val)
-    timing["lagrange_time"] = time.perf_counter() - t0
+    def tables(self):
+        """``(L, f0)``: reduced values, prices, slacks, the DP table and its grid, and the root's constant."""
+        from solvers import _bnb_kernels as kern
 
-    R = _reach_tables(ar, card_list, card_start, gap, kmax)
-    floors = (floor_types, margin)
-    P = (values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, *floors)
-
-    def tables():
-        """The search's view of the relaxation at the current multipliers."""
+        lay = self.lay
+        n, k, t_count, types = lay.n, lay.k, lay.t_count, lay.types
+        mu, alpha, beta, gamma = self.mu.copy(), self.alpha.copy(), self.beta.copy(), self.gamma.copy()
         price = alpha - beta
         with np.errstate(invalid="ignore"):
-            red = values - mu[:, None] - price[types][:, None] * pv[None, :] - gamma[types][:, None]
-        red = np.where(allowed & ~blocked[types][:, None], red, -np.inf)
+            red = lay.vmask - mu[:, None] - price[types][:, None] * lay.pv[None, :] - gamma[types][:, None]
         rmax = np.full((t_count, k), -np.inf)
         for t in range(t_count):
-            if n_of_type[t] > 0:
-                rmax[t] = red[card_list[card_start[t]:card_start[t + 1]]].max(axis=0)
+            if lay.n_of_type[t] > 0:
+                rmax[t] = red[lay.card_list[lay.card_start[t]:lay.card_start[t + 1]]].max(axis=0)
         # slack[c, s]: how far below its type's best card c stays from slot s on
         with np.errstate(invalid="ignore"):
             diff = rmax[types] - red
@@ -275,53 +292,110 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                         gk.append(kind)
                         gt.append(t)
                         gd.append(mult[t] * fac - mult[t])
-        grid = (np.array(gk, dtype=np.int64), np.array(gt, dtype=np.int64), np.array(gd, dtype=np.float64))
-        Hg = kern.grid_tables(rmax, pv, trans, n_states, *grid)
-        f0 = float(mu.sum() + (alpha * hi_b - beta * lo_b + gamma * mcount_f).sum())
-        L = ((red, mu.copy(), slack, H.copy(), trans), alpha.copy(), beta.copy(), gamma.copy(), hi_b, lo_b,
-             mcount_f, Hg, *grid)
+        keep = max(0, _MAX_GRID // ((k + 1) * self.n_states))  # big problems: a smaller grid
+        grid = (np.array(gk[:keep], dtype=np.int64), np.array(gt[:keep], dtype=np.int64),
+                np.array(gd[:keep], dtype=np.float64))
+        Hg = kern.grid_tables(rmax, lay.pv, self.trans, self.n_states, *grid)
+        f0 = float(mu.sum() + (alpha * lay.hi_b - beta * lay.lo_b + gamma * lay.mcount_f).sum())
+        L = ((red, mu, slack, self.H.copy(), self.trans), alpha, beta, gamma, lay.hi_b, lay.lo_b, lay.mcount_f,
+             Hg, *grid)
         return L, f0
 
-    # --- the first plan: a beam ranked by the node bound, then the multipliers again
+
+def _memo(lay: _Layout, memo: bool):
+    """The memo's hash table and the bit layout of its key (slot and capped distances)."""
+    size = 1 << 16 if memo else 1
+    bits = (lay.k + 1).bit_length()
+    dshift = np.zeros(lay.t_count + 1, dtype=np.int64)
+    for r in range(lay.t_count + 1):
+        dshift[r] = bits
+        bits += max(1, int(lay.gap[r] - 1).bit_length())
+    if bits > 62:
+        size = 1  # the distances do not pack into one key: no memo
+    n_words = max(1, (lay.n + 63) // 64)
+    table = (np.full(size, -1, dtype=np.int64), np.zeros((size, n_words), dtype=np.uint64),
+             np.zeros((size, lay.t_count)), np.zeros(size))
+    return table, dshift
+
+
+def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
+    from solvers import _bnb_kernels as kern
+
+    deadline = math.inf if time_limit is None else start + float(time_limit)
+    lay = _Layout(problem)
+    k = lay.k
+    timing: dict[str, float] = {}
+    inc_val = 0.0 if lay.empty_ok else -math.inf  # the all-organic plan
+    inc_plan = np.full(k, -1, dtype=np.int64)
+    if initial is not None:  # a known plan (value, assignment), for experiments
+        inc_val, inc_plan = float(initial[0]), np.array(initial[1], dtype=np.int64)
+
+    # --- the bound, then a first plan, then the bound again aiming at that plan
+    t0 = time.perf_counter()
+    rel = _Relaxation(lay, deadline)
+    first = max(1, int(lagrange_iters * _FIRST_SHARE))
+    rel.improve(first, inc_val)
+    R = _reach_tables(lay)
+    timing["lagrange_time"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     beam_val = -math.inf
     if width > 0 and time.perf_counter() < deadline:
-        L, f0 = tables()
+        L, f0 = rel.tables()
         beam_plan = np.full(k, -1, dtype=np.int64)
-        beam_val = kern.beam(P, L, R, dist0, f0, width, inc_val, _TOL_REL, deadline, beam_plan)
+        beam_val = kern.beam(lay.P, L, R, lay.dist0, f0, width, inc_val, _TOL_REL, deadline, beam_plan)
         if beam_val > inc_val:
             inc_val, inc_plan = beam_val, beam_plan
     timing["beam_time"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if lagrange_iters > 1 and time.perf_counter() < deadline:
-        root_bound = min(root_bound, relax(lagrange_iters - lagrange_iters // 2, inc_val))
-    L, f0 = tables()
+    if lagrange_iters > first and time.perf_counter() < deadline:
+        rel.improve(lagrange_iters - first, inc_val)
+    L, f0 = rel.tables()
     timing["lagrange_time"] += time.perf_counter() - t0
 
-    # --- the search
+    # --- the search, in rounds
     t0 = time.perf_counter()
-    size = 1 << 16 if memo else 1
-    bits = (k + 1).bit_length()
-    dshift = np.zeros(t_count + 1, dtype=np.int64)
-    for r in range(t_count + 1):
-        dshift[r] = bits
-        bits += max(1, int(gap[r] - 1).bit_length())
-    if bits > 62:
-        size = 1  # distances do not pack into one key: no memo
-    n_words = max(1, (n + 63) // 64)
-    memo_arrays = (np.full(size, -1, dtype=np.int64), np.zeros((size, n_words), dtype=np.uint64),
-                   np.zeros((size, t_count)), np.zeros(size))
+    table, dshift = _memo(lay, memo)
     counters = np.zeros(6, dtype=np.int64)
+    side = np.zeros(6, dtype=np.int64)  # nodes of the neighbourhood searches
     limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
-    if time.perf_counter() < deadline:
-        inc_val, bound, complete = kern.search(P, L, R, dist0, f0, memo_arrays, dshift, inc_plan, inc_val,
-                                               limit, deadline, _TOL_REL, counters)
-        if not complete:
-            if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
-                bound = max(bound, inc_val + _TOL_REL * max(1.0, abs(inc_val)))
-            bound = min(bound, root_bound)
-    else:
-        complete, bound = False, root_bound
+    complete, bound, rounds = False, rel.bound, 0
+    budget, beam_width = _ROUND_NODES, width
+    free = np.full(k, -2, dtype=np.int64)
+    while time.perf_counter() < deadline and counters[0] < limit:
+        # A round that does not finish within its node budget restarts after a
+        # wider beam and a neighbourhood search have looked for a better plan
+        # (a better plan prunes more); budgets grow 4x, so restarts cost little.
+        rounds += 1
+        left = limit - int(counters[0])
+        cap = min(left, budget) if width > 0 else left
+        inc_val, bound, complete = kern.search(lay.P, L, R, lay.dist0, f0, table, dshift, inc_plan, inc_val,
+                                               cap, deadline, _TOL_REL, counters, free)
+        if complete or cap == left:
+            break
+        beam_width, budget = min(beam_width * 4, _MAX_WIDTH), budget * 4
+        beam_plan = np.full(k, -1, dtype=np.int64)
+        val = kern.beam(lay.P, L, R, lay.dist0, f0, beam_width, inc_val, _TOL_REL, deadline, beam_plan)
+        if val > inc_val:
+            inc_val, inc_plan = val, beam_plan
+        if inc_val > -math.inf:
+            # re-plan windows of the incumbent exactly, the rest of it held fixed
+            step = max(1, _LNS_WINDOW // 2)
+            for lo in range(0, max(1, k - step), step):
+                if time.perf_counter() >= deadline:
+                    break
+                forced = inc_plan.copy()
+                forced[lo:lo + _LNS_WINDOW] = -2
+                trial = inc_plan.copy()
+                table[0][:] = -1
+                val, _, _ = kern.search(lay.P, L, R, lay.dist0, f0, table, dshift, trial, inc_val,
+                                        _LNS_NODES, deadline, _TOL_REL, side, forced)
+                if val > inc_val:
+                    inc_val, inc_plan = val, trial
+        table[0][:] = -1  # the memo holds nodes of unfinished or restricted searches
+    if not complete:
+        if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
+            bound = max(bound, inc_val + _TOL_REL * max(1.0, abs(inc_val)))
+        bound = min(bound, rel.bound)
     timing["search_time"] = time.perf_counter() - t0
 
     has_plan = inc_val > -math.inf
@@ -336,10 +410,12 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         "floor_prunes": int(counters[3]),
         "leaves": int(counters[4]),
         "improvements": int(counters[5]),
-        "root_bound": float(root_bound),
-        "lagrange_iters": int(relax.iters),
-        "dp_states": n_states,
+        "root_bound": float(rel.bound),
+        "lagrange_iters": int(rel.iters),
+        "dp_states": rel.n_states,
         "beam_value": float(beam_val),
+        "rounds": rounds,
+        "neighbourhood_nodes": int(side[0]),
         **timing,
     }
     end = time.perf_counter()

@@ -165,10 +165,10 @@ def test_no_plan_within_the_limit_is_unknown():
 
 def test_time_limit_is_honoured_on_a_large_instance():
     """Behaviour, not speed: the solver stops near its limit and says how far past it it returned."""
-    p = instance("large", 0, history=True, min_share=True)
+    p = instance("large", 7)  # neither bnb nor CP-SAT proves this one within 10 s
     solve_bnb(p, node_limit=1)  # compile outside the limit
     sol = solve_bnb(p, time_limit=0.5)
-    assert sol.status is Status.FEASIBLE  # large instances are not proven in half a second
+    assert sol.status is Status.FEASIBLE
     assert p.check(sol.assignment) == []
     assert sol.objective <= sol.bound and math.isfinite(sol.bound)
     assert 0.0 <= sol.stats["overrun"] < 0.5  # the kernel reads the clock every 1024 nodes
