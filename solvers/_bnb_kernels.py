@@ -27,8 +27,19 @@ and the search keeps ``f = g + (the constant)`` incrementally. Node-local
 tightenings, each a valid change of multipliers for the node's suffix only:
 unused cards whose price the suffix cannot earn back give part of it up
 (:func:`_credit`), multipliers whose rows the suffix can no longer reach drop
-out (:func:`_type_adjust`), and a grid of tables with one multiplier moved picks
+out (:func:`_type_terms`), and a grid of tables with one multiplier moved picks
 the best for the node (:func:`_grid_gain`).
+
+Argument bundles (tuples, so that the kernels' signatures stay readable)
+-----------------------------------------------------------------------
+``P`` the problem: ``(values, allowed, card_start, card_list, types, pv, gap,
+mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin)``; cards are grouped by
+type, ``card_list[card_start[t]:card_start[t + 1]]`` being type ``t``'s.
+``L`` the relaxation: ``((red, mu, slack, H, trans), alpha, beta, gamma, hi_b,
+lo_b, mcount_f, Hg, grid_kind, grid_type, grid_delta)``; ``red[c, s]`` is the
+reduced value of card ``c`` at slot ``s`` (``-inf`` where it may not stand).
+``R`` the reach tables: ``(pv_reach, offsets, count_reach, offsets, dims,
+kmax)``. ``W`` scratch arrays from :func:`_scratch`.
 """
 
 from __future__ import annotations
@@ -126,15 +137,22 @@ def best_reduced(vmask, types, mu, price, count_price, pv, out_r, out_arg):
     for c in range(n):
         t = types[c]
         m = mu[c]
+        row = vmask[c]
+        best = out_r[t]
+        arg = out_arg[t]
         for s in range(k):
-            v = vmask[c, s] - m
-            if v > out_r[t, s]:
-                out_r[t, s] = v
-                out_arg[t, s] = c
+            v = row[s] - m
+            if v > best[s]:
+                best[s] = v
+                arg[s] = c
     for t in range(n_types):
+        p_t = price[t]
+        c_t = count_price[t]
+        best = out_r[t]
+        arg = out_arg[t]
         for s in range(k):
-            if out_arg[t, s] >= 0:
-                out_r[t, s] -= price[t] * pv[s] + count_price[t]
+            if arg[s] >= 0:
+                best[s] -= p_t * pv[s] + c_t
 
 
 @njit(cache=True)
@@ -144,25 +162,29 @@ def backward_dp(r, trans, n_states, H, choice):
     ``choice[s, i]`` is the argmax (``0`` organic, ``1 + t`` a type-``t`` card).
     """
     n_types, k = r.shape
+    rs = np.empty(n_types)
     for i in range(n_states):
         H[k, i] = 0.0
     for s in range(k - 1, -1, -1):
+        nxt = H[s + 1]
+        cur = H[s]
+        ch = choice[s]
+        for t in range(n_types):
+            rs[t] = r[t, s]
         for i in range(n_states):
-            best = H[s + 1, trans[i, 0]]
+            row = trans[i]
+            best = nxt[row[0]]
             arg = 0
             for t in range(n_types):
-                rv = r[t, s]
-                if rv == NEG:
+                j = row[1 + t]
+                if j < 0 or rs[t] == NEG:
                     continue
-                j = trans[i, 1 + t]
-                if j < 0:
-                    continue
-                v = rv + H[s + 1, j]
+                v = rs[t] + nxt[j]
                 if v > best:
                     best = v
                     arg = 1 + t
-            H[s, i] = best
-            choice[s, i] = arg
+            cur[i] = best
+            ch[i] = arg
 
 
 @njit(cache=True)
@@ -418,7 +440,8 @@ def _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V):
     ``V[v, :, u]``: 0 what the constant may drop, 1 the most PV and 2 the most
     cards the suffix can still give ``u``, 3-5 the grid quantities (PV cap the
     suffix can use, minus the PV still needed, count it can use), 6 whether the
-    share floor is still reachable (1.0 or 0.0).
+    share floor is still reachable (1.0 or 0.0). Computing these once per node,
+    not once per child, is what keeps a node cheap.
 
     The constant charges ``alpha[u] * (PV cap left)``, ``gamma[u] * (count
     left)`` and ``-beta[u] * (PV still needed)``. Dropping ``alpha[u]`` (or
