@@ -71,6 +71,7 @@ _ROUND_NODES = 20_000  # nodes of the first search round
 _MAX_WIDTH = 256  # widest beam of the later rounds
 _LNS_WINDOW = 16  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
+_MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
 
 
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
@@ -304,7 +305,7 @@ class _Relaxation:
 
 def _memo(lay: _Layout, memo: bool):
     """The memo's hash table and the bit layout of its key (slot and capped distances)."""
-    size = 1 << 16 if memo else 1
+    size = 1 << _MEMO_LOG2 if memo else 1
     bits = (lay.k + 1).bit_length()
     dshift = np.zeros(lay.t_count + 1, dtype=np.int64)
     for r in range(lay.t_count + 1):
