@@ -1,0 +1,1260 @@
+"""Numba kernels of the beam solver (:mod:`solvers.beam`): arrays in, arrays out.
+
+Everything a plan needs runs inside one call of :func:`plan_kernel`, so that a
+solve pays Numba's argument unboxing once. The pieces, in the order it runs them:
+
+* :func:`gap_machine` — the joint gap rules as a small state machine: a state is
+  the vector of capped distances since the last card of each type and of any
+  card (see :mod:`mixrank.arrays`), only the states reachable from the history
+  are enumerated (about 20 on ``device`` where the product of the gaps is ~140),
+  and each state knows its successor after an organic slot and after a card of
+  each type (-1 where a gap forbids it).
+* :func:`lagrange_prices` — the Lagrangian relaxation that ranks the beam: card
+  uniqueness, the share caps and floors and the count caps are priced (``pi`` per
+  card, ``lam``/``nu`` per type and unit of PV, ``mu`` per type and card), and the
+  rest — every gap rule and every allowed pair — is solved exactly by a dynamic
+  program over (slot, machine state). A few deflected Polyak subgradient steps
+  move the prices; the best dual value found is a proven upper bound on the
+  optimum, and the program's table ``H[s, state]`` (the priced value the slots
+  from ``s`` on can still add) is the beam's look-ahead estimate.
+* :func:`beam_search` — the search over slots: children are the organic item or
+  the ``cards_per_type`` best unused allowed cards of each type (by priced value),
+  ranked by priced value so far + ``H`` + a small share of the plain value so
+  far; equal states are merged; a reach table keeps min-share floors reachable.
+* :func:`best_assignment` — the final beam's plans are re-matched: the slots each
+  plan gives a type stay, and the type's cards are assigned to them optimally
+  (Hungarian method). Shares, gaps and counts depend only on the slots, so the
+  plan stays feasible and can only gain.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numba
+import numpy as np
+from numba import njit
+
+NEG = -1e300
+#: Most states of the gap machine; above it, type rules with the largest gaps are left out of the estimate.
+MAX_MACHINE_STATES = 4096
+#: Share of the plain value so far added to the ranking key (breaks the relaxation's optimism in favour of value banked).
+VALUE_TIE = 0.1
+#: Deflection of the subgradient direction (d = g + DEFLECTION * d_prev).
+DEFLECTION = 0.6
+#: Subgradient steps without a better dual value before the step size is halved.
+PATIENCE = 2
+#: Width of the narrow, unpriced beam whose re-matched value aims the subgradient steps.
+INCUMBENT_WIDTH = 4
+#: Work units (roughly inner-loop steps) between two looks at the clock when a deadline is set.
+CLOCK_STRIDE = 40_000
+
+
+@njit(cache=True)
+def now():
+    """``time.perf_counter()`` from inside a kernel (about 1 us; used only when a deadline is set)."""
+    with numba.objmode(t="float64"):
+        t = time.perf_counter()
+    return t
+
+
+# --------------------------------------------------------------------- problem tables
+@njit(cache=True)
+def type_caps(types, max_count, n_types):
+    """Most cards of each type a plan can hold: min(max_count, cards of the type)."""
+    caps = np.zeros(n_types, np.int64)
+    for c in range(types.shape[0]):
+        caps[types[c]] += 1
+    for t in range(n_types):
+        caps[t] = min(caps[t], max_count[t])
+    return caps
+
+
+@njit(cache=True)
+def cards_by_type(types, n_types):
+    """Card indices grouped by type (stable): ``tcards[tstart[t]:tstart[t + 1]]`` are type t's cards."""
+    n = types.shape[0]
+    tstart = np.zeros(n_types + 1, np.int64)
+    for c in range(n):
+        tstart[types[c] + 1] += 1
+    for t in range(n_types):
+        tstart[t + 1] += tstart[t]
+    fill = tstart[:n_types].copy()
+    tcards = np.empty(n, np.int64)
+    for c in range(n):
+        tcards[fill[types[c]]] = c
+        fill[types[c]] += 1
+    return tcards, tstart
+
+
+@njit(cache=True)
+def masked_values(values, allowed, tcards):
+    """(N, K) values with cards in type-grouped order, ``NEG`` where the pair is not allowed."""
+    n, k = values.shape
+    out = np.empty((n, k))
+    for j in range(n):
+        c = tcards[j]
+        for s in range(k):
+            out[j, s] = values[c, s] if allowed[c, s] else NEG
+    return out
+
+
+@njit(cache=True)
+def reach_table(types, pv, allowed, min_gap, caps, n_types):
+    """reach[t, f, m]: most PV type t can collect in slots >= f with at most m more cards.
+
+    Cards of type t are spaced by max(min_gap[t], min_gap_any) and only stand where
+    one of them is allowed; other types and card identities are ignored, so this is
+    an upper bound on what a real plan can reach.
+    """
+    n, k = allowed.shape
+    m_max = 0
+    for t in range(n_types):
+        m_max = max(m_max, caps[t])
+    reach = np.zeros((n_types, k + 1, m_max + 1))
+    g_any = min_gap[n_types]
+    usable = np.zeros(k, np.bool_)
+    for t in range(n_types):
+        spacing = max(min_gap[t], g_any)
+        usable[:] = False
+        for c in range(n):
+            if types[c] == t:
+                for s in range(k):
+                    if allowed[c, s]:
+                        usable[s] = True
+        for s in range(k - 1, -1, -1):
+            for m in range(1, caps[t] + 1):
+                best = reach[t, s + 1, m]
+                if usable[s]:
+                    after = s + spacing
+                    take = pv[s] + (reach[t, after, m - 1] if after <= k else 0.0)
+                    if take > best:
+                        best = take
+                reach[t, s, m] = best
+            for m in range(caps[t] + 1, m_max + 1):
+                reach[t, s, m] = reach[t, s, caps[t]]
+    return reach
+
+
+@njit(cache=True)
+def short_of_share(t, s_next, pv_have, count, dist, min_gap, caps, share_lo, reach):
+    """True when type t can no longer reach its min share from slot s_next on."""
+    need = share_lo[t] - pv_have
+    if need <= 0.0:
+        return False
+    n_types = caps.shape[0]
+    k = reach.shape[1] - 1
+    f = s_next + max(0, max(min_gap[t] - dist[t], min_gap[n_types] - dist[n_types]))
+    if f > k:
+        f = k
+    left = caps[t] - count
+    if left <= 0:
+        return True
+    return need > reach[t, f, left]
+
+
+# --------------------------------------------------------------------- gap machine
+@njit(cache=True)
+def _enumerate_states(min_gap, init_dist, tracked, max_states):
+    """Breadth-first enumeration of the capped-distance states of the tracked rules (root = state 0).
+
+    Returns (skip, place, dists, n_states); n_states is -1 when there are more than
+    ``max_states`` (or the distance space is too large to index). Untracked rules are
+    held at 1 (always satisfied), so the machine is then a relaxation of the rules.
+    A state is found by its mixed-radix code: in a dense table when the distance
+    space is small, else in a hash table.
+    """
+    nd = min_gap.shape[0]
+    T = nd - 1
+    g = np.empty(nd, np.int64)
+    stride = np.empty(nd, np.int64)
+    space = 1
+    for i in range(nd):
+        g[i] = min_gap[i] if tracked[i] else 1
+        stride[i] = space
+        if space > (1 << 40) // g[i]:
+            return np.empty(0, np.int64), np.empty((T, 0), np.int64), np.empty((0, nd), np.int64), -1
+        space *= g[i]
+    dense = space <= 4096
+    cap = 64
+    dists = np.empty((cap, nd), np.int64)
+    skip = np.full(cap, -1, np.int64)
+    place = np.full((T, cap), -1, np.int64)
+    codes = np.empty(cap, np.int64)
+    idmap = np.full(space if dense else 1, -1, np.int64)
+    hsize = 1 if dense else 256
+    table = np.full(hsize, -1, np.int64)
+    d = np.empty(nd, np.int64)
+    code = 0
+    for i in range(nd):
+        d[i] = min(init_dist[i], g[i])
+        code += (d[i] - 1) * stride[i]
+    if dense:
+        idmap[code] = 0
+    else:
+        table[(code * 0x9E3779B1) & (hsize - 1)] = 0
+    codes[0] = code
+    dists[0] = d
+    n = 1
+    q = 0
+    while q < n:
+        for action in range(-1, T):
+            if action >= 0 and (dists[q, T] < g[T] or dists[q, action] < g[action]):
+                continue
+            code = 0
+            for i in range(nd):
+                if action >= 0 and (i == action or i == T):
+                    d[i] = 1
+                else:
+                    d[i] = min(dists[q, i] + 1, g[i])
+                code += (d[i] - 1) * stride[i]
+            slot = 0
+            if dense:
+                j = idmap[code]
+            else:
+                j = -1
+                slot = (code * 0x9E3779B1) & (hsize - 1)
+                while table[slot] >= 0:
+                    if codes[table[slot]] == code:
+                        j = table[slot]
+                        break
+                    slot = (slot + 1) & (hsize - 1)
+            if j < 0:
+                if n >= max_states:
+                    return skip, place, dists, -1
+                if n == cap:  # grow the arrays (and the hash table)
+                    cap *= 2
+                    dists2 = np.empty((cap, nd), np.int64)
+                    dists2[:n] = dists[:n]
+                    dists = dists2
+                    skip2 = np.full(cap, -1, np.int64)
+                    skip2[:n] = skip[:n]
+                    skip = skip2
+                    place2 = np.full((T, cap), -1, np.int64)
+                    place2[:, :n] = place[:, :n]
+                    place = place2
+                    codes2 = np.empty(cap, np.int64)
+                    codes2[:n] = codes[:n]
+                    codes = codes2
+                    if not dense:
+                        hsize = 4 * cap
+                        table = np.full(hsize, -1, np.int64)
+                        for o in range(n):
+                            slot2 = (codes[o] * 0x9E3779B1) & (hsize - 1)
+                            while table[slot2] >= 0:
+                                slot2 = (slot2 + 1) & (hsize - 1)
+                            table[slot2] = o
+                        slot = (code * 0x9E3779B1) & (hsize - 1)
+                        while table[slot] >= 0:
+                            slot = (slot + 1) & (hsize - 1)
+                j = n
+                if dense:
+                    idmap[code] = j
+                else:
+                    table[slot] = j
+                codes[j] = code
+                dists[j] = d
+                n += 1
+            if action < 0:
+                skip[q] = j
+            else:
+                place[action, q] = j
+        q += 1
+    return skip[:n].copy(), place[:, :n].copy(), dists[:n].copy(), n
+
+
+@njit(cache=True)
+def gap_machine(min_gap, init_dist, max_states):
+    """The joint gap rules as a state machine (root = state 0).
+
+    Returns (skip, place, dists, g_any, n_tracked): successor after an organic slot,
+    after a type-t card (-1 where a gap forbids it), each state's capped distances,
+    the any-card gap the machine keeps (1 when untracked), and the number of rules
+    tracked. Every rule with a gap above 1 is tracked while the machine stays within
+    ``max_states`` states; otherwise the type rule with the largest gap is dropped
+    (the any-card rule last) until it fits: the machine then relaxes the rules it
+    leaves out, and stays an optimistic model of the rest.
+    """
+    nd = min_gap.shape[0]
+    tracked = np.zeros(nd, np.bool_)
+    n_tracked = 0
+    for i in range(nd):
+        if min_gap[i] > 1:
+            tracked[i] = True
+            n_tracked += 1
+    while True:
+        skip, place, dists, n = _enumerate_states(min_gap, init_dist, tracked, max_states)
+        if n > 0:
+            return skip, place, dists, (min_gap[nd - 1] if tracked[nd - 1] else 1), n_tracked
+        drop = -1
+        for i in range(nd - 1):
+            if tracked[i] and (drop < 0 or min_gap[i] > min_gap[drop]):
+                drop = i
+        if drop < 0:
+            drop = nd - 1
+        tracked[drop] = False
+        n_tracked -= 1
+
+
+@njit(cache=True)
+def machine_tables(skip, place, dists, g_any):
+    """Index tables of the dynamic program over the machine's *free* states.
+
+    With an any-card gap ``g_any > 1`` the slots right after a card can only stay
+    organic, so the program keeps only the states where a card may come (numbered
+    0..F-1), and a card at slot s leads straight to slot s + g_any. Machine state i
+    is worth ``H[s + delay[i], fwd[i]]`` at slot s. Returns (delay, fwd, skip_f,
+    e_start, e_type, e_jump): free state f goes to ``skip_f[f]`` after an organic
+    slot and has placements ``e_type/e_jump[e_start[f]:e_start[f + 1]]``.
+    """
+    T, S = place.shape
+    nd = dists.shape[1]
+    delay = np.zeros(S, np.int64)
+    target = np.arange(S)
+    free_of = np.full(S, -1, np.int64)
+    n_free = 0
+    for i in range(S):
+        wait = max(0, g_any - dists[i, nd - 1])
+        delay[i] = wait
+        j = i
+        for _ in range(wait):
+            j = skip[j]
+        target[i] = j
+        if wait == 0:
+            free_of[i] = n_free
+            n_free += 1
+    fwd = np.empty(S, np.int64)
+    for i in range(S):
+        fwd[i] = free_of[target[i]]
+    skip_f = np.empty(n_free, np.int64)
+    e_start = np.zeros(n_free + 1, np.int64)
+    for i in range(S):
+        f = free_of[i]
+        if f < 0:
+            continue
+        skip_f[f] = free_of[skip[i]]
+        m = 0
+        for t in range(T):
+            if place[t, i] >= 0:
+                m += 1
+        e_start[f + 1] = m
+    for f in range(n_free):
+        e_start[f + 1] += e_start[f]
+    e_type = np.empty(e_start[n_free], np.int64)
+    e_jump = np.empty(e_start[n_free], np.int64)
+    for i in range(S):
+        f = free_of[i]
+        if f < 0:
+            continue
+        e = e_start[f]
+        for t in range(T):
+            j = place[t, i]
+            if j >= 0:
+                e_type[e] = t
+                e_jump[e] = fwd[j]
+                e += 1
+    return delay, fwd, skip_f, e_start, e_type, e_jump
+
+
+# --------------------------------------------------------------------- the priced gap DP
+@njit(cache=True, fastmath=True)
+def slot_values(vm, tstart, offset, price, pv, r):
+    """r[t, s] = max over type-t cards j of (vm[j, s] - offset[j]) - price[t] * pv[s] (about NEG if none allowed)."""
+    T, k = r.shape
+    for t in range(T):
+        rt = r[t]
+        for s in range(k):
+            rt[s] = NEG
+        for j in range(tstart[t], tstart[t + 1]):
+            row = vm[j]
+            o = offset[j]
+            for s in range(k):
+                rt[s] = max(rt[s], row[s] - o)
+        p = price[t]
+        for s in range(k):
+            rt[s] = rt[s] - p * pv[s] if rt[s] > 0.5 * NEG else NEG
+
+
+@njit(cache=True)
+def dense_jumps(e_start, e_type, e_jump, n_types):
+    """jump[t, f]: free state after a type-t card from free state f, or F (a column that is always NEG)."""
+    F = e_start.shape[0] - 1
+    jump = np.full((n_types, F), F, np.int64)
+    for f in range(F):
+        for e in range(e_start[f], e_start[f + 1]):
+            jump[e_type[e], f] = e_jump[e]
+    return jump
+
+
+@njit(cache=True, fastmath=True)
+def gap_dp(r, skip_f, jump, g_any, H):
+    """H[s, f]: most priced value the slots s.. can add from free state f (rows >= K are 0).
+
+    ``H`` has K + g_any rows and F + 1 columns (the last is NEG: "no such move");
+    machine state i is worth H[s + delay[i], fwd[i]]. Branch-free passes over the
+    free states (one per move), so that the compiler can vectorise them.
+    """
+    T, k = r.shape
+    rows, cols = H.shape
+    F = cols - 1
+    for s in range(k, rows):
+        for f in range(F):
+            H[s, f] = 0.0
+    for s in range(rows):
+        H[s, F] = NEG
+    for s in range(k - 1, -1, -1):
+        nxt = H[s + 1]
+        far = H[s + g_any]
+        cur = H[s]
+        for f in range(F):
+            cur[f] = nxt[skip_f[f]]
+        for t in range(T):
+            rt = r[t, s]
+            jt = jump[t]
+            for f in range(F):
+                cur[f] = max(cur[f], rt + far[jt[f]])
+
+
+@njit(cache=True)
+def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, share_hi, caps, iters, target,
+                    deadline):
+    """Deflected Polyak subgradient on the Lagrangian dual; returns the best point found.
+
+    Returns (bound, pi, lam, nu, mu, H, iterations_run): ``pi`` is indexed like the
+    rows of ``vm`` (type-grouped cards); ``bound`` is the least dual value seen,
+    an upper bound on the optimum (inf when no iteration ran).
+    """
+    n, k = vm.shape
+    T = share_lo.shape[0]
+    F = skip_f.shape[0]
+    capf = caps.astype(np.float64)
+    pi = np.zeros(n)
+    lam = np.zeros(T)
+    nu = np.zeros(T)
+    mu = np.zeros(T)
+    best_pi = pi.copy()
+    best_lam = lam.copy()
+    best_nu = nu.copy()
+    best_mu = mu.copy()
+    dpi = np.zeros(n)
+    dlam = np.zeros(T)
+    dnu = np.zeros(T)
+    dmu = np.zeros(T)
+    offset = np.zeros(n)
+    price = np.zeros(T)
+    r = np.empty((T, k))
+    H = np.zeros((k + g_any, F + 1))
+    best_H = np.zeros((k + g_any, F + 1))
+    use = np.zeros(n)
+    pvt = np.zeros(T)
+    cnt = np.zeros(T)
+    best_L = np.inf
+    alpha = 1.0
+    stall = 0
+    work = 0
+    step_work = k * F * (T + 1) + k * n
+    ran = 0
+    for it in range(iters):
+        if deadline < np.inf:
+            work += step_work
+            if work >= CLOCK_STRIDE or it == 0:
+                work = 0
+                if now() > deadline:
+                    break
+        ran += 1
+        for t in range(T):
+            price[t] = lam[t] - nu[t]
+            for j in range(tstart[t], tstart[t + 1]):
+                offset[j] = pi[j] + mu[t]
+        slot_values(vm, tstart, offset, price, pv, r)
+        gap_dp(r, skip_f, jump, g_any, H)
+        L = H[delay[0], fwd[0]]
+        for j in range(n):
+            L += pi[j]
+        for t in range(T):
+            L += lam[t] * share_hi[t] - nu[t] * share_lo[t] + mu[t] * capf[t]
+        if L < best_L:
+            best_L = L
+            best_pi[:] = pi
+            best_lam[:] = lam
+            best_nu[:] = nu
+            best_mu[:] = mu
+            H, best_H = best_H, H  # keep this table; the next program writes over the other buffer
+            improved = True
+            stall = 0
+        else:
+            improved = False
+            stall += 1
+            if stall >= PATIENCE:
+                alpha *= 0.5
+                stall = 0
+        if it == iters - 1:
+            break
+        # The relaxed plan: follow the table from the root; a placement takes the type's best priced card.
+        use[:] = 0.0
+        pvt[:] = 0.0
+        cnt[:] = 0.0
+        cur_H = best_H if improved else H
+        f = fwd[0]
+        s = delay[0]
+        while s < k:
+            best = cur_H[s + 1, skip_f[f]]
+            choice = -1
+            nxt = skip_f[f]
+            for t in range(T):
+                v = r[t, s] + cur_H[s + g_any, jump[t, f]]
+                if v > best:
+                    best = v
+                    choice = t
+                    nxt = jump[t, f]
+            f = nxt
+            if choice < 0:
+                s += 1
+                continue
+            top = NEG
+            arg = -1
+            for j in range(tstart[choice], tstart[choice + 1]):
+                x = vm[j, s] - offset[j]
+                if x > top:
+                    top = x
+                    arg = j
+            use[arg] += 1.0
+            pvt[choice] += pv[s]
+            cnt[choice] += 1.0
+            s += g_any
+        # Deflected direction of the slacks (rhs - activity), projected on the multipliers at 0.
+        norm = 0.0
+        for j in range(n):
+            g = 1.0 - use[j] + DEFLECTION * dpi[j]
+            if pi[j] <= 0.0 and g > 0.0:
+                g = 0.0
+            dpi[j] = g
+            norm += g * g
+        for t in range(T):
+            g = share_hi[t] - pvt[t] + DEFLECTION * dlam[t]
+            if lam[t] <= 0.0 and g > 0.0:
+                g = 0.0
+            dlam[t] = g
+            norm += g * g
+            g = 0.0
+            if share_lo[t] > 0.0:
+                g = pvt[t] - share_lo[t] + DEFLECTION * dnu[t]
+                if nu[t] <= 0.0 and g > 0.0:
+                    g = 0.0
+            dnu[t] = g
+            norm += g * g
+            g = capf[t] - cnt[t] + DEFLECTION * dmu[t]
+            if mu[t] <= 0.0 and g > 0.0:
+                g = 0.0
+            dmu[t] = g
+            norm += g * g
+        if norm < 1e-18:
+            break
+        step = alpha * max(L - target, 0.0) / norm
+        if step <= 0.0:
+            break
+        for j in range(n):
+            pi[j] = max(0.0, pi[j] - step * dpi[j])
+        for t in range(T):
+            lam[t] = max(0.0, lam[t] - step * dlam[t])
+            nu[t] = max(0.0, nu[t] - step * dnu[t])
+            mu[t] = max(0.0, mu[t] - step * dmu[t])
+    return best_L, best_pi, best_lam, best_nu, best_mu, best_H, ran
+
+
+@njit(cache=True)
+def mean_top_table(vm, tstart, caps, skip_f, jump, g_any):
+    """A price-free estimate table: a type-t card at slot s is worth the mean value there of the type's
+    ``caps[t]`` best cards (best by their total value over the slots where they are allowed)."""
+    n, k = vm.shape
+    T = caps.shape[0]
+    total = np.zeros(n)
+    for j in range(n):
+        for s in range(k):
+            if vm[j, s] > NEG:
+                total[j] += vm[j, s]
+    r = np.full((T, k), NEG)
+    for t in range(T):
+        q = min(caps[t], tstart[t + 1] - tstart[t])
+        if q <= 0:
+            continue
+        idx = tstart[t] + np.argsort(-total[tstart[t]:tstart[t + 1]], kind="mergesort")[:q]
+        for s in range(k):
+            acc = 0.0
+            m = 0
+            for j in idx:
+                if vm[j, s] > NEG:
+                    acc += vm[j, s]
+                    m += 1
+            if m > 0:
+                r[t, s] = acc / m
+    H = np.zeros((k + g_any, skip_f.shape[0] + 1))
+    gap_dp(r, skip_f, jump, g_any, H)
+    return H
+
+
+# --------------------------------------------------------------------- search
+@njit(cache=True)
+def card_order(vm, tstart, tcards, pi_sorted, n_types):
+    """order[t, s, :len[t, s]]: type t's allowed cards at slot s, best priced value first (ties: lower index).
+
+    Each list starts from the type's order by total priced value, which is nearly
+    the order at every slot, so the insertion sort moves few cards.
+    """
+    n, k = vm.shape
+    width = 1
+    for t in range(n_types):
+        width = max(width, tstart[t + 1] - tstart[t])
+    order = np.empty((n_types, k, width), np.int64)
+    length = np.zeros((n_types, k), np.int64)
+    key = np.empty(width)
+    total = np.zeros(n)
+    for j in range(n):
+        for s in range(k):
+            if vm[j, s] > NEG:
+                total[j] += vm[j, s] - pi_sorted[j]
+    for t in range(n_types):
+        base = tstart[t]
+        glob = base + np.argsort(-total[base:tstart[t + 1]], kind="mergesort")
+        for s in range(k):
+            m = 0
+            for j in glob:
+                if vm[j, s] <= NEG:
+                    continue
+                v = vm[j, s] - pi_sorted[j]
+                c = tcards[j]
+                x = m
+                while x > 0 and (key[x - 1] < v or (key[x - 1] == v and order[t, s, x - 1] > c)):
+                    key[x] = key[x - 1]
+                    order[t, s, x] = order[t, s, x - 1]
+                    x -= 1
+                key[x] = v
+                order[t, s, x] = c
+                m += 1
+            length[t, s] = m
+    return order, length
+
+
+@njit(cache=True)
+def _kth_largest(a, m, kth):
+    """The kth largest (0-based) of a[:m]; reorders a[:m] (quickselect, median-of-three pivots)."""
+    lo = 0
+    hi = m - 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        x, y, z = a[lo], a[mid], a[hi]
+        if x < y:
+            x, y = y, x
+        if y < z:
+            y, z = z, y
+            if x < y:
+                x, y = y, x
+        pivot = y
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] > pivot:
+                i += 1
+            while a[j] < pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            return a[kth]
+    return a[kth]
+
+
+@njit(cache=True)
+def zobrist_keys(n, n_states, seed):
+    """Fixed pseudo-random 64-bit keys for cards and machine states (splitmix64), for incremental state hashes."""
+    keys = np.empty(n + n_states, np.uint64)
+    x = np.uint64(seed)
+    for i in range(n + n_states):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        z = x
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        keys[i] = z ^ (z >> np.uint64(31))
+    return keys
+
+
+@njit(cache=True)
+def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order, order_len, reach,
+                skip, place, delay, fwd, exact, H, pi, price, mu, tie, width, cards_per_type, zkeys, deadline):
+    """The beam over slots. Returns (parent_of, card_of, final value, final feasible flag, n_final, stats).
+
+    ``exact`` says that the gap machine tracks every rule: its state then stands for
+    the distance vector (feasibility is ``place >= 0``); otherwise the distances are
+    carried and checked as well. ``stats`` = [children generated, dropped by the
+    min-share look-ahead, merged duplicates, slots cut by the deadline].
+    """
+    n, k = values.shape
+    T = caps.shape[0]
+    nd = T + 1
+    nw = max(1, (n + 63) // 64)
+    W = width
+    floors = False
+    for t in range(T):
+        if share_lo[t] > 0.0:
+            floors = True
+    carry_dist = floors or not exact
+    used, used_n = np.zeros((W, nw), np.uint64), np.zeros((W, nw), np.uint64)
+    dist, dist_n = np.zeros((W, nd), np.int64), np.zeros((W, nd), np.int64)
+    state, state_n = np.zeros(W, np.int64), np.zeros(W, np.int64)
+    zhash, zhash_n = np.zeros(W, np.uint64), np.zeros(W, np.uint64)
+    pv_used, pv_used_n = np.zeros((W, T)), np.zeros((W, T))
+    count, count_n = np.zeros((W, T), np.int64), np.zeros((W, T), np.int64)
+    value, value_n = np.zeros(W), np.zeros(W)
+    acc, acc_n = np.zeros(W), np.zeros(W)
+    key_n = np.zeros(W)
+    parent_of = np.zeros((k, W), np.int64)
+    card_of = np.zeros((k, W), np.int64)
+    stats = np.zeros(4, np.int64)
+    max_children = W * (1 + T * cards_per_type)
+    ch_parent = np.empty(max_children, np.int64)
+    ch_card = np.empty(max_children, np.int64)
+    ch_key = np.empty(max_children)
+    ch_taken = np.zeros(max_children, np.bool_)
+    scratch = np.empty(max_children)
+    child_dist = np.empty(nd, np.int64)
+    hsize = 1
+    while hsize < 4 * W:
+        hsize *= 2
+    htab = np.full(hsize, -1, np.int64)
+    hcode = np.zeros(hsize, np.uint64)
+    mask = np.int64(hsize - 1)
+    for i in range(nd):
+        dist[0, i] = init_dist[i]
+    size = 1
+    work = 0
+    late = False
+    for s in range(k):
+        if deadline < np.inf and not late:
+            work += size * (1 + T * cards_per_type) * (4 + T)
+            if work >= CLOCK_STRIDE:
+                work = 0
+                if now() > deadline:
+                    late = True
+        if late:
+            stats[3] += 1
+        nc = 0
+        for p in range(size):
+            st = state[p]
+            for ty in range(-1, T):
+                if ty >= 0:
+                    nst = place[ty, st]
+                    if nst < 0:
+                        continue
+                    if not exact and (dist[p, T] < min_gap[T] or dist[p, ty] < min_gap[ty]):
+                        continue
+                    if count[p, ty] >= caps[ty] or pv_used[p, ty] + pv[s] > share_hi[ty]:
+                        continue
+                    base = acc[p] - price[ty] * pv[s] - mu[ty] + H[s + 1 + delay[nst], fwd[nst]] + tie * value[p]
+                else:
+                    nst = skip[st]
+                    base = acc[p] + H[s + 1 + delay[nst], fwd[nst]] + tie * value[p]
+                if floors:
+                    for i in range(nd):
+                        if ty >= 0 and (i == ty or i == T):
+                            child_dist[i] = 1
+                        else:
+                            child_dist[i] = min(dist[p, i] + 1, min_gap[i])
+                taken = 0
+                j = 0
+                while True:
+                    c = -1
+                    if ty >= 0:
+                        if taken >= cards_per_type or j >= order_len[ty, s]:
+                            break
+                        c = order[ty, s, j]
+                        j += 1
+                        if (used[p, c >> 6] >> np.uint64(c & 63)) & np.uint64(1):
+                            continue
+                    stats[0] += 1
+                    ok = True
+                    if floors:
+                        for t in range(T):
+                            have = pv_used[p, t]
+                            cnt = count[p, t]
+                            if t == ty:
+                                have += pv[s]
+                                cnt += 1
+                            if short_of_share(t, s + 1, have, cnt, child_dist, min_gap, caps, share_lo, reach):
+                                ok = False
+                                break
+                    if ok:
+                        ch_parent[nc] = p
+                        ch_card[nc] = c
+                        ch_key[nc] = base + ((1.0 + tie) * values[c, s] - pi[c] if c >= 0 else 0.0)
+                        nc += 1
+                    else:
+                        stats[1] += 1
+                    if ty < 0:
+                        break
+                    if ok:
+                        taken += 1
+        # Keep the best distinct children: rank by key (ties: generation order), merge equal states.
+        want = 1 if late else W
+        htab[:] = -1
+        kept = 0
+        left = nc
+        first_round = True
+        while kept < want and left > 0:
+            need = want - kept
+            partial = left > need
+            thr = -np.inf
+            n_at_thr = 0
+            if partial:
+                m = 0
+                for q in range(nc):
+                    if first_round or not ch_taken[q]:
+                        scratch[m] = ch_key[q]
+                        m += 1
+                thr = _kth_largest(scratch, m, need - 1)
+                n_above = 0
+                for q in range(nc):
+                    if ch_key[q] > thr and (first_round or not ch_taken[q]):
+                        n_above += 1
+                n_at_thr = need - n_above
+            for q in range(nc):
+                if not first_round and ch_taken[q]:
+                    continue
+                kq = ch_key[q]
+                if partial:
+                    if kq < thr:
+                        ch_taken[q] = False
+                        continue
+                    if kq == thr:
+                        if n_at_thr <= 0:
+                            ch_taken[q] = False
+                            continue
+                        n_at_thr -= 1
+                ch_taken[q] = True
+                left -= 1
+                p = ch_parent[q]
+                c = ch_card[q]
+                h = zhash[p]
+                if c >= 0:
+                    ty = types[c]
+                    h ^= zkeys[c]
+                    for w in range(nw):
+                        used_n[kept, w] = used[p, w]
+                    used_n[kept, c >> 6] |= np.uint64(1) << np.uint64(c & 63)
+                    nst = place[ty, state[p]]
+                    for t in range(T):
+                        pv_used_n[kept, t] = pv_used[p, t]
+                        count_n[kept, t] = count[p, t]
+                    pv_used_n[kept, ty] += pv[s]
+                    count_n[kept, ty] += 1
+                    value_n[kept] = value[p] + values[c, s]
+                    acc_n[kept] = acc[p] + values[c, s] - pi[c] - price[ty] * pv[s] - mu[ty]
+                else:
+                    ty = -1
+                    for w in range(nw):
+                        used_n[kept, w] = used[p, w]
+                    nst = skip[state[p]]
+                    for t in range(T):
+                        pv_used_n[kept, t] = pv_used[p, t]
+                        count_n[kept, t] = count[p, t]
+                    value_n[kept] = value[p]
+                    acc_n[kept] = acc[p]
+                state_n[kept] = nst
+                zhash_n[kept] = h
+                hs = h ^ zkeys[n + nst]
+                if carry_dist:
+                    for i in range(nd):
+                        if c >= 0 and (i == ty or i == T):
+                            dist_n[kept, i] = 1
+                        else:
+                            dist_n[kept, i] = min(dist[p, i] + 1, min_gap[i])
+                        if not exact:
+                            hs = (hs ^ np.uint64(dist_n[kept, i])) * np.uint64(1099511628211)
+                # Equal states (same cards, gap state, PV; counts follow from the cards) merge; the higher key
+                # (for equal states, the higher value) stays.
+                slot = np.int64(hs >> np.uint64(20)) & mask
+                dup = -1
+                while htab[slot] >= 0:
+                    o = htab[slot]
+                    if hcode[slot] == hs and state_n[o] == nst:
+                        same = True
+                        for w in range(nw):
+                            same = same and used_n[o, w] == used_n[kept, w]
+                        for t in range(T):
+                            same = same and pv_used_n[o, t] == pv_used_n[kept, t]
+                        if not exact:
+                            for i in range(nd):
+                                same = same and dist_n[o, i] == dist_n[kept, i]
+                        if same:
+                            dup = o
+                            break
+                    slot = (slot + np.int64(1)) & mask
+                if dup >= 0:
+                    stats[2] += 1
+                    if kq > key_n[dup]:
+                        key_n[dup] = kq
+                        value_n[dup] = value_n[kept]
+                        acc_n[dup] = acc_n[kept]
+                        parent_of[s, dup] = p
+                        card_of[s, dup] = c
+                    continue
+                htab[slot] = kept
+                hcode[slot] = hs
+                key_n[kept] = kq
+                parent_of[s, kept] = p
+                card_of[s, kept] = c
+                kept += 1
+            first_round = False
+        size = kept
+        used, used_n = used_n, used
+        dist, dist_n = dist_n, dist
+        state, state_n = state_n, state
+        zhash, zhash_n = zhash_n, zhash
+        pv_used, pv_used_n = pv_used_n, pv_used
+        count, count_n = count_n, count
+        value, value_n = value_n, value
+        acc, acc_n = acc_n, acc
+        if size == 0:
+            break
+    final_value = value[:size].copy()
+    feasible = np.ones(size, np.bool_)
+    for i in range(size):
+        for t in range(T):
+            if pv_used[i, t] < share_lo[t] or pv_used[i, t] > share_hi[t]:
+                feasible[i] = False
+    return parent_of, card_of, final_value, feasible, size, stats
+
+
+# --------------------------------------------------------------------- re-matching
+@njit(cache=True)
+def hungarian_min(cost, n_rows, n_cols, u, v, p, way, minv, usedc, assign):
+    """Minimum-cost assignment of every row to a distinct column (n_rows <= n_cols), potentials method.
+
+    ``cost`` is (n_rows, n_cols); the work arrays have n_cols + 1 entries (u: n_rows + 1).
+    Writes the column of each row into ``assign``.
+    """
+    inf = np.inf
+    for i in range(n_rows + 1):
+        u[i] = 0.0
+    for j in range(n_cols + 1):
+        v[j] = 0.0
+        p[j] = 0
+        way[j] = 0
+    for i in range(1, n_rows + 1):
+        p[0] = i
+        j0 = 0
+        for j in range(n_cols + 1):
+            minv[j] = inf
+            usedc[j] = False
+        while True:
+            usedc[j0] = True
+            i0 = p[j0]
+            delta = inf
+            j1 = 0
+            for j in range(1, n_cols + 1):
+                if not usedc[j]:
+                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(n_cols + 1):
+                if usedc[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while True:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+            if j0 == 0:
+                break
+    for j in range(1, n_cols + 1):
+        if p[j] > 0:
+            assign[p[j] - 1] = j - 1
+
+
+@njit(cache=True)
+def assignment_work(n, k):
+    """Work arrays of :func:`rematch_type` for up to k slots and n cards of a type."""
+    w = max(n, 1)
+    return (np.empty((k, w)), np.empty(k + 1), np.empty(w + 1), np.empty(w + 1, np.int64),
+            np.empty(w + 1, np.int64), np.empty(w + 1), np.empty(w + 1, np.bool_), np.empty(k, np.int64))
+
+
+@njit(cache=True)
+def rematch_type(values, allowed, cards, slots, m, current, out, work):
+    """Best assignment of ``cards`` to ``slots[:m]`` (each slot gets a distinct card); writes ``out[:m]``.
+
+    ``current[:m]`` is a valid assignment (allowed, distinct): the optimum never
+    uses a pair that is not allowed, whose cost exceeds that of any assignment of
+    allowed pairs; if rounding ever picked one, ``out`` is ``current``.
+    """
+    cost, u, v, p, way, minv, usedc, assign = work
+    nt = cards.shape[0]
+    vmax = 0.0
+    for x in range(m):
+        s = slots[x]
+        for j in range(nt):
+            if allowed[cards[j], s]:
+                vmax = max(vmax, abs(values[cards[j], s]))
+    penalty = 1.0 + 2.0 * m * vmax
+    for x in range(m):
+        s = slots[x]
+        for j in range(nt):
+            c = cards[j]
+            cost[x, j] = -values[c, s] if allowed[c, s] else penalty
+    hungarian_min(cost, m, nt, u, v, p, way, minv, usedc, assign)
+    for x in range(m):
+        if not allowed[cards[assign[x]], slots[x]]:
+            out[:m] = current[:m]
+            return
+    for x in range(m):
+        out[x] = cards[assign[x]]
+
+
+@njit(cache=True)
+def rematch_plan(values, allowed, types, tcards, tstart, plan, work, cache_slots, cache_cards, cache_len,
+                 cache_code, cache_table, cache_used, buf):
+    """Re-match each type's cards to the slots ``plan`` gives the type (in place); returns the plan's value.
+
+    Results are cached by (type, slots): the plans of one beam share most of them.
+    ``cache_used[0]`` counts the entries; when the cache is full, new results are not stored.
+    Returns (value, assignment problems solved).
+    """
+    k = plan.shape[0]
+    T = tstart.shape[0] - 1
+    slots, cur, out = buf
+    capacity = cache_slots.shape[0]
+    hmask = cache_table.shape[0] - 1
+    solved = 0
+    for t in range(T):
+        nt = tstart[t + 1] - tstart[t]
+        if nt <= 1:
+            continue
+        m = 0
+        h = np.uint64(1469598103934665603) ^ np.uint64(t)
+        for s in range(k):
+            c = plan[s]
+            if c >= 0 and types[c] == t:
+                slots[m] = s
+                cur[m] = c
+                m += 1
+                h = (h ^ np.uint64(s + 1)) * np.uint64(1099511628211)
+        if m == 0:
+            continue
+        pos = np.int64(h >> np.uint64(16)) & hmask
+        hit = -1
+        while cache_table[pos] >= 0:
+            e = cache_table[pos]
+            if cache_code[e] == h and cache_len[e] == m:
+                same = True
+                for x in range(m):
+                    if cache_slots[e, x] != slots[x]:
+                        same = False
+                        break
+                if same:
+                    hit = e
+                    break
+            pos = (pos + 1) & hmask
+        if hit >= 0:
+            for x in range(m):
+                plan[slots[x]] = cache_cards[hit, x]
+            continue
+        rematch_type(values, allowed, tcards[tstart[t]:tstart[t + 1]], slots, m, cur, out, work)
+        solved += 1
+        for x in range(m):
+            plan[slots[x]] = out[x]
+        e = cache_used[0]
+        if e < capacity:
+            cache_used[0] = e + 1
+            cache_table[pos] = e
+            cache_code[e] = h
+            cache_len[e] = m
+            for x in range(m):
+                cache_slots[e, x] = slots[x]
+                cache_cards[e, x] = out[x]
+    total = 0.0
+    for s in range(k):
+        if plan[s] >= 0:
+            total += values[plan[s], s]
+    return total, solved
+
+
+@njit(cache=True)
+def rematch_cache(entries, k):
+    """An empty (type, slots) -> cards cache for :func:`rematch_plan`."""
+    size = 1
+    while size < 2 * entries:
+        size *= 2
+    return (np.empty((entries, k), np.int64), np.empty((entries, k), np.int64), np.zeros(entries, np.int64),
+            np.zeros(entries, np.uint64), np.full(size, -1, np.int64), np.zeros(1, np.int64))
+
+
+# --------------------------------------------------------------------- the whole plan
+@njit(cache=True)
+def _trace(parent_of, card_of, i, out):
+    k = out.shape[0]
+    for s in range(k - 1, -1, -1):
+        out[s] = card_of[s, i]
+        i = parent_of[s, i]
+
+
+@njit(cache=True)
+def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi,
+                width, cards_per_type, n_out, price_iters, deadline):
+    """Plan one problem. Returns (plans, objectives, n_found, stats, bound, root_infeasible).
+
+    ``plans[:n_found]`` are distinct feasible plans, best first. ``bound`` is the
+    Lagrangian dual value (an upper bound on the optimum; inf when none was computed).
+    ``stats`` = [children, look-ahead drops, merged, slots past the deadline, machine states,
+    tracked gap rules, price iterations, assignment problems solved].
+    """
+    n, k = values.shape
+    T = max_count.shape[0]
+    stats = np.zeros(8, np.int64)
+    out = np.full((n_out, k), -1, np.int64)
+    out_value = np.zeros(n_out)
+    caps = type_caps(types, max_count, T)
+    floors = False
+    for t in range(T):
+        if share_lo[t] > 0.0:
+            floors = True
+    reach = reach_table(types, pv, allowed, min_gap, caps, T) if floors else np.zeros((T, k + 1, 1))
+    # Root: a share cap already exceeded, or a floor out of reach, is a proof of infeasibility.
+    for t in range(T):
+        if share_hi[t] < 0.0 or short_of_share(t, 0, 0.0, 0, init_dist, min_gap, caps, share_lo, reach):
+            return out, out_value, 0, stats, -np.inf, True
+    tcards, tstart = cards_by_type(types, T)
+    vm = masked_values(values, allowed, tcards)
+    skip, place, mdist, g_any, n_tracked = gap_machine(min_gap, init_dist, MAX_MACHINE_STATES)
+    n_rules = 0
+    for i in range(T + 1):
+        if min_gap[i] > 1:
+            n_rules += 1
+    exact = n_tracked == n_rules
+    S = skip.shape[0]
+    delay, fwd, skip_f, e_start, e_type, e_jump = machine_tables(skip, place, mdist, g_any)
+    F = skip_f.shape[0]
+    jump = dense_jumps(e_start, e_type, e_jump, T)
+    stats[4] = S
+    stats[5] = n_tracked
+    zkeys = zobrist_keys(n, S, 12345)
+    work = assignment_work(n, k)
+    buf = (np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64))
+    cache = rematch_cache(T * (width + INCUMBENT_WIDTH) + T, k)
+    cache_slots, cache_cards, cache_len, cache_code, cache_table, cache_used = cache
+    zero_n = np.zeros(n)
+    zero_t = np.zeros(T)
+    plan_buf = np.empty(k, np.int64)
+
+    # 1. The unpriced table (each slot's best card of each type, every gap kept) and, from a narrow
+    #    beam ranked by it and re-matched, an incumbent that aims the subgradient steps.
+    r = np.empty((T, k))
+    slot_values(vm, tstart, zero_n, zero_t, pv, r)
+    H = np.zeros((k + g_any, F + 1))
+    gap_dp(r, skip_f, jump, g_any, H)
+    target = -np.inf
+    if price_iters > 0:
+        order0, len0 = card_order(vm, tstart, tcards, zero_n, T)
+        par0, card0, val0, feas0, size0, _ = beam_search(
+            values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order0, len0, reach,
+            skip, place, delay, fwd, exact, H, zero_n, zero_t, zero_t, VALUE_TIE, INCUMBENT_WIDTH, 1, zkeys, deadline)
+        for i in range(size0):
+            if feas0[i]:
+                _trace(par0, card0, i, plan_buf)
+                v, solved = rematch_plan(values, allowed, types, tcards, tstart, plan_buf, work, cache_slots,
+                                         cache_cards, cache_len, cache_code, cache_table, cache_used, buf)
+                stats[7] += solved
+                target = max(target, v)
+
+    # 2. Prices and the estimate table.
+    bound = np.inf
+    pi_s = zero_n
+    lam = zero_t
+    nu = zero_t
+    mu = zero_t
+    if price_iters == 0:
+        H = mean_top_table(vm, tstart, caps, skip_f, jump, g_any)
+    if price_iters > 0 and target > -np.inf:
+        bound, pi_s, lam, nu, mu, H, ran = lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any,
+                                                          share_lo, share_hi, caps, price_iters, target, deadline)
+        stats[6] = ran
+        if ran == 0:
+            pi_s = zero_n
+            H = np.zeros((k + g_any, F + 1))
+            gap_dp(r, skip_f, jump, g_any, H)
+    pi = np.zeros(n)
+    for j in range(n):
+        pi[tcards[j]] = pi_s[j]
+    price = lam - nu
+
+    # 3. The beam.
+    order, order_len = card_order(vm, tstart, tcards, pi_s, T)
+    parent_of, card_of, final_value, feasible, size, bstats = beam_search(
+        values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order, order_len, reach,
+        skip, place, delay, fwd, exact, H, pi, price, mu, VALUE_TIE, width, cards_per_type, zkeys, deadline)
+    for x in range(4):
+        stats[x] = bstats[x]
+
+    # 4. Re-match the final plans, best first; skip plans that cannot beat the n_out-th best even re-matched.
+    best_at = np.full((T, k), NEG)
+    for c in range(n):
+        for s in range(k):
+            if allowed[c, s] and values[c, s] > best_at[types[c], s]:
+                best_at[types[c], s] = values[c, s]
+    ranking = np.argsort(-final_value, kind="mergesort")
+    n_found = 0
+    for q in range(size):
+        i = ranking[q]
+        if not feasible[i]:
+            continue
+        if deadline < np.inf and n_found > 0 and q % 8 == 0 and now() > deadline:
+            break
+        _trace(parent_of, card_of, i, plan_buf)
+        if n_found == n_out:
+            ub = 0.0
+            for s in range(k):
+                if plan_buf[s] >= 0:
+                    ub += best_at[types[plan_buf[s]], s]
+            if ub <= out_value[n_out - 1]:
+                continue
+        v, solved = rematch_plan(values, allowed, types, tcards, tstart, plan_buf, work, cache_slots, cache_cards,
+                                 cache_len, cache_code, cache_table, cache_used, buf)
+        stats[7] += solved
+        # Insert among the distinct plans kept so far (re-matching can make two plans equal).
+        dup = False
+        for x in range(n_found):
+            same = True
+            for s in range(k):
+                if out[x, s] != plan_buf[s]:
+                    same = False
+                    break
+            if same:
+                dup = True
+                break
+        if dup:
+            continue
+        if n_found == n_out and v <= out_value[n_out - 1]:
+            continue
+        pos = n_found if n_found < n_out else n_out - 1
+        while pos > 0 and out_value[pos - 1] < v:
+            out[pos] = out[pos - 1]
+            out_value[pos] = out_value[pos - 1]
+            pos -= 1
+        out[pos] = plan_buf
+        out_value[pos] = v
+        if n_found < n_out:
+            n_found += 1
+    return out, out_value, n_found, stats, bound, False
