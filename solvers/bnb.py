@@ -194,6 +194,13 @@ def solve_bnb(
     (<Status.OPTIMAL: 'OPTIMAL'>, 13.2011)
     """
     start = time.perf_counter()
+    from mixrank.problem import MixProblem
+
+    if not isinstance(problem, MixProblem):
+        raise SolverError(f"problem must be a MixProblem; got {type(problem).__name__}")
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
+                                   or not math.isfinite(time_limit) or time_limit <= 0):
+        raise SolverError(f"time_limit must be a positive number of seconds or None; got {time_limit!r}")
     _check_int("node_limit", node_limit, 1, allow_none=True)
     _check_int("width", width, 0)
     _check_int("lagrange_iters", lagrange_iters, 0)

@@ -221,6 +221,13 @@ def test_bad_options_are_rejected_before_any_work(option, value, message):
         mixrank.solve(instance("tiny", 0), solver="bnb", **{option: value})
 
 
+def test_direct_calls_check_their_arguments():
+    with pytest.raises(SolverError, match="time_limit must be a positive number"):
+        solve_bnb(instance("tiny", 0), time_limit=0)
+    with pytest.raises(SolverError, match="problem must be a MixProblem"):
+        solve_bnb({"values": [[1.0]]})
+
+
 def test_registry_lists_bnb_as_exact_with_its_options():
     info = mixrank.SOLVERS["bnb"]
     assert info.exact and set(info.options) == {"node_limit", "width", "lagrange_iters", "memo"}
