@@ -309,12 +309,13 @@ def lagrangian(
 
 
 @njit(cache=True)
-def grid_tables(r, pv, trans, n_states, grid_kind, grid_type, grid_delta):
-    """DP tables with one multiplier of one type moved, one table per grid point.
+def grid_tables(r, pv, alpha, trans, n_states, grid_kind, grid_type, grid_delta):
+    """DP tables with share or count multipliers moved, one table per grid point.
 
     ``grid_kind[j]``: 0 share cap (``alpha``), 1 share floor (``beta``), 2 count
-    cap (``gamma``); ``grid_delta[j]``: the change of that multiplier. Returns
-    the tables as ``(K + 1, S, J)`` (a node reads all ``J`` at once).
+    cap (``gamma``) of type ``grid_type[j]``, moved by ``grid_delta[j]``; 3 every
+    share cap at once, scaled by ``1 + grid_delta[j]``. Returns the tables as
+    ``(K + 1, S, J)`` (a node reads all ``J`` at once).
     """
     n_types, k = r.shape
     n_grid = grid_type.shape[0]
@@ -324,16 +325,21 @@ def grid_tables(r, pv, trans, n_states, grid_kind, grid_type, grid_delta):
     choice = np.empty((k + 1, n_states), dtype=np.int8)
     for j in range(n_grid):
         rr[:, :] = r
-        t = grid_type[j]
         d = grid_delta[j]
-        for s in range(k):
-            if rr[t, s] != NEG:
-                if grid_kind[j] == 0:
-                    rr[t, s] -= d * pv[s]
-                elif grid_kind[j] == 1:
-                    rr[t, s] += d * pv[s]
-                else:
-                    rr[t, s] -= d
+        kind = grid_kind[j]
+        for t in range(n_types):
+            if kind != 3 and t != grid_type[j]:
+                continue
+            for s in range(k):
+                if rr[t, s] != NEG:
+                    if kind == 0:
+                        rr[t, s] -= d * pv[s]
+                    elif kind == 1:
+                        rr[t, s] += d * pv[s]
+                    elif kind == 2:
+                        rr[t, s] -= d
+                    else:
+                        rr[t, s] -= d * alpha[t] * pv[s]
         backward_dp(rr, trans, n_states, tab, choice)
         out[:, :, j] = tab
     return out
@@ -507,19 +513,28 @@ def _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V):
 
 
 @njit(cache=True)
-def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed):
+def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed, alpha):
     """How much lower the best table of the grid puts a child's bound (``<= 0``).
 
-    Table ``j`` moves one multiplier of one type by ``delta``; the child's bound
-    changes by ``Hg[j] - H`` plus ``delta`` times what that multiplier charges
-    for, capped by what the suffix can use (:func:`_type_terms` rows 3-5).
-    ``placed``: the child's card type, or -1 for the organic item.
+    Table ``j`` moves one multiplier by ``delta``; the child's bound changes by
+    ``Hg[j] - H`` plus ``delta`` times what that multiplier charges for, capped by
+    what the suffix can use (:func:`_type_terms` rows 3-5); a table that scales
+    every share cap at once sums that over the types. ``placed``: the child's
+    card type, or -1 for the organic item.
     """
+    all_caps = 0.0
+    for u in range(alpha.shape[0]):
+        v = 0 if placed < 0 else (2 if u == placed else 1)
+        all_caps += alpha[u] * V[v, 3, u]
     best = 0.0
     for j in range(grid_type.shape[0]):
-        u = grid_type[j]
-        v = 0 if placed < 0 else (2 if u == placed else 1)
-        gain = hg_row[j] - h_base + grid_delta[j] * V[v, 3 + grid_kind[j], u]
+        kind = grid_kind[j]
+        if kind == 3:
+            gain = hg_row[j] - h_base + grid_delta[j] * all_caps
+        else:
+            u = grid_type[j]
+            v = 0 if placed < 0 else (2 if u == placed else 1)
+            gain = hg_row[j] - h_base + grid_delta[j] * V[v, 3 + kind, u]
         if gain < best:
             best = gain
     return best
@@ -591,7 +606,7 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W
         if V[0, 6, floor_types[j]] == 0.0:
             floors = False
     if b > thr:
-        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, -1)
+        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, -1, L[1])
     if only >= 0:
         pass
     elif b <= thr:
@@ -627,7 +642,7 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W
                 base -= V[2, 0, u]
             else:
                 base += credit[1, u] - V[1, 0, u]
-        base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t)
+        base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t, L[1])
         _credit(t, V[2, 2, t], ex, n_ex, tmin)
         for jj in range(card_start[t], card_start[t + 1]):
             c = card_list[jj]

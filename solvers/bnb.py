@@ -62,7 +62,8 @@ _MAX_PRODUCT = 1 << 20  # distance-code space the bound's DP may index
 _MAX_STATES = 5_000  # reachable distance states the bound's DP may track
 _MAX_GRID = 8_000_000  # entries of the grid of tables
 _MAX_REACH = 4_000_000  # entries of one type's PV-reach table
-_GRID_CAP = (0.0, 0.5, 0.75, 1.5, 2.5)  # share-cap multiplier, relative to the root's
+_GRID_CAP = (0.0, 0.25, 0.5, 0.75, 0.9, 1.15, 1.5, 2.0, 3.0, 5.0)  # share-cap multiplier, relative to the root's
+_GRID_ALL_CAPS = (0.5, 0.8, 1.25, 2.0)  # every share cap at once
 _GRID_FLOOR = (0.0, 0.5, 1.5, 2.5)
 _GRID_COUNT = (0.0, 0.5, 1.5, 2.5)
 _FIRST_SHARE = 0.5  # of the subgradient steps, before the first plan
@@ -300,10 +301,15 @@ class _Relaxation:
                         gk.append(kind)
                         gt.append(t)
                         gd.append(mult[t] * fac - mult[t])
+        if (alpha > 0).sum() > 1:
+            for fac in _GRID_ALL_CAPS:
+                gk.append(3)
+                gt.append(-1)
+                gd.append(fac - 1.0)
         keep = max(0, _MAX_GRID // ((k + 1) * self.n_states))  # big problems: a smaller grid
         grid = (np.array(gk[:keep], dtype=np.int64), np.array(gt[:keep], dtype=np.int64),
                 np.array(gd[:keep], dtype=np.float64))
-        Hg = kern.grid_tables(rmax, lay.pv, self.trans, self.n_states, *grid)
+        Hg = kern.grid_tables(rmax, lay.pv, alpha, self.trans, self.n_states, *grid)
         f0 = float(mu.sum() + (alpha * lay.hi_b - beta * lay.lo_b + gamma * lay.mcount_f).sum())
         L = ((red, mu, slack, self.H.copy(), self.trans), alpha, beta, gamma, lay.hi_b, lay.lo_b, lay.mcount_f,
              Hg, *grid)
