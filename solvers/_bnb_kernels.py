@@ -665,6 +665,7 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W
 
 @njit(cache=True)
 def _scratch(n, n_types):
+    """Work arrays of :func:`_expand`: sorted price excesses per type and the per-type bound terms."""
     ex = np.zeros((n_types, n + 1))
     ex_card = np.zeros((n_types, n + 1), dtype=np.int64)
     ex_pos = np.zeros(max(n, 1), dtype=np.int64)
@@ -691,7 +692,10 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
     """Beam search over slots ranked by the node bound; returns the best plan value found.
 
     Keeps every rule exactly (the plan it writes to ``out_plan`` passes
-    ``check``); returns -inf when no leaf is feasible or time ran out.
+    ``check``), drops children whose bound cannot beat ``inc_val``, and keeps
+    the best child of each pattern (distances and PV per type) only, so that
+    card swaps do not fill the beam. Returns -inf when no leaf is feasible or
+    time ran out.
     """
     values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
     trans = L[0][4]
@@ -839,8 +843,9 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     types with a floor).
 
     ``forced[s]`` (-2: free) restricts slot ``s`` to one child, for the
-    neighbourhood searches of the first plan; ``complete`` and ``bound`` then
-    speak of the restricted space only.
+    neighbourhood searches that improve the plan; ``complete`` and ``bound``
+    then speak of the restricted space only, and the memo must be cleared
+    before an unrestricted search uses it again.
 
     Returns ``(inc_val, bound, complete)``: ``inc_plan`` is updated in place;
     ``bound`` is proven (the incumbent when complete, else the best open node).
