@@ -18,8 +18,9 @@ without solving anything again: unused cards give up the part of their price
 that the slots left can no longer earn back; share and count multipliers drop
 out where the slots left cannot reach their rows; and a small grid of tables,
 each with one type's share or count multiplier moved (or every share cap
-scaled), lets every node pick the one that suits its remaining capacity. Share floors are checked ahead with an
-optimistic reach table, so dead ends are cut early.
+scaled), lets every node pick the one that suits its remaining capacity. Share
+floors are checked ahead with an optimistic reach table, so dead ends are cut
+early.
 
 Memo. Two nodes at the same slot with the same distances and the same set of
 cards used have the same feasible completions; the one with at least the
