@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from esan.data import InputError
+from esan.data import InputError, replace_atomically
 from esan.model import ESAN, ESANConfig
 from mixrank.errors import CheckpointError
 
@@ -94,7 +94,7 @@ def save_checkpoint(model: ESAN, path: str | os.PathLike[str], extra: dict[str, 
             torch.save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        replace_atomically(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -105,6 +105,14 @@ class LogSchemaError(InputError):
     """A log or request record does not follow the documented array schema."""
 
 
+def replace_atomically(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Give a finished temporary file the usual permissions (mkstemp makes it 0600) and rename it over ``path``."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 class Page(NamedTuple):
     """The items of ``R`` pages of ``K`` slots: what is shown at each slot."""
 
@@ -308,7 +316,7 @@ class _Record:
                 np.savez(fh, __schema__=np.array(json.dumps(header)), **self._data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            replace_atomically(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -192,11 +192,17 @@ class SequenceEncoder(nn.Module):
 
 
 class CandidateAttention(nn.Module):
-    """Candidates attend over one behaviour sequence: softmax (with a null key) and a gated sum.
+    """Candidates attend over one behaviour sequence.
 
-    Attention scores are ``q . k / sqrt(dh)`` plus a learned bias per head for
-    a behaviour entry of the candidate's own type and of its own category (the
-    relations that drive fatigue, boosts and interest).
+    Three readouts, concatenated and projected:
+
+    * soft attention: scores ``q . k / sqrt(dh)`` plus a learned bias per head
+      for an entry of the candidate's own type and of its own category, a
+      softmax with a "null" key (so an empty or irrelevant sequence reads ~0);
+    * a sigmoid-gated sum over the same scores (keeps counts: "how many recent
+      exposures of this type");
+    * hard search (as in Alibaba's SIM): the mean value of the entries of the
+      candidate's own category, and of its own type, with their counts.
     """
 
     def __init__(self, dim: int, heads: int, max_len: int) -> None:
@@ -205,8 +211,9 @@ class CandidateAttention(nn.Module):
         self.q = nn.Linear(dim, dim)
         self.k = nn.Linear(dim, dim)
         self.v = nn.Linear(dim, dim)
+        self.hard_v = nn.Linear(dim, dim)
         self.match = nn.Parameter(torch.zeros(2, heads))  # same type, same category
-        self.out = nn.Linear(2 * dim, dim)
+        self.out = nn.Linear(4 * dim + 2, dim)
         self.sum_scale = 1.0 / math.sqrt(max_len)
 
     def forward(self, cand: Tensor, cand_type: Tensor, cand_cat: Tensor, seq: SequenceState) -> Tensor:
@@ -230,8 +237,16 @@ class CandidateAttention(nn.Module):
         soft = weights @ v  # (B, H, M, dh)
         gate = torch.sigmoid(scores) * valid.to(scores.dtype)
         summed = (gate @ v) * self.sum_scale
-        both = torch.cat([soft, summed], dim=-1).transpose(1, 2).reshape(b, m, 2 * d)
-        return self.out(both)
+        learned = torch.cat([soft, summed], dim=-1).transpose(1, 2).reshape(b, m, 2 * d)
+        live = seq.mask[:, None, :].to(cand.dtype)
+        hv = self.hard_v(seq.memory)  # (B, L, dim)
+        hard = []
+        counts = []
+        for same in (same_cat * live, same_type * live):  # (B, M, L)
+            n = same.sum(-1, keepdim=True)
+            hard.append((same @ hv) / (n + 1.0))
+            counts.append(torch.log1p(n))
+        return self.out(torch.cat([learned, *hard, *counts], dim=-1))
 
 
 class SequenceState(NamedTuple):
@@ -306,21 +321,31 @@ class SlotContext(nn.Module):
 class PairHead(nn.Module):
     """The light per-(card, slot) interaction.
 
-    ``h1 = U[c] + V[s] + W (Q[c] * ctx[s]) + M match[c, s]``, where ``match``
-    flags, for each window position, a neighbour of the card's own type and of
-    its own category; then two small layers to a logit.
+    ``h1 = U[c] + V[s] + W (Q[c] * ctx[s]) + match[c, s] @ M[type[c]]``, where
+    ``match`` flags, for each window position, a neighbour of the card's own
+    type and of its own category, and ``M`` has one matrix per candidate type
+    (a same-type neighbour means something else to an ad than to an organic
+    item); then two small layers to a logit.
     """
 
-    def __init__(self, cand_dim: int, dim: int, hidden: int, n_window: int) -> None:
+    def __init__(self, cand_dim: int, dim: int, hidden: int, n_window: int, n_item_types: int) -> None:
         super().__init__()
         self.cand = nn.Linear(cand_dim, hidden)  # U
         self.query = nn.Linear(cand_dim, dim)  # Q
         self.slot = nn.Linear(dim, hidden, bias=False)  # V
         self.inter = nn.Linear(dim, hidden, bias=False)  # W
-        self.match = nn.Linear(2 * n_window, hidden, bias=False) if n_window else None  # M
+        self.n_item_types = n_item_types
+        # M, one (2 * n_window, hidden) block per candidate type, applied to the flags spread by type
+        self.match = nn.Linear(n_item_types * 2 * n_window, hidden, bias=False) if n_window else None
         self.hidden = nn.Linear(hidden, hidden // 2)
         self.logit = nn.Linear(hidden // 2, 1)
         nn.init.constant_(self.logit.bias, -2.5)  # clicks are rare: start near a 8 % CTR
+
+    def _match(self, flags: Tensor, cand_type: Tensor) -> Tensor:
+        """(..., F) flags of candidates of types (...,) -> (..., hidden): ``flags @ M[type]`` as one matmul."""
+        onehot = torch.nn.functional.one_hot(cand_type, self.n_item_types).to(flags.dtype)  # (..., T + 1)
+        spread = (onehot.unsqueeze(-1) * flags.unsqueeze(-2)).flatten(-2)  # (..., (T + 1) * F)
+        return self.match(spread)
 
     def _out(self, h1: Tensor) -> Tensor:
         return self.logit(torch.relu(self.hidden(torch.relu(h1)))).squeeze(-1)
@@ -332,7 +357,8 @@ class PairHead(nn.Module):
         if self.match is not None:
             same_type = cand_type[:, :, None, None] == slots.nb_type[:, None]  # (B, N, K, 2W)
             same_cat = cand_cat[:, :, None, None] == slots.nb_cat[:, None]
-            h1 = h1 + self.match(torch.cat([same_type, same_cat], dim=-1).to(h1.dtype))
+            flags = torch.cat([same_type, same_cat], dim=-1).to(h1.dtype)
+            h1 = h1 + self._match(flags, cand_type[:, :, None].expand_as(same_type[..., 0]))
         return self._out(h1)
 
     def pairs(self, cand: Tensor, cand_type: Tensor, cand_cat: Tensor, slots: SlotState) -> Tensor:
@@ -341,7 +367,8 @@ class PairHead(nn.Module):
         if self.match is not None:
             same_type = cand_type[:, :, None] == slots.nb_type  # (B, S, 2W)
             same_cat = cand_cat[:, :, None] == slots.nb_cat
-            h1 = h1 + self.match(torch.cat([same_type, same_cat], dim=-1).to(h1.dtype))
+            flags = torch.cat([same_type, same_cat], dim=-1).to(h1.dtype)
+            h1 = h1 + self._match(flags, cand_type)
         return self._out(h1)
 
 
@@ -375,7 +402,7 @@ class ESAN(nn.Module):
             self.clk_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len)
             self.user = nn.Linear(2 * d, d)
             cand_dim = 4 * d
-        self.head = PairHead(cand_dim, d, cfg.hidden, 2 * cfg.window if cfg.use_window else 0)
+        self.head = PairHead(cand_dim, d, cfg.hidden, 2 * cfg.window if cfg.use_window else 0, cfg.n_types + 1)
 
     # ------------------------------------------------------------ parts
     def encode_user(self, b: dict[str, Tensor]) -> UserState | None:
@@ -394,9 +421,15 @@ class ESAN(nn.Module):
         user = torch.relu(self.user(torch.cat(pooled, dim=-1)))
         return UserState(seqs[0], seqs[1], user)
 
-    def encode_candidates(self, types: Tensor, cats: Tensor, feats: Tensor, user: UserState | None) -> Tensor:
-        """(B, M) items -> (B, M, cand_dim): the item, what it attends to in each sequence, the user."""
-        enc = self.items(types, cats, feats)
+    def encode_candidates(
+        self, types: Tensor, cats: Tensor, feats: Tensor, user: UserState | None, enc: Tensor | None = None
+    ) -> Tensor:
+        """(B, M) items -> (B, M, cand_dim): the item, what it attends to in each sequence, the user.
+
+        ``enc`` is the items' encoding when already computed (the page's items).
+        """
+        if enc is None:
+            enc = self.items(types, cats, feats)
         if user is None:
             return enc
         m = enc.shape[1]
@@ -410,10 +443,11 @@ class ESAN(nn.Module):
             dim=-1,
         )
 
-    def encode_slots(self, b: dict[str, Tensor], slots: Tensor | None = None) -> SlotState:
-        """Page fields (B, K, ...) -> the surroundings of ``slots`` (B, S) (default: every slot)."""
+    def encode_slots(self, b: dict[str, Tensor], slots: Tensor | None = None) -> tuple[SlotState, Tensor]:
+        """Page fields (B, K, ...) -> the surroundings of ``slots`` (B, S) (default: every slot), and the
+        encoded page items (B, K, dim)."""
         page_enc = self.items(b["page_type"], b["page_category"], b["page_features"])
-        return self.slots(page_enc, b["page_type"], b["page_category"], slots)
+        return self.slots(page_enc, b["page_type"], b["page_category"], slots), page_enc
 
     # ------------------------------------------------------------ scoring
     def forward(
@@ -452,9 +486,9 @@ class ESAN(nn.Module):
             "page_type": page_type, "page_category": page_category, "page_features": page_features,
         }  # fmt: skip
         user = self.encode_user(b)
-        slots = self.encode_slots(b)  # every slot, once
+        slots, page_enc = self.encode_slots(b)  # every slot, once
         cand = self.encode_candidates(cand_type, cand_category, cand_features, user)  # every candidate, once
-        organic = self.encode_candidates(page_type, page_category, page_features, user)
+        organic = self.encode_candidates(page_type, page_category, page_features, user, enc=page_enc)
         card_logit = self.head.grid(cand, cand_type, cand_category, slots)
         organic_logit = self.head.pairs(organic, page_type, page_category, slots)
         return torch.sigmoid(card_logit), torch.sigmoid(organic_logit)
@@ -462,8 +496,8 @@ class ESAN(nn.Module):
     def log_logits(self, b: dict[str, Tensor]) -> Tensor:
         """Logits (B, K) of the items of logged pages at their own slots (the training path)."""
         user = self.encode_user(b)
-        slots = self.encode_slots(b)
-        items = self.encode_candidates(b["page_type"], b["page_category"], b["page_features"], user)
+        slots, page_enc = self.encode_slots(b)
+        items = self.encode_candidates(b["page_type"], b["page_category"], b["page_features"], user, enc=page_enc)
         return self.head.pairs(items, b["page_type"], b["page_category"], slots)
 
     def score_pairs(self, b: dict[str, Tensor], slots: Tensor) -> Tensor:
@@ -475,7 +509,7 @@ class ESAN(nn.Module):
         :meth:`forward` must equal.
         """
         user = self.encode_user(b)
-        state = self.encode_slots(b, slots.unsqueeze(-1))  # (P, 1, ...)
+        state, _ = self.encode_slots(b, slots.unsqueeze(-1))  # (P, 1, ...)
         ctype, ccat = b["cand_type"].unsqueeze(-1), b["cand_category"].unsqueeze(-1)
         cand = self.encode_candidates(ctype, ccat, b["cand_features"].unsqueeze(1), user)
         return self.head.pairs(cand, ctype, ccat, state).squeeze(-1)

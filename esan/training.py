@@ -137,6 +137,7 @@ def train(
     lr: float = 3e-3,
     weight_decay: float = 0.0,
     patience: int = 3,
+    schedule: str = "plateau",
     checkpoint: str | os.PathLike[str] | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -155,9 +156,13 @@ def train(
     batch_size : int >= 1
         Requests per step.
     lr, weight_decay : float
-        Adam's settings; the rate halves after an epoch without improvement.
+        Adam's settings.
     patience : int >= 1
         Epochs without a better validation logloss before stopping.
+    schedule : {'plateau', 'cosine'}
+        ``plateau``: the rate halves after each epoch without improvement;
+        ``cosine``: it falls along a half cosine from ``lr`` to ``lr / 20``
+        over the ``epochs`` planned.
     checkpoint : path-like, optional
         Where the best weights are written (atomically) whenever they improve.
     seed : int >= 0
@@ -190,6 +195,8 @@ def train(
     lr = _check_pos("lr", lr)
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
         raise InputError(f"weight_decay must be a number >= 0; got {weight_decay!r}")
+    if schedule not in ("plateau", "cosine"):
+        raise InputError(f"schedule must be 'plateau' or 'cosine'; got {schedule!r}")
     if max_steps is not None:
         max_steps = _check_int("max_steps", max_steps, 1)
     if threads is not None:
@@ -222,6 +229,10 @@ def train(
                 n_items = int(mask.sum())
                 if n_items == 0:
                     continue
+                if schedule == "cosine":
+                    done = ((epoch - 1) * n_batches + i) / max(epochs * n_batches - 1, 1)
+                    for g in opt.param_groups:
+                        g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * done)))
                 logits = model.log_logits(batch)
                 loss = F.binary_cross_entropy_with_logits(logits[mask], batch["clicked"][mask].float())
                 opt.zero_grad(set_to_none=True)
@@ -246,8 +257,9 @@ def train(
                         save_checkpoint(model, checkpoint, extra={"epoch": epoch, **{k: v for k, v in row.items()}})
                 else:
                     bad_epochs += 1
-                    for g in opt.param_groups:
-                        g["lr"] *= 0.5
+                    if schedule == "plateau":
+                        for g in opt.param_groups:
+                            g["lr"] *= 0.5
             else:
                 best_epoch = epoch
                 if checkpoint is not None:
