@@ -699,11 +699,15 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     nd = T + 1
     nw = max(1, (n + 63) // 64)
     W = width
-    floors = False
+    floor_types = np.empty(T, np.int64)
+    n_floors = 0
     for t in range(T):
         if share_lo[t] > 0.0:
-            floors = True
-    carry_dist = floors or not exact
+            floor_types[n_floors] = t
+            n_floors += 1
+    carry_dist = n_floors > 0 or not exact
+    n_children = 0
+    n_drops = 0
     used, used_n = np.zeros((W, nw), np.uint64), np.zeros((W, nw), np.uint64)
     dist, dist_n = np.zeros((W, nd), np.int64), np.zeros((W, nd), np.int64)
     state, state_n = np.zeros(W, np.int64), np.zeros(W, np.int64)
@@ -723,6 +727,8 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     ch_taken = np.zeros(max_children, np.bool_)
     scratch = np.empty(max_children)
     child_dist = np.empty(nd, np.int64)
+    fbits = np.empty(T)
+    ubits = fbits.view(np.uint64)
     hsize = 1
     while hsize < 4 * W:
         hsize *= 2
@@ -746,6 +752,10 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
         nc = 0
         for p in range(size):
             st = state[p]
+            short = False  # does a floor still need PV from this state?
+            for x in range(n_floors):
+                if pv_used[p, floor_types[x]] < share_lo[floor_types[x]]:
+                    short = True
             for ty in range(-1, T):
                 if ty >= 0:
                     nst = place[ty, st]
@@ -759,46 +769,47 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                 else:
                     nst = skip[st]
                     base = acc[p] + H[s + 1 + delay[nst], fwd[nst]] + tie * value[p]
-                if floors:
+                if short:
+                    # The look-ahead depends on the move (organic or a type), not on which card makes it.
                     for i in range(nd):
                         if ty >= 0 and (i == ty or i == T):
                             child_dist[i] = 1
                         else:
                             child_dist[i] = min(dist[p, i] + 1, min_gap[i])
-                taken = 0
-                j = 0
-                while True:
-                    c = -1
-                    if ty >= 0:
-                        if taken >= cards_per_type or j >= order_len[ty, s]:
-                            break
-                        c = order[ty, s, j]
-                        j += 1
-                        if (used[p, c >> 6] >> np.uint64(c & 63)) & np.uint64(1):
-                            continue
-                    stats[0] += 1
                     ok = True
-                    if floors:
-                        for t in range(T):
-                            have = pv_used[p, t]
-                            cnt = count[p, t]
-                            if t == ty:
-                                have += pv[s]
-                                cnt += 1
-                            if short_of_share(t, s + 1, have, cnt, child_dist, min_gap, caps, share_lo, reach):
-                                ok = False
-                                break
-                    if ok:
-                        ch_parent[nc] = p
-                        ch_card[nc] = c
-                        ch_key[nc] = base + ((1.0 + tie) * values[c, s] - pi[c] if c >= 0 else 0.0)
-                        nc += 1
-                    else:
-                        stats[1] += 1
-                    if ty < 0:
+                    for x in range(n_floors):
+                        t = floor_types[x]
+                        have = pv_used[p, t]
+                        cnt = count[p, t]
+                        if t == ty:
+                            have += pv[s]
+                            cnt += 1
+                        if short_of_share(t, s + 1, have, cnt, child_dist, min_gap, caps, share_lo, reach):
+                            ok = False
+                            break
+                    if not ok:
+                        n_drops += 1
+                        continue
+                if ty < 0:
+                    n_children += 1
+                    ch_parent[nc] = p
+                    ch_card[nc] = -1
+                    ch_key[nc] = base
+                    nc += 1
+                    continue
+                taken = 0
+                for j in range(order_len[ty, s]):
+                    if taken >= cards_per_type:
                         break
-                    if ok:
-                        taken += 1
+                    c = order[ty, s, j]
+                    if (used[p, c >> 6] >> np.uint64(c & 63)) & np.uint64(1):
+                        continue
+                    n_children += 1
+                    ch_parent[nc] = p
+                    ch_card[nc] = c
+                    ch_key[nc] = base + (1.0 + tie) * values[c, s] - pi[c]
+                    nc += 1
+                    taken += 1
         # Keep the best distinct children: rank by key (ties: generation order), merge equal states.
         want = 1 if late else W
         htab[:] = -1
@@ -866,7 +877,12 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     acc_n[kept] = acc[p]
                 state_n[kept] = nst
                 zhash_n[kept] = h
+                # The hash covers the cards, the gap state and the PV per type (as bits): states that share
+                # their cards but not their slots must not collide.
                 hs = h ^ zkeys[n + nst]
+                for t in range(T):
+                    fbits[t] = pv_used_n[kept, t]
+                    hs = (hs ^ ubits[t]) * np.uint64(1099511628211)
                 if carry_dist:
                     for i in range(nd):
                         if c >= 0 and (i == ty or i == T):
@@ -921,6 +937,8 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
         acc, acc_n = acc_n, acc
         if size == 0:
             break
+    stats[0] = n_children
+    stats[1] = n_drops
     final_value = value[:size].copy()
     feasible = np.ones(size, np.bool_)
     for i in range(size):
@@ -1093,12 +1111,13 @@ def rematch_plan(values, allowed, types, tcards, tstart, plan, work, cache_slots
 
 
 @njit(cache=True)
-def rematch_cache(entries, k):
-    """An empty (type, slots) -> cards cache for :func:`rematch_plan`."""
+def rematch_cache(entries, m_max):
+    """An empty (type, slots) -> cards cache for :func:`rematch_plan` (at most m_max slots per type)."""
     size = 1
     while size < 2 * entries:
         size *= 2
-    return (np.empty((entries, k), np.int64), np.empty((entries, k), np.int64), np.zeros(entries, np.int64),
+    m_max = max(m_max, 1)
+    return (np.empty((entries, m_max), np.int32), np.empty((entries, m_max), np.int32), np.zeros(entries, np.int64),
             np.zeros(entries, np.uint64), np.full(size, -1, np.int64), np.zeros(1, np.int64))
 
 
@@ -1153,7 +1172,10 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     zkeys = zobrist_keys(n, S, 12345)
     work = assignment_work(n, k)
     buf = (np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64))
-    cache = rematch_cache(T * (width + INCUMBENT_WIDTH) + T, k)
+    m_max = 0
+    for t in range(T):
+        m_max = max(m_max, caps[t])
+    cache = rematch_cache(T * (min(width, 64) + INCUMBENT_WIDTH) + T, m_max)
     cache_slots, cache_cards, cache_len, cache_code, cache_table, cache_used = cache
     zero_n = np.zeros(n)
     zero_t = np.zeros(T)

@@ -1,14 +1,24 @@
-"""Beam: every plan feasible, exact with a wide enough beam, deterministic, honest statuses."""
+"""Beam: every plan feasible, exact with a wide enough beam, deterministic, honest statuses and bound.
+
+The kernels are tested against reference implementations: the gap machine against plain
+distance arithmetic, the compressed dynamic program against an uncompressed one, the
+re-matching against scipy's assignment solver.
+"""
+
+import itertools
 
 import numpy as np
 import pytest
 from bruteforce import brute_force
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
 from strategies import problems
 
 import mixrank
 from mixrank import SolverError, Status
 from mixrank.synthetic import instance
+from solvers import _beam_kernels as kern
 from solvers.beam import solve_beam, warm_up
 
 EXHAUSTIVE = {"width": 1 << 15, "cards_per_type": 8}
@@ -18,12 +28,15 @@ EXHAUSTIVE = {"width": 1 << 15, "cards_per_type": 8}
 @given(problems(max_cards=6, max_slots=8))
 def test_beam_plans_are_feasible_and_not_above_the_optimum(p):
     r = brute_force(p)
-    for width in (1, 3, 32):
-        sol = mixrank.solve(p, solver="beam", width=width, n_solutions=3)
+    for width, cards, iters in ((1, 1, 25), (3, 2, 25), (32, 1, 25), (8, 1, 0), (4, 3, 3)):
+        sol = mixrank.solve(p, solver="beam", width=width, n_solutions=3, cards_per_type=cards, price_iters=iters)
         if sol.has_plan:
             assert sol.status is Status.FEASIBLE
             assert p.check(sol.assignment) == []
             assert sol.objective <= r.optimum + 1e-9
+            # The Lagrangian bound is a proven upper bound on the optimum (inf without prices).
+            assert sol.bound >= r.optimum - 1e-9
+            assert sol.bound == np.inf if iters == 0 else np.isfinite(sol.bound)
             for plan in sol.pool:
                 assert p.check(plan.assignment) == []
         else:
@@ -138,7 +151,7 @@ def test_no_cards_gives_the_all_organic_plan():
 
 
 @pytest.mark.parametrize("option, bad", [("width", 0), ("width", True), ("width", 2.5), ("n_solutions", 0),
-                                         ("cards_per_type", -1)])
+                                         ("cards_per_type", -1), ("price_iters", -1), ("price_iters", 1.0)])
 def test_bad_options_are_rejected_naming_the_option(option, bad):
     p = instance("tiny", 0)
     with pytest.raises(SolverError, match=option):
@@ -152,3 +165,137 @@ def test_unknown_option_lists_the_valid_ones():
 
 def test_warm_up_runs():
     assert warm_up() >= 0.0
+
+
+def test_default_beam_is_near_the_optimum_on_device():
+    # A quality regression guard (the benchmark measures it on 80 instances): against CP-SAT's optimum.
+    gaps = []
+    for seed, (history, min_share) in itertools.product(range(2), [(False, False), (True, False), (False, True),
+                                                                  (True, True)]):
+        p = instance("device", seed, history=history, min_share=min_share)
+        ref = mixrank.solve(p, solver="cpsat")
+        sol = mixrank.solve(p, solver="beam")
+        assert ref.status is Status.OPTIMAL and sol.has_plan
+        assert sol.objective <= ref.objective + 1e-6 <= sol.bound + 2e-6
+        gaps.append((ref.objective - sol.objective) / ref.objective)
+    assert np.mean(gaps) < 0.01
+    assert max(gaps) < 0.05
+
+
+def test_time_limit_stops_the_work_and_still_returns_a_feasible_plan():
+    p = instance("large", 0, history=True, min_share=True)
+    full = solve_beam(p)
+    cut = solve_beam(p, time_limit=1e-6)
+    assert full.stats["slots_past_deadline"] == 0 and full.stats["price_iters"] == 25
+    assert cut.stats["price_iters"] < 25 or cut.stats["slots_past_deadline"] > 0
+    assert cut.has_plan and p.check(cut.assignment) == []
+
+
+def test_many_types_with_large_gaps_relax_the_estimate_but_keep_every_rule():
+    # The joint gap machine would need far more than MAX_MACHINE_STATES states: the estimate drops the
+    # largest gaps, the search still keeps every gap exactly.
+    rng = np.random.default_rng(7)
+    n, k, t_count = 40, 40, 6
+    p = mixrank.MixProblem(values=rng.uniform(-0.2, 1.0, size=(n, k)), types=rng.integers(0, t_count, size=n),
+                           pv_weights=np.linspace(1.0, 0.3, k),
+                           rules=[mixrank.TypeRule(min_gap=g, max_share=0.3) for g in (7, 8, 9, 10, 11, 12)],
+                           min_gap_any=1)
+    sol = mixrank.solve(p, solver="beam", width=8)
+    assert sol.stats["gap_rules_tracked"] < t_count
+    assert sol.status is Status.FEASIBLE and p.check(sol.assignment) == []
+    assert np.array_equal(sol.assignment, mixrank.solve(p, solver="beam", width=8).assignment)
+
+
+# --------------------------------------------------------------------- kernels against references
+def _direct_step(d, gaps, move):
+    """Capped distances after an organic slot (move -1) or a card of type ``move``; None if a gap forbids it."""
+    t_count = len(gaps) - 1
+    if move >= 0 and (d[t_count] < gaps[t_count] or d[move] < gaps[move]):
+        return None
+    return tuple(1 if move >= 0 and i in (move, t_count) else min(d[i] + 1, gaps[i]) for i in range(len(gaps)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=2, max_size=5), st.integers(0, 2**32 - 1))
+def test_gap_machine_matches_distance_arithmetic(gaps, seed):
+    rng = np.random.default_rng(seed)
+    gaps = np.array(gaps, dtype=np.int64)
+    init = np.array([rng.integers(1, g + 1) for g in gaps], dtype=np.int64)
+    skip, place, dists, g_any, tracked = kern.gap_machine(gaps, init, 4096)
+    assert tracked == int((gaps > 1).sum()) and g_any == gaps[-1]
+    assert tuple(dists[0]) == tuple(init)
+    assert len({tuple(d) for d in dists}) == len(dists)  # one state per distance vector
+    for state in range(len(skip)):
+        d = tuple(dists[state])
+        assert tuple(dists[skip[state]]) == _direct_step(d, gaps, -1)
+        for t in range(len(gaps) - 1):
+            want = _direct_step(d, gaps, t)
+            assert (place[t, state] < 0) == (want is None)
+            if want is not None:
+                assert tuple(dists[place[t, state]]) == want
+
+
+def test_gap_machine_relaxes_the_largest_gaps_when_too_big():
+    gaps = np.array([6, 5, 4, 3, 2], dtype=np.int64)
+    init = gaps.copy()
+    skip, place, dists, g_any, tracked = kern.gap_machine(gaps, init, 20)
+    assert tracked < 5 and len(skip) <= 20
+    # A relaxation: every move the exact rules allow is allowed by the machine, along random walks.
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        d, state = tuple(init), 0
+        for _ in range(30):
+            moves = [m for m in range(-1, 4) if _direct_step(d, gaps, m) is not None]
+            move = int(rng.choice(moves))
+            nxt = skip[state] if move < 0 else place[move, state]
+            assert nxt >= 0
+            d, state = _direct_step(d, gaps, move), nxt
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_compressed_dynamic_program_equals_the_plain_one(seed):
+    rng = np.random.default_rng(seed)
+    t_count = int(rng.integers(1, 4))
+    gaps = np.append(rng.integers(1, 5, size=t_count), rng.integers(1, 4)).astype(np.int64)
+    init = np.array([rng.integers(1, g + 1) for g in gaps], dtype=np.int64)
+    k = int(rng.integers(1, 15))
+    r = np.round(rng.normal(0.5, 1.0, size=(t_count, k)), 3)
+    r[rng.random(r.shape) < 0.1] = kern.NEG  # no card allowed there
+    skip, place, dists, g_any, _ = kern.gap_machine(gaps, init, 4096)
+    delay, fwd, skip_f, e_start, e_type, e_jump = kern.machine_tables(skip, place, dists, g_any)
+    jump = kern.dense_jumps(e_start, e_type, e_jump, t_count)
+    H = np.zeros((k + g_any, len(skip_f) + 1))
+    kern.gap_dp(r, skip_f, jump, g_any, H)
+    plain = np.zeros((k + 1, len(skip)))  # the program over every state, one slot at a time
+    for s in range(k - 1, -1, -1):
+        for i in range(len(skip)):
+            best = plain[s + 1, skip[i]]
+            for t in range(t_count):
+                if place[t, i] >= 0 and r[t, s] > kern.NEG / 2:
+                    best = max(best, r[t, s] + plain[s + 1, place[t, i]])
+            plain[s, i] = best
+    for s in range(k + 1):
+        for i in range(len(skip)):
+            row = s + delay[i]
+            got = H[row, fwd[i]] if row < k + g_any else 0.0
+            assert got == pytest.approx(plain[s, i], abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_rematching_is_an_optimal_assignment(seed):
+    rng = np.random.default_rng(seed)
+    m, nt, k = int(rng.integers(1, 7)), int(rng.integers(1, 9)), 12
+    m = min(m, nt)
+    values = np.round(rng.normal(0, 2, size=(nt, k)), 2)
+    allowed = rng.random((nt, k)) > 0.3
+    slots = np.sort(rng.choice(k, size=m, replace=False)).astype(np.int64)
+    cards = np.arange(nt, dtype=np.int64)
+    current = rng.permutation(nt)[:m].astype(np.int64)
+    allowed[current, slots] = True  # the plan's own matching is allowed
+    out = np.empty(m, np.int64)
+    kern.rematch_type(values, allowed, cards, slots, m, current, out, kern.assignment_work(nt, k))
+    assert len(set(out.tolist())) == m and all(allowed[out, slots])
+    masked = np.where(allowed[:, slots], values[:, slots], -1e6)
+    rows, cols = linear_sum_assignment(masked.T, maximize=True)
+    assert values[out, slots].sum() == pytest.approx(masked.T[rows, cols].sum(), abs=1e-9)
+    assert values[out, slots].sum() >= values[current, slots].sum() - 1e-9
