@@ -1,15 +1,24 @@
 """Beam on the `device` family: gap to the exact optimum, time, and batch throughput.
 
 One run measures everything: CP-SAT (1 worker) gives the optimum and the reference
-time; greedy and beam (the default width and two others) are solved on the same
-80 instances (seeds 0-19 x plain/history/min_share/both). Times are end-to-end
-``mixrank.solve`` calls (medians over instances of the per-instance median of
-``--repeats`` calls); the beam's table-building and kernel times and the cost of
-``problem.check`` (run by ``make_solution`` on every plan) are reported beside them.
-Then ``solve_many`` with beam on ``--batch`` instances with 1 and 2 workers, and
-the first call of a fresh process with a warm Numba cache.
+time; greedy and beam (the default settings and the others asked for) are solved on
+the same 80 instances (seeds 0-19 x plain/history/min_share/both). For every solver
+two times are reported, as medians over instances of the per-instance median of
+``--repeats`` calls:
 
-    python bench/bench_beam.py [--seeds 0-19] [--widths 8,32,128] [--batch 10000] [--json out.json]
+* end to end — a ``mixrank.solve`` call, validation and ``make_solution`` (which
+  re-checks the plan with ``problem.check``) included;
+* wall — the solver's own ``Solution.wall_time``;
+
+and the ratio of CP-SAT's median to each (same run, same instances). Beam rows also
+show the mean gap of its Lagrangian bound to the optimum. Then ``solve_many`` with
+beam on ``--batch`` instances with 1 and 2 workers, and the first call of a fresh
+process with a warm Numba cache.
+
+    python bench/bench_beam.py [--seeds 0-19] [--configs 16:25,64:25] [--batch 10000] [--json out.json]
+
+``--configs`` lists extra beam settings as ``width:price_iters`` (the default
+settings always run).
 """
 
 from __future__ import annotations
@@ -25,64 +34,79 @@ import numpy as np
 import mixrank
 from mixrank.bench import VARIANTS, parse_seeds
 from mixrank.synthetic import instance
-from solvers.beam import DEFAULT_WIDTH, warm_up
+from solvers.beam import DEFAULT_PRICE_ITERS, DEFAULT_WIDTH, warm_up
 
 
 def _timed(p, solver, repeats, **options):
-    """Solve ``repeats`` times; the time is the median of end-to-end ``mixrank.solve`` calls."""
+    """Solve ``repeats`` times: (first solution, median end-to-end seconds, median wall_time, solutions)."""
     sols, times = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         sols.append(mixrank.solve(p, solver=solver, **options))
         times.append(time.perf_counter() - t0)
-    return sols[0], float(np.median(times)), sols
+    return sols[0], float(np.median(times)), float(np.median([s.wall_time for s in sols]))
+
+
+def _parse_configs(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in filter(None, (x.strip() for x in text.split(","))):
+        w, _, it = part.partition(":")
+        out.append((int(w), int(it) if it else DEFAULT_PRICE_ITERS))
+    return out
 
 
 def quality(args) -> dict:
     problems = [instance(args.family, s, *VARIANTS[v]) for s in parse_seeds(args.seeds) for v in VARIANTS]
     mixrank.solve(problems[0], solver="cpsat")  # the ortools import is not timed
+    mixrank.solve(problems[0], solver="greedy")
     warm_up()
-    widths = sorted({DEFAULT_WIDTH, *(int(w) for w in args.widths.split(","))})
-    rows = {"cpsat": [], "greedy": [], **{w: [] for w in widths}}
+    configs = [(DEFAULT_WIDTH, DEFAULT_PRICE_ITERS)]
+    configs += [c for c in _parse_configs(args.configs) if c not in configs]
+    labels = {c: f"beam {c[0]}/{c[1]}" + (" *" if c == configs[0] else "") for c in configs}
+    rows = {"cpsat": [], "greedy": [], **{c: [] for c in configs}}
     check_times = []
     for p in problems:
-        ref, t_ref, _ = _timed(p, "cpsat", 1)
-        rows["cpsat"].append((ref.objective, t_ref, None, ref.status.value))
+        ref, t_ref, w_ref = _timed(p, "cpsat", 1)
+        rows["cpsat"].append((ref.objective, t_ref, w_ref, None, ref.status.value, np.nan))
         opt = ref.objective if ref.status.value == "OPTIMAL" else np.nan
-        g, tg, _ = _timed(p, "greedy", args.repeats)
-        rows["greedy"].append((g.objective, tg, opt, g.status.value))
-        for w in widths:
-            b, tb, sols = _timed(p, "beam", args.repeats, width=w)
-            kernel = float(np.median([s.stats["kernel_time"] for s in sols]))
-            tables = float(np.median([s.stats["tables_time"] for s in sols]))
-            rows[w].append((b.objective, tb, opt, b.status.value, kernel, tables))
-            if w == DEFAULT_WIDTH and b.has_plan:
+        g, tg, wg = _timed(p, "greedy", args.repeats)
+        rows["greedy"].append((g.objective, tg, wg, opt, g.status.value, np.nan))
+        for c in configs:
+            b, tb, wb = _timed(p, "beam", args.repeats, width=c[0], price_iters=c[1])
+            rows[c].append((b.objective, tb, wb, opt, b.status.value, b.bound))
+            if c == configs[0] and b.has_plan:
                 t0 = time.perf_counter()
                 for _ in range(args.repeats):
                     p.check(b.assignment)
                 check_times.append((time.perf_counter() - t0) / args.repeats)
-    cp_median = float(np.median([r[1] for r in rows["cpsat"]]))
-    print(f"{args.family}: {len(problems)} instances (seeds {args.seeds} x {', '.join(VARIANTS)}); "
-          f"CP-SAT proved {sum(r[3] == 'OPTIMAL' for r in rows['cpsat'])} optimal, median {cp_median * 1e3:.1f} ms")
-    print(f"{'solver':>12}{'mean gap':>10}{'max gap':>9}{'optimal':>9}{'no plan':>8}{'median solve':>14}"
-          f"{'kernel':>9}{'tables':>9}{'x faster than CP-SAT':>22}")
-    summary = {"family": args.family, "n": len(problems), "cpsat_median_ms": cp_median * 1e3, "solvers": {}}
-    for name in ["greedy", *widths]:
-        r = rows[name]
-        gaps = np.array([(x[2] - x[0]) / abs(x[2]) if np.isfinite(x[0]) else np.nan for x in r])
+    cp_e2e = float(np.median([r[1] for r in rows["cpsat"]]))
+    cp_wall = float(np.median([r[2] for r in rows["cpsat"]]))
+    print(f"{args.family}: {len(problems)} instances (seeds {args.seeds} x {', '.join(VARIANTS)}); CP-SAT proved "
+          f"{sum(r[4] == 'OPTIMAL' for r in rows['cpsat'])} optimal; CP-SAT median end to end {cp_e2e * 1e3:.1f} ms, "
+          f"wall_time {cp_wall * 1e3:.1f} ms")
+    print("beam rows: width/price_iters (* = default)")
+    print(f"{'solver':>14}{'mean gap':>10}{'max gap':>9}{'optimal':>9}{'no plan':>8}{'bound gap':>10}"
+          f"{'end to end':>12}{'wall':>10}{'x CP-SAT e2e':>14}{'x CP-SAT wall':>15}")
+    summary = {"family": args.family, "n": len(problems), "cpsat_median_e2e_ms": cp_e2e * 1e3,
+               "cpsat_median_wall_ms": cp_wall * 1e3, "solvers": {}}
+    for key in ["greedy", *configs]:
+        r = rows[key]
+        gaps = np.array([(x[3] - x[0]) / abs(x[3]) if np.isfinite(x[0]) else np.nan for x in r])
+        bound_gaps = np.array([(x[5] - x[3]) / abs(x[3]) for x in r])
         found = np.isfinite(gaps)
         hits = int(np.sum(gaps[found] <= 1e-9))
-        med = float(np.median([x[1] for x in r]))
-        label = "greedy" if name == "greedy" else f"beam w={name}"
-        kernel = float(np.median([x[4] for x in r])) if name != "greedy" else np.nan
-        tables = float(np.median([x[5] for x in r])) if name != "greedy" else np.nan
-        print(f"{label:>12}{np.mean(gaps[found]) * 100:>9.3f}%{np.max(gaps[found]) * 100:>8.2f}%"
-              f"{hits:>5}/{len(r):<3}{int((~found).sum()):>8}{med * 1e3:>11.3f} ms{kernel * 1e3:>6.3f}ms"
-              f"{tables * 1e3:>6.3f}ms{cp_median / med:>20.0f}x")
-        summary["solvers"][label] = {"mean_gap": float(np.mean(gaps[found])), "max_gap": float(np.max(gaps[found])),
-                                     "optimal": hits, "no_plan": int((~found).sum()), "median_solve_ms": med * 1e3,
-                                     "median_kernel_ms": kernel * 1e3, "median_tables_ms": tables * 1e3,
-                                     "speedup_vs_cpsat": cp_median / med}
+        e2e = float(np.median([x[1] for x in r]))
+        wall = float(np.median([x[2] for x in r]))
+        label = "greedy" if key == "greedy" else labels[key]
+        bg = f"{np.mean(bound_gaps) * 100:.2f}%" if np.all(np.isfinite(bound_gaps)) else "-"
+        print(f"{label:>14}{np.mean(gaps[found]) * 100:>9.3f}%{np.max(gaps[found]) * 100:>8.2f}%"
+              f"{hits:>5}/{len(r):<3}{int((~found).sum()):>8}{bg:>10}{e2e * 1e3:>9.3f} ms{wall * 1e3:>7.3f} ms"
+              f"{cp_e2e / e2e:>13.0f}x{cp_wall / wall:>14.0f}x")
+        summary["solvers"][label] = {
+            "mean_gap": float(np.mean(gaps[found])), "max_gap": float(np.max(gaps[found])), "optimal": hits,
+            "no_plan": int((~found).sum()), "mean_bound_gap": float(np.mean(bound_gaps)),
+            "median_e2e_ms": e2e * 1e3, "median_wall_ms": wall * 1e3,
+            "speedup_e2e_vs_cpsat": cp_e2e / e2e, "speedup_wall_vs_cpsat": cp_wall / wall}
     chk = float(np.median(check_times))
     print(f"problem.check on a beam plan (inside make_solution): median {chk * 1e6:.1f} us")
     summary["check_median_us"] = chk * 1e6
@@ -117,7 +141,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--family", default="device")
     ap.add_argument("--seeds", default="0-19")
-    ap.add_argument("--widths", default="8,128")
+    ap.add_argument("--configs", default="16:25,64:25", help="extra beam settings, width:price_iters,...")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--json", default=None)

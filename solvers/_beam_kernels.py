@@ -1,30 +1,35 @@
 """Numba kernels of the beam solver (:mod:`solvers.beam`): arrays in, arrays out.
 
 Everything a plan needs runs inside one call of :func:`plan_kernel`, so that a
-solve pays Numba's argument unboxing once. The pieces, in the order it runs them:
+solve pays Numba's argument unboxing once (keep its arguments explicit: a call
+that leaves a defaulted argument out goes through a dispatch path ~170 us slower).
+The pieces, in the order it runs them:
 
 * :func:`gap_machine` — the joint gap rules as a small state machine: a state is
   the vector of capped distances since the last card of each type and of any
   card (see :mod:`mixrank.arrays`), only the states reachable from the history
   are enumerated (about 20 on ``device`` where the product of the gaps is ~140),
   and each state knows its successor after an organic slot and after a card of
-  each type (-1 where a gap forbids it).
+  each type (-1 where a gap forbids it). :func:`machine_tables` keeps only the
+  *free* states (where a card may come): after a card, the any-card gap forces
+  organic slots, so a card at slot s leads straight to slot s + min_gap_any.
 * :func:`lagrange_prices` — the Lagrangian relaxation that ranks the beam: card
   uniqueness, the share caps and floors and the count caps are priced (``pi`` per
   card, ``lam``/``nu`` per type and unit of PV, ``mu`` per type and card), and the
   rest — every gap rule and every allowed pair — is solved exactly by a dynamic
-  program over (slot, machine state). A few deflected Polyak subgradient steps
-  move the prices; the best dual value found is a proven upper bound on the
-  optimum, and the program's table ``H[s, state]`` (the priced value the slots
-  from ``s`` on can still add) is the beam's look-ahead estimate.
+  program over (slot, free state) (:func:`gap_dp`). Deflected Polyak subgradient
+  steps, aimed at the value of a narrow unpriced beam, move the prices; the best
+  dual value found is a proven upper bound on the optimum, and the program's table
+  ``H`` (the priced value the slots from s on can still add) is the beam's
+  look-ahead estimate.
 * :func:`beam_search` — the search over slots: children are the organic item or
   the ``cards_per_type`` best unused allowed cards of each type (by priced value),
-  ranked by priced value so far + ``H`` + a small share of the plain value so
-  far; equal states are merged; a reach table keeps min-share floors reachable.
-* :func:`best_assignment` — the final beam's plans are re-matched: the slots each
+  ranked by priced value so far + ``H`` + a tenth of the plain value so far; equal
+  states are merged; a reach table keeps min-share floors reachable.
+* :func:`rematch_plan` — the final beam's plans are re-matched: the slots each
   plan gives a type stay, and the type's cards are assigned to them optimally
-  (Hungarian method). Shares, gaps and counts depend only on the slots, so the
-  plan stays feasible and can only gain.
+  (Hungarian method, :func:`hungarian_min`). Shares, gaps and counts depend only
+  on the slots, so the plan stays feasible and can only gain.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ VALUE_TIE = 0.1
 DEFLECTION = 0.6
 #: Subgradient steps without a better dual value before the step size is halved.
 PATIENCE = 2
+#: Width factor of a retry when no state of the beam could meet the min-share floors (at most two retries).
+RETRY_GROWTH = 8
 #: Width of the narrow, unpriced beam whose re-matched value aims the subgradient steps.
 INCUMBENT_WIDTH = 4
 #: Work units (roughly inner-loop steps) between two looks at the clock when a deadline is set.
@@ -1138,11 +1145,11 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     ``plans[:n_found]`` are distinct feasible plans, best first. ``bound`` is the
     Lagrangian dual value (an upper bound on the optimum; inf when none was computed).
     ``stats`` = [children, look-ahead drops, merged, slots past the deadline, machine states,
-    tracked gap rules, price iterations, assignment problems solved].
+    tracked gap rules, price iterations, assignment problems solved, wider retries].
     """
     n, k = values.shape
     T = max_count.shape[0]
-    stats = np.zeros(8, np.int64)
+    stats = np.zeros(9, np.int64)
     out = np.full((n_out, k), -1, np.int64)
     out_value = np.zeros(n_out)
     caps = type_caps(types, max_count, T)
@@ -1222,13 +1229,25 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
         pi[tcards[j]] = pi_s[j]
     price = lam - nu
 
-    # 3. The beam.
+    # 3. The beam. Tight min-share floors can starve it (every state it kept turns out unable to reach a
+    #    floor); it then tries again, wider, before it gives up.
     order, order_len = card_order(vm, tstart, tcards, pi_s, T)
-    parent_of, card_of, final_value, feasible, size, bstats = beam_search(
-        values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order, order_len, reach,
-        skip, place, delay, fwd, exact, H, pi, price, mu, VALUE_TIE, width, cards_per_type, zkeys, deadline)
-    for x in range(4):
-        stats[x] = bstats[x]
+    w = width
+    while True:
+        parent_of, card_of, final_value, feasible, size, bstats = beam_search(
+            values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order, order_len, reach,
+            skip, place, delay, fwd, exact, H, pi, price, mu, VALUE_TIE, w, cards_per_type, zkeys, deadline)
+        for x in range(4):
+            stats[x] += bstats[x]
+        found = False
+        for i in range(size):
+            if feasible[i]:
+                found = True
+                break
+        if found or not floors or bstats[3] > 0 or w >= width * RETRY_GROWTH * RETRY_GROWTH:
+            break
+        w *= RETRY_GROWTH
+        stats[8] += 1
 
     # 4. Re-match the final plans, best first; skip plans that cannot beat the n_out-th best even re-matched.
     best_at = np.full((T, k), NEG)

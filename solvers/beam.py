@@ -34,7 +34,9 @@ One kernel call (:func:`solvers._beam_kernels.plan_kernel`) does four things:
 Statuses
 --------
 FEASIBLE with the Lagrangian bound (a heuristic plan, not proven optimal);
-UNKNOWN when the final beam holds no plan that meets every floor; INFEASIBLE only
+UNKNOWN when the final beam holds no plan that meets every floor, even after two
+retries 8x and 64x wider (tight floors can starve a narrow beam; about 1 in 2,000
+``device`` instances needs a retry); INFEASIBLE only
 when a floor is out of reach (or a cap exceeded) before the first slot — a proof,
 since the look-ahead is a relaxation.
 
@@ -43,7 +45,8 @@ Cost
 Work is bounded by ``price_iters * K * states * (T + 1)`` for the prices,
 ``width * K * (1 + T * cards_per_type)`` children for the beam and ``width``
 small assignment problems; on the ``device`` family (N 30, K 50, T 3) the kernel
-takes about a tenth of a millisecond. With a ``time_limit`` the kernel looks at the
+takes 0.3-0.5 ms at the default settings on a shared 2-core machine (see
+``bench/bench_beam.py``; the price steps and the beam take about equal shares). With a ``time_limit`` the kernel looks at the
 clock every few tens of thousands of steps: past the deadline it stops pricing,
 finishes the beam at width 1 and re-matches only what it has.
 Compilation happens once per machine (``cache=True``); call :func:`warm_up` at
@@ -167,6 +170,7 @@ def solve_beam(
         "gap_rules_tracked": int(counters[5]),
         "price_iters": int(counters[6]),
         "rematched": int(counters[7]),
+        "retries": int(counters[8]),
         "kernel_time": kernel_time,
     }
     if n_found == 0:

@@ -299,3 +299,12 @@ def test_rematching_is_an_optimal_assignment(seed):
     rows, cols = linear_sum_assignment(masked.T, maximize=True)
     assert values[out, slots].sum() == pytest.approx(masked.T[rows, cols].sum(), abs=1e-9)
     assert values[out, slots].sum() >= values[current, slots].sum() - 1e-9
+
+
+@pytest.mark.parametrize("seed, history", [(3299, True), (5818, False), (9506, False)])
+def test_tight_floors_that_starve_the_default_beam_are_met_by_a_wider_retry(seed, history):
+    # Found among 10,000 device instances: every state the default beam kept lost its way to the floor.
+    p = instance("device", seed, history=history, min_share=True)
+    sol = solve_beam(p)
+    assert sol.status is Status.FEASIBLE and p.check(sol.assignment) == []
+    assert sol.stats["retries"] in (1, 2)
