@@ -35,22 +35,24 @@ Statuses
 --------
 FEASIBLE with the Lagrangian bound (a heuristic plan, not proven optimal);
 UNKNOWN when the final beam holds no plan that meets every floor, even after two
-retries 8x and 64x wider (tight floors can starve a narrow beam; about 1 in 2,000
-``device`` instances needs a retry); INFEASIBLE only
-when a floor is out of reach (or a cap exceeded) before the first slot — a proof,
-since the look-ahead is a relaxation.
+retries 8x and 64x wider (tight floors can starve a narrow beam: 5 of 10,000
+``device`` instances need a retry); INFEASIBLE only when a floor is out of reach
+(or a cap exceeded) before the first slot — a proof, since the look-ahead is a
+relaxation.
 
 Cost
 ----
 Work is bounded by ``price_iters * K * states * (T + 1)`` for the prices,
-``width * K * (1 + T * cards_per_type)`` children for the beam and ``width``
-small assignment problems; on the ``device`` family (N 30, K 50, T 3) the kernel
-takes 0.3-0.5 ms at the default settings on a shared 2-core machine (see
-``bench/bench_beam.py``; the price steps and the beam take about equal shares). With a ``time_limit`` the kernel looks at the
-clock every few tens of thousands of steps: past the deadline it stops pricing,
-finishes the beam at width 1 and re-matches only what it has.
-Compilation happens once per machine (``cache=True``); call :func:`warm_up` at
-start-up so that the first real call does not pay the cache load.
+``width * K * (1 + T * cards_per_type)`` children for the beam (times 73 at most
+with the retries) and ``width`` small assignment problems. On the ``device``
+family (N 30, K 50, T 3) the default settings take 0.35-0.55 ms end to end on a
+shared 2-core machine (``bench/bench_beam.py``); the beam and re-matching take
+about half, the price steps a quarter, the narrow unpriced beam and the tables
+the rest. With a ``time_limit`` the kernel looks at the clock every few tens of
+thousands of steps: past the deadline it stops pricing, finishes the beam at
+width 1 and re-matches only what it has. Compilation happens once per machine
+(``cache=True``); call :func:`warm_up` at start-up so that the first real call
+does not pay the cache load.
 """
 
 from __future__ import annotations
