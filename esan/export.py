@@ -26,8 +26,10 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +115,14 @@ def export_onnx(model: ESAN, path: str | os.PathLike[str], requests: Requests, d
     shapes = _dynamic_shapes(model, requests) if dynamic else None
     tmpdir = tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)
     tmp = Path(tmpdir) / path.name
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
     try:
-        with torch.no_grad():
+        registration.setLevel(logging.ERROR)  # "torchvision is not installed" notes: irrelevant here
+        with torch.no_grad(), warnings.catch_warnings():
+            # the exporter renames our Dim axes and uses a deprecated pytree check: noise, not problems
+            warnings.filterwarnings("ignore", message=r".*axis name.*will not be used")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
             program = torch.onnx.export(
                 model,
                 args,
@@ -128,6 +136,7 @@ def export_onnx(model: ESAN, path: str | os.PathLike[str], requests: Requests, d
         program.save(str(tmp))
         os.replace(tmp, path)
     finally:
+        registration.setLevel(level)
         tmp.unlink(missing_ok=True)
         try:
             os.rmdir(tmpdir)

@@ -7,9 +7,12 @@ slot of a page, from three things:
   ``<item, action>`` pairs. Each sequence has its own encoder (clicks are sparse
   and would be drowned in exposures); in each, item features and action
   features are encoded separately, then fused, with a recency embedding;
-* the candidate card, which attends over each behaviour sequence (softmax
-  attention with a "null" key, plus a sigmoid-gated sum that keeps counts, so
-  that "how many recent exposures of this type" is expressible);
+* the candidate card, which attends over each behaviour sequence: softmax
+  attention (scores biased for entries of the candidate's own type and
+  category, with a "null" key), a sigmoid-gated sum that keeps counts ("how
+  many recent exposures of this type"), and a hard search in the style of
+  Alibaba's SIM (the mean of the entries of the candidate's category, and of
+  its type, with their counts);
 * the slot's surroundings — the items in a window of ``window`` slots on each
   side, with their types and categories, each through its own relative-position
   map, plus depth features of the slot.
@@ -18,8 +21,12 @@ The sub-modules compute each part once: the user state once per request, the
 candidates once (``N``), the slot contexts once (``K``); only a light head runs
 per ``(card, slot)`` pair::
 
-    h1 = relu(U[c] + V[s] + W (Q[c] * ctx[s]))      # Q[c] * ctx[s]: elementwise
-    logit = out(relu(hidden(h1)))
+    h1 = U[c] + V[s] + W (Q[c] * ctx[s]) + match[c, s] @ (M0 + M[type[c]])
+    logit = out(relu(hidden(relu(h1))))
+
+where ``Q[c] * ctx[s]`` is elementwise and ``match[c, s]`` flags, for each
+relative position of the window, a neighbour of the card's own type and of its
+own category (cost per pair: a few thousand multiply-adds).
 
 so one forward pass returns the whole ``(N, K)`` matrix. The same head scores
 the items of a logged page at their own slots (training) and single pairs
@@ -321,11 +328,11 @@ class SlotContext(nn.Module):
 class PairHead(nn.Module):
     """The light per-(card, slot) interaction.
 
-    ``h1 = U[c] + V[s] + W (Q[c] * ctx[s]) + match[c, s] @ M[type[c]]``, where
-    ``match`` flags, for each window position, a neighbour of the card's own
-    type and of its own category, and ``M`` has one matrix per candidate type
-    (a same-type neighbour means something else to an ad than to an organic
-    item); then two small layers to a logit.
+    ``h1 = U[c] + V[s] + W (Q[c] * ctx[s]) + match[c, s] @ (M0 + M[type[c]])``,
+    where ``match`` flags, for each window position, a neighbour of the card's
+    own type and of its own category, ``M0`` is shared and ``M`` has one matrix
+    per candidate type (a same-type neighbour means something else to an ad
+    than to an organic item); then two small layers to a logit.
     """
 
     def __init__(self, cand_dim: int, dim: int, hidden: int, n_window: int, n_item_types: int) -> None:
@@ -335,17 +342,17 @@ class PairHead(nn.Module):
         self.slot = nn.Linear(dim, hidden, bias=False)  # V
         self.inter = nn.Linear(dim, hidden, bias=False)  # W
         self.n_item_types = n_item_types
-        # M, one (2 * n_window, hidden) block per candidate type, applied to the flags spread by type
-        self.match = nn.Linear(n_item_types * 2 * n_window, hidden, bias=False) if n_window else None
+        # M: a block shared by all candidates plus one per candidate type, applied to the flags spread by type
+        self.match = nn.Linear((n_item_types + 1) * 2 * n_window, hidden, bias=False) if n_window else None
         self.hidden = nn.Linear(hidden, hidden // 2)
         self.logit = nn.Linear(hidden // 2, 1)
         nn.init.constant_(self.logit.bias, -2.5)  # clicks are rare: start near a 8 % CTR
 
     def _match(self, flags: Tensor, cand_type: Tensor) -> Tensor:
-        """(..., F) flags of candidates of types (...,) -> (..., hidden): ``flags @ M[type]`` as one matmul."""
+        """(..., F) flags of candidates of types (...,) -> (..., hidden): ``flags @ (M0 + M[type])``, one matmul."""
         onehot = torch.nn.functional.one_hot(cand_type, self.n_item_types).to(flags.dtype)  # (..., T + 1)
         spread = (onehot.unsqueeze(-1) * flags.unsqueeze(-2)).flatten(-2)  # (..., (T + 1) * F)
-        return self.match(spread)
+        return self.match(torch.cat([flags, spread], dim=-1))
 
     def _out(self, h1: Tensor) -> Tensor:
         return self.logit(torch.relu(self.hidden(torch.relu(h1)))).squeeze(-1)

@@ -138,6 +138,7 @@ def train(
     weight_decay: float = 0.0,
     patience: int = 3,
     schedule: str = "plateau",
+    card_weight: float = 1.0,
     checkpoint: str | os.PathLike[str] | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -163,6 +164,11 @@ def train(
         ``plateau``: the rate halves after each epoch without improvement;
         ``cosine``: it falls along a half cosine from ``lr`` to ``lr / 20``
         over the ``epochs`` planned.
+    card_weight : float > 0
+        Weight of card impressions (type < T) in the loss, organic items 1.
+        The weight depends only on an input, so the optimum is still the true
+        click probability (calibration is kept); a weight above 1 spends more
+        of the model on the cards, which are rarer in logs and what mixing needs.
     checkpoint : path-like, optional
         Where the best weights are written (atomically) whenever they improve.
     seed : int >= 0
@@ -195,6 +201,7 @@ def train(
     lr = _check_pos("lr", lr)
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
         raise InputError(f"weight_decay must be a number >= 0; got {weight_decay!r}")
+    card_weight = _check_pos("card_weight", card_weight)
     if schedule not in ("plateau", "cosine"):
         raise InputError(f"schedule must be 'plateau' or 'cosine'; got {schedule!r}")
     if max_steps is not None:
@@ -234,7 +241,12 @@ def train(
                     for g in opt.param_groups:
                         g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * done)))
                 logits = model.log_logits(batch)
-                loss = F.binary_cross_entropy_with_logits(logits[mask], batch["clicked"][mask].float())
+                weight = None
+                if card_weight != 1.0:
+                    is_card = batch["page_type"][mask] < model.config.n_types
+                    weight = 1.0 + (card_weight - 1.0) * is_card.float()
+                    weight = weight / weight.mean()
+                loss = F.binary_cross_entropy_with_logits(logits[mask], batch["clicked"][mask].float(), weight=weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -154,6 +154,18 @@ def test_early_stopping_and_max_steps(env) -> None:
     assert res2.steps == 3
 
 
+def test_cosine_schedule_and_card_weight(env) -> None:
+    log = env.log(120, seed=5)
+    res = train(_model(log), log[:100], log[100:], epochs=3, batch_size=20, lr=4e-3, schedule="cosine",
+                card_weight=2.5, progress=False)
+    lrs = [row["lr"] for row in res.history]
+    assert lrs[0] > lrs[1] > lrs[2] >= 4e-3 * 0.05 - 1e-12
+    with pytest.raises(InputError, match="schedule"):
+        train(_model(log), log, schedule="linear", progress=False)
+    with pytest.raises(InputError, match="card_weight"):
+        train(_model(log), log, card_weight=0.0, progress=False)
+
+
 def test_training_arguments_are_checked(env) -> None:
     log = env.log(10, seed=0)
     model = _model(log)
