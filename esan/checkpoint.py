@@ -15,14 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from esan.data import InputError, replace_atomically
+from esan.data import InputError
 from esan.model import ESAN, ESANConfig
+from mixrank._io import atomic_write
 from mixrank.errors import CheckpointError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]
@@ -88,16 +88,8 @@ def save_checkpoint(model: ESAN, path: str | os.PathLike[str], extra: dict[str, 
         "digest": _digest(state),
         "extra": extra_json,
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        replace_atomically(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        torch.save(payload, fh)
     return path
 
 

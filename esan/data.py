@@ -82,13 +82,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from mixrank._io import atomic_write
 from mixrank.errors import MixrankError
 
 __all__ = ["InputError", "LogSchemaError", "FeedLog", "Requests", "Page", "SCHEMA_VERSION"]
@@ -103,14 +103,6 @@ class InputError(MixrankError, ValueError):
 
 class LogSchemaError(InputError):
     """A log or request record does not follow the documented array schema."""
-
-
-def replace_atomically(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
-    """Give a finished temporary file the usual permissions (mkstemp makes it 0600) and rename it over ``path``."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
 
 
 class Page(NamedTuple):
@@ -310,16 +302,8 @@ class _Record:
             "n_types": self.n_types,
             "n_categories": self.n_categories,
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, __schema__=np.array(json.dumps(header)), **self._data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            replace_atomically(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as fh:
+            np.savez(fh, __schema__=np.array(json.dumps(header)), **self._data)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Any:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -138,6 +139,7 @@ def export_onnx(model: ESAN, path: str | os.PathLike[str], requests: Requests, d
     finally:
         registration.setLevel(level)
         tmp.unlink(missing_ok=True)
+        shutil.rmtree(tmpdir, ignore_errors=True)
         try:
             os.rmdir(tmpdir)
         except OSError:

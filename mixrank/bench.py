@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mixrank._io import atomic_write
 from mixrank.errors import SolverError
 from mixrank.solve import SOLVERS, resolve_solver, solve
 from mixrank.synthetic.instances import FAMILIES, instance
@@ -146,7 +145,8 @@ class BenchResult:
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """Write the results; the file appears whole or not at all."""
-        _atomic_write(Path(path), json.dumps(self.to_dict(), indent=1))
+        with atomic_write(path) as fh:
+            fh.write(json.dumps(self.to_dict(), indent=1).encode("utf-8"))
 
     def plot(self, path: str | os.PathLike[str]) -> None:
         """Latency against gap, one point per (solver, instance); needs matplotlib."""
@@ -168,14 +168,10 @@ class BenchResult:
         ax.set_title(f"mixrank bench: {self.settings.get('family')}")
         ax.legend()
         fig.tight_layout()
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-        os.close(fd)
         try:
-            fig.savefig(tmp, dpi=120)
-            os.replace(tmp, path)
+            with atomic_write(path) as fh:
+                fig.savefig(fh, dpi=120, format="png")
         finally:
-            Path(tmp).unlink(missing_ok=True)
             plt.close(fig)
 
 
@@ -185,17 +181,6 @@ def _pct(x: float) -> str:
 
 def _ratio(x: float) -> str:
     return "-" if math.isnan(x) else f"{x:,.1f}x"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_bench(

@@ -204,3 +204,14 @@ def test_load_names_the_file(tmp_path):
         MixProblem.load(path)
     with pytest.raises(InstanceFileError, match="cannot read instance file"):
         MixProblem.load(tmp_path / "missing.json")
+
+
+def test_saved_files_have_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    path = tmp_path / "p.json"
+    instance("tiny", 0).save(path)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)
+    assert [f.name for f in tmp_path.iterdir()] == ["p.json"]  # no temporary file left behind
