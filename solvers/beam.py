@@ -59,13 +59,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import numpy as np
 
-from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
 from solvers import _beam_kernels as _k
+from solvers._common import check_int_option, warm_up_problem
 
 __all__ = ["solve_beam"]
 
@@ -95,12 +94,6 @@ def _frozen(ar) -> list[np.ndarray]:
             a.setflags(write=False)
         out.append(a)
     return out
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise SolverError(f"{name} must be an int >= {low}; got {value!r}")
-    return int(value)
 
 
 def solve_beam(
@@ -154,10 +147,10 @@ def solve_beam(
     True
     """
     start = time.perf_counter()
-    width = _check_int("width", width, 1)
-    n_solutions = _check_int("n_solutions", n_solutions, 1)
-    cards_per_type = _check_int("cards_per_type", cards_per_type, 1)
-    price_iters = _check_int("price_iters", price_iters, 0)
+    width = check_int_option("width", width, 1)
+    n_solutions = check_int_option("n_solutions", n_solutions, 1)
+    cards_per_type = check_int_option("cards_per_type", cards_per_type, 1)
+    price_iters = check_int_option("price_iters", price_iters, 0)
     deadline = math.inf if time_limit is None else start + float(time_limit)
     plans, objectives, n_found, counters, bound, infeasible = _k.plan_kernel(
         *_frozen(problem.arrays), width, cards_per_type, n_solutions, price_iters, deadline)
@@ -195,12 +188,8 @@ def warm_up() -> float:
     >>> warm_up() >= 0.0
     True
     """
-    from mixrank.problem import History, MixProblem, TypeRule
-
     start = time.perf_counter()
-    p = MixProblem(values=[[1.0, 0.5, 0.2], [0.9, 0.8, 0.1]], types=[0, 1], pv_weights=[1.0, 0.8, 0.6],
-                   rules=[TypeRule(min_gap=2, max_share=0.6), TypeRule(min_share=0.1)], min_gap_any=1,
-                   history=History(last_gap=[1, None], pv_shown=[0.1, 0.0], pv_total_shown=1.0))
+    p = warm_up_problem()
     solve_beam(p, width=2, n_solutions=2)
     solve_beam(p, width=2, time_limit=60.0)
     return time.perf_counter() - start

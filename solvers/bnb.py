@@ -55,6 +55,7 @@ import numpy as np
 
 from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
+from solvers._common import check_int_option, warm_up_problem
 
 __all__ = ["solve_bnb"]
 
@@ -74,14 +75,6 @@ _MAX_WIDTH = 256  # widest beam of the later rounds
 _LNS_WINDOW = 16  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
 _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
-
-
-def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        what = f"an int >= {low}" + (" or None" if allow_none else "")
-        raise SolverError(f"{name} must be {what}; got {value!r}")
 
 
 def _bound_rules(gap: np.ndarray, init: np.ndarray, n_types: int):
@@ -203,9 +196,9 @@ def solve_bnb(
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
                                    or not math.isfinite(time_limit) or time_limit <= 0):
         raise SolverError(f"time_limit must be a positive number of seconds or None; got {time_limit!r}")
-    _check_int("node_limit", node_limit, 1, allow_none=True)
-    _check_int("width", width, 0)
-    _check_int("lagrange_iters", lagrange_iters, 0)
+    check_int_option("node_limit", node_limit, 1, allow_none=True)
+    check_int_option("width", width, 0)
+    check_int_option("lagrange_iters", lagrange_iters, 0)
     if not isinstance(memo, (bool, np.bool_)):
         raise SolverError(f"memo must be True or False; got {memo!r}")
     return _solve(problem, start, time_limit, node_limit, int(width), int(lagrange_iters), bool(memo))
@@ -448,13 +441,8 @@ def warm_up() -> float:
     >>> warm_up() >= 0.0
     True
     """
-    from mixrank.problem import History, MixProblem, TypeRule
-
     start = time.perf_counter()
-    p = MixProblem(values=[[1.0, 0.5, 0.2, 0.4], [0.9, 0.8, 0.1, 0.3]], types=[0, 1],
-                   pv_weights=[1.0, 0.8, 0.6, 0.5],
-                   rules=[TypeRule(min_gap=2, max_share=0.6, max_count=1), TypeRule(min_share=0.1)],
-                   min_gap_any=1, history=History(last_gap=[1, None], pv_shown=[0.1, 0.0], pv_total_shown=1.0))
+    p = warm_up_problem()
     solve_bnb(p)
     solve_bnb(p, time_limit=60.0, node_limit=2)
     return time.perf_counter() - start

@@ -33,6 +33,7 @@ import numpy as np
 
 from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
+from solvers._common import check_int_option
 
 __all__ = ["solve_cpsat"]
 
@@ -133,8 +134,7 @@ def _objective(model, arrays, pairs, lits) -> float:
 
 
 def _check_options(problem, num_workers: Any, hint: Any, log: Any) -> np.ndarray | None:
-    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 1:
-        raise SolverError(f"num_workers must be an int >= 1; got {num_workers!r}")
+    check_int_option("num_workers", num_workers, 1)
     if not isinstance(log, bool):
         raise SolverError(f"log must be True or False; got {log!r}")
     if hint is None:

@@ -1,0 +1,36 @@
+"""Pieces every solver module shares: option checks and the warm-up problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mixrank.errors import SolverError
+
+
+def check_int_option(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
+    """``value`` as an int >= ``low`` (or None when allowed); otherwise a SolverError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        what = f"an int >= {low}" + (" or None" if allow_none else "")
+        raise SolverError(f"{name} must be {what}; got {value!r}")
+    return int(value)
+
+
+def warm_up_problem():
+    """A tiny problem that touches every rule (gaps, history, both share sides, a count cap).
+
+    Solving it once compiles, or loads from the cache, every kernel path of a solver.
+    """
+    from mixrank.problem import History, MixProblem, TypeRule
+
+    return MixProblem(
+        values=[[1.0, 0.5, 0.2, 0.4], [0.9, 0.8, 0.1, 0.3]],
+        types=[0, 1],
+        pv_weights=[1.0, 0.8, 0.6, 0.5],
+        rules=[TypeRule(min_gap=2, max_share=0.6, max_count=1), TypeRule(min_share=0.1)],
+        min_gap_any=1,
+        history=History(last_gap=[1, None], pv_shown=[0.1, 0.0], pv_total_shown=1.0),
+    )
