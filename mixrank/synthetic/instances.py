@@ -86,6 +86,9 @@ def instance(family: str, seed: int = 0, history: bool = False, min_share: bool 
         raise ProblemError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ProblemError(f"seed must be an int >= 0; got {seed!r}")
+    for name, flag in (("history", history), ("min_share", min_share)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ProblemError(f"{name} must be True or False; got {flag!r}")
     seed = int(seed)
     n, k, t_count = fam.n_cards, fam.n_slots, fam.n_types
     rng = np.random.default_rng([fam.code, seed, 0])
