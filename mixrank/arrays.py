@@ -20,16 +20,15 @@ Conventions shared by every solver
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ProblemArrays", "compile_problem"]
+__all__ = ["ProblemArrays", "compile_problem", "KERNEL_FIELDS"]
 
 
-class ProblemArrays(NamedTuple):
-    """Arrays of one problem (N cards, K slots, T types). All are read-only."""
-
+class _Fields(NamedTuple):
     values: np.ndarray  #: (N, K) float64, C-contiguous
     types: np.ndarray  #: (N,) int64 in [0, T)
     pv: np.ndarray  #: (K,) float64 >= 0
@@ -43,6 +42,23 @@ class ProblemArrays(NamedTuple):
     pv_denominator: float  #: D = pv_total_shown + sum(pv)
     n_types: int  #: T
 
+
+#: The arrays a planning kernel reads, in the order of :attr:`ProblemArrays.kernel_args`.
+KERNEL_FIELDS = ("values", "types", "pv", "allowed", "min_gap", "init_dist", "max_count", "share_lo", "share_hi")
+
+
+class ProblemArrays(_Fields):
+    """Arrays of one problem (N cards, K slots, T types). All are read-only.
+
+    A named tuple (fields ``values``, ``types``, ``pv``, ``allowed``, ``min_gap``,
+    ``init_dist``, ``max_count``, ``share_lo``, ``share_hi``, ``pv_shown``,
+    ``pv_denominator``, ``n_types``; see the module docstring) with two cached
+    argument tuples for kernels. The caches are not pickled: arrays come back
+    from a pickle writable, and the tuples are rebuilt read-only on first use.
+    """
+
+    # No __slots__: instances carry a __dict__ for the cached tuples below.
+
     @property
     def n_cards(self) -> int:
         return int(self.values.shape[0])
@@ -50,6 +66,36 @@ class ProblemArrays(NamedTuple):
     @property
     def n_slots(self) -> int:
         return int(self.values.shape[1])
+
+    @cached_property
+    def kernel_args(self) -> tuple[np.ndarray, ...]:
+        """The :data:`KERNEL_FIELDS` arrays, in that order, all read-only.
+
+        Read-only matters: a writable array is another Numba type, and would make a
+        kernel compile a second specialisation (arrays of an unpickled problem come
+        back writable; they are handed out here as read-only views).
+        """
+        return tuple(_read_only(getattr(self, name)) for name in KERNEL_FIELDS)
+
+    @cached_property
+    def check_args(self) -> tuple[np.ndarray, ...]:
+        """:attr:`kernel_args` followed by ``pv_shown``: what the plan re-check reads."""
+        return self.kernel_args + (_read_only(self.pv_shown),)
+
+    def __reduce__(self):
+        # Plain fields only: the cached tuples are rebuilt (read-only) after unpickling.
+        return (_rebuild_arrays, tuple(self))
+
+
+def _rebuild_arrays(*fields) -> ProblemArrays:
+    return ProblemArrays(*fields)
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    if a.flags.writeable:
+        a = a.view()
+        a.setflags(write=False)
+    return a
 
 
 def _ro(a: np.ndarray) -> np.ndarray:

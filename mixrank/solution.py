@@ -132,12 +132,6 @@ class Solution:
         }
 
 
-def _objective(problem, plan: np.ndarray) -> float:
-    """``problem.objective`` for a plan that ``check`` has already validated."""
-    slots = np.flatnonzero(plan >= 0)
-    return float(problem.values[plan[slots], slots].sum())
-
-
 def _frozen(a: Any) -> np.ndarray:
     a = np.array(a, dtype=np.int64)
     a.setflags(write=False)
@@ -147,6 +141,37 @@ def _frozen(a: Any) -> np.ndarray:
 def _rebuild_solution(status, assignment, objective, bound, wall_time, solver, stats, pool) -> Solution:
     return Solution(Status(status), _frozen(assignment), objective, bound, wall_time, solver,
                     MappingProxyType(stats), tuple(Plan(_frozen(a), obj) for a, obj in pool))
+
+
+#: mixrank._fastcheck.check_plan once loaded (it imports Numba, so it loads on first use).
+_check_plan = None
+
+
+def _load_check_plan():
+    global _check_plan
+    from mixrank._fastcheck import check_plan
+
+    _check_plan = check_plan
+    return check_plan
+
+
+def _checked_plan(problem, solver: str, plan: np.ndarray, in_pool: bool = False) -> tuple[np.ndarray, float]:
+    """``plan`` (a fresh int64 array) made read-only, and its objective; a RuntimeError naming ``solver``.
+
+    The verdict comes from one compiled pass (:mod:`mixrank._fastcheck`, the same
+    comparisons as ``problem.check``); ``problem.check`` runs only when it says no,
+    for the words (and raises ProblemError for something that is not a plan at all).
+    """
+    feasible, objective = (_check_plan or _load_check_plan())(problem, plan)
+    if not feasible:
+        violations = problem.check(plan)
+        if violations:
+            where = "put an infeasible plan in its pool" if in_pool else "returned an infeasible plan"
+            raise RuntimeError(f"solver {solver!r} {where}: {violations[:3]}")
+        raise RuntimeError(f"the compiled re-check rejects a plan of solver {solver!r} that problem.check "
+                           f"accepts (a bug in mixrank._fastcheck): {plan.tolist()}")
+    plan.setflags(write=False)
+    return plan, objective
 
 
 def make_solution(
@@ -164,44 +189,39 @@ def make_solution(
     Computes the objective, makes ``bound`` consistent with the status, and
     re-checks every plan against the problem's rules: a solver that produced an
     infeasible plan is a bug, and it is raised here rather than served.
+
+    Examples
+    --------
+    >>> import math, mixrank
+    >>> p = mixrank.MixProblem(values=[[1.0, 0.5], [0.9, 0.8]], types=[0, 0],
+    ...                        pv_weights=[1.0, 1.0], rules=[mixrank.TypeRule(min_gap=2)])
+    >>> make_solution(p, "mine", Status.FEASIBLE, [0, -1], math.inf, 0.0).objective
+    1.0
+    >>> make_solution(p, "mine", Status.FEASIBLE, [0, 1], math.inf, 0.0)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: solver 'mine' returned an infeasible plan: ['type 0 cards at slots 0 and 1 stand 1 apart; min_gap is 2']
     """
-    k = problem.n_slots
-    if status.has_plan:
-        plan = np.asarray(assignment, dtype=np.int64).copy()
-        violations = problem.check(plan)
-        if violations:
-            raise RuntimeError(f"solver {solver!r} returned an infeasible plan: {violations[:3]}")
-        objective = _objective(problem, plan)
+    if status is Status.OPTIMAL or status is Status.FEASIBLE:
+        plan, objective = _checked_plan(problem, solver, np.array(assignment, dtype=np.int64))
         if status is Status.OPTIMAL:
             bound = objective
         else:
             bound = max(float(bound), objective) if not math.isnan(bound) else math.inf
     else:
-        plan = np.full(k, -1, dtype=np.int64)
+        plan = np.full(problem.n_slots, -1, dtype=np.int64)
+        plan.setflags(write=False)
         objective = math.nan
         bound = -math.inf if status is Status.INFEASIBLE else (math.inf if math.isnan(bound) else float(bound))
-    plan.setflags(write=False)
     plans = []
     seen: set[bytes] = set()
     for a in pool:
-        a = np.asarray(a, dtype=np.int64).copy()
+        a = np.array(a, dtype=np.int64)
         key = a.tobytes()
         if key in seen:
             continue
         seen.add(key)
-        violations = problem.check(a)
-        if violations:
-            raise RuntimeError(f"solver {solver!r} put an infeasible plan in its pool: {violations[:3]}")
-        a.setflags(write=False)
-        plans.append(Plan(a, _objective(problem, a)))
+        plans.append(Plan(*_checked_plan(problem, solver, a, in_pool=True)))
     plans.sort(key=lambda p: -p.objective)
-    return Solution(
-        status=status,
-        assignment=plan,
-        objective=objective,
-        bound=float(bound),
-        wall_time=float(wall_time),
-        solver=solver,
-        stats=MappingProxyType(dict(stats or {})),
-        pool=tuple(plans),
-    )
+    return Solution(status, plan, objective, float(bound), float(wall_time), solver,
+                    MappingProxyType(dict(stats) if stats else {}), tuple(plans))

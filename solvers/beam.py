@@ -60,8 +60,6 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
-
 from mixrank.solution import Solution, Status, make_solution
 from solvers import _beam_kernels as _k
 from solvers._common import check_int_option, warm_up_problem
@@ -77,23 +75,9 @@ DEFAULT_PRICE_ITERS = 25
 #: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound).
 BOUND_MARGIN = 1e-9
 
-_ARRAY_FIELDS = ("values", "types", "pv", "allowed", "min_gap", "init_dist", "max_count", "share_lo", "share_hi")
-
-
-def _frozen(ar) -> list[np.ndarray]:
-    """The kernel's input arrays, all read-only, so that the kernel is compiled for one signature.
-
-    (Arrays of an unpickled problem, e.g. in a worker process, come back writable; a
-    writable array is another Numba type and would trigger a fresh compilation.)
-    """
-    out = []
-    for name in _ARRAY_FIELDS:
-        a = getattr(ar, name)
-        if a.flags.writeable:
-            a = a.view()
-            a.setflags(write=False)
-        out.append(a)
-    return out
+#: Names of the kernel's work counters, in the order of its ``counters`` array.
+_COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "machine_states",
+                  "gap_rules_tracked", "price_iters", "rematched", "retries")
 
 
 def solve_beam(
@@ -147,27 +131,25 @@ def solve_beam(
     True
     """
     start = time.perf_counter()
-    width = check_int_option("width", width, 1)
-    n_solutions = check_int_option("n_solutions", n_solutions, 1)
-    cards_per_type = check_int_option("cards_per_type", cards_per_type, 1)
-    price_iters = check_int_option("price_iters", price_iters, 0)
+    # Plain ints >= the floor pass straight through (the common case costs no call); anything else
+    # goes to check_int_option, which converts numpy ints and words the error.
+    if type(width) is not int or width < 1:
+        width = check_int_option("width", width, 1)
+    if type(n_solutions) is not int or n_solutions < 1:
+        n_solutions = check_int_option("n_solutions", n_solutions, 1)
+    if type(cards_per_type) is not int or cards_per_type < 1:
+        cards_per_type = check_int_option("cards_per_type", cards_per_type, 1)
+    if type(price_iters) is not int or price_iters < 0:
+        price_iters = check_int_option("price_iters", price_iters, 0)
     deadline = math.inf if time_limit is None else start + float(time_limit)
+    # kernel_args: values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi, cached
+    # read-only on the problem's arrays (one Numba signature, even for an unpickled problem).
     plans, objectives, n_found, counters, bound, infeasible = _k.plan_kernel(
-        *_frozen(problem.arrays), width, cards_per_type, n_solutions, price_iters, deadline)
+        *problem.arrays.kernel_args, width, cards_per_type, n_solutions, price_iters, deadline)
     kernel_time = time.perf_counter() - start
-    stats = {
-        "width": width,
-        "children": int(counters[0]),
-        "lookahead_drops": int(counters[1]),
-        "merged": int(counters[2]),
-        "slots_past_deadline": int(counters[3]),
-        "machine_states": int(counters[4]),
-        "gap_rules_tracked": int(counters[5]),
-        "price_iters": int(counters[6]),
-        "rematched": int(counters[7]),
-        "retries": int(counters[8]),
-        "kernel_time": kernel_time,
-    }
+    stats = {"width": width}
+    stats.update(zip(_COUNTER_NAMES, map(int, counters.tolist())))
+    stats["kernel_time"] = kernel_time
     if n_found == 0:
         status = Status.INFEASIBLE if infeasible else Status.UNKNOWN
         return make_solution(problem, "beam", status, None, math.nan, time.perf_counter() - start, stats)
