@@ -605,8 +605,10 @@ def mean_top_table(vm, tstart, caps, skip_f, jump, g_any):
 def card_order(vm, tstart, tcards, pi_sorted, n_types):
     """order[t, s, :len[t, s]]: type t's allowed cards at slot s, best priced value first (ties: lower index).
 
-    Each list starts from the type's order by total priced value, which is nearly
-    the order at every slot, so the insertion sort moves few cards.
+    Each short list is sorted by counting, for every card, the cards that go before
+    it: branch-free comparisons, so the cost does not depend on how well the
+    processor guesses the data (an insertion sort here spent most of its time on
+    mispredicted branches).
     """
     n, k = vm.shape
     width = 1
@@ -615,66 +617,76 @@ def card_order(vm, tstart, tcards, pi_sorted, n_types):
     order = np.empty((n_types, k, width), np.int64)
     length = np.zeros((n_types, k), np.int64)
     key = np.empty(width)
-    total = np.zeros(n)
-    for j in range(n):
-        for s in range(k):
-            if vm[j, s] > NEG:
-                total[j] += vm[j, s] - pi_sorted[j]
     for t in range(n_types):
         base = tstart[t]
-        glob = base + np.argsort(-total[base:tstart[t + 1]], kind="mergesort")
+        nt = tstart[t + 1] - base
         for s in range(k):
             m = 0
-            for j in glob:
-                if vm[j, s] <= NEG:
-                    continue
-                v = vm[j, s] - pi_sorted[j]
-                c = tcards[j]
-                x = m
-                while x > 0 and (key[x - 1] < v or (key[x - 1] == v and order[t, s, x - 1] > c)):
-                    key[x] = key[x - 1]
-                    order[t, s, x] = order[t, s, x - 1]
-                    x -= 1
-                key[x] = v
-                order[t, s, x] = c
-                m += 1
+            for a in range(nt):
+                x = vm[base + a, s]
+                ok = x > NEG
+                key[a] = x - pi_sorted[base + a] if ok else -np.inf
+                m += ok
             length[t, s] = m
+            o = order[t, s]
+            for a in range(nt):
+                ka = key[a]
+                rank = 0
+                for b in range(a):
+                    rank += key[b] >= ka
+                for b in range(a + 1, nt):
+                    rank += key[b] > ka
+                if rank < m:
+                    o[rank] = tcards[base + a]
     return order, length
 
 
 @njit(cache=True)
-def _kth_largest(a, m, kth):
-    """The kth largest (0-based) of a[:m]; reorders a[:m] (quickselect, median-of-three pivots)."""
+def _kth_largest(a, m, kth, tmp):
+    """The kth largest (0-based) of a[:m]; overwrites a[:m] and tmp[:m].
+
+    Three-way partitions around a median-of-three pivot, written so that no branch
+    depends on how an element compares (the comparisons become arithmetic on the
+    write positions); short ranges are finished by counting.
+    """
+    src = a
+    dst = tmp
     lo = 0
-    hi = m - 1
-    while hi > lo:
-        mid = (lo + hi) >> 1
-        x, y, z = a[lo], a[mid], a[hi]
-        if x < y:
-            x, y = y, x
-        if y < z:
-            y, z = z, y
-            if x < y:
-                x, y = y, x
-        pivot = y
-        i = lo
-        j = hi
-        while i <= j:
-            while a[i] > pivot:
-                i += 1
-            while a[j] < pivot:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if kth <= j:
-            hi = j
-        elif kth >= i:
-            lo = i
+    n = m
+    while n > 12:
+        x = src[lo]
+        y = src[lo + (n >> 1)]
+        z = src[lo + n - 1]
+        pivot = max(min(x, y), min(max(x, y), z))
+        g = lo
+        r = lo + n
+        for i in range(lo, lo + n):
+            v = src[i]
+            dst[g] = v
+            g += v > pivot
+            dst[r - 1] = v
+            r -= v < pivot
+        n_gt = g - lo
+        n_lt = lo + n - r
+        if kth < n_gt:
+            n = n_gt
+        elif kth < n - n_lt:
+            return pivot
         else:
-            return a[kth]
-    return a[kth]
+            kth -= n - n_lt
+            lo = r
+            n = n_lt
+        src, dst = dst, src
+    for i in range(lo, lo + n):
+        v = src[i]
+        above = 0
+        at_least = 0
+        for j in range(lo, lo + n):
+            above += src[j] > v
+            at_least += src[j] >= v
+        if above <= kth < at_least:
+            return v
+    return src[lo]
 
 
 @njit(cache=True)
@@ -693,12 +705,12 @@ def zobrist_keys(n, n_states, seed):
 
 @njit(cache=True)
 def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order, order_len, reach,
-                skip, place, delay, fwd, exact, H, pi, price, mu, tie, width, cards_per_type, zkeys, deadline):
+                skip, place, mdist, delay, fwd, exact, H, pi, price, mu, tie, width, cards_per_type, zkeys, deadline):
     """The beam over slots. Returns (parent_of, card_of, final value, final feasible flag, n_final, stats).
 
     ``exact`` says that the gap machine tracks every rule: its state then stands for
-    the distance vector (feasibility is ``place >= 0``); otherwise the distances are
-    carried and checked as well. ``stats`` = [children generated, dropped by the
+    the distance vector (feasibility is ``place >= 0``, the distances are ``mdist[state]``);
+    otherwise the distances are carried and checked as well. ``stats`` = [children generated, dropped by the
     min-share look-ahead, merged duplicates, slots cut by the deadline].
     """
     n, k = values.shape
@@ -712,7 +724,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
         if share_lo[t] > 0.0:
             floor_types[n_floors] = t
             n_floors += 1
-    carry_dist = n_floors > 0 or not exact
+    carry_dist = not exact
     n_children = 0
     n_drops = 0
     used, used_n = np.zeros((W, nw), np.uint64), np.zeros((W, nw), np.uint64)
@@ -733,6 +745,8 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     ch_key = np.empty(max_children)
     ch_taken = np.zeros(max_children, np.bool_)
     scratch = np.empty(max_children)
+    scratch2 = np.empty(max_children)
+    pick = np.empty(max_children, np.int64)
     child_dist = np.empty(nd, np.int64)
     fbits = np.empty(T)
     ubits = fbits.view(np.uint64)
@@ -778,11 +792,15 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     base = acc[p] + H[s + 1 + delay[nst], fwd[nst]] + tie * value[p]
                 if short:
                     # The look-ahead depends on the move (organic or a type), not on which card makes it.
-                    for i in range(nd):
-                        if ty >= 0 and (i == ty or i == T):
-                            child_dist[i] = 1
-                        else:
-                            child_dist[i] = min(dist[p, i] + 1, min_gap[i])
+                    if exact:
+                        for i in range(nd):
+                            child_dist[i] = mdist[nst, i]
+                    else:
+                        for i in range(nd):
+                            if ty >= 0 and (i == ty or i == T):
+                                child_dist[i] = 1
+                            else:
+                                child_dist[i] = min(dist[p, i] + 1, min_gap[i])
                     ok = True
                     for x in range(n_floors):
                         t = floor_types[x]
@@ -818,6 +836,8 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     nc += 1
                     taken += 1
         # Keep the best distinct children: rank by key (ties: generation order), merge equal states.
+        # Selection and copying are written without data-dependent branches where it matters: keys
+        # are close to random around the threshold, and mispredicted branches cost more than the work.
         want = 1 if late else W
         htab[:] = -1
         kept = 0
@@ -831,57 +851,51 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
             if partial:
                 m = 0
                 for q in range(nc):
-                    if first_round or not ch_taken[q]:
-                        scratch[m] = ch_key[q]
-                        m += 1
-                thr = _kth_largest(scratch, m, need - 1)
+                    cand = first_round or not ch_taken[q]
+                    scratch[m] = ch_key[q]
+                    m += cand
+                thr = _kth_largest(scratch, m, need - 1, scratch2)
                 n_above = 0
                 for q in range(nc):
-                    if ch_key[q] > thr and (first_round or not ch_taken[q]):
-                        n_above += 1
+                    n_above += (ch_key[q] > thr) and (first_round or not ch_taken[q])
                 n_at_thr = need - n_above
+            # The chosen children, in generation order (ties at the threshold: the first ones).
+            n_pick = 0
+            eq_seen = 0
             for q in range(nc):
-                if not first_round and ch_taken[q]:
-                    continue
+                cand = first_round or not ch_taken[q]
                 kq = ch_key[q]
-                if partial:
-                    if kq < thr:
-                        ch_taken[q] = False
-                        continue
-                    if kq == thr:
-                        if n_at_thr <= 0:
-                            ch_taken[q] = False
-                            continue
-                        n_at_thr -= 1
-                ch_taken[q] = True
-                left -= 1
+                is_eq = kq == thr
+                take = cand and (not partial or kq > thr or (is_eq and eq_seen < n_at_thr))
+                eq_seen += cand and is_eq
+                pick[n_pick] = q
+                n_pick += take
+                ch_taken[q] = take or (not cand)
+            left -= n_pick
+            for x in range(n_pick):
+                q = pick[x]
+                kq = ch_key[q]
                 p = ch_parent[q]
                 c = ch_card[q]
-                h = zhash[p]
-                if c >= 0:
-                    ty = types[c]
-                    h ^= zkeys[c]
-                    for w in range(nw):
-                        used_n[kept, w] = used[p, w]
-                    used_n[kept, c >> 6] |= np.uint64(1) << np.uint64(c & 63)
-                    nst = place[ty, state[p]]
-                    for t in range(T):
-                        pv_used_n[kept, t] = pv_used[p, t]
-                        count_n[kept, t] = count[p, t]
-                    pv_used_n[kept, ty] += pv[s]
-                    count_n[kept, ty] += 1
-                    value_n[kept] = value[p] + values[c, s]
-                    acc_n[kept] = acc[p] + values[c, s] - pi[c] - price[ty] * pv[s] - mu[ty]
-                else:
-                    ty = -1
-                    for w in range(nw):
-                        used_n[kept, w] = used[p, w]
-                    nst = skip[state[p]]
-                    for t in range(T):
-                        pv_used_n[kept, t] = pv_used[p, t]
-                        count_n[kept, t] = count[p, t]
-                    value_n[kept] = value[p]
-                    acc_n[kept] = acc[p]
+                isc = c >= 0
+                cc = c if isc else 0
+                ty = types[cc]
+                st = state[p]
+                for w in range(nw):
+                    used_n[kept, w] = used[p, w]
+                used_n[kept, cc >> 6] |= np.uint64(isc) << np.uint64(cc & 63)
+                nst = place[ty, st] if isc else skip[st]
+                for t in range(T):
+                    pv_used_n[kept, t] = pv_used[p, t]
+                    count_n[kept, t] = count[p, t]
+                pv_add = pv_used_n[kept, ty] + pv[s]
+                pv_used_n[kept, ty] = pv_add if isc else pv_used_n[kept, ty]
+                count_n[kept, ty] += isc
+                v_card = value[p] + values[cc, s]
+                value_n[kept] = v_card if isc else value[p]
+                a_card = acc[p] + values[cc, s] - pi[cc] - price[ty] * pv[s] - mu[ty]
+                acc_n[kept] = a_card if isc else acc[p]
+                h = zhash[p] ^ (zkeys[cc] if isc else np.uint64(0))
                 state_n[kept] = nst
                 zhash_n[kept] = h
                 # The hash covers the cards, the gap state and the PV per type (as bits): states that share
@@ -892,12 +906,9 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     hs = (hs ^ ubits[t]) * np.uint64(1099511628211)
                 if carry_dist:
                     for i in range(nd):
-                        if c >= 0 and (i == ty or i == T):
-                            dist_n[kept, i] = 1
-                        else:
-                            dist_n[kept, i] = min(dist[p, i] + 1, min_gap[i])
-                        if not exact:
-                            hs = (hs ^ np.uint64(dist_n[kept, i])) * np.uint64(1099511628211)
+                        d = min(dist[p, i] + 1, min_gap[i])
+                        dist_n[kept, i] = 1 if isc and (i == ty or i == T) else d
+                        hs = (hs ^ np.uint64(dist_n[kept, i])) * np.uint64(1099511628211)
                 # Equal states (same cards, gap state, PV; counts follow from the cards) merge; the higher key
                 # (for equal states, the higher value) stays.
                 slot = np.int64(hs >> np.uint64(20)) & mask
@@ -910,7 +921,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                             same = same and used_n[o, w] == used_n[kept, w]
                         for t in range(T):
                             same = same and pv_used_n[o, t] == pv_used_n[kept, t]
-                        if not exact:
+                        if carry_dist:
                             for i in range(nd):
                                 same = same and dist_n[o, i] == dist_n[kept, i]
                         if same:
@@ -1162,6 +1173,9 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     for t in range(T):
         if share_hi[t] < 0.0 or short_of_share(t, 0, 0.0, 0, init_dist, min_gap, caps, share_lo, reach):
             return out, out_value, 0, stats, -np.inf, True
+    if n == 0:
+        # No cards: the all-organic plan is the only one, and it keeps every rule checked above.
+        return out, out_value, 1, stats, (0.0 if price_iters > 0 else np.inf), False
     tcards, tstart = cards_by_type(types, T)
     vm = masked_values(values, allowed, tcards)
     skip, place, mdist, g_any, n_tracked = gap_machine(min_gap, init_dist, MAX_MACHINE_STATES)
@@ -1199,7 +1213,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
         order0, len0 = card_order(vm, tstart, tcards, zero_n, T)
         par0, card0, val0, feas0, size0, _ = beam_search(
             values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order0, len0, reach,
-            skip, place, delay, fwd, exact, H, zero_n, zero_t, zero_t, VALUE_TIE, INCUMBENT_WIDTH, 1, zkeys, deadline)
+            skip, place, mdist, delay, fwd, exact, H, zero_n, zero_t, zero_t, VALUE_TIE, INCUMBENT_WIDTH, 1, zkeys, deadline)
         for i in range(size0):
             if feas0[i]:
                 _trace(par0, card0, i, plan_buf)
@@ -1207,6 +1221,13 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                                          cache_cards, cache_len, cache_code, cache_table, cache_used, buf)
                 stats[7] += solved
                 target = max(target, v)
+        if target == -np.inf:
+            # The narrow beam met no floor: aim the steps at a guess below the unpriced program's value
+            # (the optimum is 45-80 % of it on the synthetic families). Any prices give a proven bound;
+            # the target only sets the step length.
+            top = H[delay[0], fwd[0]]
+            if top > 0.5 * NEG:
+                target = top - 0.3 * abs(top)
 
     # 2. Prices and the estimate table.
     bound = np.inf
@@ -1236,7 +1257,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     while True:
         parent_of, card_of, final_value, feasible, size, bstats = beam_search(
             values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order, order_len, reach,
-            skip, place, delay, fwd, exact, H, pi, price, mu, VALUE_TIE, w, cards_per_type, zkeys, deadline)
+            skip, place, mdist, delay, fwd, exact, H, pi, price, mu, VALUE_TIE, w, cards_per_type, zkeys, deadline)
         for x in range(4):
             stats[x] += bstats[x]
         found = False
