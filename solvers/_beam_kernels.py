@@ -1160,7 +1160,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     """
     n, k = values.shape
     T = max_count.shape[0]
-    stats = np.zeros(9, np.int64)
+    stats = np.zeros(10, np.int64)
     out = np.full((n_out, k), -1, np.int64)
     out_value = np.zeros(n_out)
     caps = type_caps(types, max_count, T)
@@ -1271,11 +1271,21 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
         stats[8] += 1
 
     # 4. Re-match the final plans, best first; skip plans that cannot beat the n_out-th best even re-matched.
+    #    Bound of a type's re-matched value on its slots S: the lesser of sum over S of the best value there,
+    #    and (LP duality, any card prices pi >= 0) sum over S of max(value - pi) + the type's prices.
     best_at = np.full((T, k), NEG)
+    best_priced = np.full((T, k), NEG)
+    pi_sum = np.zeros(T)
     for c in range(n):
+        t = types[c]
+        pi_sum[t] += pi[c]
         for s in range(k):
-            if allowed[c, s] and values[c, s] > best_at[types[c], s]:
-                best_at[types[c], s] = values[c, s]
+            if allowed[c, s]:
+                best_at[t, s] = max(best_at[t, s], values[c, s])
+                best_priced[t, s] = max(best_priced[t, s], values[c, s] - pi[c])
+    ub_rows = np.zeros(T)
+    ub_priced = np.zeros(T)
+    has_type = np.zeros(T, np.bool_)
     ranking = np.argsort(-final_value, kind="mergesort")
     n_found = 0
     for q in range(size):
@@ -1286,11 +1296,23 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
             break
         _trace(parent_of, card_of, i, plan_buf)
         if n_found == n_out:
-            ub = 0.0
+            for t in range(T):
+                ub_rows[t] = 0.0
+                ub_priced[t] = pi_sum[t]
+                has_type[t] = False
             for s in range(k):
-                if plan_buf[s] >= 0:
-                    ub += best_at[types[plan_buf[s]], s]
-            if ub <= out_value[n_out - 1]:
+                c = plan_buf[s]
+                if c >= 0:
+                    t = types[c]
+                    ub_rows[t] += best_at[t, s]
+                    ub_priced[t] += best_priced[t, s]
+                    has_type[t] = True
+            ub = 0.0
+            for t in range(T):
+                if has_type[t]:
+                    ub += min(ub_rows[t], ub_priced[t])
+            if ub + 1e-9 * (1.0 + abs(ub)) <= out_value[n_out - 1]:
+                stats[9] += 1
                 continue
         v, solved = rematch_plan(values, allowed, types, tcards, tstart, plan_buf, work, cache_slots, cache_cards,
                                  cache_len, cache_code, cache_table, cache_used, buf)
