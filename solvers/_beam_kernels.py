@@ -1156,7 +1156,8 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     ``plans[:n_found]`` are distinct feasible plans, best first. ``bound`` is the
     Lagrangian dual value (an upper bound on the optimum; inf when none was computed).
     ``stats`` = [children, look-ahead drops, merged, slots past the deadline, machine states,
-    tracked gap rules, price iterations, assignment problems solved, wider retries].
+    tracked gap rules, price iterations, assignment problems solved, wider retries, final plans not
+    re-matched because their bound could not beat the best].
     """
     n, k = values.shape
     T = max_count.shape[0]

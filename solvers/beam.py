@@ -77,7 +77,7 @@ BOUND_MARGIN = 1e-9
 
 #: Names of the kernel's work counters, in the order of its ``counters`` array.
 _COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "machine_states",
-                  "gap_rules_tracked", "price_iters", "rematched", "retries")
+                  "gap_rules_tracked", "price_iters", "rematched", "retries", "rematch_skipped")
 
 
 def solve_beam(
