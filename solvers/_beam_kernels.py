@@ -18,10 +18,11 @@ The pieces, in the order it runs them:
   card, ``lam``/``nu`` per type and unit of PV, ``mu`` per type and card), and the
   rest — every gap rule and every allowed pair — is solved exactly by a dynamic
   program over (slot, free state) (:func:`gap_dp`). Deflected Polyak subgradient
-  steps, aimed at the value of a narrow unpriced beam, move the prices; the best
-  dual value found is a proven upper bound on the optimum, and the program's table
-  ``H`` (the priced value the slots from s on can still add) is the beam's
-  look-ahead estimate.
+  steps move the prices; each step also turns the program's path into a plan
+  (:func:`path_incumbent`: distinct cards greedily, then the caps repaired), and the
+  best such plan aims the next step and joins the final plans. The best dual value
+  found is a proven upper bound on the optimum, and the program's table ``H`` (the
+  priced value the slots from s on can still add) is the beam's look-ahead estimate.
 * :func:`beam_search` — the search over slots: children are the organic item or
   the ``cards_per_type`` best unused allowed cards of each type (by priced value),
   ranked by priced value so far + ``H`` + a tenth of the plain value so far; equal
@@ -46,13 +47,11 @@ MAX_MACHINE_STATES = 4096
 #: Share of the plain value so far added to the ranking key (breaks the relaxation's optimism in favour of value banked).
 VALUE_TIE = 0.1
 #: Deflection of the subgradient direction (d = g + DEFLECTION * d_prev).
-DEFLECTION = 0.6
+DEFLECTION = 0.45
 #: Subgradient steps without a better dual value before the step size is halved.
 PATIENCE = 2
 #: Width factor of a retry when no state of the beam could meet the min-share floors (at most two retries).
 RETRY_GROWTH = 8
-#: Width of the narrow, unpriced beam whose re-matched value aims the subgradient steps.
-INCUMBENT_WIDTH = 4
 #: Work units (roughly inner-loop steps) between two looks at the clock when a deadline is set.
 CLOCK_STRIDE = 40_000
 
@@ -423,13 +422,74 @@ def gap_dp(r, skip_f, jump, g_any, H):
 
 
 @njit(cache=True)
-def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, share_hi, caps, iters, target,
-                    deadline):
+def path_incumbent(vm, tstart, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan, taken):
+    """A plan from the relaxed program's path: per type, distinct cards on its slots, then repaired.
+
+    The path keeps every gap rule the machine tracks. Its slots, in order, each take
+    the best allowed card of their type not taken yet (a slot with none left stays
+    organic); then, per type, the lowest-value placements are dropped while the
+    type's count cap or share cap is broken (dropping a card never breaks a gap).
+    Writes ``plan`` (rows of ``vm`` per slot, -1 organic; only the path's slots are
+    touched, the caller keeps the rest at -1) and returns (value, meets every rule):
+    the second is False when a floor is missed. PV sums run over the slots in order,
+    like ``MixProblem.check``'s.
+    """
+    T = share_lo.shape[0]
+    for j in range(taken.shape[0]):
+        taken[j] = False
+    for q in range(n_path):
+        s = path_s[q]
+        t = path_t[q]
+        bj = -1
+        bv = 0.5 * NEG
+        for j in range(tstart[t], tstart[t + 1]):
+            x = vm[j, s]
+            if x > bv and not taken[j]:
+                bv = x
+                bj = j
+        plan[s] = bj
+        if bj >= 0:
+            taken[bj] = True
+    total = 0.0
+    ok = True
+    for t in range(T):
+        while True:  # repair the count and share caps of type t, lowest value first
+            count = 0
+            pv_t = 0.0
+            worst = -1
+            worst_v = 0.0
+            for q in range(n_path):
+                s = path_s[q]
+                if path_t[q] == t and plan[s] >= 0:
+                    count += 1
+                    pv_t += pv[s]
+                    if worst < 0 or vm[plan[s], s] < worst_v:
+                        worst = s
+                        worst_v = vm[plan[s], s]
+            if count <= caps[t] and pv_t <= share_hi[t]:
+                break
+            plan[worst] = -1
+        if pv_t < share_lo[t]:
+            ok = False
+    for q in range(n_path):
+        s = path_s[q]
+        if plan[s] >= 0:
+            total += vm[plan[s], s]
+    return total, ok
+
+
+@njit(cache=True)
+def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, share_hi, caps, iters, deadline):
     """Deflected Polyak subgradient on the Lagrangian dual; returns the best point found.
 
-    Returns (bound, pi, lam, nu, mu, H, iterations_run): ``pi`` is indexed like the
-    rows of ``vm`` (type-grouped cards); ``bound`` is the least dual value seen,
-    an upper bound on the optimum (inf when no iteration ran).
+    Each step solves the priced program, follows its path and turns the path into a
+    plan (:func:`path_incumbent`); the best plan's value aims the Polyak step (the
+    best plan that misses a floor when none meets them all), capped at the best dual
+    value. Returns (bound, pi, lam, nu, mu, H, iterations_run, incumbent_value,
+    incumbent_plan): ``pi`` is indexed like the rows of ``vm`` (type-grouped cards),
+    ``bound`` is the least dual value seen (an upper bound on the optimum; inf when
+    no iteration ran), the incumbent plan holds rows of ``vm`` (-inf value when no
+    path plan met every rule).
     """
     n, k = vm.shape
     T = share_lo.shape[0]
@@ -455,11 +515,18 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
     use = np.zeros(n)
     pvt = np.zeros(T)
     cnt = np.zeros(T)
+    path_s = np.empty(k, np.int64)
+    path_t = np.empty(k, np.int64)
+    taken = np.zeros(n, np.bool_)
+    plan = np.full(k, -1, np.int64)
+    inc_plan = np.full(k, -1, np.int64)
+    inc = -np.inf
+    inc_any = -np.inf
     best_L = np.inf
     alpha = 1.0
     stall = 0
     work = 0
-    step_work = k * F * (T + 1) + k * n
+    step_work = k * F * (T + 1) + 2 * k * n
     ran = 0
     for it in range(iters):
         if deadline < np.inf:
@@ -495,8 +562,6 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
             if stall >= PATIENCE:
                 alpha *= 0.5
                 stall = 0
-        if it == iters - 1:
-            break
         # The relaxed plan: follow the table from the root; a placement takes the type's best priced card.
         use[:] = 0.0
         pvt[:] = 0.0
@@ -504,6 +569,7 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
         cur_H = best_H if improved else H
         f = fwd[0]
         s = delay[0]
+        n_path = 0
         while s < k:
             best = cur_H[s + 1, skip_f[f]]
             choice = -1
@@ -528,7 +594,20 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
             use[arg] += 1.0
             pvt[choice] += pv[s]
             cnt[choice] += 1.0
+            path_s[n_path] = s
+            path_t[n_path] = choice
+            n_path += 1
             s += g_any
+        value, meets = path_incumbent(vm, tstart, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan,
+                                      taken)
+        if meets and value > inc:
+            inc = value
+            inc_plan[:] = plan
+        inc_any = max(inc_any, value)
+        for q in range(n_path):
+            plan[path_s[q]] = -1
+        if it == iters - 1:
+            break
         # Deflected direction of the slacks (rhs - activity), projected on the multipliers at 0.
         norm = 0.0
         for j in range(n):
@@ -557,6 +636,7 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
             norm += g * g
         if norm < 1e-18:
             break
+        target = min(inc if inc > -np.inf else inc_any, best_L)
         step = alpha * max(L - target, 0.0) / norm
         if step <= 0.0:
             break
@@ -566,7 +646,7 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
             lam[t] = max(0.0, lam[t] - step * dlam[t])
             nu[t] = max(0.0, nu[t] - step * dnu[t])
             mu[t] = max(0.0, mu[t] - step * dmu[t])
-    return best_L, best_pi, best_lam, best_nu, best_mu, best_H, ran
+    return best_L, best_pi, best_lam, best_nu, best_mu, best_H, ran, inc, inc_plan
 
 
 @njit(cache=True)
@@ -1197,55 +1277,35 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     m_max = 0
     for t in range(T):
         m_max = max(m_max, caps[t])
-    cache = rematch_cache(T * (min(width, 64) + INCUMBENT_WIDTH) + T, m_max)
+    cache = rematch_cache(T * (min(width, 64) + 1) + T, m_max)
     cache_slots, cache_cards, cache_len, cache_code, cache_table, cache_used = cache
     zero_n = np.zeros(n)
     zero_t = np.zeros(T)
     plan_buf = np.empty(k, np.int64)
 
-    # 1. The unpriced table (each slot's best card of each type, every gap kept) and, from a narrow
-    #    beam ranked by it and re-matched, an incumbent that aims the subgradient steps.
-    r = np.empty((T, k))
-    slot_values(vm, tstart, zero_n, zero_t, pv, r)
-    H = np.zeros((k + g_any, F + 1))
-    gap_dp(r, skip_f, jump, g_any, H)
-    target = -np.inf
-    if price_iters > 0:
-        order0, len0 = card_order(vm, tstart, tcards, zero_n, T)
-        par0, card0, val0, feas0, size0, _ = beam_search(
-            values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order0, len0, reach,
-            skip, place, mdist, delay, fwd, exact, H, zero_n, zero_t, zero_t, VALUE_TIE, INCUMBENT_WIDTH, 1, zkeys, deadline)
-        for i in range(size0):
-            if feas0[i]:
-                _trace(par0, card0, i, plan_buf)
-                v, solved = rematch_plan(values, allowed, types, tcards, tstart, plan_buf, work, cache_slots,
-                                         cache_cards, cache_len, cache_code, cache_table, cache_used, buf)
-                stats[7] += solved
-                target = max(target, v)
-        if target == -np.inf:
-            # The narrow beam met no floor: aim the steps at a guess below the unpriced program's value
-            # (the optimum is 45-80 % of it on the synthetic families). Any prices give a proven bound;
-            # the target only sets the step length.
-            top = H[delay[0], fwd[0]]
-            if top > 0.5 * NEG:
-                target = top - 0.3 * abs(top)
-
-    # 2. Prices and the estimate table.
+    # 1. Prices and the estimate table (the priced program's value from each slot and free state on).
+    #    The price steps also turn each relaxed path into a plan; the best one aims the steps and joins
+    #    the final plans below (only when the machine tracks every gap rule: the path keeps them all then).
     bound = np.inf
     pi_s = zero_n
     lam = zero_t
     nu = zero_t
     mu = zero_t
+    inc_value = -np.inf
+    inc_rows = np.full(k, -1, np.int64)
+    ran = 0
+    if price_iters > 0:
+        bound, pi_s, lam, nu, mu, H, ran, inc_value, inc_rows = lagrange_prices(
+            vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, share_hi, caps, price_iters, deadline)
+        stats[6] = ran
     if price_iters == 0:
         H = mean_top_table(vm, tstart, caps, skip_f, jump, g_any)
-    if price_iters > 0 and target > -np.inf:
-        bound, pi_s, lam, nu, mu, H, ran = lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any,
-                                                          share_lo, share_hi, caps, price_iters, target, deadline)
-        stats[6] = ran
-        if ran == 0:
-            pi_s = zero_n
-            H = np.zeros((k + g_any, F + 1))
-            gap_dp(r, skip_f, jump, g_any, H)
+    elif ran == 0:  # the deadline came first: rank by the unpriced program
+        pi_s = zero_n
+        r = np.empty((T, k))
+        slot_values(vm, tstart, zero_n, zero_t, pv, r)
+        H = np.zeros((k + g_any, F + 1))
+        gap_dp(r, skip_f, jump, g_any, H)
     pi = np.zeros(n)
     for j in range(n):
         pi[tcards[j]] = pi_s[j]
@@ -1289,13 +1349,19 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     has_type = np.zeros(T, np.bool_)
     ranking = np.argsort(-final_value, kind="mergesort")
     n_found = 0
-    for q in range(size):
-        i = ranking[q]
-        if not feasible[i]:
-            continue
-        if deadline < np.inf and n_found > 0 and q % 8 == 0 and now() > deadline:
-            break
-        _trace(parent_of, card_of, i, plan_buf)
+    for q in range(size + 1):
+        if q < size:
+            i = ranking[q]
+            if not feasible[i]:
+                continue
+            if deadline < np.inf and n_found > 0 and q % 8 == 0 and now() > deadline:
+                break
+            _trace(parent_of, card_of, i, plan_buf)
+        else:  # the price steps' best path plan
+            if not exact or inc_value == -np.inf:
+                continue
+            for s in range(k):
+                plan_buf[s] = tcards[inc_rows[s]] if inc_rows[s] >= 0 else -1
         if n_found == n_out:
             for t in range(T):
                 ub_rows[t] = 0.0

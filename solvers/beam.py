@@ -12,9 +12,12 @@ One kernel call (:func:`solvers._beam_kernels.plan_kernel`) does four things:
    price per type and unit of PV), the count caps (a price per type and card) —
    and solves the rest exactly: a dynamic program over (slot, machine state) that
    keeps every gap and every allowed pair. ``price_iters`` subgradient steps
-   (deflected, Polyak step towards the value of a quick narrow beam) set the
-   prices. The least dual value seen is a proven upper bound on the optimum and
-   is returned as ``Solution.bound``.
+   (deflected Polyak steps) set the prices. Each step also turns the program's
+   path into a plan — distinct cards given greedily along it, then the lowest-value
+   ones dropped while a count or share cap is broken — and the best such plan sets
+   the next step's target and joins the final plans of step 4. The least dual
+   value seen is a proven upper bound on the optimum and is returned as
+   ``Solution.bound``.
 3. **Beam.** Slots are filled top to bottom. A state holds the cards used (a
    ``uint64`` bitmask per 64 cards), the distances, the PV and count per type, and
    the value so far. Children are the organic item or one of the
