@@ -38,8 +38,8 @@ Statuses
 --------
 FEASIBLE with the Lagrangian bound (a heuristic plan, not proven optimal);
 UNKNOWN when the final beam holds no plan that meets every floor, even after two
-retries 8x and 64x wider (tight floors can starve a narrow beam: 5 of 10,000
-``device`` instances need a retry); INFEASIBLE only when a floor is out of reach
+retries 8x and 64x wider (tight floors can starve a narrow beam: about 1 in 4,000
+``device`` min-share instances needs a retry); INFEASIBLE only when a floor is out of reach
 (or a cap exceeded) before the first slot — a proof, since the look-ahead is a
 relaxation.
 
@@ -47,11 +47,13 @@ Cost
 ----
 Work is bounded by ``price_iters * K * states * (T + 1)`` for the prices,
 ``width * K * (1 + T * cards_per_type)`` children for the beam (times 73 at most
-with the retries) and ``width`` small assignment problems. On the ``device``
-family (N 30, K 50, T 3) the default settings take 0.35-0.55 ms end to end on a
-shared 2-core machine (``bench/bench_beam.py``); the beam and re-matching take
-about half, the price steps a quarter, the narrow unpriced beam and the tables
-the rest. With a ``time_limit`` the kernel looks at the clock every few tens of
+with the retries) and ``width + 1`` small assignment problems (fewer: a plan whose
+bound cannot beat the best one is not re-matched). On the ``device`` family (N 30,
+K 50, T 3) the default settings take about 0.37 ms end to end on a shared 2-core
+machine (``bench/bench_beam.py``). Of the kernel's ~0.3 ms, the beam takes about
+45 %, the price steps a third (each ~4 us: the slot table, the program, the path and
+its plan), the re-matching an eighth, and the card orders and machine tables the
+rest. With a ``time_limit`` the kernel looks at the clock every few tens of
 thousands of steps: past the deadline it stops pricing, finishes the beam at
 width 1 and re-matches only what it has. Compilation happens once per machine
 (``cache=True``); call :func:`warm_up` at start-up so that the first real call
