@@ -365,20 +365,59 @@ def machine_tables(skip, place, dists, g_any):
 # --------------------------------------------------------------------- the priced gap DP
 @njit(cache=True, fastmath=True)
 def slot_values(vm, tstart, offset, price, pv, r):
-    """r[t, s] = max over type-t cards j of (vm[j, s] - offset[j]) - price[t] * pv[s] (about NEG if none allowed)."""
+    """r[t, s] = max over type-t cards j of (vm[j, s] - offset[j]) - price[t] * pv[s] (about NEG if none allowed).
+
+    The cards are folded into the row four (then two, one) at a time: one load and one
+    plain store of ``r[t]`` per pass, so that the compiler vectorises the pass over the
+    slots (an in-place ``max`` of one card per pass becomes a slow masked store). Each
+    entry is still max(...max(max(NEG, card a), card a + 1)..., card b - 1), in card order.
+    """
     T, k = r.shape
+    half_neg = 0.5 * NEG
     for t in range(T):
+        a = tstart[t]
+        b = tstart[t + 1]
         rt = r[t]
-        for s in range(k):
-            rt[s] = NEG
-        for j in range(tstart[t], tstart[t + 1]):
-            row = vm[j]
-            o = offset[j]
+        if a == b:
             for s in range(k):
-                rt[s] = max(rt[s], row[s] - o)
-        p = price[t]
+                rt[s] = NEG
+            continue
+        row = vm[a]
+        o = offset[a]
         for s in range(k):
-            rt[s] = rt[s] - p * pv[s] if rt[s] > 0.5 * NEG else NEG
+            rt[s] = max(NEG, row[s] - o)
+        j = a + 1
+        while j + 3 < b:
+            r1 = vm[j]
+            r2 = vm[j + 1]
+            r3 = vm[j + 2]
+            r4 = vm[j + 3]
+            o1 = offset[j]
+            o2 = offset[j + 1]
+            o3 = offset[j + 2]
+            o4 = offset[j + 3]
+            for s in range(k):
+                rt[s] = max(max(max(max(rt[s], r1[s] - o1), r2[s] - o2), r3[s] - o3), r4[s] - o4)
+            j += 4
+        while j + 1 < b:
+            r1 = vm[j]
+            r2 = vm[j + 1]
+            o1 = offset[j]
+            o2 = offset[j + 1]
+            for s in range(k):
+                rt[s] = max(max(rt[s], r1[s] - o1), r2[s] - o2)
+            j += 2
+        p = price[t]
+        if j < b:  # the last card, folded into the final pass
+            r1 = vm[j]
+            o1 = offset[j]
+            for s in range(k):
+                m = max(rt[s], r1[s] - o1)
+                rt[s] = m - p * pv[s] if m > half_neg else NEG
+        else:
+            for s in range(k):
+                m = rt[s]
+                rt[s] = m - p * pv[s] if m > half_neg else NEG
 
 
 @njit(cache=True)
@@ -392,15 +431,31 @@ def dense_jumps(e_start, e_type, e_jump, n_types):
     return jump
 
 
-@njit(cache=True, fastmath=True)
-def gap_dp(r, skip_f, jump, g_any, H):
-    """H[s, f]: most priced value the slots s.. can add from free state f (rows >= K are 0).
+@njit(cache=True)
+def gap_dp_tables(skip_f, jump):
+    """The move tables in the layout :func:`gap_dp_rows` reads: ``moves[f]`` packs 16-bit column indices (organic
+    successor, then the successor after a card of type 0, 1, 2; F, the NEG column, for a type that does not
+    exist), and ``jump_u = jump.T`` (free-state-major), both unsigned (an unsigned index needs no negative-index
+    wrap-around in the hot loop; a negative index, which would wrap to the NEG column, is stored as F)."""
+    T, F = jump.shape
+    moves = np.empty(F, np.uint64)
+    jump_u = np.empty((F, max(T, 1)), np.uint32)
+    for f in range(F):
+        c = skip_f[f] if skip_f[f] >= 0 else F
+        word = np.uint64(c)
+        for t in range(T):
+            c = jump[t, f] if jump[t, f] >= 0 else F
+            jump_u[f, t] = c
+        for t in range(3):
+            c = F if t >= T else (jump[t, f] if jump[t, f] >= 0 else F)
+            word |= np.uint64(c) << np.uint64(16 * (t + 1))
+        moves[f] = word
+    return moves, jump_u
 
-    ``H`` has K + g_any rows and F + 1 columns (the last is NEG: "no such move");
-    machine state i is worth H[s + delay[i], fwd[i]]. Branch-free passes over the
-    free states (one per move), so that the compiler can vectorise them.
-    """
-    T, k = r.shape
+
+@njit(cache=True)
+def gap_dp_init(H, k):
+    """The rows of ``H`` that :func:`gap_dp_rows` reads but never writes: rows >= k are 0, the last column NEG."""
     rows, cols = H.shape
     F = cols - 1
     for s in range(k, rows):
@@ -408,17 +463,57 @@ def gap_dp(r, skip_f, jump, g_any, H):
             H[s, f] = 0.0
     for s in range(rows):
         H[s, F] = NEG
-    for s in range(k - 1, -1, -1):
-        nxt = H[s + 1]
-        far = H[s + g_any]
-        cur = H[s]
-        for f in range(F):
-            cur[f] = nxt[skip_f[f]]
-        for t in range(T):
-            rt = r[t, s]
-            jt = jump[t]
+
+
+@njit(cache=True, fastmath=True)
+def gap_dp_rows(r, moves, jump_u, g_any, H):
+    """Rows 0..K-1 of :func:`gap_dp`'s table (the rest set by :func:`gap_dp_init`), tables from :func:`gap_dp_tables`.
+
+    One pass over the free states per slot, every move of a state folded in registers
+    (organic first, then the types in order). Up to three types read the packed moves
+    (a missing type adds 0.0 + NEG, which never wins: the organic move is worth >= 0).
+    """
+    T, k = r.shape
+    F = H.shape[1] - 1
+    mask = np.uint64(0xFFFF)
+    if T <= 3:
+        for s in range(k - 1, -1, -1):
+            nxt = H[s + 1]
+            far = H[s + g_any]
+            cur = H[s]
+            r0 = r[0, s]
+            r1 = r[1, s] if T > 1 else 0.0
+            r2 = r[2, s] if T > 2 else 0.0
             for f in range(F):
-                cur[f] = max(cur[f], rt + far[jt[f]])
+                w = moves[f]
+                m = nxt[w & mask]
+                m = max(m, r0 + far[(w >> np.uint64(16)) & mask])
+                m = max(m, r1 + far[(w >> np.uint64(32)) & mask])
+                m = max(m, r2 + far[w >> np.uint64(48)])
+                cur[f] = m
+    else:
+        for s in range(k - 1, -1, -1):
+            nxt = H[s + 1]
+            far = H[s + g_any]
+            cur = H[s]
+            for f in range(F):
+                m = nxt[moves[f] & mask]
+                for t in range(T):
+                    m = max(m, r[t, s] + far[jump_u[f, t]])
+                cur[f] = m
+
+
+@njit(cache=True)
+def gap_dp(r, skip_f, jump, g_any, H):
+    """H[s, f]: most priced value the slots s.. can add from free state f (rows >= K are 0).
+
+    ``H`` has K + g_any rows and F + 1 columns (the last is NEG: "no such move");
+    machine state i is worth H[s + delay[i], fwd[i]]. A hot loop (:func:`lagrange_prices`)
+    makes the tables and the constant rows once and calls :func:`gap_dp_rows` itself.
+    """
+    moves, jump_u = gap_dp_tables(skip_f, jump)
+    gap_dp_init(H, r.shape[1])
+    gap_dp_rows(r, moves, jump_u, g_any, H)
 
 
 @njit(cache=True)
@@ -435,8 +530,11 @@ def path_incumbent(vm, tstart, pv, share_lo, share_hi, caps, path_s, path_t, n_p
     like ``MixProblem.check``'s.
     """
     T = share_lo.shape[0]
+    cnt = np.zeros(T, np.int64)
+    pvk = np.zeros(T)
     for j in range(taken.shape[0]):
         taken[j] = False
+    total = 0.0
     for q in range(n_path):
         s = path_s[q]
         t = path_t[q]
@@ -444,37 +542,65 @@ def path_incumbent(vm, tstart, pv, share_lo, share_hi, caps, path_s, path_t, n_p
         bv = 0.5 * NEG
         for j in range(tstart[t], tstart[t + 1]):
             x = vm[j, s]
-            if x > bv and not taken[j]:
-                bv = x
-                bj = j
+            c = (x > bv) & (not taken[j])
+            bv = x if c else bv
+            bj = j if c else bj
         plan[s] = bj
         if bj >= 0:
             taken[bj] = True
-    total = 0.0
+        kept = bj >= 0
+        total += bv if kept else 0.0
+        cnt[t] += kept
+        pvk[t] += pv[s] if kept else 0.0
+    return path_repair(vm, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan, cnt, pvk, total,
+                       np.empty(n_path + 1, np.int64))
+
+
+@njit(cache=True)
+def path_repair(vm, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan, cnt, pvk, total, slots):
+    """The repair and check of :func:`path_incumbent`, given the greedy plan's cards (``cnt``), PV (``pvk``) per
+    type and value (``total``), each summed over the path in order: a type within its caps keeps them; any other
+    is repaired as the plain method does (its kept slots, listed once in ``slots``, are scanned again after each
+    drop), and then the value is summed again."""
+    T = share_lo.shape[0]
     ok = True
+    repaired = False
     for t in range(T):
-        while True:  # repair the count and share caps of type t, lowest value first
-            count = 0
-            pv_t = 0.0
-            worst = -1
-            worst_v = 0.0
-            for q in range(n_path):
+        pv_t = pvk[t]
+        if cnt[t] > caps[t] or pv_t > share_hi[t]:
+            repaired = True
+            m = 0
+            for q in range(n_path):  # the type's slots that hold a card, in path order
                 s = path_s[q]
-                if path_t[q] == t and plan[s] >= 0:
-                    count += 1
-                    pv_t += pv[s]
-                    if worst < 0 or vm[plan[s], s] < worst_v:
-                        worst = s
-                        worst_v = vm[plan[s], s]
-            if count <= caps[t] and pv_t <= share_hi[t]:
-                break
-            plan[worst] = -1
+                slots[m] = s
+                m += (path_t[q] == t) & (plan[s] >= 0)
+            while True:  # repair the count and share caps of type t, lowest value first
+                count = 0
+                pv_t = 0.0
+                worst = -1
+                worst_v = 0.0
+                for i in range(m):
+                    s = slots[i]
+                    if plan[s] >= 0:
+                        count += 1
+                        pv_t += pv[s]
+                        if worst < 0 or vm[plan[s], s] < worst_v:
+                            worst = s
+                            worst_v = vm[plan[s], s]
+                if count <= caps[t] and pv_t <= share_hi[t]:
+                    break
+                if worst < 0:  # nothing left to drop (a negative cap; plan_kernel refuses those first)
+                    ok = False
+                    break
+                plan[worst] = -1
         if pv_t < share_lo[t]:
             ok = False
-    for q in range(n_path):
-        s = path_s[q]
-        if plan[s] >= 0:
-            total += vm[plan[s], s]
+    if repaired:
+        total = 0.0
+        for q in range(n_path):
+            s = path_s[q]
+            if plan[s] >= 0:
+                total += vm[plan[s], s]
     return total, ok
 
 
@@ -512,12 +638,26 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
     r = np.empty((T, k))
     H = np.zeros((k + g_any, F + 1))
     best_H = np.zeros((k + g_any, F + 1))
+    gap_dp_init(H, k)
+    gap_dp_init(best_H, k)
+    moves, jump_u = gap_dp_tables(skip_f, jump)
     use = np.zeros(n)
-    pvt = np.zeros(T)
-    cnt = np.zeros(T)
+    pvt = np.zeros(T + 1)  # a spare last entry for organic slots
+    cnt = np.zeros(T + 1)
+    kept = np.zeros(T, np.int64)
+    pvk = np.zeros(T)
     path_s = np.empty(k, np.int64)
     path_t = np.empty(k, np.int64)
-    taken = np.zeros(n, np.bool_)
+    slots = np.empty(k, np.int64)
+    pen = np.zeros(n + 1)  # -inf once a card is taken in this step's plan; a spare last entry for 'no card'
+    # vmt[s, j] = vm[j, s] with a spare last column 0.0; unsigned card indices (no negative-index wrap-around)
+    vmt = np.zeros((k, n + 1))
+    for j in range(n):
+        for s in range(k):
+            vmt[s, j] = vm[j, s]
+    tstart_u = tstart.astype(np.uint64)
+    none_u = np.uint64(n)
+    one_u = np.uint64(1)
     plan = np.full(k, -1, np.int64)
     inc_plan = np.full(k, -1, np.int64)
     inc = -np.inf
@@ -528,6 +668,7 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
     work = 0
     step_work = k * F * (T + 1) + 2 * k * n
     ran = 0
+    half_neg = 0.5 * NEG
     for it in range(iters):
         if deadline < np.inf:
             work += step_work
@@ -541,7 +682,7 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
             for j in range(tstart[t], tstart[t + 1]):
                 offset[j] = pi[j] + mu[t]
         slot_values(vm, tstart, offset, price, pv, r)
-        gap_dp(r, skip_f, jump, g_any, H)
+        gap_dp_rows(r, moves, jump_u, g_any, H)
         L = H[delay[0], fwd[0]]
         for j in range(n):
             L += pi[j]
@@ -549,60 +690,121 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
             L += lam[t] * share_hi[t] - nu[t] * share_lo[t] + mu[t] * capf[t]
         if L < best_L:
             best_L = L
-            best_pi[:] = pi
-            best_lam[:] = lam
-            best_nu[:] = nu
-            best_mu[:] = mu
+            for j in range(n):
+                best_pi[j] = pi[j]
+            for t in range(T):
+                best_lam[t] = lam[t]
+                best_nu[t] = nu[t]
+                best_mu[t] = mu[t]
             H, best_H = best_H, H  # keep this table; the next program writes over the other buffer
-            improved = True
+            cur_H = best_H
             stall = 0
         else:
-            improved = False
+            cur_H = H
             stall += 1
             if stall >= PATIENCE:
                 alpha *= 0.5
                 stall = 0
-        # The relaxed plan: follow the table from the root; a placement takes the type's best priced card.
-        use[:] = 0.0
-        pvt[:] = 0.0
-        cnt[:] = 0.0
-        cur_H = best_H if improved else H
-        f = fwd[0]
+        # The relaxed plan: follow the table from the root (each move the first best, organic before the types
+        # in order, by branch-free selects), recording the slots that take a card and their PV and count per
+        # type. The step to the next slot is a branch: predicted, it lets the next slot start early.
+        for t in range(T + 1):
+            pvt[t] = 0.0
+            cnt[t] = 0.0
+        f = np.uint64(fwd[0])
         s = delay[0]
         n_path = 0
+        mask = np.uint64(0xFFFF)
         while s < k:
-            best = cur_H[s + 1, skip_f[f]]
+            far = cur_H[s + g_any]
+            w = moves[f]
+            nx = w & mask
+            best = cur_H[s + 1, nx]
             choice = -1
-            nxt = skip_f[f]
-            for t in range(T):
-                v = r[t, s] + cur_H[s + g_any, jump[t, f]]
-                if v > best:
-                    best = v
-                    choice = t
-                    nxt = jump[t, f]
-            f = nxt
+            if T <= 3:  # the packed moves (a missing type: 0.0 + NEG, never above the organic move)
+                jt = (w >> np.uint64(16)) & mask
+                v = r[0, s] + far[jt]
+                c = v > best
+                choice = 0 if c else choice
+                nx = jt if c else nx
+                best = max(best, v)
+                jt = (w >> np.uint64(32)) & mask
+                v = (r[1, s] if T > 1 else 0.0) + far[jt]
+                c = v > best
+                choice = 1 if c else choice
+                nx = jt if c else nx
+                best = max(best, v)
+                jt = w >> np.uint64(48)
+                v = (r[2, s] if T > 2 else 0.0) + far[jt]
+                c = v > best
+                choice = 2 if c else choice
+                nx = jt if c else nx
+            else:
+                for t in range(T):
+                    jt = np.uint64(jump_u[f, t])
+                    v = r[t, s] + far[jt]
+                    c = v > best
+                    choice = t if c else choice
+                    nx = jt if c else nx
+                    best = max(best, v)
+            f = nx
             if choice < 0:
                 s += 1
                 continue
-            top = NEG
-            arg = -1
-            for j in range(tstart[choice], tstart[choice + 1]):
-                x = vm[j, s] - offset[j]
-                if x > top:
-                    top = x
-                    arg = j
-            use[arg] += 1.0
-            pvt[choice] += pv[s]
-            cnt[choice] += 1.0
             path_s[n_path] = s
             path_t[n_path] = choice
+            pvt[choice] += pv[s]
+            cnt[choice] += 1.0
             n_path += 1
             s += g_any
-        value, meets = path_incumbent(vm, tstart, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan,
-                                      taken)
+        # Each placement: the type's best priced card (its use) and the best card not taken yet (the plan of
+        # path_incumbent), in one branch-free pass over the type's cards (a taken card's pen is -inf; x > bv
+        # then fails as `not taken` did). Each keeps the first best card, as the plain scans do.
+        for j in range(n):
+            use[j] = 0.0
+            pen[j] = 0.0
+        total = 0.0
+        all_kept = True
+        for q in range(n_path):
+            s = path_s[q]
+            t = path_t[q]
+            top = NEG
+            arg = none_u - one_u  # as a plain -1 would: the last card
+            bv = half_neg
+            bj = none_u
+            for j in range(tstart_u[t], tstart_u[t + 1]):
+                x = vmt[s, j]
+                y = x - offset[j]
+                arg = j if y > top else arg
+                top = max(top, y)
+                x += pen[j]
+                bj = j if x > bv else bj
+                bv = max(bv, x)
+            use[arg] += 1.0
+            ok_card = bj < none_u
+            all_kept &= ok_card
+            plan[s] = np.int64(bj) if ok_card else -1
+            pen[bj] = -np.inf  # no card: the spare last entry
+            total += vmt[s, bj]  # no card: the spare last column, 0.0
+        # Cards and PV per type of the plan (the path's own unless a slot found no card left), summed in order.
+        for t in range(T):
+            kept[t] = np.int64(cnt[t])
+            pvk[t] = pvt[t]
+        if not all_kept:
+            for t in range(T):
+                kept[t] = 0
+                pvk[t] = 0.0
+            for q in range(n_path):
+                s = path_s[q]
+                if plan[s] >= 0:
+                    kept[path_t[q]] += 1
+                    pvk[path_t[q]] += pv[s]
+        value, meets = path_repair(vm, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan, kept, pvk,
+                                   total, slots)
         if meets and value > inc:
             inc = value
-            inc_plan[:] = plan
+            for q in range(k):
+                inc_plan[q] = plan[q]
         inc_any = max(inc_any, value)
         for q in range(n_path):
             plan[path_s[q]] = -1
@@ -612,26 +814,22 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
         norm = 0.0
         for j in range(n):
             g = 1.0 - use[j] + DEFLECTION * dpi[j]
-            if pi[j] <= 0.0 and g > 0.0:
-                g = 0.0
+            g = 0.0 if (pi[j] <= 0.0) & (g > 0.0) else g
             dpi[j] = g
             norm += g * g
         for t in range(T):
             g = share_hi[t] - pvt[t] + DEFLECTION * dlam[t]
-            if lam[t] <= 0.0 and g > 0.0:
-                g = 0.0
+            g = 0.0 if (lam[t] <= 0.0) & (g > 0.0) else g
             dlam[t] = g
             norm += g * g
             g = 0.0
             if share_lo[t] > 0.0:
                 g = pvt[t] - share_lo[t] + DEFLECTION * dnu[t]
-                if nu[t] <= 0.0 and g > 0.0:
-                    g = 0.0
+                g = 0.0 if (nu[t] <= 0.0) & (g > 0.0) else g
             dnu[t] = g
             norm += g * g
             g = capf[t] - cnt[t] + DEFLECTION * dmu[t]
-            if mu[t] <= 0.0 and g > 0.0:
-                g = 0.0
+            g = 0.0 if (mu[t] <= 0.0) & (g > 0.0) else g
             dmu[t] = g
             norm += g * g
         if norm < 1e-18:
@@ -646,6 +844,8 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
             lam[t] = max(0.0, lam[t] - step * dlam[t])
             nu[t] = max(0.0, nu[t] - step * dnu[t])
             mu[t] = max(0.0, mu[t] - step * dmu[t])
+    if ran == 0:
+        best_H = np.zeros((k + g_any, F + 1))  # no program ran (as the plain method returns it)
     return best_L, best_pi, best_lam, best_nu, best_mu, best_H, ran, inc, inc_plan
 
 

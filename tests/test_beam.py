@@ -335,6 +335,71 @@ def test_card_order_sorts_each_slot_by_priced_value_then_index(seed):
             assert order[t, s, :length[t, s]].tolist() == want
 
 
+@pytest.mark.parametrize("seed", range(25))
+def test_slot_values_is_the_best_priced_card_per_type_and_slot(seed):
+    rng = np.random.default_rng(seed)
+    n_types = int(rng.integers(1, 6))
+    sizes = rng.integers(0, 7, n_types)
+    tstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n, k = int(tstart[-1]), int(rng.integers(1, 40))
+    vm = rng.normal(0, 1, (n, k))
+    vm[rng.random((n, k)) < 0.3] = kern.NEG
+    offset, price, pv = rng.random(n), rng.normal(0, 0.5, n_types), rng.random(k)
+    r = np.empty((n_types, k))
+    kern.slot_values(vm, tstart, offset, price, pv, r)
+    for t in range(n_types):
+        for s in range(k):
+            rows = [j for j in range(tstart[t], tstart[t + 1]) if vm[j, s] > kern.NEG / 2]
+            if not rows:
+                assert r[t, s] <= kern.NEG / 2
+            else:
+                want = max(vm[j, s] - offset[j] for j in rows) - price[t] * pv[s]
+                assert r[t, s] == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_path_incumbent_gives_distinct_cards_then_repairs_the_caps(seed):
+    rng = np.random.default_rng(seed)
+    n_types = int(rng.integers(1, 4))
+    sizes = rng.integers(1, 6, n_types)
+    tstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n, k = int(tstart[-1]), 30
+    vm = rng.normal(1, 1, (n, k))
+    vm[rng.random((n, k)) < 0.25] = kern.NEG
+    pv = np.sort(rng.random(k))[::-1].copy()
+    path_s = np.sort(rng.choice(k, size=int(rng.integers(0, 15)), replace=False)).astype(np.int64)
+    path_t = rng.integers(0, n_types, path_s.size).astype(np.int64)
+    caps = rng.integers(0, 6, n_types).astype(np.int64)
+    share_hi = rng.random(n_types) * 3
+    share_lo = np.where(rng.random(n_types) < 0.5, rng.random(n_types), 0.0)
+    plan = np.full(k, -1, np.int64)
+    got, ok = kern.path_incumbent(vm, tstart, pv, share_lo, share_hi, caps, np.concatenate([path_s, [0] * 3]),
+                                  np.concatenate([path_t, [0] * 3]), path_s.size, plan, np.zeros(n, np.bool_))
+    # Reference: the path's slots in order each take the best allowed free card of their type; then per type
+    # the lowest-value cards go while the count or the share cap is broken.
+    want = np.full(k, -1, np.int64)
+    taken = set()
+    for s, t in zip(path_s.tolist(), path_t.tolist()):
+        free = [j for j in range(tstart[t], tstart[t + 1]) if j not in taken and vm[j, s] > kern.NEG / 2]
+        if free:
+            j = max(free, key=lambda j: (vm[j, s], -j))
+            want[s] = j
+            taken.add(j)
+    want_ok = True
+    for t in range(n_types):
+        mine = [s for s, tt in zip(path_s.tolist(), path_t.tolist()) if tt == t and want[s] >= 0]
+        while len(mine) > caps[t] or sum(pv[mine]) > share_hi[t]:
+            worst = min(mine, key=lambda s: (vm[want[s], s], s))
+            want[worst] = -1
+            mine.remove(worst)
+        if sum(pv[mine]) < share_lo[t]:
+            want_ok = False
+    assert plan.tolist() == want.tolist()
+    assert ok == want_ok
+    filled = plan >= 0
+    assert got == pytest.approx(vm[plan[filled], np.flatnonzero(filled)].sum(), abs=1e-9)
+
+
 def test_narrow_beams_that_starve_on_floors_retry_wider_and_stay_feasible():
     # A width-1 beam loses every way to a floor now and then (6 of these 600 at the time of writing);
     # the retry must then find a plan, and every plan must keep the rules.
