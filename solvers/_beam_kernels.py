@@ -888,7 +888,9 @@ def card_order(vm, tstart, tcards, pi_sorted, n_types):
     Each short list is sorted by counting, for every card, the cards that go before
     it: branch-free comparisons, so the cost does not depend on how well the
     processor guesses the data (an insertion sort here spent most of its time on
-    mispredicted branches).
+    mispredicted branches). All slots of a type are ranked together (inner loops run
+    over the slots, contiguous and vectorised); a disallowed card ranks after every
+    allowed one, so it lands in ``order[t, s, len[t, s]:]`` (unused).
     """
     n, k = vm.shape
     width = 1
@@ -896,28 +898,40 @@ def card_order(vm, tstart, tcards, pi_sorted, n_types):
         width = max(width, tstart[t + 1] - tstart[t])
     order = np.empty((n_types, k, width), np.int64)
     length = np.zeros((n_types, k), np.int64)
-    key = np.empty(width)
+    key = np.empty((width, k))
+    rank = np.empty((width, k), np.int64)
+    ku = np.uint64(k)
+    one = np.uint64(1)
     for t in range(n_types):
-        base = tstart[t]
-        nt = tstart[t + 1] - base
-        for s in range(k):
-            m = 0
-            for a in range(nt):
-                x = vm[base + a, s]
+        base = np.uint64(tstart[t])
+        nt = np.uint64(tstart[t + 1]) - base
+        lt = length[t]
+        for a in range(nt):
+            row = vm[base + a]
+            p = pi_sorted[base + a]
+            ka = key[a]
+            for s in range(ku):
+                x = row[s]
                 ok = x > NEG
-                key[a] = x - pi_sorted[base + a] if ok else -np.inf
-                m += ok
-            length[t, s] = m
-            o = order[t, s]
-            for a in range(nt):
-                ka = key[a]
-                rank = 0
-                for b in range(a):
-                    rank += key[b] >= ka
-                for b in range(a + 1, nt):
-                    rank += key[b] > ka
-                if rank < m:
-                    o[rank] = tcards[base + a]
+                ka[s] = x - p if ok else -np.inf
+                lt[s] += ok
+        ot = order[t]
+        for a in range(nt):
+            ra = rank[a]
+            ka = key[a]
+            for s in range(ku):
+                ra[s] = 0
+            for b in range(a):
+                kb = key[b]
+                for s in range(ku):
+                    ra[s] += kb[s] >= ka[s]
+            for b in range(a + one, nt):
+                kb = key[b]
+                for s in range(ku):
+                    ra[s] += kb[s] > ka[s]
+            c = tcards[base + a]
+            for s in range(ku):
+                ot[s, ra[s]] = c
     return order, length
 
 
@@ -1248,45 +1262,60 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
 
 # --------------------------------------------------------------------- re-matching
 @njit(cache=True)
-def hungarian_min(cost, n_rows, n_cols, u, v, p, way, minv, usedc, assign):
+def hungarian_min(cost, n_rows, n_cols, u, v, p, way, minv, usedc, assign, free):
     """Minimum-cost assignment of every row to a distinct column (n_rows <= n_cols), potentials method.
 
-    ``cost`` is (n_rows, n_cols); the work arrays have n_cols + 1 entries (u: n_rows + 1).
-    Writes the column of each row into ``assign``.
+    ``cost`` is (n_rows + 1, n_cols + 1), 1-based (row 0 and column 0 are not read); the
+    work arrays have n_cols + 1 entries (u: n_rows + 1; p, way, usedc: uint64; free: bool).
+    Writes the column of each row into ``assign``. Same steps (and ties) as the e-maxx
+    form, with the column scan branch-free (select on a used mask) and the potential
+    updates over the list of used columns only.
     """
     inf = np.inf
-    for i in range(n_rows + 1):
+    nr = np.uint64(n_rows)
+    nc = np.uint64(n_cols)
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    for i in range(nr + one):
         u[i] = 0.0
-    for j in range(n_cols + 1):
+    for j in range(nc + one):
         v[j] = 0.0
-        p[j] = 0
-        way[j] = 0
-    for i in range(1, n_rows + 1):
+        p[j] = zero
+        way[j] = zero
+    for i in range(one, nr + one):
         p[0] = i
-        j0 = 0
-        for j in range(n_cols + 1):
+        j0 = zero
+        for j in range(nc + one):
             minv[j] = inf
-            usedc[j] = False
+            free[j] = True
+        nused = zero
+        dprev = 0.0
         while True:
-            usedc[j0] = True
+            free[j0] = False
+            usedc[nused] = j0
+            nused += one
             i0 = p[j0]
+            crow = cost[i0]
+            ui = u[i0]
+            # minv -= delta of the previous step (free columns; a used one is never read again) is folded in here.
             delta = inf
-            j1 = 0
-            for j in range(1, n_cols + 1):
-                if not usedc[j]:
-                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
-                    if cur < minv[j]:
-                        minv[j] = cur
-                        way[j] = j0
-                    if minv[j] < delta:
-                        delta = minv[j]
-                        j1 = j
-            for j in range(n_cols + 1):
-                if usedc[j]:
-                    u[p[j]] += delta
-                    v[j] -= delta
-                else:
-                    minv[j] -= delta
+            j1 = zero
+            for j in range(one, nc + one):
+                cur = crow[j] - ui - v[j]
+                mj = minv[j] - dprev
+                fj = free[j]
+                better = (cur < mj) & fj
+                mj = cur if better else mj
+                minv[j] = mj
+                way[j] = j0 if better else way[j]
+                take = (mj < delta) & fj
+                delta = mj if take else delta
+                j1 = j if take else j1
+            for x in range(nused):
+                j = usedc[x]
+                u[p[j]] += delta
+                v[j] -= delta
+            dprev = delta
             j0 = j1
             if p[j0] == 0:
                 break
@@ -1294,19 +1323,20 @@ def hungarian_min(cost, n_rows, n_cols, u, v, p, way, minv, usedc, assign):
             j1 = way[j0]
             p[j0] = p[j1]
             j0 = j1
-            if j0 == 0:
+            if j0 == zero:
                 break
-    for j in range(1, n_cols + 1):
+    for j in range(one, nc + one):
         if p[j] > 0:
-            assign[p[j] - 1] = j - 1
+            assign[p[j] - one] = j - one
 
 
 @njit(cache=True)
 def assignment_work(n, k):
     """Work arrays of :func:`rematch_type` for up to k slots and n cards of a type."""
     w = max(n, 1)
-    return (np.empty((k, w)), np.empty(k + 1), np.empty(w + 1), np.empty(w + 1, np.int64),
-            np.empty(w + 1, np.int64), np.empty(w + 1), np.empty(w + 1, np.bool_), np.empty(k, np.int64))
+    return (np.empty((k + 1, w + 1)), np.empty(k + 1), np.empty(w + 1), np.empty(w + 1, np.uint64),
+            np.empty(w + 1, np.uint64), np.empty(w + 1), np.empty(w + 1, np.uint64), np.empty(k, np.int64),
+            np.empty(w + 1, np.bool_))
 
 
 @njit(cache=True)
@@ -1317,7 +1347,7 @@ def rematch_type(values, allowed, cards, slots, m, current, out, work):
     uses a pair that is not allowed, whose cost exceeds that of any assignment of
     allowed pairs; if rounding ever picked one, ``out`` is ``current``.
     """
-    cost, u, v, p, way, minv, usedc, assign = work
+    cost, u, v, p, way, minv, usedc, assign, free = work
     nt = cards.shape[0]
     vmax = 0.0
     for x in range(m):
@@ -1330,8 +1360,8 @@ def rematch_type(values, allowed, cards, slots, m, current, out, work):
         s = slots[x]
         for j in range(nt):
             c = cards[j]
-            cost[x, j] = -values[c, s] if allowed[c, s] else penalty
-    hungarian_min(cost, m, nt, u, v, p, way, minv, usedc, assign)
+            cost[x + 1, j + 1] = -values[c, s] if allowed[c, s] else penalty
+    hungarian_min(cost, m, nt, u, v, p, way, minv, usedc, assign, free)
     for x in range(m):
         if not allowed[cards[assign[x]], slots[x]]:
             out[:m] = current[:m]
@@ -1341,35 +1371,75 @@ def rematch_type(values, allowed, cards, slots, m, current, out, work):
 
 
 @njit(cache=True)
-def rematch_plan(values, allowed, types, tcards, tstart, plan, work, cache_slots, cache_cards, cache_len,
+def _rematch_rows(vmT, base, nt, slots, m, current, out, work):
+    """:func:`rematch_type` on the transposed masked values ``vmT`` (k, N; ``NEG`` where not allowed) for
+    the type's cards ``base .. base + nt - 1`` (type-grouped rows); writes the card rows ``out[:m]``."""
+    cost, u, v, p, way, minv, usedc, assign, free = work
+    one = np.uint64(1)
+    mu_ = np.uint64(m)
+    ntu = np.uint64(nt)
+    bu = np.uint64(base)
+    vmax = 0.0
+    for x in range(mu_):
+        row = vmT[np.uint64(slots[x])]
+        for j in range(ntu):
+            y = row[bu + j]
+            a = abs(y) if y > NEG else 0.0
+            vmax = max(vmax, a)
+    penalty = 1.0 + 2.0 * m * vmax
+    for x in range(mu_):
+        row = vmT[np.uint64(slots[x])]
+        crow = cost[x + one]
+        for j in range(ntu):
+            y = row[bu + j]
+            crow[j + one] = -y if y > NEG else penalty
+    hungarian_min(cost, m, nt, u, v, p, way, minv, usedc, assign, free)
+    for x in range(mu_):
+        if not vmT[np.uint64(slots[x]), bu + np.uint64(assign[x])] > NEG:
+            for y in range(mu_):
+                out[y] = current[y]
+            return
+    for x in range(mu_):
+        out[x] = base + assign[x]
+
+
+@njit(cache=True)
+def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, cache_cards, cache_len,
                  cache_code, cache_table, cache_used, buf):
     """Re-match each type's cards to the slots ``plan`` gives the type (in place); returns the plan's value.
 
+    ``vmT`` is (k, N): the values with cards in type-grouped order, ``NEG`` where the pair is not allowed.
     Results are cached by (type, slots): the plans of one beam share most of them.
     ``cache_used[0]`` counts the entries; when the cache is full, new results are not stored.
     Returns (value, assignment problems solved).
     """
     k = plan.shape[0]
     T = tstart.shape[0] - 1
-    slots, cur, out = buf
+    slots, cur, out, cnt, hs, rowof = buf
     capacity = cache_slots.shape[0]
     hmask = cache_table.shape[0] - 1
     solved = 0
+    prime = np.uint64(1099511628211)
+    for t in range(T):
+        cnt[t] = 0
+        hs[t] = np.uint64(1469598103934665603) ^ np.uint64(t)
+    # One pass over the plan collects every type's slots (and hashes them).
+    for s in range(k):
+        c = plan[s]
+        if c >= 0:
+            t = types[c]
+            m = cnt[t]
+            slots[t, m] = s
+            cur[t, m] = rowof[c]
+            cnt[t] = m + 1
+            hs[t] = (hs[t] ^ np.uint64(s + 1)) * prime
     for t in range(T):
         nt = tstart[t + 1] - tstart[t]
-        if nt <= 1:
+        m = cnt[t]
+        if nt <= 1 or m == 0:
             continue
-        m = 0
-        h = np.uint64(1469598103934665603) ^ np.uint64(t)
-        for s in range(k):
-            c = plan[s]
-            if c >= 0 and types[c] == t:
-                slots[m] = s
-                cur[m] = c
-                m += 1
-                h = (h ^ np.uint64(s + 1)) * np.uint64(1099511628211)
-        if m == 0:
-            continue
+        h = hs[t]
+        sl = slots[t]
         pos = np.int64(h >> np.uint64(16)) & hmask
         hit = -1
         while cache_table[pos] >= 0:
@@ -1377,7 +1447,7 @@ def rematch_plan(values, allowed, types, tcards, tstart, plan, work, cache_slots
             if cache_code[e] == h and cache_len[e] == m:
                 same = True
                 for x in range(m):
-                    if cache_slots[e, x] != slots[x]:
+                    if cache_slots[e, x] != sl[x]:
                         same = False
                         break
                 if same:
@@ -1386,12 +1456,12 @@ def rematch_plan(values, allowed, types, tcards, tstart, plan, work, cache_slots
             pos = (pos + 1) & hmask
         if hit >= 0:
             for x in range(m):
-                plan[slots[x]] = cache_cards[hit, x]
+                plan[sl[x]] = cache_cards[hit, x]
             continue
-        rematch_type(values, allowed, tcards[tstart[t]:tstart[t + 1]], slots, m, cur, out, work)
+        _rematch_rows(vmT, tstart[t], nt, sl, m, cur[t], out, work)
         solved += 1
         for x in range(m):
-            plan[slots[x]] = out[x]
+            plan[sl[x]] = tcards[out[x]]
         e = cache_used[0]
         if e < capacity:
             cache_used[0] = e + 1
@@ -1399,8 +1469,8 @@ def rematch_plan(values, allowed, types, tcards, tstart, plan, work, cache_slots
             cache_code[e] = h
             cache_len[e] = m
             for x in range(m):
-                cache_slots[e, x] = slots[x]
-                cache_cards[e, x] = out[x]
+                cache_slots[e, x] = sl[x]
+                cache_cards[e, x] = tcards[out[x]]
     total = 0.0
     for s in range(k):
         if plan[s] >= 0:
@@ -1473,7 +1543,6 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     stats[5] = n_tracked
     zkeys = zobrist_keys(n, S, 12345)
     work = assignment_work(n, k)
-    buf = (np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64))
     m_max = 0
     for t in range(T):
         m_max = max(m_max, caps[t])
@@ -1537,13 +1606,25 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     best_at = np.full((T, k), NEG)
     best_priced = np.full((T, k), NEG)
     pi_sum = np.zeros(T)
-    for c in range(n):
-        t = types[c]
-        pi_sum[t] += pi[c]
-        for s in range(k):
-            if allowed[c, s]:
-                best_at[t, s] = max(best_at[t, s], values[c, s])
-                best_priced[t, s] = max(best_priced[t, s], values[c, s] - pi[c])
+    rowof = np.empty(n, np.int64)
+    vmT = np.empty((k, n))
+    ku = np.uint64(k)
+    for t in range(T):
+        ba = best_at[t]
+        bp = best_priced[t]
+        for j in range(np.uint64(tstart[t]), np.uint64(tstart[t + 1])):
+            c = tcards[j]
+            rowof[c] = j
+            pc = pi[c]
+            pi_sum[t] += pc
+            row = vm[j]
+            for s in range(ku):
+                x = row[s]
+                ba[s] = max(ba[s], x)
+                bp[s] = max(bp[s], x - pc if x > NEG else NEG)
+                vmT[s, j] = x
+    buf = (np.empty((T, k), np.int64), np.empty((T, k), np.int64), np.empty(k, np.int64), np.empty(T, np.int64),
+           np.empty(T, np.uint64), rowof)
     ub_rows = np.zeros(T)
     ub_priced = np.zeros(T)
     has_type = np.zeros(T, np.bool_)
@@ -1581,7 +1662,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
             if ub + 1e-9 * (1.0 + abs(ub)) <= out_value[n_out - 1]:
                 stats[9] += 1
                 continue
-        v, solved = rematch_plan(values, allowed, types, tcards, tstart, plan_buf, work, cache_slots, cache_cards,
+        v, solved = rematch_plan(values, vmT, types, tcards, tstart, plan_buf, work, cache_slots, cache_cards,
                                  cache_len, cache_code, cache_table, cache_used, buf)
         stats[7] += solved
         # Insert among the distinct plans kept so far (re-matching can make two plans equal).
