@@ -941,44 +941,48 @@ def _kth_largest(a, m, kth, tmp):
 
     Three-way partitions around a median-of-three pivot, written so that no branch
     depends on how an element compares (the comparisons become arithmetic on the
-    write positions); short ranges are finished by counting.
+    write positions); short ranges are finished by counting. Positions are unsigned,
+    so that Numba adds no negative-index wraparound to the partition loop.
     """
     src = a
     dst = tmp
-    lo = 0
-    n = m
-    while n > 12:
+    one = np.uint64(1)
+    lo = np.uint64(0)
+    n = np.uint64(m)
+    kk = np.uint64(kth)
+    while n > np.uint64(12):
         x = src[lo]
-        y = src[lo + (n >> 1)]
-        z = src[lo + n - 1]
+        y = src[lo + (n >> one)]
+        z = src[lo + n - one]
         pivot = max(min(x, y), min(max(x, y), z))
         g = lo
         r = lo + n
         for i in range(lo, lo + n):
             v = src[i]
             dst[g] = v
-            g += v > pivot
-            dst[r - 1] = v
-            r -= v < pivot
+            g += np.uint64(v > pivot)
+            dst[r - one] = v
+            r -= np.uint64(v < pivot)
         n_gt = g - lo
         n_lt = lo + n - r
-        if kth < n_gt:
+        if kk < n_gt:
             n = n_gt
-        elif kth < n - n_lt:
+        elif kk < n - n_lt:
             return pivot
         else:
-            kth -= n - n_lt
+            kk -= n - n_lt
             lo = r
             n = n_lt
         src, dst = dst, src
     for i in range(lo, lo + n):
         v = src[i]
-        above = 0
-        at_least = 0
+        above = np.uint64(0)
+        at_least = np.uint64(0)
         for j in range(lo, lo + n):
-            above += src[j] > v
-            at_least += src[j] >= v
-        if above <= kth < at_least:
+            w = src[j]
+            above += np.uint64(w > v)
+            at_least += np.uint64(w >= v)
+        if above <= kk and kk < at_least:
             return v
     return src[lo]
 
@@ -1012,6 +1016,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     nd = T + 1
     nw = max(1, (n + 63) // 64)
     W = width
+    S = skip.shape[0]
     floor_types = np.empty(T, np.int64)
     n_floors = 0
     for t in range(T):
@@ -1041,13 +1046,37 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     scratch = np.empty(max_children)
     scratch2 = np.empty(max_children)
     pick = np.empty(max_children, np.int64)
-    child_dist = np.empty(nd, np.int64)
     fbits = np.empty(T)
     ubits = fbits.view(np.uint64)
+    # Per move (organic = row 0, type ty = row ty + 1) and machine state: the next state (-1: forbidden) and
+    # the flat offset of its estimate in H relative to slot s (H[s + 1 + delay[nst], fwd[nst]]).
+    Hc = np.ascontiguousarray(H)
+    F1 = Hc.shape[1]
+    Hf = Hc.reshape(Hc.size)
+    mv_next = np.empty((T + 1, S), np.int64)
+    mv_hoff = np.zeros((T + 1, S), np.int64)
+    for st in range(S):
+        for r in range(T + 1):
+            nst = skip[st] if r == 0 else place[r - 1, st]
+            mv_next[r, st] = nst
+            if nst >= 0:
+                mv_hoff[r, st] = (1 + delay[nst]) * F1 + fwd[nst]
+    # Min-share look-ahead: in an exact machine the gap offset to a type's next card depends only on the state.
+    gofs = np.zeros((S, max(1, n_floors)), np.int64)
+    if exact:
+        for st in range(S):
+            for x in range(n_floors):
+                t = floor_types[x]
+                gofs[st, x] = max(0, max(min_gap[t] - mdist[st, t], min_gap[T] - mdist[st, T]))
+    pp = np.empty(T)
+    need0 = np.empty(max(1, n_floors))
+    need1 = np.empty(max(1, n_floors))
+    left0 = np.empty(max(1, n_floors), np.int64)
     hsize = 1
     while hsize < 4 * W:
         hsize *= 2
-    htab = np.full(hsize, -1, np.int64)
+    htab = np.zeros(hsize, np.int64)
+    hstamp = np.zeros(hsize, np.int64)  # a slot holds an entry of this layer when hstamp == s + 1
     hcode = np.zeros(hsize, np.uint64)
     mask = np.int64(hsize - 1)
     for i in range(nd):
@@ -1065,45 +1094,61 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
         if late:
             stats[3] += 1
         nc = 0
+        hbase = s * F1
+        pvs = pv[s]
+        for t in range(T):
+            pp[t] = price[t] * pvs
         for p in range(size):
             st = state[p]
+            accp = acc[p]
+            tvp = tie * value[p]
             short = False  # does a floor still need PV from this state?
             for x in range(n_floors):
-                if pv_used[p, floor_types[x]] < share_lo[floor_types[x]]:
+                t = floor_types[x]
+                if pv_used[p, t] < share_lo[t]:
                     short = True
-            for ty in range(-1, T):
+                need0[x] = share_lo[t] - pv_used[p, t]
+                need1[x] = share_lo[t] - (pv_used[p, t] + pvs)
+                left0[x] = caps[t] - count[p, t]
+            for r in range(T + 1):
+                ty = r - 1
+                nst = mv_next[r, st]
+                if nst < 0:
+                    continue
                 if ty >= 0:
-                    nst = place[ty, st]
-                    if nst < 0:
-                        continue
                     if not exact and (dist[p, T] < min_gap[T] or dist[p, ty] < min_gap[ty]):
                         continue
-                    if count[p, ty] >= caps[ty] or pv_used[p, ty] + pv[s] > share_hi[ty]:
+                    if count[p, ty] >= caps[ty] or pv_used[p, ty] + pvs > share_hi[ty]:
                         continue
-                    base = acc[p] - price[ty] * pv[s] - mu[ty] + H[s + 1 + delay[nst], fwd[nst]] + tie * value[p]
+                    base = accp - pp[ty] - mu[ty] + Hf[hbase + mv_hoff[r, st]] + tvp
                 else:
-                    nst = skip[st]
-                    base = acc[p] + H[s + 1 + delay[nst], fwd[nst]] + tie * value[p]
+                    base = accp + Hf[hbase + mv_hoff[r, st]] + tvp
                 if short:
                     # The look-ahead depends on the move (organic or a type), not on which card makes it.
-                    if exact:
-                        for i in range(nd):
-                            child_dist[i] = mdist[nst, i]
-                    else:
-                        for i in range(nd):
-                            if ty >= 0 and (i == ty or i == T):
-                                child_dist[i] = 1
-                            else:
-                                child_dist[i] = min(dist[p, i] + 1, min_gap[i])
                     ok = True
                     for x in range(n_floors):
                         t = floor_types[x]
-                        have = pv_used[p, t]
-                        cnt = count[p, t]
                         if t == ty:
-                            have += pv[s]
-                            cnt += 1
-                        if short_of_share(t, s + 1, have, cnt, child_dist, min_gap, caps, share_lo, reach):
+                            need = need1[x]
+                            left = left0[x] - 1
+                        else:
+                            need = need0[x]
+                            left = left0[x]
+                        if need <= 0.0:
+                            continue
+                        if left <= 0:
+                            ok = False
+                            break
+                        if exact:
+                            g = gofs[nst, x]
+                        else:
+                            dt = 1 if t == ty else min(dist[p, t] + 1, min_gap[t])
+                            da = 1 if ty >= 0 else min(dist[p, T] + 1, min_gap[T])
+                            g = max(0, max(min_gap[t] - dt, min_gap[T] - da))
+                        f = s + 1 + g
+                        if f > k:
+                            f = k
+                        if need > reach[t, f, left]:
                             ok = False
                             break
                     if not ok:
@@ -1114,26 +1159,31 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     ch_parent[nc] = p
                     ch_card[nc] = -1
                     ch_key[nc] = base
+                    scratch[nc] = base
                     nc += 1
                     continue
+                # The best unused cards of the type, written without a branch on the used bit (the slot
+                # written for a used card is written again by the next one).
                 taken = 0
-                for j in range(order_len[ty, s]):
-                    if taken >= cards_per_type:
-                        break
+                ol = order_len[ty, s]
+                j = 0
+                while taken < cards_per_type and j < ol:
                     c = order[ty, s, j]
-                    if (used[p, c >> 6] >> np.uint64(c & 63)) & np.uint64(1):
-                        continue
-                    n_children += 1
+                    j += 1
+                    free = np.int64(((used[p, c >> 6] >> np.uint64(c & 63)) & np.uint64(1)) ^ np.uint64(1))
                     ch_parent[nc] = p
                     ch_card[nc] = c
-                    ch_key[nc] = base + (1.0 + tie) * values[c, s] - pi[c]
-                    nc += 1
-                    taken += 1
+                    kc = base + (1.0 + tie) * values[c, s] - pi[c]
+                    ch_key[nc] = kc
+                    scratch[nc] = kc
+                    nc += free
+                    taken += free
+                n_children += taken
         # Keep the best distinct children: rank by key (ties: generation order), merge equal states.
         # Selection and copying are written without data-dependent branches where it matters: keys
         # are close to random around the threshold, and mispredicted branches cost more than the work.
         want = 1 if late else W
-        htab[:] = -1
+        stamp = s + 1
         kept = 0
         left = nc
         first_round = True
@@ -1144,27 +1194,41 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
             n_at_thr = 0
             if partial:
                 m = 0
-                for q in range(nc):
-                    cand = first_round or not ch_taken[q]
-                    scratch[m] = ch_key[q]
-                    m += cand
+                if first_round:
+                    m = nc  # the generation loop wrote the keys to scratch as well
+                else:
+                    for q in range(nc):
+                        scratch[m] = ch_key[q]
+                        m += not ch_taken[q]
                 thr = _kth_largest(scratch, m, need - 1, scratch2)
                 n_above = 0
-                for q in range(nc):
-                    n_above += (ch_key[q] > thr) and (first_round or not ch_taken[q])
+                if first_round:
+                    for q in range(nc):
+                        n_above += ch_key[q] > thr
+                else:
+                    for q in range(nc):
+                        n_above += (ch_key[q] > thr) and not ch_taken[q]
                 n_at_thr = need - n_above
             # The chosen children, in generation order (ties at the threshold: the first ones).
             n_pick = 0
-            eq_seen = 0
-            for q in range(nc):
-                cand = first_round or not ch_taken[q]
-                kq = ch_key[q]
-                is_eq = kq == thr
-                take = cand and (not partial or kq > thr or (is_eq and eq_seen < n_at_thr))
-                eq_seen += cand and is_eq
-                pick[n_pick] = q
-                n_pick += take
-                ch_taken[q] = take or (not cand)
+            if not partial:
+                # Every candidate is taken (first round: all children).
+                for q in range(nc):
+                    cand = first_round | (not ch_taken[q])
+                    pick[n_pick] = q
+                    n_pick += cand
+                    ch_taken[q] = True
+            else:
+                eq_seen = 0
+                for q in range(nc):
+                    cand = first_round | (not ch_taken[q])
+                    kq = ch_key[q]
+                    is_eq = kq == thr
+                    take = cand & ((kq > thr) | (is_eq & (eq_seen < n_at_thr)))
+                    eq_seen += cand & is_eq
+                    pick[n_pick] = q
+                    n_pick += take
+                    ch_taken[q] = take | (not cand)
             left -= n_pick
             for x in range(n_pick):
                 q = pick[x]
@@ -1178,25 +1242,29 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                 for w in range(nw):
                     used_n[kept, w] = used[p, w]
                 used_n[kept, cc >> 6] |= np.uint64(isc) << np.uint64(cc & 63)
-                nst = place[ty, st] if isc else skip[st]
-                for t in range(T):
-                    pv_used_n[kept, t] = pv_used[p, t]
-                    count_n[kept, t] = count[p, t]
-                pv_add = pv_used_n[kept, ty] + pv[s]
-                pv_used_n[kept, ty] = pv_add if isc else pv_used_n[kept, ty]
-                count_n[kept, ty] += isc
-                v_card = value[p] + values[cc, s]
-                value_n[kept] = v_card if isc else value[p]
-                a_card = acc[p] + values[cc, s] - pi[cc] - price[ty] * pv[s] - mu[ty]
-                acc_n[kept] = a_card if isc else acc[p]
+                nst = mv_next[ty + 1 if isc else 0, st]
+                vp = value[p]
+                ap = acc[p]
+                vcs = values[cc, s]
+                v_card = vp + vcs
+                value_n[kept] = v_card if isc else vp
+                a_card = ap + vcs - pi[cc] - pp[ty] - mu[ty]
+                acc_n[kept] = a_card if isc else ap
                 h = zhash[p] ^ (zkeys[cc] if isc else np.uint64(0))
                 state_n[kept] = nst
                 zhash_n[kept] = h
                 # The hash covers the cards, the gap state and the PV per type (as bits): states that share
                 # their cards but not their slots must not collide.
                 hs = h ^ zkeys[n + nst]
+                tyc = ty if isc else -1
                 for t in range(T):
-                    fbits[t] = pv_used_n[kept, t]
+                    sel = t == tyc
+                    pvo = pv_used[p, t]
+                    pva = pvo + pvs
+                    pvt = pva if sel else pvo
+                    pv_used_n[kept, t] = pvt
+                    count_n[kept, t] = count[p, t] + sel
+                    fbits[t] = pvt
                     hs = (hs ^ ubits[t]) * np.uint64(1099511628211)
                 if carry_dist:
                     for i in range(nd):
@@ -1207,7 +1275,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                 # (for equal states, the higher value) stays.
                 slot = np.int64(hs >> np.uint64(20)) & mask
                 dup = -1
-                while htab[slot] >= 0:
+                while hstamp[slot] == stamp:
                     o = htab[slot]
                     if hcode[slot] == hs and state_n[o] == nst:
                         same = True
@@ -1231,6 +1299,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                         parent_of[s, dup] = p
                         card_of[s, dup] = c
                     continue
+                hstamp[slot] = stamp
                 htab[slot] = kept
                 hcode[slot] = hs
                 key_n[kept] = kq
