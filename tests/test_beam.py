@@ -335,15 +335,21 @@ def test_card_order_sorts_each_slot_by_priced_value_then_index(seed):
             assert order[t, s, :length[t, s]].tolist() == want
 
 
+def _type_grouped_values(rng, max_types, min_cards, k, mean, masked):
+    """(n_types, tstart, vm): random values with cards grouped by type, a share of pairs masked as NEG."""
+    n_types = int(rng.integers(1, max_types + 1))
+    sizes = rng.integers(min_cards, 6 if min_cards else 7, n_types)
+    tstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    vm = rng.normal(mean, 1, (int(tstart[-1]), k))
+    vm[rng.random(vm.shape) < masked] = kern.NEG
+    return n_types, tstart, vm
+
+
 @pytest.mark.parametrize("seed", range(25))
 def test_slot_values_is_the_best_priced_card_per_type_and_slot(seed):
     rng = np.random.default_rng(seed)
-    n_types = int(rng.integers(1, 6))
-    sizes = rng.integers(0, 7, n_types)
-    tstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    n, k = int(tstart[-1]), int(rng.integers(1, 40))
-    vm = rng.normal(0, 1, (n, k))
-    vm[rng.random((n, k)) < 0.3] = kern.NEG
+    n_types, tstart, vm = _type_grouped_values(rng, 5, 0, int(rng.integers(1, 40)), mean=0.0, masked=0.3)
+    n, k = vm.shape
     offset, price, pv = rng.random(n), rng.normal(0, 0.5, n_types), rng.random(k)
     r = np.empty((n_types, k))
     kern.slot_values(vm, tstart, offset, price, pv, r)
@@ -360,12 +366,8 @@ def test_slot_values_is_the_best_priced_card_per_type_and_slot(seed):
 @pytest.mark.parametrize("seed", range(40))
 def test_path_incumbent_gives_distinct_cards_then_repairs_the_caps(seed):
     rng = np.random.default_rng(seed)
-    n_types = int(rng.integers(1, 4))
-    sizes = rng.integers(1, 6, n_types)
-    tstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    n, k = int(tstart[-1]), 30
-    vm = rng.normal(1, 1, (n, k))
-    vm[rng.random((n, k)) < 0.25] = kern.NEG
+    n_types, tstart, vm = _type_grouped_values(rng, 3, 1, 30, mean=1.0, masked=0.25)
+    n, k = vm.shape
     pv = np.sort(rng.random(k))[::-1].copy()
     path_s = np.sort(rng.choice(k, size=int(rng.integers(0, 15)), replace=False)).astype(np.int64)
     path_t = rng.integers(0, n_types, path_s.size).astype(np.int64)
