@@ -1473,6 +1473,15 @@ def _rematch_rows(vmT, base, nt, slots, m, current, out, work):
 
 
 @njit(cache=True)
+def _same_prefix(a, b, m):
+    """Whether a[:m] and b[:m] hold the same entries."""
+    for x in range(m):
+        if a[x] != b[x]:
+            return False
+    return True
+
+
+@njit(cache=True)
 def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, cache_cards, cache_len,
                  cache_code, cache_table, cache_used, buf):
     """Re-match each type's cards to the slots ``plan`` gives the type (in place); returns the plan's value.
@@ -1513,15 +1522,9 @@ def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, ca
         hit = -1
         while cache_table[pos] >= 0:
             e = cache_table[pos]
-            if cache_code[e] == h and cache_len[e] == m:
-                same = True
-                for x in range(m):
-                    if cache_slots[e, x] != sl[x]:
-                        same = False
-                        break
-                if same:
-                    hit = e
-                    break
+            if cache_code[e] == h and cache_len[e] == m and _same_prefix(cache_slots[e], sl, m):
+                hit = e
+                break
             pos = (pos + 1) & hmask
         if hit >= 0:
             for x in range(m):
@@ -1737,12 +1740,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
         # Insert among the distinct plans kept so far (re-matching can make two plans equal).
         dup = False
         for x in range(n_found):
-            same = True
-            for s in range(k):
-                if out[x, s] != plan_buf[s]:
-                    same = False
-                    break
-            if same:
+            if _same_prefix(out[x], plan_buf, k):
                 dup = True
                 break
         if dup:
