@@ -143,20 +143,23 @@ def reach_table(types, pv, allowed, min_gap, caps, n_types):
 
 
 @njit(cache=True)
-def short_of_share(t, s_next, pv_have, count, dist, min_gap, caps, share_lo, reach):
-    """True when type t can no longer reach its min share from slot s_next on."""
-    need = share_lo[t] - pv_have
+def floor_out_of_reach(t, need, left, f, reach):
+    """True when type t still needs ``need`` PV for its floor but can no longer collect it from slot f on
+    with at most ``left`` more cards (``reach`` is :func:`reach_table`'s bound)."""
     if need <= 0.0:
         return False
-    n_types = caps.shape[0]
-    k = reach.shape[1] - 1
-    f = s_next + max(0, max(min_gap[t] - dist[t], min_gap[n_types] - dist[n_types]))
-    if f > k:
-        f = k
-    left = caps[t] - count
     if left <= 0:
         return True
-    return need > reach[t, f, left]
+    k = reach.shape[1] - 1
+    return need > reach[t, min(f, k), left]
+
+
+@njit(cache=True)
+def short_of_share(t, s_next, pv_have, count, dist, min_gap, caps, share_lo, reach):
+    """True when type t can no longer reach its min share from slot s_next on (``dist``: distances there)."""
+    n_types = caps.shape[0]
+    wait = max(0, max(min_gap[t] - dist[t], min_gap[n_types] - dist[n_types]))
+    return floor_out_of_reach(t, share_lo[t] - pv_have, caps[t] - count, s_next + wait, reach)
 
 
 # --------------------------------------------------------------------- gap machine
@@ -1134,21 +1137,13 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                         else:
                             need = need0[x]
                             left = left0[x]
-                        if need <= 0.0:
-                            continue
-                        if left <= 0:
-                            ok = False
-                            break
                         if exact:
                             g = gofs[nst, x]
                         else:
                             dt = 1 if t == ty else min(dist[p, t] + 1, min_gap[t])
                             da = 1 if ty >= 0 else min(dist[p, T] + 1, min_gap[T])
                             g = max(0, max(min_gap[t] - dt, min_gap[T] - da))
-                        f = s + 1 + g
-                        if f > k:
-                            f = k
-                        if need > reach[t, f, left]:
+                        if floor_out_of_reach(t, need, left, s + 1 + g, reach):
                             ok = False
                             break
                     if not ok:
