@@ -1478,12 +1478,15 @@ def _same_prefix(a, b, m):
 
 @njit(cache=True)
 def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, cache_cards, cache_len,
-                 cache_code, cache_table, cache_used, buf):
+                 cache_code, cache_table, cache_used, buf, duals, dual_state):
     """Re-match each type's cards to the slots ``plan`` gives the type (in place); returns the plan's value.
 
     ``vmT`` is (k, N): the values with cards in type-grouped order, ``NEG`` where the pair is not allowed.
     Results are cached by (type, slots): the plans of one beam share most of them.
     ``cache_used[0]`` counts the entries; when the cache is full, new results are not stored.
+    Each assignment problem solved for a type t leaves its card prices ``duals[j] = max(0, -v_j)``
+    (v: the column potentials of :func:`hungarian_min`, type-grouped rows j) and sets
+    ``dual_state[t] = 1``; they are the prices of the re-match bound in :func:`plan_kernel`.
     Returns (value, assignment problems solved).
     """
     k = plan.shape[0]
@@ -1527,6 +1530,13 @@ def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, ca
             continue
         _rematch_rows(vmT, tstart[t], nt, sl, m, cur[t], out, work)
         solved += 1
+        # Column potentials of a minimisation never rise above 0 (they only ever lose a delta >= 0, and a
+        # column no row took keeps 0); max(0, .) keeps the prices >= 0 even if rounding made one positive.
+        vpot = work[2]
+        base = tstart[t]
+        for j in range(nt):
+            duals[base + j] = max(0.0, -vpot[j + 1])
+        dual_state[t] = 1
         for x in range(m):
             plan[sl[x]] = tcards[out[x]]
         e = cache_used[0]
@@ -1557,14 +1567,6 @@ def rematch_cache(entries, m_max):
 
 
 # --------------------------------------------------------------------- the whole plan
-@njit(cache=True)
-def _trace(parent_of, card_of, i, out):
-    k = out.shape[0]
-    for s in range(k - 1, -1, -1):
-        out[s] = card_of[s, i]
-        i = parent_of[s, i]
-
-
 @njit(cache=True)
 def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi,
                 width, cards_per_type, n_out, price_iters, deadline):
@@ -1668,8 +1670,18 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
         stats[8] += 1
 
     # 4. Re-match the final plans, best first; skip plans that cannot beat the n_out-th best even re-matched.
-    #    Bound of a type's re-matched value on its slots S: the lesser of sum over S of the best value there,
-    #    and (LP duality, any card prices pi >= 0) sum over S of max(value - pi) + the type's prices.
+    #    Bound of a type's re-matched value on its slots S: the least of sum over S of the best value there,
+    #    and (LP duality, any card prices p >= 0) sum over S of max(value - p) + the type's prices, for three
+    #    price vectors: the Lagrangian card prices pi; the optimal duals of the type's first solved
+    #    assignment problem (tabled once, as best_first, like best_priced for pi); and the duals of the
+    #    type's latest solved problem (computed per plan, only when the first three terms cannot skip it).
+    #    Proof of the price bound: for any assignment sigma of distinct allowed cards to S,
+    #      sum_s v[sigma(s), s] = sum_s (v[sigma(s), s] - p_sigma(s)) + sum_{j used} p_j
+    #                          <= sum_s max_j (v[j, s] - p_j) + sum_j p_j        (p_j >= 0, j over allowed cards),
+    #    so it holds for any p >= 0, whatever solved problem p came from; duals of a slot set much like S
+    #    (the final beam's plans share most slots) make it nearly tight: it equals the optimum on that set.
+    #    Floating point: the skip test leaves 1e-9 * (1 + |ub|) plus 1e-12 * (sum of the |terms|) of slack,
+    #    far above the rounding of sums of some 100 terms.
     best_at = np.full((T, k), NEG)
     best_priced = np.full((T, k), NEG)
     pi_sum = np.zeros(T)
@@ -1694,44 +1706,117 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
            np.empty(T, np.uint64), rowof)
     ub_rows = np.zeros(T)
     ub_priced = np.zeros(T)
+    ub_first = np.zeros(T)
+    ub_dual = np.zeros(T)
     has_type = np.zeros(T, np.bool_)
+    # Dual prices per type-grouped card row (of the latest solved problem of the type); dual_state[t]:
+    # 0 none yet, 1 just solved, 2 summed in dual_sum; n_duals[t]: problems of the type solved so far.
+    duals = np.zeros(n)
+    dual_state = np.zeros(T, np.int64)
+    dual_sum = np.zeros(T)
+    n_duals = np.zeros(T, np.int64)
+    best_first = np.zeros((T, k))  # (0 until tabled, which keeps the |terms| sum finite)
+    first_sum = np.full(T, np.inf)  # inf until the type's first problem is solved: the term then never wins
     ranking = np.argsort(-final_value, kind="mergesort")
     n_found = 0
     for q in range(size + 1):
+        full = n_found == n_out
+        mag = 0.0
+        if full:
+            for t in range(T):
+                ub_rows[t] = 0.0
+                ub_priced[t] = pi_sum[t]
+                ub_first[t] = first_sum[t]
+                has_type[t] = False
         if q < size:
             i = ranking[q]
             if not feasible[i]:
                 continue
             if deadline < np.inf and n_found > 0 and q % 8 == 0 and now() > deadline:
                 break
-            _trace(parent_of, card_of, i, plan_buf)
+            # Trace the plan back from its final state; the sums of the first three bounds ride along (the
+            # walk up the parent links is latency-bound, the sums come nearly free).
+            for s in range(k - 1, -1, -1):
+                c = card_of[s, i]
+                plan_buf[s] = c
+                i = parent_of[s, i]
+                if full and c >= 0:
+                    t = types[c]
+                    ub_rows[t] += best_at[t, s]
+                    ub_priced[t] += best_priced[t, s]
+                    ub_first[t] += best_first[t, s]
+                    mag += abs(best_at[t, s]) + abs(best_priced[t, s]) + abs(best_first[t, s])
+                    has_type[t] = True
         else:  # the price steps' best path plan
             if not exact or inc_value == -np.inf:
                 continue
             for s in range(k):
-                plan_buf[s] = tcards[inc_rows[s]] if inc_rows[s] >= 0 else -1
-        if n_found == n_out:
-            for t in range(T):
-                ub_rows[t] = 0.0
-                ub_priced[t] = pi_sum[t]
-                has_type[t] = False
-            for s in range(k):
-                c = plan_buf[s]
-                if c >= 0:
+                c = tcards[inc_rows[s]] if inc_rows[s] >= 0 else -1
+                plan_buf[s] = c
+                if full and c >= 0:
                     t = types[c]
                     ub_rows[t] += best_at[t, s]
                     ub_priced[t] += best_priced[t, s]
+                    ub_first[t] += best_first[t, s]
+                    mag += abs(best_at[t, s]) + abs(best_priced[t, s]) + abs(best_first[t, s])
                     has_type[t] = True
+        if full:
             ub = 0.0
+            later = False
             for t in range(T):
                 if has_type[t]:
-                    ub += min(ub_rows[t], ub_priced[t])
-            if ub + 1e-9 * (1.0 + abs(ub)) <= out_value[n_out - 1]:
+                    ub += min(ub_rows[t], ub_priced[t], ub_first[t])
+                    mag += 2.0 * pi_sum[t] + (2.0 * first_sum[t] if n_duals[t] > 0 else 0.0)
+                    later = later or n_duals[t] > 1
+            if ub + 1e-9 * (1.0 + abs(ub)) + 1e-12 * mag <= out_value[n_out - 1]:
                 stats[9] += 1
                 continue
+            if later:  # (else the latest duals are the first ones for every type of the plan)
+                # Sharper: the same bound with the duals of each type's latest solved problem as prices.
+                for t in range(T):
+                    ub_dual[t] = dual_sum[t] if n_duals[t] > 1 else np.inf
+                for s in range(k):
+                    c = plan_buf[s]
+                    if c >= 0:
+                        t = types[c]
+                        if n_duals[t] > 1:
+                            row = vmT[s]
+                            top = NEG
+                            for j in range(np.uint64(tstart[t]), np.uint64(tstart[t + 1])):
+                                x = row[j]
+                                top = max(top, x - duals[j] if x > NEG else NEG)
+                            ub_dual[t] += top
+                            mag += abs(top)
+                ub = 0.0
+                for t in range(T):
+                    if has_type[t]:
+                        ub += min(ub_rows[t], ub_priced[t], ub_first[t], ub_dual[t])
+                        if n_duals[t] > 1:
+                            mag += 2.0 * dual_sum[t]
+                if ub + 1e-9 * (1.0 + abs(ub)) + 1e-12 * mag <= out_value[n_out - 1]:
+                    stats[9] += 1
+                    continue
         v, solved = rematch_plan(values, vmT, types, tcards, tstart, plan_buf, work, cache_slots, cache_cards,
-                                 cache_len, cache_code, cache_table, cache_used, buf)
+                                 cache_len, cache_code, cache_table, cache_used, buf, duals, dual_state)
         stats[7] += solved
+        for t in range(T):
+            if dual_state[t] == 1:
+                dual_sum[t] = 0.0
+                for j in range(tstart[t], tstart[t + 1]):
+                    dual_sum[t] += duals[j]
+                dual_state[t] = 2
+                n_duals[t] += 1
+                if n_duals[t] == 1:
+                    # Table the first prices: best_first[t, s] = max over the type's allowed cards of (value - price).
+                    bf = best_first[t]
+                    bf[:] = NEG
+                    for j in range(np.uint64(tstart[t]), np.uint64(tstart[t + 1])):
+                        pj = duals[j]
+                        row = vm[j]
+                        for s in range(ku):
+                            x = row[s]
+                            bf[s] = max(bf[s], x - pj if x > NEG else NEG)
+                    first_sum[t] = dual_sum[t]
         # Insert among the distinct plans kept so far (re-matching can make two plans equal).
         dup = False
         for x in range(n_found):
