@@ -50,6 +50,9 @@ VALUE_TIE = 0.1
 DEFLECTION = 0.45
 #: Subgradient steps without a better dual value before the step size is halved.
 PATIENCE = 2
+#: The beam keeps half its width on the first ``k // EARLY_SLOTS_DIVISOR`` slots (on ``device``: the same plan
+#: quality as the full width throughout, for 17 % less beam work; a narrow *late* beam loses quality).
+EARLY_SLOTS_DIVISOR = 3
 #: Width factor of a retry when no state of the beam could meet the min-share floors (at most two retries).
 RETRY_GROWTH = 8
 #: Work units (roughly inner-loop steps) between two looks at the clock when a deadline is set.
@@ -1027,6 +1030,10 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
             floor_types[n_floors] = t
             n_floors += 1
     carry_dist = not exact
+    # The first third of the slots keeps half the width: decisions there are cheap to revisit later (the
+    # estimate H sees most of the page ahead), and the work is better spent on the slots after them.
+    early_slots = k // EARLY_SLOTS_DIVISOR
+    w_early = (W + 1) // 2
     n_children = 0
     n_drops = 0
     used, used_n = np.zeros((W, nw), np.uint64), np.zeros((W, nw), np.uint64)
@@ -1177,7 +1184,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
         # Keep the best distinct children: rank by key (ties: generation order), merge equal states.
         # Selection and copying are written without data-dependent branches where it matters: keys
         # are close to random around the threshold, and mispredicted branches cost more than the work.
-        want = 1 if late else W
+        want = 1 if late else (w_early if s < early_slots else W)
         stamp = s + 1
         kept = 0
         left = nc

@@ -24,10 +24,13 @@ One kernel call (:func:`solvers._beam_kernels.plan_kernel`) does four things:
    ``cards_per_type`` best unused allowed cards of each type (by priced value)
    that the gaps, the count and the share cap allow. They are ranked by priced
    value so far + the dynamic program's table for the slots left + a tenth of the
-   plain value so far, the best ``width`` distinct ones are kept (equal states —
-   same cards, distances, PV and counts — are merged, the better kept; ties go to
-   the first generated), and a look-ahead drops children that can no longer reach
-   a min-share floor.
+   plain value so far, and the best ``width`` distinct ones are kept: equal states
+   (same cards, distances, PV and counts) are merged, the better kept, and ties go
+   to the first generated. Over the first third of the slots the beam keeps half
+   as many: there the estimate still sees most of the page, and on ``device`` this
+   costs no plan quality and a sixth less work (narrowing the *late* slots instead
+   does cost quality). A look-ahead drops children that can no longer reach a
+   min-share floor.
 4. **Re-matching.** Each plan of the final beam keeps the slots it gives each type,
    and the type's cards are re-assigned to those slots optimally (Hungarian
    method): gaps, shares and counts depend on the slots only, so the plan stays
@@ -107,7 +110,7 @@ def solve_beam(
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
     width : int >= 1, default 32
-        States kept after each slot.
+        States kept after each slot (half as many, rounded up, over the first third of the slots).
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
         (after re-matching) into ``Solution.pool``.
