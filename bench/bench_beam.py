@@ -7,7 +7,7 @@ two times are reported, as medians over instances of the per-instance median of
 ``--repeats`` calls:
 
 * end to end — a ``mixrank.solve`` call, validation and ``make_solution`` (which
-  re-checks the plan with ``problem.check``) included;
+  re-checks the plan in one compiled pass, ``mixrank._fastcheck``) included;
 * wall — the solver's own ``Solution.wall_time``;
 
 and the ratio of CP-SAT's median to each (same run, same instances). Beam rows also
