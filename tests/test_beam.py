@@ -301,6 +301,52 @@ def test_rematching_is_an_optimal_assignment(seed):
     assert values[out, slots].sum() >= values[current, slots].sum() - 1e-9
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_assignment_duals_price_a_bound_on_every_other_slot_set(seed):
+    # plan_kernel skips re-matching a plan when a bound shows it cannot win; one bound prices the cards with
+    # p_j = max(0, -v_j), v the column potentials the Hungarian leaves in work[2] (1-based). For any p >= 0,
+    # sum over slots S of max over allowed cards (value - p) + sum of p bounds every assignment on S. Check it
+    # against scipy on other slot sets, and that it is tight on the slot set that was solved.
+    rng = np.random.default_rng(100 + seed)
+    nt, k = int(rng.integers(2, 9)), 12
+    values = np.round(rng.normal(0, 2, size=(nt, k)), 2)
+    allowed = rng.random((nt, k)) > 0.25
+    allowed[:, :] |= ~allowed.any(axis=0)  # every slot has an allowed card
+    cards = np.arange(nt, dtype=np.int64)
+
+    def optimum(slots):
+        masked = np.where(allowed[:, slots], values[:, slots], -1e6)
+        rows, cols = linear_sum_assignment(masked.T, maximize=True)
+        best = masked.T[rows, cols]
+        return best.sum() if best.min() > -1e5 else None  # None: no assignment of allowed pairs
+
+    m = int(rng.integers(1, nt + 1))
+    slots = np.sort(rng.choice(k, size=m, replace=False)).astype(np.int64)
+    current = np.full(m, -1, np.int64)
+    rows, cols = linear_sum_assignment(np.where(allowed[:, slots], 0.0, 1.0).T)
+    if np.where(allowed[:, slots], 0.0, 1.0).T[rows, cols].sum() > 0:
+        return  # the drawn slot set has no allowed assignment
+    current[rows] = cols
+    work = kern.assignment_work(nt, k)
+    out = np.empty(m, np.int64)
+    kern.rematch_type(values, allowed, cards, slots, m, current, out, work)
+    prices = np.maximum(0.0, -work[2][1:nt + 1])
+
+    def bound(slots):
+        priced = np.where(allowed[:, slots], values[:, slots] - prices[:, None], -np.inf)
+        return priced.max(axis=0).sum() + prices.sum()
+
+    assert bound(slots) == pytest.approx(optimum(slots), abs=1e-9)  # tight where it was solved
+    checked = 0
+    for _ in range(40):
+        other = np.sort(rng.choice(k, size=int(rng.integers(1, nt + 1)), replace=False))
+        opt = optimum(other)
+        if opt is not None:
+            assert bound(other) >= opt - 1e-9
+            checked += 1
+    assert checked > 0
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from([-2.0, -1.0, -0.5, 0.0, 0.25, 1.0, 3.0, np.inf, -np.inf]) | st.floats(-5, 5),
                 min_size=1, max_size=140), st.data())
