@@ -942,16 +942,20 @@ def card_order(vm, tstart, tcards, pi_sorted, n_types):
 
 
 @njit(cache=True)
-def _kth_largest(a, m, kth, tmp):
-    """The kth largest (0-based) of a[:m]; overwrites a[:m] and tmp[:m].
+def _kth_largest_from(a, m, kth, tmp, tmp2):
+    """The kth largest (0-based) of a[:m], leaving ``a`` untouched (``tmp``, ``tmp2``: scratch of m entries).
 
     Three-way partitions around a median-of-three pivot, written so that no branch
     depends on how an element compares (the comparisons become arithmetic on the
     write positions); short ranges are finished by counting. Positions are unsigned,
-    so that Numba adds no negative-index wraparound to the partition loop.
+    so that Numba adds no negative-index wraparound to the partition loop. The first
+    pass reads ``a`` and writes ``tmp``; later passes alternate between ``tmp`` and
+    ``tmp2`` (pass ``tmp2 = a`` to let it overwrite ``a`` instead).
     """
     src = a
     dst = tmp
+    other = tmp2
+    first = True
     one = np.uint64(1)
     lo = np.uint64(0)
     n = np.uint64(m)
@@ -979,7 +983,11 @@ def _kth_largest(a, m, kth, tmp):
             kk -= n - n_lt
             lo = r
             n = n_lt
-        src, dst = dst, src
+        if first:
+            src, dst = dst, other
+            first = False
+        else:
+            src, dst = dst, src
     for i in range(lo, lo + n):
         v = src[i]
         above = np.uint64(0)
@@ -991,6 +999,12 @@ def _kth_largest(a, m, kth, tmp):
         if above <= kk and kk < at_least:
             return v
     return src[lo]
+
+
+@njit(cache=True)
+def _kth_largest(a, m, kth, tmp):
+    """The kth largest (0-based) of a[:m]; overwrites a[:m] and tmp[:m] (see :func:`_kth_largest_from`)."""
+    return _kth_largest_from(a, m, kth, tmp, a)
 
 
 @njit(cache=True)
@@ -1038,7 +1052,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     n_drops = 0
     used, used_n = np.zeros((W, nw), np.uint64), np.zeros((W, nw), np.uint64)
     dist, dist_n = np.zeros((W, nd), np.int64), np.zeros((W, nd), np.int64)
-    state, state_n = np.zeros(W, np.int64), np.zeros(W, np.int64)
+    state, state_n = np.zeros(W, np.uint64), np.zeros(W, np.uint64)
     zhash, zhash_n = np.zeros(W, np.uint64), np.zeros(W, np.uint64)
     pv_used, pv_used_n = np.zeros((W, T)), np.zeros((W, T))
     count, count_n = np.zeros((W, T), np.int64), np.zeros((W, T), np.int64)
@@ -1049,13 +1063,13 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     card_of = np.zeros((k, W), np.int64)
     stats = np.zeros(4, np.int64)
     max_children = W * (1 + T * cards_per_type)
-    ch_parent = np.empty(max_children, np.int64)
+    ch_parent = np.empty(max_children, np.uint64)
     ch_card = np.empty(max_children, np.int64)
     ch_key = np.empty(max_children)
     ch_taken = np.zeros(max_children, np.bool_)
     scratch = np.empty(max_children)
     scratch2 = np.empty(max_children)
-    pick = np.empty(max_children, np.int64)
+    pick = np.empty(max_children, np.uint64)
     fbits = np.empty(T)
     ubits = fbits.view(np.uint64)
     # Per move (organic = row 0, type ty = row ty + 1) and machine state: the next state (-1: forbidden) and
@@ -1064,7 +1078,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     F1 = Hc.shape[1]
     Hf = Hc.reshape(Hc.size)
     mv_next = np.empty((T + 1, S), np.int64)
-    mv_hoff = np.zeros((T + 1, S), np.int64)
+    mv_hoff = np.zeros((T + 1, S), np.uint64)
     for st in range(S):
         for r in range(T + 1):
             nst = skip[st] if r == 0 else place[r - 1, st]
@@ -1085,10 +1099,13 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     hsize = 1
     while hsize < 4 * W:
         hsize *= 2
-    htab = np.zeros(hsize, np.int64)
+    htab = np.zeros(hsize, np.uint64)
     hstamp = np.zeros(hsize, np.int64)  # a slot holds an entry of this layer when hstamp == s + 1
     hcode = np.zeros(hsize, np.uint64)
-    mask = np.int64(hsize - 1)
+    mask = np.uint64(hsize - 1)
+    u0, u1, u6, u20, u63 = np.uint64(0), np.uint64(1), np.uint64(6), np.uint64(20), np.uint64(63)
+    uT = np.uint64(T)
+    un = np.uint64(n)
     for i in range(nd):
         dist[0, i] = init_dist[i]
     size = 1
@@ -1104,11 +1121,11 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
         if late:
             stats[3] += 1
         nc = 0
-        hbase = s * F1
+        hbase = np.uint64(s * F1)
         pvs = pv[s]
         for t in range(T):
             pp[t] = price[t] * pvs
-        for p in range(size):
+        for p in range(np.uint64(size)):
             st = state[p]
             accp = acc[p]
             tvp = tie * value[p]
@@ -1161,23 +1178,36 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     ch_parent[nc] = p
                     ch_card[nc] = -1
                     ch_key[nc] = base
-                    scratch[nc] = base
                     nc += 1
+                    continue
+                ol = order_len[ty, s]
+                if cards_per_type == 1:
+                    # The first unused card of the list: scan on the used bits alone, then write one child.
+                    j = 0
+                    free = u0
+                    c = u0
+                    while free == u0 and j < ol:
+                        c = np.uint64(order[ty, s, j])
+                        j += 1
+                        free = ((used[p, c >> u6] >> (c & u63)) & u1) ^ u1
+                    if free != u0:
+                        ch_parent[nc] = p
+                        ch_card[nc] = np.int64(c)
+                        ch_key[nc] = base + (1.0 + tie) * values[c, s] - pi[c]
+                        nc += 1
+                        n_children += 1
                     continue
                 # The best unused cards of the type, written without a branch on the used bit (the slot
                 # written for a used card is written again by the next one).
                 taken = 0
-                ol = order_len[ty, s]
                 j = 0
                 while taken < cards_per_type and j < ol:
-                    c = order[ty, s, j]
+                    c = np.uint64(order[ty, s, j])
                     j += 1
-                    free = np.int64(((used[p, c >> 6] >> np.uint64(c & 63)) & np.uint64(1)) ^ np.uint64(1))
+                    free = np.int64(((used[p, c >> u6] >> (c & u63)) & u1) ^ u1)
                     ch_parent[nc] = p
-                    ch_card[nc] = c
-                    kc = base + (1.0 + tie) * values[c, s] - pi[c]
-                    ch_key[nc] = kc
-                    scratch[nc] = kc
+                    ch_card[nc] = np.int64(c)
+                    ch_key[nc] = base + (1.0 + tie) * values[c, s] - pi[c]
                     nc += free
                     taken += free
                 n_children += taken
@@ -1192,38 +1222,51 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
         while kept < want and left > 0:
             need = want - kept
             partial = left > need
-            thr = -np.inf
-            n_at_thr = 0
-            if partial:
-                m = 0
-                if first_round:
-                    m = nc  # the generation loop wrote the keys to scratch as well
-                else:
-                    for q in range(nc):
-                        scratch[m] = ch_key[q]
-                        m += not ch_taken[q]
-                thr = _kth_largest(scratch, m, need - 1, scratch2)
-                n_above = 0
-                if first_round:
-                    for q in range(nc):
-                        n_above += ch_key[q] > thr
-                else:
-                    for q in range(nc):
-                        n_above += (ch_key[q] > thr) and not ch_taken[q]
-                n_at_thr = need - n_above
-            # The chosen children, in generation order (ties at the threshold: the first ones).
             n_pick = 0
             if not partial:
                 # Every candidate is taken (first round: all children).
-                for q in range(nc):
+                for q in range(np.uint64(nc)):
                     cand = first_round | (not ch_taken[q])
                     pick[n_pick] = q
                     n_pick += cand
                     ch_taken[q] = True
+            elif first_round:
+                thr = _kth_largest_from(ch_key, nc, need - 1, scratch, scratch2)
+                # Usually no tie at the threshold is left out: take every key >= thr in one pass, and
+                # redo the pass with the exact tie count only when that took too many.
+                for q in range(np.uint64(nc)):
+                    take = ch_key[q] >= thr
+                    pick[n_pick] = q
+                    n_pick += take
+                    ch_taken[q] = take
+                if n_pick != need:
+                    n_above = 0
+                    for q in range(nc):
+                        n_above += ch_key[q] > thr
+                    n_at_thr = need - n_above
+                    n_pick = 0
+                    eq_seen = 0
+                    for q in range(np.uint64(nc)):
+                        kq = ch_key[q]
+                        is_eq = kq == thr
+                        take = (kq > thr) | (is_eq & (eq_seen < n_at_thr))
+                        eq_seen += is_eq
+                        pick[n_pick] = q
+                        n_pick += take
+                        ch_taken[q] = take
             else:
-                eq_seen = 0
+                m = 0
                 for q in range(nc):
-                    cand = first_round | (not ch_taken[q])
+                    scratch[m] = ch_key[q]
+                    m += not ch_taken[q]
+                thr = _kth_largest(scratch, m, need - 1, scratch2)
+                n_above = 0
+                for q in range(nc):
+                    n_above += (ch_key[q] > thr) and not ch_taken[q]
+                n_at_thr = need - n_above
+                eq_seen = 0
+                for q in range(np.uint64(nc)):
+                    cand = not ch_taken[q]
                     kq = ch_key[q]
                     is_eq = kq == thr
                     take = cand & ((kq > thr) | (is_eq & (eq_seen < n_at_thr)))
@@ -1238,75 +1281,81 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                 p = ch_parent[q]
                 c = ch_card[q]
                 isc = c >= 0
-                cc = c if isc else 0
+                cc = np.uint64(c) if isc else u0
                 ty = types[cc]
+                tyu = np.uint64(ty) if isc else uT
                 st = state[p]
-                for w in range(nw):
-                    used_n[kept, w] = used[p, w]
-                used_n[kept, cc >> 6] |= np.uint64(isc) << np.uint64(cc & 63)
-                nst = mv_next[ty + 1 if isc else 0, st]
+                ku = np.uint64(kept)
+                if nw == 1:
+                    used_n[ku, 0] = used[p, 0] | (np.uint64(isc) << (cc & u63))
+                else:
+                    for w in range(nw):
+                        used_n[ku, w] = used[p, w]
+                    used_n[ku, cc >> u6] |= np.uint64(isc) << (cc & u63)
+                nst = np.uint64(mv_next[tyu + u1 if isc else u0, st])
                 vp = value[p]
                 ap = acc[p]
                 vcs = values[cc, s]
                 v_card = vp + vcs
-                value_n[kept] = v_card if isc else vp
-                a_card = ap + vcs - pi[cc] - pp[ty] - mu[ty]
-                acc_n[kept] = a_card if isc else ap
-                h = zhash[p] ^ (zkeys[cc] if isc else np.uint64(0))
-                state_n[kept] = nst
-                zhash_n[kept] = h
+                value_n[ku] = v_card if isc else vp
+                a_card = ap + vcs - pi[cc] - pp[tyu if isc else u0] - mu[tyu if isc else u0]
+                acc_n[ku] = a_card if isc else ap
+                h = zhash[p] ^ (zkeys[cc] if isc else u0)
+                state_n[ku] = nst
+                zhash_n[ku] = h
                 # The hash covers the cards, the gap state and the PV per type (as bits): states that share
                 # their cards but not their slots must not collide.
-                hs = h ^ zkeys[n + nst]
-                tyc = ty if isc else -1
-                for t in range(T):
-                    sel = t == tyc
+                hs = h ^ zkeys[un + nst]
+                for t in range(uT):
+                    sel = t == tyu
                     pvo = pv_used[p, t]
                     pva = pvo + pvs
                     pvt = pva if sel else pvo
-                    pv_used_n[kept, t] = pvt
-                    count_n[kept, t] = count[p, t] + sel
+                    pv_used_n[ku, t] = pvt
+                    count_n[ku, t] = count[p, t] + sel
                     fbits[t] = pvt
                     hs = (hs ^ ubits[t]) * np.uint64(1099511628211)
                 if carry_dist:
                     for i in range(nd):
                         d = min(dist[p, i] + 1, min_gap[i])
-                        dist_n[kept, i] = 1 if isc and (i == ty or i == T) else d
-                        hs = (hs ^ np.uint64(dist_n[kept, i])) * np.uint64(1099511628211)
+                        dist_n[ku, i] = 1 if isc and (i == ty or i == T) else d
+                        hs = (hs ^ np.uint64(dist_n[ku, i])) * np.uint64(1099511628211)
                 # Equal states (same cards, gap state, PV; counts follow from the cards) merge; the higher key
                 # (for equal states, the higher value) stays.
-                slot = np.int64(hs >> np.uint64(20)) & mask
-                dup = -1
+                slot = (hs >> u20) & mask
+                found = False
+                dup = u0
                 while hstamp[slot] == stamp:
                     o = htab[slot]
                     if hcode[slot] == hs and state_n[o] == nst:
                         same = True
                         for w in range(nw):
-                            same = same and used_n[o, w] == used_n[kept, w]
+                            same = same and used_n[o, w] == used_n[ku, w]
                         for t in range(T):
-                            same = same and pv_used_n[o, t] == pv_used_n[kept, t]
+                            same = same and pv_used_n[o, t] == pv_used_n[ku, t]
                         if carry_dist:
                             for i in range(nd):
-                                same = same and dist_n[o, i] == dist_n[kept, i]
+                                same = same and dist_n[o, i] == dist_n[ku, i]
                         if same:
                             dup = o
+                            found = True
                             break
-                    slot = (slot + np.int64(1)) & mask
-                if dup >= 0:
+                    slot = (slot + u1) & mask
+                if found:
                     stats[2] += 1
                     if kq > key_n[dup]:
                         key_n[dup] = kq
-                        value_n[dup] = value_n[kept]
-                        acc_n[dup] = acc_n[kept]
+                        value_n[dup] = value_n[ku]
+                        acc_n[dup] = acc_n[ku]
                         parent_of[s, dup] = p
                         card_of[s, dup] = c
                     continue
                 hstamp[slot] = stamp
-                htab[slot] = kept
+                htab[slot] = ku
                 hcode[slot] = hs
-                key_n[kept] = kq
-                parent_of[s, kept] = p
-                card_of[s, kept] = c
+                key_n[ku] = kq
+                parent_of[s, ku] = p
+                card_of[s, ku] = c
                 kept += 1
             first_round = False
         size = kept

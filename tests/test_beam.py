@@ -359,6 +359,10 @@ def test_kth_largest_equals_sorting(keys, data):
     # only a prefix counts: the tail of the buffer is ignored
     padded = np.concatenate([a, np.full(7, 99.0)])
     assert kern._kth_largest(padded, a.size, kth, np.empty(padded.size)) == want
+    # the form the beam's first selection uses leaves the keys as they were
+    keep = np.concatenate([a, np.full(7, 99.0)])
+    assert kern._kth_largest_from(keep, a.size, kth, np.empty(keep.size), np.empty(keep.size)) == want
+    assert np.array_equal(keep, np.concatenate([a, np.full(7, 99.0)]), equal_nan=True)
 
 
 @pytest.mark.parametrize("seed", range(20))
