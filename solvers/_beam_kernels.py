@@ -101,10 +101,14 @@ def masked_values(values, allowed, tcards):
     """(N, K) values with cards in type-grouped order, ``NEG`` where the pair is not allowed."""
     n, k = values.shape
     out = np.empty((n, k))
+    ku = np.uint64(k)
     for j in range(n):
         c = tcards[j]
-        for s in range(k):
-            out[j, s] = values[c, s] if allowed[c, s] else NEG
+        row = values[c]
+        ok = allowed[c]
+        orow = out[j]
+        for s in range(ku):  # row views and unsigned slots: a plain select, vectorised
+            orow[s] = row[s] if ok[s] else NEG
     return out
 
 
@@ -123,25 +127,41 @@ def reach_table(types, pv, allowed, min_gap, caps, n_types):
     reach = np.zeros((n_types, k + 1, m_max + 1))
     g_any = min_gap[n_types]
     usable = np.zeros(k, np.bool_)
+    ku = np.uint64(k)
+    one = np.uint64(1)
     for t in range(n_types):
         spacing = max(min_gap[t], g_any)
-        usable[:] = False
+        for s in range(ku):
+            usable[s] = False
         for c in range(n):
             if types[c] == t:
-                for s in range(k):
-                    if allowed[c, s]:
-                        usable[s] = True
-        for s in range(k - 1, -1, -1):
-            for m in range(1, caps[t] + 1):
-                best = reach[t, s + 1, m]
-                if usable[s]:
-                    after = s + spacing
-                    take = pv[s] + (reach[t, after, m - 1] if after <= k else 0.0)
-                    if take > best:
-                        best = take
-                reach[t, s, m] = best
-            for m in range(caps[t] + 1, m_max + 1):
-                reach[t, s, m] = reach[t, s, caps[t]]
+                row = allowed[c]
+                for s in range(ku):  # branch-free (and vectorised): a slot is usable if any card of t is allowed
+                    usable[s] |= row[s]
+        rt = reach[t]
+        ct = np.uint64(caps[t])
+        for s in range(k - 1, -1, -1):  # each best is take if take > best else best, as a select
+            cur = rt[s]
+            nxt = rt[s + 1]
+            after = s + spacing
+            if usable[s] and after <= k:
+                aft = rt[after]
+                p = pv[s]
+                for m in range(one, ct + one):
+                    take = p + aft[m - one]
+                    best = nxt[m]
+                    cur[m] = take if take > best else best
+            elif usable[s]:
+                take = pv[s] + 0.0
+                for m in range(one, ct + one):
+                    best = nxt[m]
+                    cur[m] = take if take > best else best
+            else:
+                for m in range(one, ct + one):
+                    cur[m] = nxt[m]
+            last = cur[ct]
+            for m in range(ct + one, np.uint64(m_max) + one):
+                cur[m] = last
     return reach
 
 
@@ -174,105 +194,113 @@ def _enumerate_states(min_gap, init_dist, tracked, max_states):
     ``max_states`` (or the distance space is too large to index). Untracked rules are
     held at 1 (always satisfied), so the machine is then a relaxation of the rules.
     A state is found by its mixed-radix code: in a dense table when the distance
-    space is small, else in a hash table.
+    space is small, else in a hash table. One row of ``st`` per state holds its
+    distances, its successors (organic, then each type) and its code; the three
+    results are views of one buffer (a few allocations instead of a dozen).
     """
     nd = min_gap.shape[0]
     T = nd - 1
-    g = np.empty(nd, np.int64)
-    stride = np.empty(nd, np.int64)
+    aux = np.empty(3 * nd, np.int64)
     space = 1
     for i in range(nd):
-        g[i] = min_gap[i] if tracked[i] else 1
-        stride[i] = space
-        if space > (1 << 40) // g[i]:
+        gi = min_gap[i] if tracked[i] else 1
+        aux[i] = gi
+        aux[nd + i] = space
+        if space > (1 << 40) // gi:
             return np.empty(0, np.int64), np.empty((T, 0), np.int64), np.empty((0, nd), np.int64), -1
-        space *= g[i]
+        space *= gi
+    g = aux[:nd]
+    stride = aux[nd:2 * nd]
+    d = aux[2 * nd:]
     dense = space <= 4096
     cap = 64
-    dists = np.empty((cap, nd), np.int64)
-    skip = np.full(cap, -1, np.int64)
-    place = np.full((T, cap), -1, np.int64)
-    codes = np.empty(cap, np.int64)
-    idmap = np.full(space if dense else 1, -1, np.int64)
+    width = 2 * nd + 1  # distances | successors (organic, type 0..T-1) | code
+    st = np.empty((cap, width), np.int64)
     hsize = 1 if dense else 256
-    table = np.full(hsize, -1, np.int64)
-    d = np.empty(nd, np.int64)
+    index = np.full(space if dense else hsize, -1, np.int64)  # code -> state (dense) or the hash table
     code = 0
     for i in range(nd):
         d[i] = min(init_dist[i], g[i])
         code += (d[i] - 1) * stride[i]
     if dense:
-        idmap[code] = 0
+        index[code] = 0
     else:
-        table[(code * 0x9E3779B1) & (hsize - 1)] = 0
-    codes[0] = code
-    dists[0] = d
+        index[(code * 0x9E3779B1) & (hsize - 1)] = 0
+    for i in range(nd):
+        st[0, i] = d[i]
+        st[0, nd + i] = -1
+    st[0, 2 * nd] = code
     n = 1
     q = 0
     while q < n:
+        # The organic successor's distances and code; a type-t card's successor differs only in rules t and
+        # any-card (both back to 1, which adds 0 to the code), so its code is the organic one less two terms.
+        code_org = 0
+        for i in range(nd):
+            d[i] = min(st[q, i] + 1, g[i])
+            code_org += (d[i] - 1) * stride[i]
         for action in range(-1, T):
-            if action >= 0 and (dists[q, T] < g[T] or dists[q, action] < g[action]):
+            if action >= 0 and (st[q, T] < g[T] or st[q, action] < g[action]):
                 continue
-            code = 0
-            for i in range(nd):
-                if action >= 0 and (i == action or i == T):
-                    d[i] = 1
-                else:
-                    d[i] = min(dists[q, i] + 1, g[i])
-                code += (d[i] - 1) * stride[i]
+            if action < 0:
+                code = code_org
+            else:
+                code = code_org - (d[action] - 1) * stride[action] - (d[T] - 1) * stride[T]
             slot = 0
             if dense:
-                j = idmap[code]
+                j = index[code]
             else:
                 j = -1
                 slot = (code * 0x9E3779B1) & (hsize - 1)
-                while table[slot] >= 0:
-                    if codes[table[slot]] == code:
-                        j = table[slot]
+                while index[slot] >= 0:
+                    if st[index[slot], 2 * nd] == code:
+                        j = index[slot]
                         break
                     slot = (slot + 1) & (hsize - 1)
             if j < 0:
                 if n >= max_states:
-                    return skip, place, dists, -1
-                if n == cap:  # grow the arrays (and the hash table)
+                    return np.empty(0, np.int64), np.empty((T, 0), np.int64), np.empty((0, nd), np.int64), -1
+                if n == cap:  # grow the rows (and the hash table)
                     cap *= 2
-                    dists2 = np.empty((cap, nd), np.int64)
-                    dists2[:n] = dists[:n]
-                    dists = dists2
-                    skip2 = np.full(cap, -1, np.int64)
-                    skip2[:n] = skip[:n]
-                    skip = skip2
-                    place2 = np.full((T, cap), -1, np.int64)
-                    place2[:, :n] = place[:, :n]
-                    place = place2
-                    codes2 = np.empty(cap, np.int64)
-                    codes2[:n] = codes[:n]
-                    codes = codes2
+                    st2 = np.empty((cap, width), np.int64)
+                    for o in range(n):
+                        for i in range(width):
+                            st2[o, i] = st[o, i]
+                    st = st2
                     if not dense:
                         hsize = 4 * cap
-                        table = np.full(hsize, -1, np.int64)
+                        index = np.full(hsize, -1, np.int64)
                         for o in range(n):
-                            slot2 = (codes[o] * 0x9E3779B1) & (hsize - 1)
-                            while table[slot2] >= 0:
+                            slot2 = (st[o, 2 * nd] * 0x9E3779B1) & (hsize - 1)
+                            while index[slot2] >= 0:
                                 slot2 = (slot2 + 1) & (hsize - 1)
-                            table[slot2] = o
+                            index[slot2] = o
                         slot = (code * 0x9E3779B1) & (hsize - 1)
-                        while table[slot] >= 0:
+                        while index[slot] >= 0:
                             slot = (slot + 1) & (hsize - 1)
                 j = n
                 if dense:
-                    idmap[code] = j
+                    index[code] = j
                 else:
-                    table[slot] = j
-                codes[j] = code
-                dists[j] = d
+                    index[slot] = j
+                for i in range(nd):
+                    st[j, i] = d[i]
+                    st[j, nd + i] = -1
+                if action >= 0:
+                    st[j, action] = 1
+                    st[j, T] = 1
+                st[j, 2 * nd] = code
                 n += 1
-            if action < 0:
-                skip[q] = j
-            else:
-                place[action, q] = j
+            st[q, nd + 1 + action] = j
         q += 1
-    return skip[:n].copy(), place[:, :n].copy(), dists[:n].copy(), n
+    out = np.empty(n * (1 + T + nd), np.int64)
+    for q in range(n):
+        out[q] = st[q, nd]
+        for t in range(T):
+            out[n + t * n + q] = st[q, nd + 1 + t]
+        for i in range(nd):
+            out[n + T * n + q * nd + i] = st[q, i]
+    return out[:n], out[n:n + T * n].reshape((T, n)), out[n + T * n:].reshape((n, nd)), n
 
 
 @njit(cache=True)
@@ -321,9 +349,12 @@ def machine_tables(skip, place, dists, g_any):
     """
     T, S = place.shape
     nd = dists.shape[1]
-    delay = np.zeros(S, np.int64)
-    target = np.arange(S)
-    free_of = np.full(S, -1, np.int64)
+    # All the tables are views of one buffer (one allocation instead of eight); at most T placements per state.
+    buf = np.empty(6 * S + 1 + 2 * T * S, np.int64)
+    delay = buf[:S]
+    target = buf[S:2 * S]
+    free_of = buf[2 * S:3 * S]
+    fwd = buf[3 * S:4 * S]
     n_free = 0
     for i in range(S):
         wait = max(0, g_any - dists[i, nd - 1])
@@ -332,14 +363,15 @@ def machine_tables(skip, place, dists, g_any):
         for _ in range(wait):
             j = skip[j]
         target[i] = j
+        free_of[i] = -1
         if wait == 0:
             free_of[i] = n_free
             n_free += 1
-    fwd = np.empty(S, np.int64)
     for i in range(S):
         fwd[i] = free_of[target[i]]
-    skip_f = np.empty(n_free, np.int64)
-    e_start = np.zeros(n_free + 1, np.int64)
+    skip_f = buf[4 * S:4 * S + n_free]
+    e_start = buf[4 * S + n_free:4 * S + 2 * n_free + 1]
+    e_start[0] = 0
     for i in range(S):
         f = free_of[i]
         if f < 0:
@@ -352,8 +384,10 @@ def machine_tables(skip, place, dists, g_any):
         e_start[f + 1] = m
     for f in range(n_free):
         e_start[f + 1] += e_start[f]
-    e_type = np.empty(e_start[n_free], np.int64)
-    e_jump = np.empty(e_start[n_free], np.int64)
+    n_e = e_start[n_free]
+    base = 4 * S + 2 * n_free + 1
+    e_type = buf[base:base + n_e]
+    e_jump = buf[base + n_e:base + 2 * n_e]
     for i in range(S):
         f = free_of[i]
         if f < 0:
@@ -390,9 +424,22 @@ def slot_values(vm, tstart, offset, price, pv, r):
             continue
         row = vm[a]
         o = offset[a]
-        for s in range(k):
-            rt[s] = max(NEG, row[s] - o)
-        j = a + 1
+        if a + 4 < b:  # the first pass takes the first card and four more (one pass less over the row)
+            r1 = vm[a + 1]
+            r2 = vm[a + 2]
+            r3 = vm[a + 3]
+            r4 = vm[a + 4]
+            o1 = offset[a + 1]
+            o2 = offset[a + 2]
+            o3 = offset[a + 3]
+            o4 = offset[a + 4]
+            for s in range(k):
+                rt[s] = max(max(max(max(max(NEG, row[s] - o), r1[s] - o1), r2[s] - o2), r3[s] - o3), r4[s] - o4)
+            j = a + 5
+        else:
+            for s in range(k):
+                rt[s] = max(NEG, row[s] - o)
+            j = a + 1
         while j + 3 < b:
             r1 = vm[j]
             r2 = vm[j + 1]
@@ -580,25 +627,48 @@ def path_repair(vm, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan, 
                 s = path_s[q]
                 slots[m] = s
                 m += (path_t[q] == t) & (plan[s] >= 0)
+            left = m  # cards still on the type's slots
             while True:  # repair the count and share caps of type t, lowest value first
+                if left > caps[t] and left > 0:
+                    # The count check fails whatever the PV: only the worst card is needed (the plain loop's
+                    # scan would find the same one and drop it), without the serial PV sum.
+                    worst = -1
+                    worst_v = np.inf
+                    for i in range(m):
+                        s = slots[i]
+                        j = plan[s]
+                        v = vm[max(j, 0), s]
+                        v = v if j >= 0 else np.inf
+                        c = v < worst_v
+                        worst = s if c else worst
+                        worst_v = v if c else worst_v
+                    plan[worst] = -1
+                    left -= 1
+                    continue
+                # Branch-free scan (a dropped slot adds 0 to the count and 0.0 to the PV, which never starts at
+                # -0.0, and is worth +inf, above every value): the first least value is dropped, as in a plain scan.
                 count = 0
                 pv_t = 0.0
                 worst = -1
-                worst_v = 0.0
+                worst_v = np.inf
                 for i in range(m):
                     s = slots[i]
-                    if plan[s] >= 0:
-                        count += 1
-                        pv_t += pv[s]
-                        if worst < 0 or vm[plan[s], s] < worst_v:
-                            worst = s
-                            worst_v = vm[plan[s], s]
+                    j = plan[s]
+                    keep = j >= 0
+                    count += keep
+                    pv_t += pv[s] if keep else 0.0
+                    v = vm[max(j, 0), s]
+                    v = v if keep else np.inf
+                    c = v < worst_v
+                    worst = s if c else worst
+                    worst_v = v if c else worst_v
                 if count <= caps[t] and pv_t <= share_hi[t]:
                     break
                 if worst < 0:  # nothing left to drop (a negative cap; plan_kernel refuses those first)
                     ok = False
                     break
                 plan[worst] = -1
+                left -= 1
         if pv_t < share_lo[t]:
             ok = False
     if repaired:
@@ -626,46 +696,80 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
     n, k = vm.shape
     T = share_lo.shape[0]
     F = skip_f.shape[0]
-    capf = caps.astype(np.float64)
-    pi = np.zeros(n)
-    lam = np.zeros(T)
-    nu = np.zeros(T)
-    mu = np.zeros(T)
-    best_pi = pi.copy()
-    best_lam = lam.copy()
-    best_nu = nu.copy()
-    best_mu = mu.copy()
-    dpi = np.zeros(n)
-    dlam = np.zeros(T)
-    dnu = np.zeros(T)
-    dmu = np.zeros(T)
-    offset = np.zeros(n)
-    price = np.zeros(T)
-    r = np.empty((T, k))
-    H = np.zeros((k + g_any, F + 1))
-    best_H = np.zeros((k + g_any, F + 1))
-    gap_dp_init(H, k)
-    gap_dp_init(best_H, k)
-    moves, jump_u = gap_dp_tables(skip_f, jump)
-    use = np.zeros(n)
-    pvt = np.zeros(T + 1)  # a spare last entry for organic slots
-    cnt = np.zeros(T + 1)
-    kept = np.zeros(T, np.int64)
-    pvk = np.zeros(T)
-    path_s = np.empty(k, np.int64)
-    path_t = np.empty(k, np.int64)
-    slots = np.empty(k, np.int64)
-    pen = np.zeros(n + 1)  # -inf once a card is taken in this step's plan; a spare last entry for 'no card'
+    # Every work array is a view of one float and one int buffer (two allocations instead of some thirty;
+    # the returned ones keep their buffer alive).
+    rows = k + g_any
+    fbuf = np.zeros(6 * n + 1 + 14 * T + 2 + T * k + 2 * rows * (F + 1) + k * (n + 1))
+    o = 0
+    pi = fbuf[o:o + n]
+    o += n
+    best_pi = fbuf[o:o + n]
+    o += n
+    dpi = fbuf[o:o + n]
+    o += n
+    offset = fbuf[o:o + n]
+    o += n
+    use = fbuf[o:o + n]
+    o += n
+    pen = fbuf[o:o + n + 1]  # -inf once a card is taken in this step's plan; a spare last entry for 'no card'
+    o += n + 1
+    capf = fbuf[o:o + T]
+    o += T
+    for t in range(T):
+        capf[t] = caps[t]
+    lam = fbuf[o:o + T]
+    o += T
+    nu = fbuf[o:o + T]
+    o += T
+    mu = fbuf[o:o + T]
+    o += T
+    best_lam = fbuf[o:o + T]
+    o += T
+    best_nu = fbuf[o:o + T]
+    o += T
+    best_mu = fbuf[o:o + T]
+    o += T
+    dlam = fbuf[o:o + T]
+    o += T
+    dnu = fbuf[o:o + T]
+    o += T
+    dmu = fbuf[o:o + T]
+    o += T
+    price = fbuf[o:o + T]
+    o += T
+    pvk = fbuf[o:o + T]
+    o += T
+    pvt = fbuf[o:o + T + 1]  # a spare last entry for organic slots
+    o += T + 1
+    cnt = fbuf[o:o + T + 1]
+    o += T + 1
+    r = fbuf[o:o + T * k].reshape((T, k))
+    o += T * k
+    H = fbuf[o:o + rows * (F + 1)].reshape((rows, F + 1))
+    o += rows * (F + 1)
+    best_H = fbuf[o:o + rows * (F + 1)].reshape((rows, F + 1))
+    o += rows * (F + 1)
     # vmt[s, j] = vm[j, s] with a spare last column 0.0; unsigned card indices (no negative-index wrap-around)
-    vmt = np.zeros((k, n + 1))
+    vmt = fbuf[o:o + k * (n + 1)].reshape((k, n + 1))
     for j in range(n):
         for s in range(k):
             vmt[s, j] = vm[j, s]
+    gap_dp_init(H, k)
+    gap_dp_init(best_H, k)
+    moves, jump_u = gap_dp_tables(skip_f, jump)
+    ibuf = np.empty(T + 5 * k, np.int64)
+    kept = ibuf[:T]
+    path_s = ibuf[T:T + k]
+    path_t = ibuf[T + k:T + 2 * k]
+    slots = ibuf[T + 2 * k:T + 3 * k]
+    plan = ibuf[T + 3 * k:T + 4 * k]
+    inc_plan = ibuf[T + 4 * k:]
+    for s in range(k):
+        plan[s] = -1
+        inc_plan[s] = -1
     tstart_u = tstart.astype(np.uint64)
     none_u = np.uint64(n)
     one_u = np.uint64(1)
-    plan = np.full(k, -1, np.int64)
-    inc_plan = np.full(k, -1, np.int64)
     inc = -np.inf
     inc_any = -np.inf
     best_L = np.inf
@@ -905,7 +1009,7 @@ def card_order(vm, tstart, tcards, pi_sorted, n_types):
     order = np.empty((n_types, k, width), np.int64)
     length = np.zeros((n_types, k), np.int64)
     key = np.empty((width, k))
-    rank = np.empty((width, k), np.int64)
+    rank = np.empty((width, k), np.uint64)  # unsigned: the scatter below needs no negative-index wrap-around
     ku = np.uint64(k)
     one = np.uint64(1)
     for t in range(n_types):
@@ -924,17 +1028,22 @@ def card_order(vm, tstart, tcards, pi_sorted, n_types):
         ot = order[t]
         for a in range(nt):
             ra = rank[a]
-            ka = key[a]
             for s in range(ku):
                 ra[s] = 0
-            for b in range(a):
-                kb = key[b]
-                for s in range(ku):
-                    ra[s] += kb[s] >= ka[s]
+        # Each pair (a < b) is compared once: b goes before a when kb > ka, else a goes before b (keys are
+        # never NaN, so ka >= kb is the negation); a's rank counts kb > ka, b's counts ka >= kb.
+        for a in range(nt):
+            ra = rank[a]
+            ka = key[a]
             for b in range(a + one, nt):
                 kb = key[b]
+                rb = rank[b]
                 for s in range(ku):
-                    ra[s] += kb[s] > ka[s]
+                    c = np.uint64(kb[s] > ka[s])
+                    ra[s] += c
+                    rb[s] += one - c
+        for a in range(nt):
+            ra = rank[a]
             c = tcards[base + a]
             for s in range(ku):
                 ot[s, ra[s]] = c
