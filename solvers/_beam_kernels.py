@@ -1194,6 +1194,15 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
             mv_next[r, st] = nst
             if nst >= 0:
                 mv_hoff[r, st] = (1 + delay[nst]) * F1 + fwd[nst]
+    # The moves each state allows, in move order: the loop below runs over them (one loop exit per parent
+    # instead of one branch per forbidden move).
+    mv_list = np.zeros((S, T + 1), np.int64)
+    mv_cnt = np.zeros(S, np.int64)
+    for st in range(S):
+        for r in range(T + 1):
+            if mv_next[r, st] >= 0:
+                mv_list[st, mv_cnt[st]] = r
+                mv_cnt[st] += 1
     # Min-share look-ahead: in an exact machine the gap offset to a type's next card depends only on the state.
     gofs = np.zeros((S, max(1, n_floors)), np.int64)
     if exact:
@@ -1215,6 +1224,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     u0, u1, u6, u20, u63 = np.uint64(0), np.uint64(1), np.uint64(6), np.uint64(20), np.uint64(63)
     uT = np.uint64(T)
     un = np.uint64(n)
+    olast = order.shape[2] - 1
     for i in range(nd):
         dist[0, i] = init_dist[i]
     size = 1
@@ -1246,11 +1256,10 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                 need0[x] = share_lo[t] - pv_used[p, t]
                 need1[x] = share_lo[t] - (pv_used[p, t] + pvs)
                 left0[x] = caps[t] - count[p, t]
-            for r in range(T + 1):
+            for mi in range(mv_cnt[st]):
+                r = mv_list[st, mi]
                 ty = r - 1
                 nst = mv_next[r, st]
-                if nst < 0:
-                    continue
                 if ty >= 0:
                     if not exact and (dist[p, T] < min_gap[T] or dist[p, ty] < min_gap[ty]):
                         continue
@@ -1261,24 +1270,21 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     base = accp + Hf[hbase + mv_hoff[r, st]] + tvp
                 if short:
                     # The look-ahead depends on the move (organic or a type), not on which card makes it.
-                    ok = True
+                    out = False  # summed over the floors without a branch (floor_out_of_reach's test, inlined)
                     for x in range(n_floors):
                         t = floor_types[x]
-                        if t == ty:
-                            need = need1[x]
-                            left = left0[x] - 1
-                        else:
-                            need = need0[x]
-                            left = left0[x]
+                        sel = t == ty
+                        need = need1[x] if sel else need0[x]
+                        left = left0[x] - sel
                         if exact:
                             g = gofs[nst, x]
                         else:
-                            dt = 1 if t == ty else min(dist[p, t] + 1, min_gap[t])
+                            dt = 1 if sel else min(dist[p, t] + 1, min_gap[t])
                             da = 1 if ty >= 0 else min(dist[p, T] + 1, min_gap[T])
                             g = max(0, max(min_gap[t] - dt, min_gap[T] - da))
-                        if floor_out_of_reach(t, need, left, s + 1 + g, reach):
-                            ok = False
-                            break
+                        f = min(s + 1 + g, k)
+                        out = out | ((need > 0.0) & ((left <= 0) | (need > reach[t, f, max(left, 0)])))
+                    ok = not out
                     if not ok:
                         n_drops += 1
                         continue
@@ -1291,12 +1297,24 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     continue
                 ol = order_len[ty, s]
                 if cards_per_type == 1:
-                    # The first unused card of the list: scan on the used bits alone, then write one child.
-                    j = 0
-                    free = u0
-                    c = u0
+                    # The first unused card of the list, on the used bits alone, then one child: the first three
+                    # entries by selects (on `device` they hold it 94 % of the time; a loop whose trip count
+                    # follows the used bits mispredicts its exit), a loop only past them.
+                    orow = order[ty, s]
+                    in0 = ol > 0
+                    in1 = ol > 1
+                    in2 = ol > 2
+                    c0 = np.uint64(orow[0]) if in0 else u0
+                    c1 = np.uint64(orow[min(1, olast)]) if in1 else u0
+                    c2 = np.uint64(orow[min(2, olast)]) if in2 else u0
+                    f0 = np.uint64(in0) & (((used[p, c0 >> u6] >> (c0 & u63)) & u1) ^ u1)
+                    f1 = np.uint64(in1) & (((used[p, c1 >> u6] >> (c1 & u63)) & u1) ^ u1)
+                    f2 = np.uint64(in2) & (((used[p, c2 >> u6] >> (c2 & u63)) & u1) ^ u1)
+                    c = c0 if f0 != u0 else (c1 if f1 != u0 else c2)
+                    free = f0 | f1 | f2
+                    j = 3
                     while free == u0 and j < ol:
-                        c = np.uint64(order[ty, s, j])
+                        c = np.uint64(orow[j])
                         j += 1
                         free = ((used[p, c >> u6] >> (c & u63)) & u1) ^ u1
                     if free != u0:
