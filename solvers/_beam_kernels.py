@@ -609,7 +609,7 @@ def path_incumbent(vm, tstart, pv, share_lo, share_hi, caps, path_s, path_t, n_p
                        np.empty(n_path + 1, np.int64))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def path_repair(vm, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan, cnt, pvk, total, slots):
     """The repair and check of :func:`path_incumbent`, given the greedy plan's cards (``cnt``), PV (``pvk``) per
     type and value (``total``), each summed over the path in order: a type within its caps keeps them; any other
@@ -1508,7 +1508,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
 
 
 # --------------------------------------------------------------------- re-matching
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def hungarian_min(cost, n_rows, n_cols, u, v, p, way, minv, usedc, assign, free):
     """Minimum-cost assignment of every row to a distinct column (n_rows <= n_cols), potentials method.
 
@@ -1617,7 +1617,7 @@ def rematch_type(values, allowed, cards, slots, m, current, out, work):
         out[x] = cards[assign[x]]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rematch_rows(vmT, base, nt, slots, m, current, out, work):
     """:func:`rematch_type` on the transposed masked values ``vmT`` (k, N; ``NEG`` where not allowed) for
     the type's cards ``base .. base + nt - 1`` (type-grouped rows); writes the card rows ``out[:m]``."""
@@ -1650,7 +1650,7 @@ def _rematch_rows(vmT, base, nt, slots, m, current, out, work):
         out[x] = base + assign[x]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _same_prefix(a, b, m):
     """Whether a[:m] and b[:m] hold the same entries."""
     for x in range(m):
@@ -1659,7 +1659,7 @@ def _same_prefix(a, b, m):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, cache_cards, cache_len,
                  cache_code, cache_table, cache_used, buf, duals, dual_state):
     """Re-match each type's cards to the slots ``plan`` gives the type (in place); returns the plan's value.
@@ -1900,7 +1900,31 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     n_duals = np.zeros(T, np.int64)
     best_first = np.zeros((T, k))  # (0 until tabled, which keeps the |terms| sum finite)
     first_sum = np.full(T, np.inf)  # inf until the type's first problem is solved: the term then never wins
-    ranking = np.argsort(-final_value, kind="mergesort")
+    if size <= 64:
+        # The stable order of -final_value (as a mergesort argsort gives it) by counting, for each plan, the
+        # plans that go before it: branch-free comparisons instead of a sort's data-dependent branches.
+        ranking = np.empty(size, np.int64)  # (final_value holds the size final plans)
+        for x in range(size):
+            fx = -final_value[x]
+            before = 0
+            for y in range(size):
+                fy = -final_value[y]
+                before += (fy < fx) | ((fy == fx) & (y < x))
+            ranking[before] = x
+    else:
+        ranking = np.argsort(-final_value, kind="mergesort")
+    # Trace every final plan back from its final state at once, slot by slot: the walks up the parent links
+    # are independent, so interleaved they overlap instead of each waiting on its own chain of loads.
+    traced = np.empty((k, max(size, 1)), np.int64)
+    at = ranking[:size].copy()
+    for s in range(k - 1, -1, -1):
+        crow = card_of[s]
+        prow = parent_of[s]
+        trow = traced[s]
+        for x in range(size):
+            i = at[x]
+            trow[x] = crow[i]
+            at[x] = prow[i]
     n_found = 0
     for q in range(size + 1):
         full = n_found == n_out
@@ -1917,12 +1941,10 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                 continue
             if deadline < np.inf and n_found > 0 and q % 8 == 0 and now() > deadline:
                 break
-            # Trace the plan back from its final state; the sums of the first three bounds ride along (the
-            # walk up the parent links is latency-bound, the sums come nearly free).
+            # The traced plan; the sums of the first three bounds, from the last slot to the first.
             for s in range(k - 1, -1, -1):
-                c = card_of[s, i]
+                c = traced[s, q]
                 plan_buf[s] = c
-                i = parent_of[s, i]
                 if full and c >= 0:
                     t = types[c]
                     ub_rows[t] += best_at[t, s]
