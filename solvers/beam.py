@@ -52,11 +52,13 @@ Work is bounded by ``price_iters * K * states * (T + 1)`` for the prices,
 ``width * K * (1 + T * cards_per_type)`` children for the beam (times 73 at most
 with the retries) and ``width + 1`` small assignment problems (fewer: a plan whose
 bound cannot beat the best one is not re-matched). On the ``device`` family (N 30,
-K 50, T 3) the default settings take about 0.3 ms end to end on a shared 2-core
+K 50, T 3) the default settings take about 0.2 ms end to end on a shared 2-core
 machine (``bench/bench_beam.py``), about 80 % of it in the kernel. There the beam takes about
-half, the price steps a quarter (each ~2 us: the slot table, the program, the path and
-its plan), the re-matching a sixth, and the card orders and machine tables the
-rest. With a ``time_limit`` the kernel looks at the clock every few tens of
+half, the price steps 30 % (each ~2 us: the slot table, the program, the path and
+its plan), the re-matching an eighth, and the card orders and machine tables the
+rest. These shares are measured with a different instance on each call; repeating
+one instance lets the branch predictor learn it, and the kernel then runs ~20 % faster.
+With a ``time_limit`` the kernel looks at the clock every few tens of
 thousands of steps: past the deadline it stops pricing, finishes the beam at
 width 1 and re-matches only what it has. Compilation happens once per machine
 (``cache=True``); call :func:`warm_up` at start-up so that the first real call
