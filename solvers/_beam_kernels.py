@@ -1750,6 +1750,17 @@ def rematch_cache(entries, m_max):
 
 
 # --------------------------------------------------------------------- the whole plan
+@njit(cache=True, inline="always")
+def _bound_terms(t, s, best_at, best_priced, best_first, ub_rows, ub_priced, ub_first, has_type):
+    """Add slot s of a type-t card to the plan's per-type re-match bounds (:func:`plan_kernel`, step 4);
+    returns the terms' magnitude, for the rounding slack of the skip test."""
+    ub_rows[t] += best_at[t, s]
+    ub_priced[t] += best_priced[t, s]
+    ub_first[t] += best_first[t, s]
+    has_type[t] = True
+    return abs(best_at[t, s]) + abs(best_priced[t, s]) + abs(best_first[t, s])
+
+
 @njit(cache=True)
 def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi,
                 width, cards_per_type, n_out, price_iters, deadline):
@@ -1946,12 +1957,8 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                 c = traced[s, q]
                 plan_buf[s] = c
                 if full and c >= 0:
-                    t = types[c]
-                    ub_rows[t] += best_at[t, s]
-                    ub_priced[t] += best_priced[t, s]
-                    ub_first[t] += best_first[t, s]
-                    mag += abs(best_at[t, s]) + abs(best_priced[t, s]) + abs(best_first[t, s])
-                    has_type[t] = True
+                    mag += _bound_terms(types[c], s, best_at, best_priced, best_first, ub_rows, ub_priced,
+                                        ub_first, has_type)
         else:  # the price steps' best path plan
             if not exact or inc_value == -np.inf:
                 continue
@@ -1959,12 +1966,8 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                 c = tcards[inc_rows[s]] if inc_rows[s] >= 0 else -1
                 plan_buf[s] = c
                 if full and c >= 0:
-                    t = types[c]
-                    ub_rows[t] += best_at[t, s]
-                    ub_priced[t] += best_priced[t, s]
-                    ub_first[t] += best_first[t, s]
-                    mag += abs(best_at[t, s]) + abs(best_priced[t, s]) + abs(best_first[t, s])
-                    has_type[t] = True
+                    mag += _bound_terms(types[c], s, best_at, best_priced, best_first, ub_rows, ub_priced,
+                                        ub_first, has_type)
         if full:
             ub = 0.0
             later = False
