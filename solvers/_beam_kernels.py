@@ -168,13 +168,13 @@ def reach_table(types, pv, allowed, min_gap, caps, n_types):
 @njit(cache=True)
 def floor_out_of_reach(t, need, left, f, reach):
     """True when type t still needs ``need`` PV for its floor but can no longer collect it from slot f on
-    with at most ``left`` more cards (``reach`` is :func:`reach_table`'s bound)."""
-    if need <= 0.0:
-        return False
-    if left <= 0:
-        return True
+    with at most ``left`` more cards (``reach`` is :func:`reach_table`'s bound).
+
+    Written without branches (the beam's look-ahead sums it over the floors for every move, and its
+    outcome is data-dependent); the table read is in bounds even when the other terms decide.
+    """
     k = reach.shape[1] - 1
-    return need > reach[t, min(f, k), left]
+    return (need > 0.0) & ((left <= 0) | (need > reach[t, min(f, k), max(left, 0)]))
 
 
 @njit(cache=True)
@@ -1273,7 +1273,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     base = accp + Hf[hbase + mv_hoff[r, st]] + tvp
                 if short:
                     # The look-ahead depends on the move (organic or a type), not on which card makes it.
-                    out = False  # summed over the floors without a branch (floor_out_of_reach's test, inlined)
+                    out = False  # summed over the floors without a branch
                     for x in range(n_floors):
                         t = floor_types[x]
                         sel = t == ty
@@ -1285,8 +1285,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                             dt = 1 if sel else min(dist[p, t] + 1, min_gap[t])
                             da = 1 if ty >= 0 else min(dist[p, T] + 1, min_gap[T])
                             g = max(0, max(min_gap[t] - dt, min_gap[T] - da))
-                        f = min(s + 1 + g, k)
-                        out = out | ((need > 0.0) & ((left <= 0) | (need > reach[t, f, max(left, 0)])))
+                        out = out | floor_out_of_reach(t, need, left, s + 1 + g, reach)
                     ok = not out
                     if not ok:
                         n_drops += 1
