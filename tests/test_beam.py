@@ -323,9 +323,9 @@ def test_assignment_duals_price_a_bound_on_every_other_slot_set(seed):
     m = int(rng.integers(1, nt + 1))
     slots = np.sort(rng.choice(k, size=m, replace=False)).astype(np.int64)
     current = np.full(m, -1, np.int64)
-    rows, cols = linear_sum_assignment(np.where(allowed[:, slots], 0.0, 1.0).T)
-    if np.where(allowed[:, slots], 0.0, 1.0).T[rows, cols].sum() > 0:
-        return  # the drawn slot set has no allowed assignment
+    forbidden = np.where(allowed[:, slots], 0.0, 1.0).T
+    rows, cols = linear_sum_assignment(forbidden)
+    assert forbidden[rows, cols].sum() == 0  # the drawn slot set has an allowed assignment (true for these seeds)
     current[rows] = cols
     work = kern.assignment_work(nt, k)
     out = np.empty(m, np.int64)
