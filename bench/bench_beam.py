@@ -17,7 +17,7 @@ process with a warm Numba cache.
 
     python bench/bench_beam.py [--seeds 0-19] [--configs 16:25,64:25] [--batch 10000] [--json out.json]
 
-``--configs`` lists extra beam settings as ``width:price_iters`` (the default
+``--configs`` lists extra beam settings as ``width[:price_iters[:local_search]]`` (the default
 settings always run).
 """
 
@@ -48,12 +48,21 @@ def _timed(p, solver, repeats, **options):
     return sols[0], float(np.median(times)), float(np.median([s.wall_time for s in sols]))
 
 
-def _parse_configs(text: str) -> list[tuple[int, int]]:
+def _parse_configs(text: str) -> list[tuple[int, int, int]]:
+    """``width[:price_iters[:local_search]]`` items, comma-separated, as (width, price_iters, local_search)."""
     out = []
     for part in filter(None, (x.strip() for x in text.split(","))):
-        w, _, it = part.partition(":")
-        out.append((int(w), int(it) if it else DEFAULT_PRICE_ITERS))
+        fields = part.split(":")
+        if not 1 <= len(fields) <= 3 or not all(f.strip().isdigit() for f in fields):
+            raise SystemExit(f"--configs: {part!r} is not width[:price_iters[:local_search]] (non-negative ints)")
+        out.append((int(fields[0]), int(fields[1]) if len(fields) > 1 else DEFAULT_PRICE_ITERS,
+                    int(fields[2]) if len(fields) > 2 else 0))
     return out
+
+
+def _options(c: tuple[int, int, int]) -> dict:
+    """solve() options of a config (local_search only when on, so the default call is the plain one)."""
+    return {"width": c[0], "price_iters": c[1], **({"local_search": c[2]} if c[2] else {})}
 
 
 def quality(args) -> dict:
@@ -61,9 +70,10 @@ def quality(args) -> dict:
     mixrank.solve(problems[0], solver="cpsat")  # the ortools import is not timed
     mixrank.solve(problems[0], solver="greedy")
     warm_up()
-    configs = [(DEFAULT_WIDTH, DEFAULT_PRICE_ITERS)]
+    configs = [(DEFAULT_WIDTH, DEFAULT_PRICE_ITERS, 0)]
     configs += [c for c in _parse_configs(args.configs) if c not in configs]
-    labels = {c: f"beam {c[0]}/{c[1]}" + (" *" if c == configs[0] else "") for c in configs}
+    labels = {c: f"beam {c[0]}/{c[1]}" + (f"+ls{c[2]}" if c[2] else "") + (" *" if c == configs[0] else "")
+              for c in configs}
     rows = {"cpsat": [], "greedy": [], **{c: [] for c in configs}}
     check_times = []
     for p in problems:
@@ -73,7 +83,7 @@ def quality(args) -> dict:
         g, tg, wg = _timed(p, "greedy", args.repeats)
         rows["greedy"].append((g.objective, tg, wg, opt, g.status.value, np.nan))
         for c in configs:
-            b, tb, wb = _timed(p, "beam", args.repeats, width=c[0], price_iters=c[1])
+            b, tb, wb = _timed(p, "beam", args.repeats, **_options(c))
             rows[c].append((b.objective, tb, wb, opt, b.status.value, b.bound))
             if c == configs[0] and b.has_plan:
                 t0 = time.perf_counter()
@@ -85,7 +95,7 @@ def quality(args) -> dict:
     print(f"{args.family}: {len(problems)} instances (seeds {args.seeds} x {', '.join(VARIANTS)}); CP-SAT proved "
           f"{sum(r[4] == 'OPTIMAL' for r in rows['cpsat'])} optimal; CP-SAT median end to end {cp_e2e * 1e3:.1f} ms, "
           f"wall_time {cp_wall * 1e3:.1f} ms")
-    print("beam rows: width/price_iters (* = default)")
+    print("beam rows: width/price_iters, +lsN = local_search N (* = default)")
     print(f"{'solver':>14}{'mean gap':>10}{'max gap':>9}{'optimal':>9}{'no plan':>8}{'bound gap':>10}"
           f"{'end to end':>12}{'wall':>10}{'x CP-SAT e2e':>14}{'x CP-SAT wall':>15}")
     summary = {"family": args.family, "n": len(problems), "cpsat_median_e2e_ms": cp_e2e * 1e3,
@@ -142,7 +152,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--family", default="device")
     ap.add_argument("--seeds", default="0-19")
-    ap.add_argument("--configs", default="16:25,64:25", help="extra beam settings, width:price_iters,...")
+    ap.add_argument("--configs", default="16:25,64:25", help="extra beam settings, width[:price_iters[:local_search]],...")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--json", default=None)

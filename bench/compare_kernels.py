@@ -17,13 +17,16 @@ Identity: ``plan_kernel``'s plans, objectives, plan count, counters, bound and f
 160 ``device`` instances and 200 random problems (``tests/strategies.py``) under four
 option sets. Time: the median over the 80 ``device`` instances of seeds 0-19 of each
 instance's median over ``--rounds`` rounds; every round visits all instances in turn
-and calls the two versions one after the other, in alternating order.
+and calls the two versions one after the other, in alternating order. Options that a
+version's ``plan_kernel`` takes after the deadline (newer ones, such as ``ls_starts``)
+are passed as 0, and counters one version has beyond the other's must be 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import shutil
 import sys
 import tempfile
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mixrank.arrays import KERNEL_FIELDS
 from mixrank.bench import VARIANTS
 from mixrank.synthetic import instance
 
@@ -39,16 +43,38 @@ from mixrank.synthetic import instance
 SETTINGS = ((32, 1, 2, 25), (4, 1, 3, 7), (8, 2, 2, 0), (3, 3, 1, 5))
 
 
+#: plan_kernel's arguments after the problem's arrays, up to the deadline; a version with more (a newer
+#: option, such as ``ls_starts``) gets 0 for each extra one: new options must keep "0 = off".
+BASE_OPTIONS = 4
+
+
 def _load(path: Path, name: str, folder: Path):
     if not path.is_file():
         raise SystemExit(f"{path}: no such file")
     shutil.copy(path, folder / f"{name}.py")
-    return importlib.import_module(name)
+    module = importlib.import_module(name)
+    n_params = len(inspect.signature(module.plan_kernel.py_func).parameters)
+    extra = n_params - len(KERNEL_FIELDS) - BASE_OPTIONS - 1
+    if extra < 0:
+        raise SystemExit(f"{path}: plan_kernel takes {n_params} arguments, fewer than this script knows")
+    module.extra_options = (0,) * extra
+    return module
+
+
+def _call(k, args, setting):
+    """``k.plan_kernel`` on a problem's arrays with (width, cards_per_type, n_out, price_iters) = ``setting``."""
+    return k.plan_kernel(*args, *setting, np.inf, *k.extra_options)
+
+
+def _same_counters(a, b) -> bool:
+    # Counters a newer version appends must be 0 where the older one has none (their options are off).
+    n = min(a.size, b.size)
+    return np.array_equal(a[:n], b[:n]) and not a[n:].any() and not b[n:].any()
 
 
 def _same(a, b) -> bool:
     return (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
-            and np.array_equal(a[3], b[3]) and (a[4] == b[4] or (np.isnan(a[4]) and np.isnan(b[4])))
+            and _same_counters(a[3], b[3]) and (a[4] == b[4] or (np.isnan(a[4]) and np.isnan(b[4])))
             and a[5] == b[5])
 
 
@@ -62,8 +88,8 @@ def identity(old, new) -> bool:
     for i, p in enumerate(problems):
         args = p.arrays.kernel_args
         for setting in SETTINGS:
-            a = old.plan_kernel(*args, *setting, np.inf)
-            b = new.plan_kernel(*args, *setting, np.inf)
+            a = _call(old, args, setting)
+            b = _call(new, args, setting)
             if not _same(a, b):
                 print(f"DIFFERENT on problem {i} with (width, cards_per_type, n_out, price_iters) = {setting}: "
                       f"counters {a[3].tolist()} vs {b[3].tolist()}")
@@ -78,7 +104,7 @@ def rotating_times(old, new, rounds: int) -> tuple[float, float]:
         for i, a in enumerate(args):
             for k in ((old, new) if (r + i) % 2 == 0 else (new, old)):
                 t0 = time.perf_counter()
-                k.plan_kernel(*a, 32, 1, 1, 25, np.inf)
+                _call(k, a, (32, 1, 1, 25))
                 times[id(k)][i].append(time.perf_counter() - t0)
     return tuple(float(np.median([np.median(x) for x in times[id(k)]])) for k in (old, new))
 
