@@ -31,6 +31,11 @@ The pieces, in the order it runs them:
   plan gives a type stay, and the type's cards are assigned to them optimally
   (Hungarian method, :func:`hungarian_min`). Shares, gaps and counts depend only
   on the slots, so the plan stays feasible and can only gain.
+* :func:`local_search` — optional (``ls_starts`` > 0): from the best ``ls_starts`` re-matched
+  plans, a first-improvement search on which slots hold a card of which type (remove, re-type,
+  shift, swap, insert one card slot), each move valued exactly by re-matching the changed types
+  and screened first by a dual bound (most moves cost no assignment problem). On ``device`` one
+  start at width 32 gives better plans than width 64 without it, for ~35 us more kernel time.
 """
 
 from __future__ import annotations
@@ -63,6 +68,13 @@ SHARE_STEP_SCALE = 12.0
 EARLY_SLOTS_DIVISOR = 3
 #: Width factor of a retry when no state of the beam could meet the min-share floors (at most two retries).
 RETRY_GROWTH = 8
+#: Most assignment problems one local search run solves (a cap on its work; it stops earlier at a local optimum).
+LS_MAX_SOLVES = 200
+#: Least relative gain (of the plan value) that a move's bound must promise before the move is valued exactly:
+#: moves that can gain less are not worth an assignment problem each.
+LS_MIN_GAIN = 1e-9
+#: Assignment problems the local search solves between two looks at the clock when a deadline is set.
+LS_CLOCK_SOLVES = 16
 #: Work units (roughly inner-loop steps) between two looks at the clock when a deadline is set.
 CLOCK_STRIDE = 40_000
 
@@ -1759,6 +1771,355 @@ def rematch_cache(entries, m_max):
             np.zeros(entries, np.uint64), np.full(size, -1, np.int64), np.zeros(1, np.int64))
 
 
+# --------------------------------------------------------------------- local search after re-matching
+@njit(cache=True)
+def _solve_slots(vmT, base, nt, slots, m, work):
+    """Best value of the type's cards ``base .. base + nt - 1`` (type-grouped rows) on ``slots[:m]``, each slot
+    a distinct allowed card; NEG when no such assignment exists. Leaves the assignment (``work[7]``, card row
+    minus ``base`` per slot) and the column potentials (``work[2]``) of :func:`hungarian_min` behind."""
+    if m == 0:
+        return 0.0
+    if m > nt:
+        return NEG
+    cost, u, v, p, way, minv, usedc, assign, free = work
+    one = np.uint64(1)
+    mu_ = np.uint64(m)
+    ntu = np.uint64(nt)
+    bu = np.uint64(base)
+    vmax = 0.0
+    for x in range(mu_):
+        row = vmT[np.uint64(slots[x])]
+        for j in range(ntu):
+            y = row[bu + j]
+            vmax = max(vmax, abs(y) if y > NEG else 0.0)
+    # A disallowed pair costs more than any assignment of allowed pairs: the optimum uses one only when
+    # no assignment of allowed pairs exists, and that is then reported as NEG.
+    penalty = 1.0 + 2.0 * m * vmax
+    for x in range(mu_):
+        row = vmT[np.uint64(slots[x])]
+        crow = cost[x + one]
+        for j in range(ntu):
+            y = row[bu + j]
+            crow[j + one] = -y if y > NEG else penalty
+    hungarian_min(cost, m, nt, u, v, p, way, minv, usedc, assign, free)
+    total = 0.0
+    for x in range(mu_):
+        y = vmT[np.uint64(slots[x]), bu + np.uint64(assign[x])]
+        if not y > NEG:
+            return NEG
+        total += y
+    return total
+
+
+@njit(cache=True, inline="always")
+def _gap_free(owner, s, t, g, init, skip):
+    """Whether a type-t card (t = -2: any card) may stand at slot s given the cards of ``owner`` (slot ``skip``
+    ignored, as if emptied): no card of the kind closer than ``g``, nor the history's last one (``init``
+    slots before slot 0, see :mod:`mixrank.arrays`)."""
+    if g <= 1:
+        return True
+    if s + init < g:
+        return False
+    k = owner.shape[0]
+    for x in range(max(0, s - g + 1), min(k, s + g)):
+        if x != s and x != skip:
+            o = owner[x]
+            if o == t or (t == -2 and o >= 0):
+                return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _edit_slots(src, m, drop, add, dst):
+    """``dst`` = sorted ``src[:m]`` without slot ``drop`` and with slot ``add`` (-1: none); returns its length."""
+    q = 0
+    placed = add < 0
+    for x in range(m):
+        s = src[x]
+        if s == drop:
+            continue
+        if not placed and add < s:
+            dst[q] = add
+            q += 1
+            placed = True
+        dst[q] = s
+        q += 1
+    if not placed:
+        dst[q] = add
+        q += 1
+    return q
+
+
+@njit(cache=True, inline="always")
+def _pv_sum(pv, slots, m):
+    """PV of ``slots[:m]``, summed in slot order (as :meth:`MixProblem.check` sums it)."""
+    total = 0.0
+    for x in range(m):
+        total += pv[slots[x]]
+    return total
+
+
+@njit(cache=True)
+def _ls_refresh(vmT, tstart, t, slots, cnt, val, rows, wtab, psum, work):
+    """Solve type t on its slots and table the move bound: ``wtab[t, s]`` = max over the type's allowed cards
+    of (value at s - card price), the prices being the solved problem's optimal duals (>= 0), and ``psum[t]``
+    their sum. For any slot set S' of the type, value(S') <= sum over S' of wtab[t] + psum[t] (LP duality,
+    see step 4 of :func:`plan_kernel`), with equality on the current slots: a move's gain is bounded by the
+    wtab entries of the slots it adds minus those of the slots it drops, before any assignment is solved."""
+    base = tstart[t]
+    nt = tstart[t + 1] - base
+    m = cnt[t]
+    val[t] = _solve_slots(vmT, base, nt, slots[t], m, work)
+    assign = work[7]
+    for x in range(m):
+        rows[t, x] = base + assign[x]
+    k = wtab.shape[1]
+    wt = wtab[t]
+    ps = 0.0
+    if m == 0:
+        # No solved problem: prices 0 give the plain bound (the best allowed value at each slot).
+        for s in range(k):
+            top = NEG
+            for j in range(nt):
+                top = max(top, vmT[s, base + j])
+            wt[s] = top
+    else:
+        vpot = work[2]
+        price = work[5]  # (minv: free scratch between solves)
+        for j in range(nt):
+            price[j] = max(0.0, -vpot[j + 1])
+            ps += price[j]
+        for s in range(k):
+            top = NEG
+            row = vmT[s]
+            for j in range(nt):
+                # A disallowed pair (NEG) stays far below any allowed one: NEG - price rounds to NEG.
+                top = max(top, row[base + j] - price[j])
+            wt[s] = top
+    psum[t] = ps
+    return 1 if m > 0 else 0
+
+
+@njit(cache=True)
+def _ls_maxima(owner, wtab, org_max, swap_max):
+    """Per type a, the best move bound at any organic slot (``org_max[a]``) and, per types a != b, the best
+    of wtab[a, s2] - wtab[b, s2] over type-b slots s2 (``swap_max[a, b]``): a shift or swap from a slot whose
+    own terms cannot beat these is skipped without a scan of the slots (recomputed after each move)."""
+    T, k = wtab.shape
+    org_max[:] = NEG
+    swap_max[:] = NEG
+    for s in range(k):
+        b = owner[s]
+        if b < 0:
+            for a in range(T):
+                org_max[a] = max(org_max[a], wtab[a, s])
+        else:
+            for a in range(T):
+                swap_max[a, b] = max(swap_max[a, b], wtab[a, s] - wtab[b, s])
+
+
+@njit(cache=True)
+def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, caps, share_lo, share_hi, plan,
+                 work, max_solves, deadline):
+    """First-improvement local search on which slots hold a card of which type; improves ``plan`` in place.
+
+    Moves (scanned slot by slot, each accepted as soon as it gains): remove a card; change a card slot's
+    type; shift a card slot of a type to an organic slot; swap the types of two card slots; put a card of a
+    type at an organic slot. A move keeps the plan feasible (gaps of each type and of any card, with the
+    history; share floors and caps; count caps) and is valued exactly by re-matching the changed types
+    optimally (Hungarian method). Before that, the dual bound of :func:`_ls_refresh` screens it: most moves
+    cannot gain and cost no assignment problem. The search stops at a local optimum, after
+    ``max_solves`` assignment problems, or at the ``deadline`` (when finite, the clock is read at the
+    first slot and then every ``LS_CLOCK_SOLVES`` assignment problems). Returns (plan value, moves accepted, assignment problems solved, local optimum reached: a
+    whole pass over the slots found no gaining move).
+    """
+    k = plan.shape[0]
+    T = tstart.shape[0] - 1
+    g_any = min_gap[T]
+    i_any = init_dist[T]
+    owner = np.full(k, -1, np.int64)
+    cnt = np.zeros(T, np.int64)
+    slots = np.empty((T, k), np.int64)
+    rows = np.empty((T, k), np.int64)
+    val = np.zeros(T)
+    wtab = np.empty((T, k))
+    psum = np.zeros(T)
+    cand_a = np.empty(k, np.int64)
+    cand_b = np.empty(k, np.int64)
+    org_max = np.empty(T)
+    swap_max = np.empty((T, T))
+    for s in range(k):
+        c = plan[s]
+        if c >= 0:
+            t = types[c]
+            owner[s] = t
+            slots[t, cnt[t]] = s
+            cnt[t] += 1
+    solves = 0
+    for t in range(T):
+        solves += _ls_refresh(vmT, tstart, t, slots, cnt, val, rows, wtab, psum, work)
+        solves += cnt[t] > 0
+    total = 0.0
+    for t in range(T):
+        total += val[t]
+    _ls_maxima(owner, wtab, org_max, swap_max)
+    moves = 0
+    improved = True
+    cut = False
+    next_clock = 0
+    while improved and not cut:
+        improved = False
+        for s in range(k):
+            if solves >= max_solves:
+                cut = True
+                break
+            if deadline < np.inf and solves >= next_clock:
+                next_clock = solves + LS_CLOCK_SOLVES
+                if now() > deadline:
+                    cut = True
+                    break
+            tol = LS_MIN_GAIN * (1.0 + abs(total))
+            a = owner[s]
+            done = False
+            if a >= 0:
+                ma = cnt[a]
+                # Remove the card at s (the any-card and type gaps only loosen), or change its type to b (the
+                # any-card gap is unchanged). Both need type a's value without s: solved once, when a bound
+                # says one of them may gain, and then it sharpens the bound of every change.
+                na = _edit_slots(slots[a], ma, s, -1, cand_a)
+                lo_ok = _pv_sum(pv, cand_a, na) >= share_lo[a]
+                va = NEG
+                have_va = False
+                if lo_ok and -wtab[a, s] > tol:
+                    va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_a, na, work)
+                    have_va = True
+                    solves += 1
+                    if va - val[a] > tol:
+                        owner[s] = -1
+                        cnt[a] = na
+                        slots[a, :na] = cand_a[:na]
+                        solves += _ls_refresh(vmT, tstart, a, slots, cnt, val, rows, wtab, psum, work)
+                        done = True
+                if not done and lo_ok:
+                    for b in range(T):
+                        if b == a or cnt[b] >= caps[b] or wtab[b, s] - wtab[a, s] <= tol:
+                            continue
+                        if not _gap_free(owner, s, b, min_gap[b], init_dist[b], -1):
+                            continue
+                        nb = _edit_slots(slots[b], cnt[b], -1, s, cand_b)
+                        if _pv_sum(pv, cand_b, nb) > share_hi[b]:
+                            continue
+                        if not have_va:
+                            va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_a, na, work)
+                            have_va = True
+                            solves += 1
+                        if va - val[a] + wtab[b, s] <= tol:  # (exact loss of a + bound of b's gain)
+                            continue
+                        vb = _solve_slots(vmT, tstart[b], tstart[b + 1] - tstart[b], cand_b, nb, work)
+                        solves += 1
+                        if va > NEG and vb > NEG and va + vb - val[a] - val[b] > tol:
+                            owner[s] = b
+                            cnt[a] = na
+                            slots[a, :na] = cand_a[:na]
+                            cnt[b] = nb
+                            slots[b, :nb] = cand_b[:nb]
+                            solves += _ls_refresh(vmT, tstart, a, slots, cnt, val, rows, wtab, psum, work)
+                            solves += _ls_refresh(vmT, tstart, b, slots, cnt, val, rows, wtab, psum, work)
+                            done = True
+                            break
+                # Shift the card slot at s to an organic slot s2 (same type).
+                if not done and org_max[a] - wtab[a, s] > tol:
+                    for s2 in range(k):
+                        if owner[s2] >= 0 or wtab[a, s2] - wtab[a, s] <= tol:
+                            continue
+                        if not (_gap_free(owner, s2, a, min_gap[a], init_dist[a], s)
+                                and _gap_free(owner, s2, -2, g_any, i_any, s)):
+                            continue
+                        na2 = _edit_slots(slots[a], ma, s, s2, cand_b)
+                        pa = _pv_sum(pv, cand_b, na2)
+                        if pa > share_hi[a] or pa < share_lo[a]:
+                            continue
+                        va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_b, na2, work)
+                        solves += 1
+                        if va - val[a] > tol:
+                            owner[s] = -1
+                            owner[s2] = a
+                            slots[a, :na2] = cand_b[:na2]
+                            solves += _ls_refresh(vmT, tstart, a, slots, cnt, val, rows, wtab, psum, work)
+                            done = True
+                            break
+                # Swap the types of the cards at s and s2 (the any-card gap is unchanged).
+                may_swap = False
+                for b in range(T):
+                    may_swap = may_swap or (b != a and swap_max[a, b] + wtab[b, s] - wtab[a, s] > tol)
+                if not done and may_swap:
+                    for s2 in range(s + 1, k):
+                        b = owner[s2]
+                        if b < 0 or b == a or wtab[a, s2] - wtab[a, s] + wtab[b, s] - wtab[b, s2] <= tol:
+                            continue
+                        if not (_gap_free(owner, s2, a, min_gap[a], init_dist[a], s)
+                                and _gap_free(owner, s, b, min_gap[b], init_dist[b], s2)):
+                            continue
+                        na2 = _edit_slots(slots[a], ma, s, s2, cand_a)
+                        nb = _edit_slots(slots[b], cnt[b], s2, s, cand_b)
+                        pa = _pv_sum(pv, cand_a, na2)
+                        pb = _pv_sum(pv, cand_b, nb)
+                        if pa > share_hi[a] or pa < share_lo[a] or pb > share_hi[b] or pb < share_lo[b]:
+                            continue
+                        va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_a, na2, work)
+                        solves += 1
+                        if va - val[a] + wtab[b, s] - wtab[b, s2] <= tol:  # (exact change of a + bound of b's)
+                            continue
+                        vb = _solve_slots(vmT, tstart[b], tstart[b + 1] - tstart[b], cand_b, nb, work)
+                        solves += 1
+                        if va > NEG and vb > NEG and va + vb - val[a] - val[b] > tol:
+                            owner[s] = b
+                            owner[s2] = a
+                            slots[a, :na2] = cand_a[:na2]
+                            slots[b, :nb] = cand_b[:nb]
+                            solves += _ls_refresh(vmT, tstart, a, slots, cnt, val, rows, wtab, psum, work)
+                            solves += _ls_refresh(vmT, tstart, b, slots, cnt, val, rows, wtab, psum, work)
+                            done = True
+                            break
+            else:
+                # Put a card of type b at the organic slot s.
+                if _gap_free(owner, s, -2, g_any, i_any, -1):
+                    for b in range(T):
+                        if cnt[b] >= caps[b] or wtab[b, s] <= tol:
+                            continue
+                        if not _gap_free(owner, s, b, min_gap[b], init_dist[b], -1):
+                            continue
+                        nb = _edit_slots(slots[b], cnt[b], -1, s, cand_b)
+                        if _pv_sum(pv, cand_b, nb) > share_hi[b]:
+                            continue
+                        vb = _solve_slots(vmT, tstart[b], tstart[b + 1] - tstart[b], cand_b, nb, work)
+                        solves += 1
+                        if vb - val[b] > tol:
+                            owner[s] = b
+                            cnt[b] = nb
+                            slots[b, :nb] = cand_b[:nb]
+                            solves += _ls_refresh(vmT, tstart, b, slots, cnt, val, rows, wtab, psum, work)
+                            done = True
+                            break
+            if done:
+                moves += 1
+                improved = True
+                _ls_maxima(owner, wtab, org_max, swap_max)
+                total = 0.0
+                for t in range(T):
+                    total += val[t]
+    # Write the plan back from the last solved assignment of each type.
+    for s in range(k):
+        plan[s] = -1
+    total = 0.0
+    for t in range(T):
+        for x in range(cnt[t]):
+            c = tcards[rows[t, x]]
+            plan[slots[t, x]] = c
+            total += values[c, slots[t, x]]
+    return total, moves, solves, not cut
+
+
 # --------------------------------------------------------------------- the whole plan
 @njit(cache=True, inline="always")
 def _bound_terms(t, s, best_at, best_priced, best_first, ub_rows, ub_priced, ub_first, has_type):
@@ -1773,20 +2134,24 @@ def _bound_terms(t, s, best_at, best_priced, best_first, ub_rows, ub_priced, ub_
 
 @njit(cache=True)
 def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi,
-                width, cards_per_type, n_out, price_iters, deadline):
+                width, cards_per_type, n_out, price_iters, deadline, ls_starts):
     """Plan one problem. Returns (plans, objectives, n_found, stats, bound, root_infeasible).
 
     ``plans[:n_found]`` are distinct feasible plans, best first. ``bound`` is the
     Lagrangian dual value (an upper bound on the optimum; inf when none was computed).
     ``stats`` = [children, look-ahead drops, merged, slots past the deadline, machine states,
-    tracked gap rules, price iterations, assignment problems solved, wider retries, final plans not
-    re-matched because their bound could not beat the best].
+    tracked gap rules, price iterations, assignment problems solved (re-matching and local search), wider
+    retries, final plans not re-matched because their bound could not beat the best, local search moves,
+    local search runs cut short (by ``LS_MAX_SOLVES`` or the deadline) before a local optimum].
+    ``ls_starts`` (>= 0) final plans are improved by :func:`local_search` (step 5); 0 skips the step.
     """
     n, k = values.shape
     T = max_count.shape[0]
-    stats = np.zeros(10, np.int64)
-    out = np.full((n_out, k), -1, np.int64)
-    out_value = np.zeros(n_out)
+    stats = np.zeros(12, np.int64)
+    # Step 4 keeps the best n_keep plans: the n_out asked for, and at least the local search's starts.
+    n_keep = max(n_out, ls_starts)
+    out = np.full((n_keep, k), -1, np.int64)
+    out_value = np.zeros(n_keep)
     caps = type_caps(types, max_count, T)
     floors = False
     for t in range(T):
@@ -1796,10 +2161,10 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     # Root: a share cap already exceeded, or a floor out of reach, is a proof of infeasibility.
     for t in range(T):
         if share_hi[t] < 0.0 or short_of_share(t, 0, 0.0, 0, init_dist, min_gap, caps, share_lo, reach):
-            return out, out_value, 0, stats, -np.inf, True
+            return out[:n_out], out_value[:n_out], 0, stats, -np.inf, True
     if n == 0:
         # No cards: the all-organic plan is the only one, and it keeps every rule checked above.
-        return out, out_value, 1, stats, (0.0 if price_iters > 0 else np.inf), False
+        return out[:n_out], out_value[:n_out], 1, stats, (0.0 if price_iters > 0 else np.inf), False
     tcards, tstart = cards_by_type(types, T)
     vm = masked_values(values, allowed, tcards)
     skip, place, mdist, g_any, n_tracked = gap_machine(min_gap, init_dist, MAX_MACHINE_STATES)
@@ -1873,7 +2238,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
         w *= RETRY_GROWTH
         stats[8] += 1
 
-    # 4. Re-match the final plans, best first; skip plans that cannot beat the n_out-th best even re-matched.
+    # 4. Re-match the final plans, best first; skip plans that cannot beat the n_keep-th best even re-matched.
     #    Bound of a type's re-matched value on its slots S: the least of sum over S of the best value there,
     #    and (LP duality, any card prices p >= 0) sum over S of max(value - p) + the type's prices, for three
     #    price vectors: the Lagrangian card prices pi; the optimal duals of the type's first solved
@@ -1948,7 +2313,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
             at[x] = prow[i]
     n_found = 0
     for q in range(size + 1):
-        full = n_found == n_out
+        full = n_found == n_keep
         mag = 0.0
         if full:
             for t in range(T):
@@ -1986,7 +2351,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                     ub += min(ub_rows[t], ub_priced[t], ub_first[t])
                     mag += 2.0 * pi_sum[t] + (2.0 * first_sum[t] if n_duals[t] > 0 else 0.0)
                     later = later or n_duals[t] > 1
-            if ub + 1e-9 * (1.0 + abs(ub)) + 1e-12 * mag <= out_value[n_out - 1]:
+            if ub + 1e-9 * (1.0 + abs(ub)) + 1e-12 * mag <= out_value[n_keep - 1]:
                 stats[9] += 1
                 continue
             if later:  # (else the latest duals are the first ones for every type of the plan)
@@ -2011,7 +2376,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                         ub += min(ub_rows[t], ub_priced[t], ub_first[t], ub_dual[t])
                         if n_duals[t] > 1:
                             mag += 2.0 * dual_sum[t]
-                if ub + 1e-9 * (1.0 + abs(ub)) + 1e-12 * mag <= out_value[n_out - 1]:
+                if ub + 1e-9 * (1.0 + abs(ub)) + 1e-12 * mag <= out_value[n_keep - 1]:
                     stats[9] += 1
                     continue
         v, solved = rematch_plan(values, vmT, types, tcards, tstart, plan_buf, work, cache_slots, cache_cards,
@@ -2043,15 +2408,56 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                 break
         if dup:
             continue
-        if n_found == n_out and v <= out_value[n_out - 1]:
+        if n_found == n_keep and v <= out_value[n_keep - 1]:
             continue
-        pos = n_found if n_found < n_out else n_out - 1
+        pos = n_found if n_found < n_keep else n_keep - 1
         while pos > 0 and out_value[pos - 1] < v:
             out[pos] = out[pos - 1]
             out_value[pos] = out_value[pos - 1]
             pos -= 1
         out[pos] = plan_buf
         out_value[pos] = v
-        if n_found < n_out:
+        if n_found < n_keep:
             n_found += 1
-    return out, out_value, n_found, stats, bound, False
+
+    # 5. Local search on the type sequence from the best few plans (see local_search): the beam and the
+    #    re-matching leave plans where moving, adding, dropping or re-typing one card slot still gains.
+    #    Its plans join the kept ones; the best n_out distinct plans are returned.
+    n_ls = min(n_found, ls_starts)
+    if n_ls > 0 and deadline < np.inf and now() > deadline:
+        n_ls = 0
+    if n_ls == 0 and n_keep == n_out:
+        return out, out_value, n_found, stats, bound, False
+    pool = np.empty((n_found + n_ls, k), np.int64)
+    pool_value = np.empty(n_found + n_ls)
+    for x in range(n_found):
+        pool[x] = out[x]
+        pool_value[x] = out_value[x]
+    for x in range(n_ls):
+        y = n_found + x
+        pool[y] = out[x]
+        v, moves, solved, local_opt = local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist,
+                                                   caps, share_lo, share_hi, pool[y], work, LS_MAX_SOLVES, deadline)
+        pool_value[y] = v
+        stats[7] += solved
+        stats[10] += moves
+        stats[11] += not local_opt
+    # Best first; among equal values the earlier pool entry first (deterministic).
+    rank = np.argsort(-pool_value, kind="mergesort")
+    res = np.full((n_out, k), -1, np.int64)
+    res_value = np.zeros(n_out)
+    n_res = 0
+    for x in range(n_found + n_ls):
+        if n_res == n_out:
+            break
+        i = rank[x]
+        dup = False
+        for y in range(n_res):
+            if _same_prefix(res[y], pool[i], k):
+                dup = True
+                break
+        if not dup:
+            res[n_res] = pool[i]
+            res_value[n_res] = pool_value[i]
+            n_res += 1
+    return res, res_value, n_res, stats, bound, False
