@@ -67,11 +67,12 @@ half, the price steps 30 % (each ~2 us: the slot table, the program, the path an
 its plan), the re-matching an eighth, and the card orders and machine tables the
 rest. These shares are measured with a different instance on each call; repeating
 one instance lets the branch predictor learn it, and the kernel then runs ~20 % faster.
-``local_search=1`` adds about 35 us (kernel ~190 -> ~226 us) and on ``device`` lowers the mean gap
-to the optimum from 0.117 / 0.342 / 0.330 % to 0.099 / 0.243 / 0.214 % (seeds 0-19 / 20-59 / 60-99,
-all four variants: 80 / 160 / 160 instances; optimal plans 52 -> 55, 87 -> 98, 74 -> 88): better than
-width 64 without it (0.107 / 0.292 / 0.229 %, 58 / 91 / 81 optimal, ~286 us). These figures are from
-one run on a shared 2-core machine, taken before the share prices' step scale (``SHARE_STEP_SCALE``) changed.
+``local_search=1`` adds about 22 us (kernel median ~187 -> ~209 us, a different instance per call)
+and on ``device`` lowers the mean gap to the optimum from 0.164 / 0.245 / 0.327 % to 0.084 / 0.177 /
+0.205 % (seeds 0-19 / 20-59 / 60-99, all four variants: 80 / 160 / 160 instances; optimal plans
+45 -> 51, 88 -> 102, 67 -> 84), about what width 64 without it gets (0.111 / 0.166 / 0.280 %; 54 / 104 /
+75 optimal) for ~279 us; ``local_search=2`` costs ~40 us more for 0.067 / 0.175 / 0.188 %. These
+figures are from one run on a shared 2-core machine.
 With a ``time_limit`` the kernel looks at the clock every few tens of
 thousands of steps: past the deadline it stops pricing, finishes the beam at
 width 1 and re-matches only what it has; the local search does not start past
@@ -140,7 +141,7 @@ def solve_beam(
         (each type worth the mean of its best cards at a slot) and gives no bound.
     local_search : int >= 0, default 0
         Improve the best ``local_search`` plans of the final beam by local search on
-        where each type goes (step 5 above); ~35 us each on ``device``; 1 is the
+        where each type goes (step 5 above); ~20-40 us each on ``device``; 1 is the
         useful value. 0 (off) gives exactly the plans of a beam without it.
 
     Returns
