@@ -159,7 +159,7 @@ def test_bad_options_are_rejected_naming_the_option(option, bad):
 
 
 def test_unknown_option_lists_the_valid_ones():
-    with pytest.raises(SolverError, match="cards_per_type, n_solutions, price_iters, width"):
+    with pytest.raises(SolverError, match="cards_per_type, local_search, n_solutions, price_iters, width"):
         mixrank.solve(instance("tiny", 0), solver="beam", beam_width=3)
 
 
