@@ -12,7 +12,8 @@ One kernel call (:func:`solvers._beam_kernels.plan_kernel`) does four things, an
    price per type and unit of PV), the count caps (a price per type and card) —
    and solves the rest exactly: a dynamic program over (slot, machine state) that
    keeps every gap and every allowed pair. ``price_iters`` subgradient steps
-   (deflected Polyak steps) set the prices. Each step also turns the program's
+   (deflected Polyak steps; the share prices step on a 12x scale, ``SHARE_STEP_SCALE``,
+   since PV slacks are small) set the prices. Each step also turns the program's
    path into a plan — distinct cards given greedily along it, then the lowest-value
    ones dropped while a count or share cap is broken — and the best such plan sets
    the next step's target and joins the final plans of step 4. The least dual
@@ -67,12 +68,14 @@ half, the price steps 30 % (each ~2 us: the slot table, the program, the path an
 its plan), the re-matching an eighth, and the card orders and machine tables the
 rest. These shares are measured with a different instance on each call; repeating
 one instance lets the branch predictor learn it, and the kernel then runs ~20 % faster.
-``local_search=1`` adds about 22 us (kernel median ~187 -> ~209 us, a different instance per call)
-and on ``device`` lowers the mean gap to the optimum from 0.164 / 0.245 / 0.327 % to 0.084 / 0.177 /
-0.205 % (seeds 0-19 / 20-59 / 60-99, all four variants: 80 / 160 / 160 instances; optimal plans
-45 -> 51, 88 -> 102, 67 -> 84), about what width 64 without it gets (0.111 / 0.166 / 0.280 %; 54 / 104 /
-75 optimal) for ~279 us; ``local_search=2`` costs ~40 us more for 0.067 / 0.175 / 0.188 %. These
-figures are from one run on a shared 2-core machine.
+``local_search=1`` adds ~15-40 us on ``device``: 13 us end to end in ``bench/bench_beam.py`` (which
+repeats each instance), 17 us in the kernel timed alternately with and without it on each instance, and
+40 us when every call is a different instance (kernel median 191 -> 231 us). It lowers the mean gap to
+the optimum from 0.164 / 0.245 / 0.327 % to 0.084 / 0.177 / 0.205 % (seeds 0-19 / 20-59 / 60-99, all four
+variants: 80 / 160 / 160 instances; optimal plans 45 -> 51, 88 -> 102, 67 -> 84), about what width 64
+without it gets (0.111 / 0.166 / 0.280 %; 54 / 104 / 75 optimal) at 0.30 ms against 0.24 ms end to end;
+``local_search=2`` costs ~40 us more for 0.067 / 0.175 / 0.188 %. These figures are from single runs
+on a shared 2-core machine.
 With a ``time_limit`` the kernel looks at the clock every few tens of
 thousands of steps: past the deadline it stops pricing, finishes the beam at
 width 1 and re-matches only what it has; the local search does not start past
