@@ -1641,9 +1641,12 @@ def rematch_type(values, allowed, cards, slots, m, current, out, work):
 
 
 @njit(cache=True, inline="always")
-def _rematch_rows(vmT, base, nt, slots, m, current, out, work):
-    """:func:`rematch_type` on the transposed masked values ``vmT`` (k, N; ``NEG`` where not allowed) for
-    the type's cards ``base .. base + nt - 1`` (type-grouped rows); writes the card rows ``out[:m]``."""
+def _assign_slots(vmT, base, nt, slots, m, work):
+    """Hungarian method on the type's cards ``base .. base + nt - 1`` (type-grouped rows of the transposed
+    masked values ``vmT``) and ``slots[:m]``, maximising value; leaves the assignment (``work[7]``, card row
+    minus ``base`` per slot) and the column potentials (``work[2]``) behind. A disallowed pair (``NEG``)
+    costs more than any assignment of allowed pairs: the optimum uses one only when no assignment of allowed
+    pairs exists, which the callers check."""
     cost, u, v, p, way, minv, usedc, assign, free = work
     one = np.uint64(1)
     mu_ = np.uint64(m)
@@ -1664,6 +1667,16 @@ def _rematch_rows(vmT, base, nt, slots, m, current, out, work):
             y = row[bu + j]
             crow[j + one] = -y if y > NEG else penalty
     hungarian_min(cost, m, nt, u, v, p, way, minv, usedc, assign, free)
+
+
+@njit(cache=True, inline="always")
+def _rematch_rows(vmT, base, nt, slots, m, current, out, work):
+    """:func:`rematch_type` on the transposed masked values ``vmT`` (k, N; ``NEG`` where not allowed) for
+    the type's cards ``base .. base + nt - 1`` (type-grouped rows); writes the card rows ``out[:m]``."""
+    _assign_slots(vmT, base, nt, slots, m, work)
+    assign = work[7]
+    mu_ = np.uint64(m)
+    bu = np.uint64(base)
     for x in range(mu_):
         if not vmT[np.uint64(slots[x]), bu + np.uint64(assign[x])] > NEG:
             for y in range(mu_):
@@ -1782,29 +1795,11 @@ def _solve_slots(vmT, base, nt, slots, m, work):
         return 0.0
     if m > nt:
         return NEG
-    cost, u, v, p, way, minv, usedc, assign, free = work
-    one = np.uint64(1)
-    mu_ = np.uint64(m)
-    ntu = np.uint64(nt)
+    _assign_slots(vmT, base, nt, slots, m, work)
+    assign = work[7]
     bu = np.uint64(base)
-    vmax = 0.0
-    for x in range(mu_):
-        row = vmT[np.uint64(slots[x])]
-        for j in range(ntu):
-            y = row[bu + j]
-            vmax = max(vmax, abs(y) if y > NEG else 0.0)
-    # A disallowed pair costs more than any assignment of allowed pairs: the optimum uses one only when
-    # no assignment of allowed pairs exists, and that is then reported as NEG.
-    penalty = 1.0 + 2.0 * m * vmax
-    for x in range(mu_):
-        row = vmT[np.uint64(slots[x])]
-        crow = cost[x + one]
-        for j in range(ntu):
-            y = row[bu + j]
-            crow[j + one] = -y if y > NEG else penalty
-    hungarian_min(cost, m, nt, u, v, p, way, minv, usedc, assign, free)
     total = 0.0
-    for x in range(mu_):
+    for x in range(np.uint64(m)):
         y = vmT[np.uint64(slots[x]), bu + np.uint64(assign[x])]
         if not y > NEG:
             return NEG
