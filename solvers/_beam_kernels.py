@@ -1896,6 +1896,15 @@ def _ls_refresh(vmT, tstart, t, slots, cnt, val, rows, wtab, psum, work):
     return 1 if m > 0 else 0
 
 
+@njit(cache=True, inline="always")
+def _ls_take(vmT, tstart, t, cand, m, slots, cnt, val, rows, wtab, psum, work):
+    """Make ``cand[:m]`` type t's card slots (an accepted move) and refresh its tables; returns the
+    assignment problems solved (see :func:`_ls_refresh`)."""
+    cnt[t] = m
+    slots[t, :m] = cand[:m]
+    return _ls_refresh(vmT, tstart, t, slots, cnt, val, rows, wtab, psum, work)
+
+
 @njit(cache=True)
 def _ls_maxima(owner, wtab, org_max, swap_max):
     """Per type a, the best move bound at any organic slot (``org_max[a]``) and, per types a != b, the best
@@ -1992,9 +2001,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                     solves += 1
                     if va - val[a] > tol:
                         owner[s] = -1
-                        cnt[a] = na
-                        slots[a, :na] = cand_a[:na]
-                        solves += _ls_refresh(vmT, tstart, a, slots, cnt, val, rows, wtab, psum, work)
+                        solves += _ls_take(vmT, tstart, a, cand_a, na, slots, cnt, val, rows, wtab, psum, work)
                         done = True
                 if not done and lo_ok:
                     for b in range(T):
@@ -2015,12 +2022,8 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         solves += 1
                         if va > NEG and vb > NEG and va + vb - val[a] - val[b] > tol:
                             owner[s] = b
-                            cnt[a] = na
-                            slots[a, :na] = cand_a[:na]
-                            cnt[b] = nb
-                            slots[b, :nb] = cand_b[:nb]
-                            solves += _ls_refresh(vmT, tstart, a, slots, cnt, val, rows, wtab, psum, work)
-                            solves += _ls_refresh(vmT, tstart, b, slots, cnt, val, rows, wtab, psum, work)
+                            solves += _ls_take(vmT, tstart, a, cand_a, na, slots, cnt, val, rows, wtab, psum, work)
+                            solves += _ls_take(vmT, tstart, b, cand_b, nb, slots, cnt, val, rows, wtab, psum, work)
                             done = True
                             break
                 # Shift the card slot at s to an organic slot s2 (same type).
@@ -2040,8 +2043,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         if va - val[a] > tol:
                             owner[s] = -1
                             owner[s2] = a
-                            slots[a, :na2] = cand_b[:na2]
-                            solves += _ls_refresh(vmT, tstart, a, slots, cnt, val, rows, wtab, psum, work)
+                            solves += _ls_take(vmT, tstart, a, cand_b, na2, slots, cnt, val, rows, wtab, psum, work)
                             done = True
                             break
                 # Swap the types of the cards at s and s2 (the any-card gap is unchanged).
@@ -2071,10 +2073,8 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         if va > NEG and vb > NEG and va + vb - val[a] - val[b] > tol:
                             owner[s] = b
                             owner[s2] = a
-                            slots[a, :na2] = cand_a[:na2]
-                            slots[b, :nb] = cand_b[:nb]
-                            solves += _ls_refresh(vmT, tstart, a, slots, cnt, val, rows, wtab, psum, work)
-                            solves += _ls_refresh(vmT, tstart, b, slots, cnt, val, rows, wtab, psum, work)
+                            solves += _ls_take(vmT, tstart, a, cand_a, na2, slots, cnt, val, rows, wtab, psum, work)
+                            solves += _ls_take(vmT, tstart, b, cand_b, nb, slots, cnt, val, rows, wtab, psum, work)
                             done = True
                             break
             else:
@@ -2092,9 +2092,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         solves += 1
                         if vb - val[b] > tol:
                             owner[s] = b
-                            cnt[b] = nb
-                            slots[b, :nb] = cand_b[:nb]
-                            solves += _ls_refresh(vmT, tstart, b, slots, cnt, val, rows, wtab, psum, work)
+                            solves += _ls_take(vmT, tstart, b, cand_b, nb, slots, cnt, val, rows, wtab, psum, work)
                             done = True
                             break
             if done:
