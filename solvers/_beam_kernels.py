@@ -1905,6 +1905,19 @@ def _ls_take(vmT, tstart, t, cand, m, slots, cnt, val, rows, wtab, psum, work):
     return _ls_refresh(vmT, tstart, t, slots, cnt, val, rows, wtab, psum, work)
 
 
+@njit(cache=True, inline="always")
+def _ls_with_slot(owner, s, b, slots, cnt, min_gap, init_dist, pv, share_hi, cand):
+    """Type b's card slots with slot s added, written to ``cand``, and their number; -1 when a type-b card
+    may not stand at s (the type's gap rule, with the history) or the type's PV would pass its share cap.
+    The any-card gap and the count cap are the caller's to check."""
+    if not _gap_free(owner, s, b, min_gap[b], init_dist[b], -1):
+        return -1
+    nb = _edit_slots(slots[b], cnt[b], -1, s, cand)
+    if _pv_sum(pv, cand, nb) > share_hi[b]:
+        return -1
+    return nb
+
+
 @njit(cache=True)
 def _ls_maxima(owner, wtab, org_max, swap_max):
     """Per type a, the best move bound at any organic slot (``org_max[a]``) and, per types a != b, the best
@@ -2007,10 +2020,8 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                     for b in range(T):
                         if b == a or cnt[b] >= caps[b] or wtab[b, s] - wtab[a, s] <= tol:
                             continue
-                        if not _gap_free(owner, s, b, min_gap[b], init_dist[b], -1):
-                            continue
-                        nb = _edit_slots(slots[b], cnt[b], -1, s, cand_b)
-                        if _pv_sum(pv, cand_b, nb) > share_hi[b]:
+                        nb = _ls_with_slot(owner, s, b, slots, cnt, min_gap, init_dist, pv, share_hi, cand_b)
+                        if nb < 0:
                             continue
                         if not have_va:
                             va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_a, na, work)
@@ -2083,10 +2094,8 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                     for b in range(T):
                         if cnt[b] >= caps[b] or wtab[b, s] <= tol:
                             continue
-                        if not _gap_free(owner, s, b, min_gap[b], init_dist[b], -1):
-                            continue
-                        nb = _edit_slots(slots[b], cnt[b], -1, s, cand_b)
-                        if _pv_sum(pv, cand_b, nb) > share_hi[b]:
+                        nb = _ls_with_slot(owner, s, b, slots, cnt, min_gap, init_dist, pv, share_hi, cand_b)
+                        if nb < 0:
                             continue
                         vb = _solve_slots(vmT, tstart[b], tstart[b + 1] - tstart[b], cand_b, nb, work)
                         solves += 1
