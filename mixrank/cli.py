@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,13 +143,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "time_limit", None) is not None and not args.time_limit > 0:
         parser.error(f"--time-limit must be a positive number of seconds; got {args.time_limit}")
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe then shows here, where it is handled, not at interpreter exit
+        return code
     except (MixrankError, ValueError) as exc:
         print(f"mixrank {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``mixrank solve FILE | head -1``): stop quietly, as Unix tools do. Python
+        # would flush stdout again at exit and print a second error, so stdout is pointed at devnull first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 
 
 if __name__ == "__main__":

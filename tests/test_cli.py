@@ -50,3 +50,23 @@ def test_bench_table_and_json(tmp_path, capsys):
 def test_bench_refuses_bad_seeds(capsys):
     assert main(["bench", "--seeds", "5-2", "--no-progress"]) == 2
     assert "seeds must look like" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    # `mixrank solve FILE | head -1`: the reader is gone before the output is written; the command must end
+    # without a traceback (Python's default prints one, or an "Exception ignored" line at exit).
+    import subprocess
+    import sys
+
+    path = tmp_path / "tiny.json"
+    assert main(["gen", "tiny", "--seed", "1", "-o", str(path)]) == 0
+    # The child waits for its stdin to close, so the pipe is closed before main() writes anything.
+    code = ("import sys; sys.stdin.read(); from mixrank.cli import main; "
+            f"raise SystemExit(main(['solve', {str(path)!r}, '--solver', 'greedy']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    proc.stdin.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
