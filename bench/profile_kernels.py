@@ -84,7 +84,7 @@ def _child(args) -> int:
         solve(p)
     # Every compiled function of every Numba dispatcher the solves used, by its address in this process.
     named = {}
-    modules = [kern] + [m for name, m in sys.modules.items() if name.startswith(("solvers.", "mixrank.")) and m]
+    modules = [m for name, m in list(sys.modules.items()) if name.startswith(("solvers.", "mixrank.")) and m]
     for module in modules:
         for obj in vars(module).values():
             if not isinstance(obj, numba.core.registry.CPUDispatcher):
@@ -153,13 +153,13 @@ def main(argv=None) -> int:
         child.kill()
         child.wait()
         Path(f"/tmp/perf-{child.pid}.map").unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     shares: Counter[str] = Counter()
     for row in rep.stdout.splitlines():
         m = re.match(r"\s*([\d.]+)%\s+\[[.k]\]\s+(.+?)\s*$", row)
         if m:
             name = m.group(2).split()[0]
             shares["(JIT code without a name)" if name.startswith("0x") else readable(name)] += float(m.group(1))
-    shutil.rmtree(work, ignore_errors=True)
     if not shares:
         print(f"profile_kernels: perf report gave no samples:\n{rep.stderr.strip()}", file=sys.stderr)
         return 1
