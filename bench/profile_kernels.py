@@ -71,12 +71,14 @@ def _child(args) -> int:
     from mixrank.bench import VARIANTS
     from mixrank.synthetic import instance
     from solvers import _beam_kernels as kern
+    from solvers.beam import DEFAULT_CARDS_PER_TYPE, DEFAULT_PRICE_ITERS
 
     problems = [instance("device", s, *VARIANTS[v]) for s in range(20) for v in VARIANTS]
     options = {"width": args.width, "local_search": args.local_search}
     if args.kernel_only:
         def solve(p):
-            kern.plan_kernel(*p.arrays.kernel_args, args.width, 1, 1, 25, np.inf, args.local_search)
+            kern.plan_kernel(*p.arrays.kernel_args, args.width, DEFAULT_CARDS_PER_TYPE, 1, DEFAULT_PRICE_ITERS,
+                             np.inf, args.local_search)
     else:
         def solve(p):
             mixrank.solve(p, solver="beam", **options)
