@@ -168,11 +168,11 @@ def main(argv=None) -> int:
     what = "plan_kernel" if args.kernel_only else "mixrank.solve(solver='beam')"
     print(f"{what}, width {args.width}, local_search {args.local_search}: the 80 device instances of seeds 0-19 "
           f"in turn, {args.seconds:g} s recorded; share of the samples per function")
-    for name, pct in shares.most_common(args.top):
+    ranked = shares.most_common()
+    for name, pct in ranked[:args.top]:
         print(f"{pct:7.2f} %  {name}")
-    rest = sum(shares.values()) - sum(p for _, p in shares.most_common(args.top))
-    if rest > 0:
-        print(f"{rest:7.2f} %  ({len(shares) - args.top} other functions)")
+    if len(ranked) > args.top:
+        print(f"{sum(p for _, p in ranked[args.top:]):7.2f} %  ({len(ranked) - args.top} other functions)")
     return 0
 
 
