@@ -34,7 +34,10 @@ The pieces, in the order it runs them:
 * :func:`local_search` — optional (``ls_starts`` > 0): from the best ``ls_starts`` re-matched
   plans, a first-improvement search on which slots hold a card of which type (remove, re-type,
   shift, swap, insert one card slot), each move valued exactly by re-matching the changed types
-  and screened first by a dual bound (most moves cost no assignment problem). On ``device`` one
+  and screened first by a dual bound (most moves cost no assignment problem). Each type's
+  assignment problem is kept solved (a square problem with dummy rows, assignment and potentials),
+  so a move, which replaces one row of a type's problem, is re-matched by one augmentation from a
+  copy of that state, stopped early once its dual bound shows the move cannot gain. On ``device`` one
   start at width 32 cuts the mean gap to the optimum by about a third for ~15-40 us more (see
   :mod:`solvers.beam`).
 """
@@ -70,6 +73,8 @@ EARLY_SLOTS_DIVISOR = 3
 #: Width factor of a retry when no state of the beam could meet the min-share floors (at most two retries).
 RETRY_GROWTH = 8
 #: Most assignment problems one local search run solves (a cap on its work; it stops earlier at a local optimum).
+#: A "solve" there: a type's problem solved at the start (counted twice, with its bound tables), a move's
+#: changed type valued (one augmentation from the kept state), or an accepted type's tables refreshed.
 LS_MAX_SOLVES = 200
 #: Least relative gain (of the plan value) that a move's bound must promise before the move is valued exactly:
 #: moves that can gain less are not worth an assignment problem each.
@@ -1855,54 +1860,279 @@ def _pv_sum(pv, slots, m):
     return total
 
 
+# The local search keeps each type's assignment problem SOLVED for the current plan, as a square problem:
+# the type's nt cards are the columns, and its nt rows are its m card slots plus nt - m dummy rows that cost
+# 0 with every card (their optimum is the slots' optimum + 0: some card is always left for each dummy). A
+# disallowed pair costs the type's fixed penalty (see :func:`_ls_tables`). A state is one row of each of four
+# (T + 2, nt_max + 1) tables, 1-based like :func:`hungarian_min` (index 0: its virtual row and column): row
+# potentials ``u``, column potentials ``v``, the row of each column ``p`` (every column has one) and the slot
+# of each row ``r`` (-1: a dummy row). Rows 0..T-1 of the tables are the types' current states; rows T and
+# T + 1 are scratch states, where a move's new slot sets are valued without touching the current ones.
+# Every move replaces one row of a type's problem by another (shift: a slot by a slot; remove: a slot by a
+# dummy; insert: a dummy by a slot; a swap or re-type does this for each of its two types). From an optimal
+# state, the new optimum after one row changes is ONE augmentation (:func:`_sq_set_row`): unassign the row,
+# give it its new costs, and run one phase of the Hungarian method (a Dijkstra over reduced costs) from it.
 @njit(cache=True)
-def _ls_refresh(vmT, tstart, t, slots, cnt, val, rows, wtab, psum, work):
-    """Solve type t on its slots and table the move bound: ``wtab[t, s]`` = max over the type's allowed cards
-    of (value at s - card price), the prices being the solved problem's optimal duals (>= 0), and ``psum[t]``
-    their sum. For any slot set S' of the type, value(S') <= sum over S' of wtab[t] + psum[t] (LP duality,
-    see step 4 of :func:`plan_kernel`), with equality on the current slots: a move's gain is bounded by the
-    wtab entries of the slots it adds minus those of the slots it drops, before any assignment is solved."""
-    base = tstart[t]
-    nt = tstart[t + 1] - base
-    m = cnt[t]
-    val[t] = _solve_slots(vmT, base, nt, slots[t], m, work)
-    assign = work[7]
+def _sq_from_rect(vmT, base, nt, slots, m, b, U, V, P, R, work):
+    """Solve type problem ``slots[:m]`` (m <= nt) from scratch with :func:`_solve_slots` (the rectangular
+    problem, rows = slots) and store it as the square state ``b``: row x + 1 holds slot ``slots[x]``, the
+    dummy rows m + 1 .. nt take the free columns with potential 0. That is optimal and dual feasible: the
+    rectangular column potentials are <= 0 and 0 on the free columns (a column the method ever scanned is
+    assigned), so a dummy row's reduced costs, -v, are >= 0 and 0 where it stands; and every disallowed pair
+    of the state costs at least the rectangular penalty (the state's, :func:`_ls_tables`, is as large or
+    larger). Returns the problem's value (NEG when no assignment of allowed pairs exists)."""
+    value = _solve_slots(vmT, base, nt, slots, m, work)
+    u = work[1]
+    v = work[2]
+    p = work[3]
+    U[b, 0] = 0.0
+    V[b, 0] = 0.0
+    P[b, 0] = 0
+    R[b, 0] = -1
     for x in range(m):
-        rows[t, x] = base + assign[x]
-    k = wtab.shape[1]
-    wt = wtab[t]
-    ps = 0.0
-    if m == 0:
-        # No solved problem: prices 0 give the plain bound (the best allowed value at each slot).
-        for s in range(k):
-            top = NEG
-            for j in range(nt):
-                top = max(top, vmT[s, base + j])
-            wt[s] = top
-    else:
-        vpot = work[2]
-        price = work[5]  # (minv: free scratch between solves)
-        for j in range(nt):
-            price[j] = max(0.0, -vpot[j + 1])
-            ps += price[j]
-        for s in range(k):
-            top = NEG
-            row = vmT[s]
-            for j in range(nt):
-                # A disallowed pair (NEG) stays far below any allowed one: NEG - price rounds to NEG.
-                top = max(top, row[base + j] - price[j])
-            wt[s] = top
-    psum[t] = ps
-    return 1 if m > 0 else 0
+        U[b, x + 1] = u[x + 1]
+        R[b, x + 1] = slots[x]
+    d = m
+    for j in range(1, nt + 1):
+        if m > 0:
+            V[b, j] = v[j]
+            i = np.int64(p[j])
+        else:
+            V[b, j] = 0.0
+            i = 0
+        if i == 0:
+            d += 1
+            i = d
+            U[b, i] = 0.0
+            R[b, i] = -1
+        P[b, j] = i
+    return value
+
+
+@njit(cache=True)
+def _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc, stop):
+    """One phase of the Hungarian method (potentials form, as in :func:`hungarian_min`) on the square type
+    state ``b`` (row b of the tables U, V, P, R) whose only unassigned row is ``i`` and only free column
+    ``jf``: a Dijkstra over the reduced costs from row i to column jf, potentials kept feasible and tight
+    on the assignment, then the augmentation along the path. Among columns at the least reduced cost the
+    free one is taken (it ends the phase; the dummy rows make ties common). Row i's potential needs no care:
+    the first step sets it to min over j of (cost[i, j] - v[j]). Costs are read from ``vmT`` (row x's slot
+    ``R[b, x]``; 0 for a dummy row). Column scans branch-free, as in :func:`hungarian_min`.
+
+    Early stop: after each step the potentials are dual feasible for the new problem, and their objective is
+    the old optimum's cost plus the deltas so far (each step adds its delta: one more row than real column
+    is used), a lower bound on the new optimum's cost that only grows. When the deltas so far reach
+    ``stop`` (np.inf: never), the phase stops there, the state left half-done, and True is returned: the new
+    cost is at least the old one + ``stop``. Else the phase completes and False is returned."""
+    inf = np.inf
+    one = np.uint64(1)
+    ntu = np.uint64(nt)
+    bu = np.uint64(base)
+    for j in range(ntu + one):
+        minv[j] = inf
+        free[j] = True
+    P[b, 0] = i
+    j0 = np.uint64(0)
+    nused = 0
+    dprev = 0.0
+    total = 0.0
+    while True:
+        free[j0] = False
+        usedc[nused] = j0
+        nused += 1
+        i0 = P[b, j0]
+        s = R[b, i0]
+        ui = U[b, i0]
+        delta = inf
+        j1 = np.uint64(0)
+        if s >= 0:
+            su = np.uint64(s)
+            for j in range(one, ntu + one):
+                y = vmT[su, bu + j - one]
+                cur = (-y if y > NEG else pen) - ui - V[b, j]
+                mj = minv[j] - dprev
+                fj = free[j]
+                better = (cur < mj) & fj
+                mj = cur if better else mj
+                minv[j] = mj
+                way[j] = j0 if better else way[j]
+                take = (mj < delta) & fj
+                delta = mj if take else delta
+                j1 = j if take else j1
+        else:
+            for j in range(one, ntu + one):
+                cur = -ui - V[b, j]
+                mj = minv[j] - dprev
+                fj = free[j]
+                better = (cur < mj) & fj
+                mj = cur if better else mj
+                minv[j] = mj
+                way[j] = j0 if better else way[j]
+                take = (mj < delta) & fj
+                delta = mj if take else delta
+                j1 = j if take else j1
+        if minv[jf] <= delta:
+            j1 = np.uint64(jf)
+        for x in range(nused):
+            j = usedc[x]
+            U[b, P[b, j]] += delta
+            V[b, j] -= delta
+        dprev = delta
+        total += delta
+        j0 = j1
+        if P[b, j0] == 0:
+            break
+        if total >= stop:
+            return True
+        if s < 0:
+            # A dummy row was scanned: every dummy row has the same costs (0) and, the state being optimal,
+            # the same potential, so the other dummy rows' columns are at this same least distance and their
+            # scans would add nothing: they are taken now, all at once (each would be a step of delta 0).
+            for j in range(one, ntu + one):
+                if free[j] and j != j1 and minv[j] <= delta and R[b, P[b, j]] < 0:
+                    free[j] = False
+                    usedc[nused] = j
+                    nused += 1
+    while True:
+        j1 = way[j0]
+        P[b, j0] = P[b, j1]
+        j0 = j1
+        if j0 == 0:
+            break
+    P[b, 0] = 0
+    return False
+
+
+@njit(cache=True)
+def _sq_set_row(vmT, base, nt, pen, i, slot, b, U, V, P, R, way, minv, free, usedc, stop):
+    """Give row i of the optimal square type state ``b`` the slot ``slot`` (-1: make it a dummy row) and
+    restore optimality with one augmentation (:func:`_sq_augment`; its early ``stop``, returned)."""
+    jf = 0
+    for j in range(1, nt + 1):
+        if P[b, j] == i:
+            jf = j
+    P[b, jf] = 0
+    R[b, i] = slot
+    return _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc, stop)
+
+
+@njit(cache=True)
+def _sq_value(vmT, base, nt, b, P, R):
+    """Value of the solved square type state ``b``: the sum over its slot rows of the assigned card's value;
+    NEG when one holds a disallowed pair (then no assignment of allowed pairs exists, see
+    :func:`_ls_tables`)."""
+    total = 0.0
+    for j in range(1, nt + 1):
+        s = R[b, P[b, j]]
+        if s >= 0:
+            y = vmT[s, base + j - 1]
+            if not y > NEG:
+                return NEG
+            total += y
+    return total
 
 
 @njit(cache=True, inline="always")
-def _ls_take(vmT, tstart, t, cand, m, slots, cnt, val, rows, wtab, psum, work):
-    """Make ``cand[:m]`` type t's card slots (an accepted move) and refresh its tables; returns the
-    assignment problems solved (see :func:`_ls_refresh`)."""
+def _sq_copy(src, dst, nt, U, V, P, R):
+    """Copy state row ``src`` of the tables to row ``dst`` (the first nt + 1 entries)."""
+    for x in range(nt + 1):
+        U[dst, x] = U[src, x]
+        V[dst, x] = V[src, x]
+        P[dst, x] = P[src, x]
+        R[dst, x] = R[src, x]
+
+
+@njit(cache=True)
+def _sq_try(vmT, tstart, pen, t, bank, i, slot, U, V, P, R, way, minv, free, usedc, cur, need):
+    """Value type t's slot set with row ``i`` of its current state given slot ``slot`` (-1: dropped; i = 0: a
+    dummy row takes ``slot``, an added slot), solved in the scratch state ``bank`` from a copy of the current
+    one by one augmentation. ``cur`` is the current state's value (not NEG: the early stop's bound needs a
+    current assignment of allowed pairs, as the local search's always is); a move is only of use when the new value
+    exceeds ``need`` (-np.inf: always wanted): the augmentation stops as soon as its dual bound proves the new
+    value at most need - 1e-12 (1 + |cur| + |need|) (see :func:`_sq_augment`), and NEG is returned for it.
+    Returns (value: the exact optimum, or NEG when no assignment of allowed pairs exists or the early stop
+    came; the row used)."""
+    base = tstart[t]
+    nt = tstart[t + 1] - base
+    _sq_copy(t, bank, nt, U, V, P, R)
+    if i == 0:
+        for x in range(1, nt + 1):
+            if R[bank, x] < 0:
+                i = x
+                break
+        if i == 0:  # no dummy row left: more slots than cards
+            return NEG, 0
+    # new value <= cur - (deltas so far); stop once that is at most need less the slack.
+    stop = cur - need + 1e-12 * (1.0 + abs(cur) + abs(need))
+    if _sq_set_row(vmT, base, nt, pen[t], i, slot, bank, U, V, P, R, way, minv, free, usedc, stop):
+        return NEG, i
+    return _sq_value(vmT, base, nt, bank, P, R), i
+
+
+@njit(cache=True)
+def _ls_tables(vmT, tstart, t, m, V, wtab, psum, price):
+    """Table type t's move bound from its solved state's column potentials ``V[t]``: ``wtab[t, s]`` = max over
+    the type's allowed cards of (value at s - card price), the prices p_j = max_j' v_j' - v_j >= 0 (with the
+    dummy rows, exactly the optimal duals of the rectangular problem on the type's m slots), and ``psum[t]``
+    their sum. For any slot set S' of the type, value(S') <= sum over S' of wtab[t] + psum[t] (LP duality,
+    see step 4 of :func:`plan_kernel`; it holds for any prices >= 0), with equality on the current slots: a
+    move's gain is bounded by the wtab entries of the slots it adds minus those of the slots it drops, before
+    any assignment is solved. With m = 0 the prices are 0 (the plain bound: the best allowed value at s).
+
+    Returns the type's largest |allowed value| over all slots, vmax: the local search sets the type's
+    penalty (the cost of a disallowed pair) to 1 + 2 nt vmax once, at its start, and keeps it while the slots
+    change. With m <= nt slot rows, an assignment of allowed pairs costs at most m vmax and one that uses a
+    disallowed pair at least pen - (m - 1) vmax, more by over 1 + vmax: the optimum uses a disallowed pair
+    only when no assignment of allowed pairs exists."""
+    base = tstart[t]
+    nt = tstart[t + 1] - base
+    k = wtab.shape[1]
+    wt = wtab[t]
+    ps = 0.0
+    vmax = 0.0
+    if m == 0:
+        for s in range(k):
+            top = NEG
+            hi = 0.0  # (per slot, then across slots: short dependency chains)
+            for j in range(nt):
+                y = vmT[s, base + j]
+                top = max(top, y)
+                hi = max(hi, abs(y) if y > NEG else 0.0)
+            wt[s] = top
+            vmax = max(vmax, hi)
+    else:
+        vtop = NEG
+        for j in range(1, nt + 1):
+            vtop = max(vtop, V[t, j])
+        for j in range(nt):
+            price[j] = vtop - V[t, j + 1]
+            ps += price[j]
+        for s in range(k):
+            top = NEG
+            hi = 0.0
+            row = vmT[s]
+            for j in range(nt):
+                # A disallowed pair (NEG) stays far below any allowed one: NEG - price rounds to NEG.
+                y = row[base + j]
+                top = max(top, y - price[j])
+                hi = max(hi, abs(y) if y > NEG else 0.0)
+            wt[s] = top
+            vmax = max(vmax, hi)
+    psum[t] = ps
+    return vmax
+
+
+@njit(cache=True)
+def _ls_accept(vmT, tstart, t, bank, cand, m, value, slots, cnt, val, U, V, P, R, wtab, psum, price):
+    """Make scratch state ``bank`` type t's current state (an accepted move: its slots ``cand[:m]``, its value
+    ``value``) and re-table its move bound. Returns 1 when the type has slots: the refresh counts as one
+    assignment problem, as when it was solved afresh (the counters and ``LS_MAX_SOLVES`` keep their meaning)."""
+    _sq_copy(bank, t, tstart[t + 1] - tstart[t], U, V, P, R)
     cnt[t] = m
     slots[t, :m] = cand[:m]
-    return _ls_refresh(vmT, tstart, t, slots, cnt, val, rows, wtab, psum, work)
+    val[t] = value
+    _ls_tables(vmT, tstart, t, m, V, wtab, psum, price)
+    return 1 if m > 0 else 0
 
 
 @njit(cache=True, inline="always")
@@ -1944,28 +2174,65 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
     Moves (scanned slot by slot, each accepted as soon as it gains): remove a card; change a card slot's
     type; shift a card slot of a type to an organic slot; swap the types of two card slots; put a card of a
     type at an organic slot. A move keeps the plan feasible (gaps of each type and of any card, with the
-    history; share floors and caps; count caps) and is valued exactly by re-matching the changed types
-    optimally (Hungarian method). Before that, the dual bound of :func:`_ls_refresh` screens it: most moves
-    cannot gain and cost no assignment problem. The search stops at a local optimum, after
-    ``max_solves`` assignment problems, or at the ``deadline`` (when finite, the clock is read at the
-    first slot and then every ``LS_CLOCK_SOLVES`` assignment problems). Returns (plan value, moves accepted, assignment problems solved, local optimum reached: a
-    whole pass over the slots found no gaining move).
+    history; share floors and caps; count caps) and is valued exactly: each type's assignment problem is
+    kept solved for the current plan (see the note above :func:`_sq_from_rect`), and a move's changed
+    type is re-solved from a copy of that state by one augmentation (:func:`_sq_try`), which gives the
+    exact optimum of the new slot set, or stops early once the augmentation's own dual bound shows that the
+    move cannot gain (the move is then rejected, as the exact value would have it). Before that, the dual
+    bound of :func:`_ls_tables` screens it: most moves cannot gain and cost no assignment problem. A
+    "solve" in the counts is one type's slot set valued (one augmentation from the current state, stopped
+    early or not; from scratch at the start), or the refresh of an accepted type's tables. The search stops at a local optimum, after ``max_solves`` solves, or at the
+    ``deadline`` (when finite, the clock is read at the first slot and then every ``LS_CLOCK_SOLVES``
+    solves). Returns (plan value, moves accepted, solves, local optimum reached: a whole pass over the slots
+    found no gaining move). ``work``: :func:`assignment_work` arrays (for the first solves).
     """
     k = plan.shape[0]
     T = tstart.shape[0] - 1
     g_any = min_gap[T]
     i_any = init_dist[T]
-    owner = np.full(k, -1, np.int64)
-    cnt = np.zeros(T, np.int64)
-    slots = np.empty((T, k), np.int64)
-    rows = np.empty((T, k), np.int64)
-    val = np.zeros(T)
-    wtab = np.empty((T, k))
-    psum = np.zeros(T)
-    cand_a = np.empty(k, np.int64)
-    cand_b = np.empty(k, np.int64)
+    w = 1
+    for t in range(T):
+        w = max(w, tstart[t + 1] - tstart[t])
+    A = T  # scratch states: the move's first type (a) and its second (b)
+    B = T + 1
+    # The work arrays, carved from four allocations (cold allocations cost more than the views).
+    ns = (T + 2) * (w + 1)
+    fb = np.empty(3 * T + T * k + T * T + 2 * ns + (w + 1))
+    val = fb[:T]
+    psum = fb[T:2 * T]
+    pen = fb[2 * T:3 * T]
+    o = 3 * T
+    wtab = fb[o:o + T * k].reshape((T, k))
+    o += T * k
+    swap_max = fb[o:o + T * T].reshape((T, T))
+    o += T * T
+    U = fb[o:o + ns].reshape((T + 2, w + 1))
+    o += ns
+    V = fb[o:o + ns].reshape((T + 2, w + 1))
+    o += ns
+    minv = fb[o:o + w + 1]
+    ib = np.empty(5 * k + T + T * k + 2 * ns, np.int64)
+    owner = ib[:k]
+    srow = ib[k:2 * k]  # row of a card slot in its type's state
+    cand_a = ib[2 * k:3 * k]
+    cand_b = ib[3 * k:4 * k]
+    lst = ib[4 * k:5 * k]
+    o = 5 * k
+    cnt = ib[o:o + T]
+    o += T
+    slots = ib[o:o + T * k].reshape((T, k))
+    o += T * k
+    P = ib[o:o + ns].reshape((T + 2, w + 1))
+    o += ns
+    R = ib[o:o + ns].reshape((T + 2, w + 1))
+    ub = np.empty(2 * (w + 1), np.uint64)
+    way = ub[:w + 1]
+    usedc = ub[w + 1:]
+    used = np.empty(w + 1, np.bool_)
     org_max = np.empty(T)
-    swap_max = np.empty((T, T))
+    owner[:] = -1
+    cnt[:] = 0
+    srow[:] = 0
     for s in range(k):
         c = plan[s]
         if c >= 0:
@@ -1975,8 +2242,14 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
             cnt[t] += 1
     solves = 0
     for t in range(T):
-        solves += _ls_refresh(vmT, tstart, t, slots, cnt, val, rows, wtab, psum, work)
-        solves += cnt[t] > 0
+        base = tstart[t]
+        nt = tstart[t + 1] - base
+        m = cnt[t]
+        val[t] = _sq_from_rect(vmT, base, nt, slots[t], m, t, U, V, P, R, work)
+        for x in range(m):
+            srow[slots[t, x]] = x + 1
+        pen[t] = 1.0 + 2.0 * nt * _ls_tables(vmT, tstart, t, m, V, wtab, psum, minv)
+        solves += 2 if m > 0 else 0  # (the solve and the tables, counted as before)
     total = 0.0
     for t in range(T):
         total += val[t]
@@ -2001,20 +2274,22 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
             done = False
             if a >= 0:
                 ma = cnt[a]
+                ia = srow[s]
                 # Remove the card at s (the any-card and type gaps only loosen), or change its type to b (the
-                # any-card gap is unchanged). Both need type a's value without s: solved once, when a bound
-                # says one of them may gain, and then it sharpens the bound of every change.
+                # any-card gap is unchanged). Both need type a's value without s: solved once (in state A),
+                # when a bound says one of them may gain, and then it sharpens the bound of every change.
                 na = _edit_slots(slots[a], ma, s, -1, cand_a)
                 lo_ok = _pv_sum(pv, cand_a, na) >= share_lo[a]
                 va = NEG
                 have_va = False
                 if lo_ok and -wtab[a, s] > tol:
-                    va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_a, na, work)
+                    va, _ = _sq_try(vmT, tstart, pen, a, A, ia, -1, U, V, P, R, way, minv, used, usedc, val[a], -np.inf)
                     have_va = True
                     solves += 1
                     if va - val[a] > tol:
                         owner[s] = -1
-                        solves += _ls_take(vmT, tstart, a, cand_a, na, slots, cnt, val, rows, wtab, psum, work)
+                        solves += _ls_accept(vmT, tstart, a, A, cand_a, na, va, slots, cnt, val, U, V, P, R,
+                                             wtab, psum, minv)
                         done = True
                 if not done and lo_ok:
                     for b in range(T):
@@ -2024,24 +2299,34 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         if nb < 0:
                             continue
                         if not have_va:
-                            va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_a, na, work)
+                            va, _ = _sq_try(vmT, tstart, pen, a, A, ia, -1, U, V, P, R, way, minv, used, usedc, val[a], -np.inf)
                             have_va = True
                             solves += 1
                         if va - val[a] + wtab[b, s] <= tol:  # (exact loss of a + bound of b's gain)
                             continue
-                        vb = _solve_slots(vmT, tstart[b], tstart[b + 1] - tstart[b], cand_b, nb, work)
+                        vb, ib = _sq_try(vmT, tstart, pen, b, B, 0, s, U, V, P, R, way, minv, used, usedc, val[b],
+                                         val[a] + val[b] + tol - va)
                         solves += 1
                         if va > NEG and vb > NEG and va + vb - val[a] - val[b] > tol:
                             owner[s] = b
-                            solves += _ls_take(vmT, tstart, a, cand_a, na, slots, cnt, val, rows, wtab, psum, work)
-                            solves += _ls_take(vmT, tstart, b, cand_b, nb, slots, cnt, val, rows, wtab, psum, work)
+                            srow[s] = ib
+                            solves += _ls_accept(vmT, tstart, a, A, cand_a, na, va, slots, cnt, val, U, V, P, R,
+                                                 wtab, psum, minv)
+                            solves += _ls_accept(vmT, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
+                                                 wtab, psum, minv)
                             done = True
                             break
                 # Shift the card slot at s to an organic slot s2 (same type).
                 if not done and org_max[a] - wtab[a, s] > tol:
+                    # The organic slots whose bound may gain, listed branch-free (in slot order) first: the
+                    # scan's tests are data-dependent and mostly fail.
+                    n_l = 0
+                    wa = wtab[a, s]
                     for s2 in range(k):
-                        if owner[s2] >= 0 or wtab[a, s2] - wtab[a, s] <= tol:
-                            continue
+                        lst[n_l] = s2
+                        n_l += (owner[s2] < 0) & (wtab[a, s2] - wa > tol)
+                    for x in range(n_l):
+                        s2 = lst[x]
                         if not (_gap_free(owner, s2, a, min_gap[a], init_dist[a], s)
                                 and _gap_free(owner, s2, -2, g_any, i_any, s)):
                             continue
@@ -2049,12 +2334,15 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         pa = _pv_sum(pv, cand_b, na2)
                         if pa > share_hi[a] or pa < share_lo[a]:
                             continue
-                        va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_b, na2, work)
+                        va, _ = _sq_try(vmT, tstart, pen, a, A, ia, s2, U, V, P, R, way, minv, used, usedc, val[a],
+                                        val[a] + tol)
                         solves += 1
                         if va - val[a] > tol:
                             owner[s] = -1
                             owner[s2] = a
-                            solves += _ls_take(vmT, tstart, a, cand_b, na2, slots, cnt, val, rows, wtab, psum, work)
+                            srow[s2] = ia
+                            solves += _ls_accept(vmT, tstart, a, A, cand_b, na2, va, slots, cnt, val, U, V, P, R,
+                                                 wtab, psum, minv)
                             done = True
                             break
                 # Swap the types of the cards at s and s2 (the any-card gap is unchanged).
@@ -2062,10 +2350,16 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                 for b in range(T):
                     may_swap = may_swap or (b != a and swap_max[a, b] + wtab[b, s] - wtab[a, s] > tol)
                 if not done and may_swap:
-                    for s2 in range(s + 1, k):
+                    n_l = 0
+                    wa = wtab[a, s]
+                    for s2 in range(s + 1, k):  # (listed as for the shift)
                         b = owner[s2]
-                        if b < 0 or b == a or wtab[a, s2] - wtab[a, s] + wtab[b, s] - wtab[b, s2] <= tol:
-                            continue
+                        bb = max(b, 0)
+                        lst[n_l] = s2
+                        n_l += (b >= 0) & (b != a) & (wtab[a, s2] - wa + wtab[bb, s] - wtab[bb, s2] > tol)
+                    for x in range(n_l):
+                        s2 = lst[x]
+                        b = owner[s2]
                         if not (_gap_free(owner, s2, a, min_gap[a], init_dist[a], s)
                                 and _gap_free(owner, s, b, min_gap[b], init_dist[b], s2)):
                             continue
@@ -2075,17 +2369,24 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         pb = _pv_sum(pv, cand_b, nb)
                         if pa > share_hi[a] or pa < share_lo[a] or pb > share_hi[b] or pb < share_lo[b]:
                             continue
-                        va = _solve_slots(vmT, tstart[a], tstart[a + 1] - tstart[a], cand_a, na2, work)
+                        va, _ = _sq_try(vmT, tstart, pen, a, A, ia, s2, U, V, P, R, way, minv, used, usedc, val[a],
+                                        val[a] + tol - (wtab[b, s] - wtab[b, s2]))
                         solves += 1
                         if va - val[a] + wtab[b, s] - wtab[b, s2] <= tol:  # (exact change of a + bound of b's)
                             continue
-                        vb = _solve_slots(vmT, tstart[b], tstart[b + 1] - tstart[b], cand_b, nb, work)
+                        ib = srow[s2]
+                        vb, _ = _sq_try(vmT, tstart, pen, b, B, ib, s, U, V, P, R, way, minv, used, usedc, val[b],
+                                        val[a] + val[b] + tol - va)
                         solves += 1
                         if va > NEG and vb > NEG and va + vb - val[a] - val[b] > tol:
                             owner[s] = b
                             owner[s2] = a
-                            solves += _ls_take(vmT, tstart, a, cand_a, na2, slots, cnt, val, rows, wtab, psum, work)
-                            solves += _ls_take(vmT, tstart, b, cand_b, nb, slots, cnt, val, rows, wtab, psum, work)
+                            srow[s] = ib
+                            srow[s2] = ia
+                            solves += _ls_accept(vmT, tstart, a, A, cand_a, na2, va, slots, cnt, val, U, V, P, R,
+                                                 wtab, psum, minv)
+                            solves += _ls_accept(vmT, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
+                                                 wtab, psum, minv)
                             done = True
                             break
             else:
@@ -2097,11 +2398,14 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         nb = _ls_with_slot(owner, s, b, slots, cnt, min_gap, init_dist, pv, share_hi, cand_b)
                         if nb < 0:
                             continue
-                        vb = _solve_slots(vmT, tstart[b], tstart[b + 1] - tstart[b], cand_b, nb, work)
+                        vb, ib = _sq_try(vmT, tstart, pen, b, B, 0, s, U, V, P, R, way, minv, used, usedc, val[b],
+                                         val[b] + tol)
                         solves += 1
                         if vb - val[b] > tol:
                             owner[s] = b
-                            solves += _ls_take(vmT, tstart, b, cand_b, nb, slots, cnt, val, rows, wtab, psum, work)
+                            srow[s] = ib
+                            solves += _ls_accept(vmT, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
+                                                 wtab, psum, minv)
                             done = True
                             break
             if done:
@@ -2111,15 +2415,21 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                 total = 0.0
                 for t in range(T):
                     total += val[t]
-    # Write the plan back from the last solved assignment of each type.
+    # Write the plan back from each type's current (solved) state.
     for s in range(k):
         plan[s] = -1
     total = 0.0
     for t in range(T):
-        for x in range(cnt[t]):
-            c = tcards[rows[t, x]]
-            plan[slots[t, x]] = c
-            total += values[c, slots[t, x]]
+        base = tstart[t]
+        for j in range(1, tstart[t + 1] - base + 1):
+            s = R[t, P[t, j]]
+            if s >= 0:
+                c = tcards[base + j - 1]
+                plan[s] = c
+    for s in range(k):  # (summed in slot order)
+        c = plan[s]
+        if c >= 0:
+            total += values[c, s]
     return total, moves, solves, not cut
 
 
