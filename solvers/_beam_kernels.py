@@ -38,7 +38,7 @@ The pieces, in the order it runs them:
   assignment problem is kept solved (a square problem with dummy rows, assignment and potentials),
   so a move, which replaces one row of a type's problem, is re-matched by one augmentation from a
   copy of that state, stopped early once its dual bound shows the move cannot gain. On ``device`` one
-  start at width 32 cuts the mean gap to the optimum by about a third for ~15-40 us more (see
+  start at width 32 cuts the mean gap to the optimum by about a third for ~20-35 us more (see
   :mod:`solvers.beam`).
 """
 

@@ -68,14 +68,17 @@ half, the price steps 30 % (each ~2 us: the slot table, the program, the path an
 its plan), the re-matching an eighth, and the card orders and machine tables the
 rest. These shares are measured with a different instance on each call; repeating
 one instance lets the branch predictor learn it, and the kernel then runs ~20 % faster.
-``local_search=1`` adds ~15-40 us on ``device``: 13 us end to end in ``bench/bench_beam.py`` (which
-repeats each instance), 17 us in the kernel timed alternately with and without it on each instance, and
-40 us when every call is a different instance (kernel median 191 -> 231 us). It lowers the mean gap to
-the optimum from 0.164 / 0.245 / 0.327 % to 0.084 / 0.177 / 0.205 % (seeds 0-19 / 20-59 / 60-99, all four
+``local_search=1`` adds ~20-35 us on ``device``: 22 us end to end in ``bench/bench_beam.py`` (which
+repeats each instance; 0.219 -> 0.241 ms) and 33 us when every call is a different instance (kernel
+median 192 -> 225 us). Each move is valued by one augmentation of the type's kept assignment problem, so
+the search grows with the page more slowly than a from-scratch re-match would: on ``large`` (N 60, K 100,
+T 4; seeds 0-9, all four variants, a different instance per call) it adds ~200 us to a 569 us kernel
+and lowers the mean gap to the best plan of five settings from 0.61 to 0.16 %. On ``device`` it lowers
+the mean gap to the optimum from 0.164 / 0.245 / 0.327 % to 0.084 / 0.177 / 0.205 % (seeds 0-19 / 20-59 / 60-99, all four
 variants: 80 / 160 / 160 instances; optimal plans 45 -> 51, 88 -> 102, 67 -> 84), about what width 64
 without it gets (0.111 / 0.166 / 0.280 %; 54 / 104 / 75 optimal) at 0.30 ms against 0.24 ms end to end;
-``local_search=2`` costs ~40 us more for 0.067 / 0.175 / 0.188 %. These figures are from single runs
-on a shared 2-core machine.
+``local_search=2`` costs ~37 us more (a different instance per call) for 0.067 / 0.175 / 0.188 %.
+These figures are from single runs on a shared 2-core machine.
 With a ``time_limit`` the kernel looks at the clock every few tens of
 thousands of steps: past the deadline it stops pricing, finishes the beam at
 width 1 and re-matches only what it has; the local search does not start past
@@ -144,7 +147,7 @@ def solve_beam(
         (each type worth the mean of its best cards at a slot) and gives no bound.
     local_search : int >= 0, default 0
         Improve the best ``local_search`` plans of the final beam by local search on
-        where each type goes (step 5 above); ~20-40 us each on ``device``; 1 is the
+        where each type goes (step 5 above); ~20-35 us each on ``device``; 1 is the
         useful value. 0 (off) gives exactly the plans of a beam without it.
 
     Returns
