@@ -1537,6 +1537,22 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
 
 # --------------------------------------------------------------------- re-matching
 @njit(cache=True, inline="always")
+def _relax_column(cur, j, j0, minv, dprev, free, way, delta, j1):
+    """One column of a step of the Hungarian method (potentials form): a free column's least reduced cost
+    ``minv[j]`` (kept relative to the previous step, hence ``- dprev``) falls to ``cur`` (reached from
+    column ``j0``: ``way[j]``) when that is lower; returns the least (delta, column) over the free columns
+    so far. Branch-free selects: the outcome follows the data, and mispredicted branches cost more."""
+    mj = minv[j] - dprev
+    fj = free[j]
+    better = (cur < mj) & fj
+    mj = cur if better else mj
+    minv[j] = mj
+    way[j] = j0 if better else way[j]
+    take = (mj < delta) & fj
+    return (mj if take else delta), (j if take else j1)
+
+
+@njit(cache=True, inline="always")
 def hungarian_min(cost, n_rows, n_cols, u, v, p, way, minv, usedc, assign, free):
     """Minimum-cost assignment of every row to a distinct column (n_rows <= n_cols), potentials method.
 
@@ -1576,16 +1592,7 @@ def hungarian_min(cost, n_rows, n_cols, u, v, p, way, minv, usedc, assign, free)
             delta = inf
             j1 = zero
             for j in range(one, nc + one):
-                cur = crow[j] - ui - v[j]
-                mj = minv[j] - dprev
-                fj = free[j]
-                better = (cur < mj) & fj
-                mj = cur if better else mj
-                minv[j] = mj
-                way[j] = j0 if better else way[j]
-                take = (mj < delta) & fj
-                delta = mj if take else delta
-                j1 = j if take else j1
+                delta, j1 = _relax_column(crow[j] - ui - v[j], j, j0, minv, dprev, free, way, delta, j1)
             for x in range(nused):
                 j = usedc[x]
                 u[p[j]] += delta
@@ -1945,32 +1952,12 @@ def _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc
         ui = U[b, i0]
         delta = inf
         j1 = np.uint64(0)
-        if s >= 0:
-            su = np.uint64(s)
-            for j in range(one, ntu + one):
-                y = vmT[su, bu + j - one]
-                cur = (-y if y > NEG else pen) - ui - V[b, j]
-                mj = minv[j] - dprev
-                fj = free[j]
-                better = (cur < mj) & fj
-                mj = cur if better else mj
-                minv[j] = mj
-                way[j] = j0 if better else way[j]
-                take = (mj < delta) & fj
-                delta = mj if take else delta
-                j1 = j if take else j1
-        else:
-            for j in range(one, ntu + one):
-                cur = -ui - V[b, j]
-                mj = minv[j] - dprev
-                fj = free[j]
-                better = (cur < mj) & fj
-                mj = cur if better else mj
-                minv[j] = mj
-                way[j] = j0 if better else way[j]
-                take = (mj < delta) & fj
-                delta = mj if take else delta
-                j1 = j if take else j1
+        real = s >= 0  # a slot row; else a dummy row (cost 0 everywhere; slot 0's values are read, not used)
+        su = np.uint64(s if real else 0)
+        for j in range(one, ntu + one):
+            y = vmT[su, bu + j - one]
+            cost = (-y if y > NEG else pen) if real else 0.0
+            delta, j1 = _relax_column(cost - ui - V[b, j], j, j0, minv, dprev, free, way, delta, j1)
         if minv[jf] <= delta:
             j1 = np.uint64(jf)
         for x in range(nused):
