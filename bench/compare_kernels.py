@@ -14,8 +14,9 @@ new names, so their Numba caches stay out of the package's own ``__pycache__``
 entries there that the package cannot load). Each copy compiles once (about a minute).
 
 Identity: ``plan_kernel``'s plans, objectives, plan count, counters, bound and flag on
-160 ``device`` instances and 200 random problems (``tests/strategies.py``) under four
-option sets. Time: the median over the 80 ``device`` instances of seeds 0-19 of each
+160 ``device`` instances and 200 random problems (``tests/strategies.py``) under six
+option sets, two of them with the local search on (skipped, and said so, when a version
+has no ``ls_starts``). Time: the median over the 80 ``device`` instances of seeds 0-19 of each
 instance's median over ``--rounds`` rounds; every round visits all instances in turn
 and calls the two versions one after the other, in alternating order. Options that a
 version's ``plan_kernel`` takes after the deadline (newer ones, such as ``ls_starts``)
@@ -39,8 +40,8 @@ from mixrank.arrays import KERNEL_FIELDS
 from mixrank.bench import VARIANTS
 from mixrank.synthetic import instance
 
-#: (width, cards_per_type, n_out, price_iters) of the identity check.
-SETTINGS = ((32, 1, 2, 25), (4, 1, 3, 7), (8, 2, 2, 0), (3, 3, 1, 5))
+#: (width, cards_per_type, n_out, price_iters, ls_starts) of the identity check.
+SETTINGS = ((32, 1, 2, 25, 0), (4, 1, 3, 7, 0), (8, 2, 2, 0, 0), (3, 3, 1, 5, 0), (12, 1, 1, 25, 1), (6, 2, 3, 9, 2))
 
 
 #: plan_kernel's arguments after the problem's arrays, up to the deadline; a version with more (a newer
@@ -62,8 +63,12 @@ def _load(path: Path, name: str, folder: Path):
 
 
 def _call(k, args, setting):
-    """``k.plan_kernel`` on a problem's arrays with (width, cards_per_type, n_out, price_iters) = ``setting``."""
-    return k.plan_kernel(*args, *setting, np.inf, *k.extra_options)
+    """``k.plan_kernel`` on a problem's arrays with (width, cards_per_type, n_out, price_iters[, ls_starts]) =
+    ``setting``; ``ls_starts`` (the first option after the deadline) only for a version that takes it."""
+    extra = k.extra_options
+    if len(setting) > BASE_OPTIONS and extra:
+        extra = (setting[BASE_OPTIONS],) + extra[1:]
+    return k.plan_kernel(*args, *setting[:BASE_OPTIONS], np.inf, *extra)
 
 
 def _same_counters(a, b) -> bool:
@@ -85,13 +90,16 @@ def identity(old, new) -> bool:
     problems = [instance("device", s, *VARIANTS[v]) for s in range(40) for v in VARIANTS]
     rng = np.random.default_rng(7)
     problems += [random_problem(rng) for _ in range(200)]
+    settings = [s for s in SETTINGS if s[BASE_OPTIONS] == 0 or (old.extra_options and new.extra_options)]
+    if len(settings) < len(SETTINGS):
+        print("identity: the settings with the local search on are skipped (a version has no ls_starts)")
     for i, p in enumerate(problems):
         args = p.arrays.kernel_args
-        for setting in SETTINGS:
+        for setting in settings:
             a = _call(old, args, setting)
             b = _call(new, args, setting)
             if not _same(a, b):
-                print(f"DIFFERENT on problem {i} with (width, cards_per_type, n_out, price_iters) = {setting}: "
+                print(f"DIFFERENT on problem {i} with (width, cards_per_type, n_out, price_iters, ls_starts) = {setting}: "
                       f"counters {a[3].tolist()} vs {b[3].tolist()}")
                 return False
     return True
