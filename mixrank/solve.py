@@ -141,8 +141,13 @@ def solve(
     if not isinstance(problem, MixProblem):
         raise SolverError(f"problem must be a MixProblem; got {type(problem).__name__}")
     start = time.perf_counter()
-    info = resolve_solver(solver, options)
-    _check_common(time_limit, seed)
+    # The usual call (a known solver, known options, no time limit, seed 0) takes the short way; anything
+    # else goes through the full checks, which word the errors.
+    info = SOLVERS.get(solver) if type(solver) is str else None
+    if info is None or (options and not options.keys() <= info.options.keys()):
+        info = resolve_solver(solver, options)
+    if time_limit is not None or type(seed) is not int or seed != 0:
+        _check_common(time_limit, seed)
     solution = info.load()(problem, time_limit=time_limit, seed=seed, **options)
     # wall_time covers the whole call, the final feasibility re-check included, for every solver alike.
     # Every solver returns a Solution that make_solution has just built and nobody else holds, so it
