@@ -215,3 +215,27 @@ def test_saved_files_have_the_usual_permissions(tmp_path):
     instance("tiny", 0).save(path)
     assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)
     assert [f.name for f in tmp_path.iterdir()] == ["p.json"]  # no temporary file left behind
+
+
+# ------------------------------------------------------------------ pickling (process pools)
+@given(problems(), st.booleans())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_pickle_round_trip_keeps_the_problem(p, compiled):
+    import pickle
+
+    if compiled:
+        p.arrays  # noqa: B018 - a cached layout must not travel, nor change the copy
+    back = pickle.loads(pickle.dumps(p))
+    assert back == p and back.to_json() == p.to_json() and "arrays" not in back.__dict__
+    for name in ("values", "types", "pv_weights", "allowed"):
+        a, b = getattr(p, name), getattr(back, name)
+        if a is None:
+            assert b is None
+            continue
+        assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)
+        assert not b.flags.writeable  # read-only, like a validated problem's arrays
+    plan = np.full(p.n_slots, -1)
+    plan[: min(p.n_cards, p.n_slots)] = np.arange(min(p.n_cards, p.n_slots))
+    assert back.check(plan) == p.check(plan)
+    for x, y in zip(back.arrays, p.arrays):
+        assert np.array_equal(x, y)

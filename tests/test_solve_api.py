@@ -86,3 +86,18 @@ def test_wall_time_covers_the_whole_call():
     t0 = time.perf_counter()
     sol = mixrank.solve(p, solver="greedy")
     assert 0 < sol.wall_time <= time.perf_counter() - t0
+
+
+def test_solution_with_a_pool_pickles_whole():
+    import pickle
+
+    p = instance("device", 4, True, True)
+    sol = mixrank.solve(p, solver="beam", n_solutions=3)
+    back = pickle.loads(pickle.dumps(sol))
+    assert back.status is sol.status and back.objective == sol.objective and back.solver == "beam"
+    assert np.array_equal(back.assignment, sol.assignment) and back.assignment.dtype == np.int64
+    assert len(back.pool) == len(sol.pool) == 3
+    for a, b in zip(back.pool, sol.pool):
+        assert np.array_equal(a.assignment, b.assignment) and a.objective == b.objective
+        assert not a.assignment.flags.writeable
+    assert dict(back.stats) == dict(sol.stats) and (back.bound, back.wall_time) == (sol.bound, sol.wall_time)
