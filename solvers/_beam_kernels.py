@@ -2153,6 +2153,35 @@ def _ls_maxima(owner, wtab, org_max, swap_max):
                 swap_max[a, b] = max(swap_max[a, b], wtab[a, s] - wtab[b, s])
 
 
+@njit(cache=True, inline="always")
+def _ls_layout(owner, g_any, i_any, near, zl, cs, cpos):
+    """Where the scans look (recomputed after each move): ``cs[:ncs]`` the card slots in slot order
+    (``cpos[s]``: the place of card slot s there); for each organic slot s, ``near[s]`` the card slots
+    within ``g_any - 1`` of it, plus 2 when the history alone keeps a card from s (s + i_any < g_any), so
+    that :func:`_gap_free` for any card at s, with card slot ``skip`` ignored, holds exactly when
+    near[s] == 0, or near[s] == 1 and skip is within g_any - 1 of s; ``zl[:nz]`` the organic slots with
+    near 0, in slot order. With g_any <= 1 every organic slot has near 0. Returns (nz, ncs)."""
+    k = owner.shape[0]
+    r = g_any - 1
+    nz = 0
+    ncs = 0
+    for s in range(k):
+        if owner[s] >= 0:
+            cpos[s] = ncs
+            cs[ncs] = s
+            ncs += 1
+            continue
+        c = 0
+        if g_any > 1:
+            c = 2 if s + i_any < g_any else 0
+            for x in range(max(0, s - r), min(k, s + r + 1)):
+                c += owner[x] >= 0
+        near[s] = c
+        zl[nz] = s
+        nz += c == 0
+    return nz, ncs
+
+
 @njit(cache=True)
 def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, caps, share_lo, share_hi, plan,
                  work, max_solves, deadline):
@@ -2198,13 +2227,17 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
     V = fb[o:o + ns].reshape((T + 2, w + 1))
     o += ns
     minv = fb[o:o + w + 1]
-    ib = np.empty(5 * k + T + T * k + 2 * ns, np.int64)
+    ib = np.empty(9 * k + T + T * k + 2 * ns, np.int64)
     owner = ib[:k]
     srow = ib[k:2 * k]  # row of a card slot in its type's state
     cand_a = ib[2 * k:3 * k]
     cand_b = ib[3 * k:4 * k]
     lst = ib[4 * k:5 * k]
-    o = 5 * k
+    near = ib[5 * k:6 * k]  # (the scans' layout, see _ls_layout)
+    zl = ib[6 * k:7 * k]
+    cs = ib[7 * k:8 * k]
+    cpos = ib[8 * k:9 * k]
+    o = 9 * k
     cnt = ib[o:o + T]
     o += T
     slots = ib[o:o + T * k].reshape((T, k))
@@ -2241,6 +2274,8 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
     for t in range(T):
         total += val[t]
     _ls_maxima(owner, wtab, org_max, swap_max)
+    nz, ncs = _ls_layout(owner, g_any, i_any, near, zl, cs, cpos)
+    r_any = g_any - 1
     moves = 0
     improved = True
     cut = False
@@ -2262,11 +2297,20 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
             if a >= 0:
                 ma = cnt[a]
                 ia = srow[s]
+                wa = wtab[a, s]
                 # Remove the card at s (the any-card and type gaps only loosen), or change its type to b (the
                 # any-card gap is unchanged). Both need type a's value without s: solved once (in state A),
                 # when a bound says one of them may gain, and then it sharpens the bound of every change.
-                na = _edit_slots(slots[a], ma, s, -1, cand_a)
-                lo_ok = _pv_sum(pv, cand_a, na) >= share_lo[a]
+                # Both also need type a's PV without s to keep its floor: summed only when a bound lets one
+                # of them through.
+                may = -wa > tol
+                for b in range(T):
+                    may = may or (b != a and cnt[b] < caps[b] and wtab[b, s] - wa > tol)
+                na = 0
+                lo_ok = False
+                if may:
+                    na = _edit_slots(slots[a], ma, s, -1, cand_a)
+                    lo_ok = _pv_sum(pv, cand_a, na) >= share_lo[a]
                 va = NEG
                 have_va = False
                 if lo_ok and -wtab[a, s] > tol:
@@ -2304,18 +2348,29 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                             done = True
                             break
                 # Shift the card slot at s to an organic slot s2 (same type).
-                if not done and org_max[a] - wtab[a, s] > tol:
-                    # The organic slots whose bound may gain, listed branch-free (in slot order) first: the
-                    # scan's tests are data-dependent and mostly fail.
+                if not done and org_max[a] - wa > tol:
+                    # The organic slots where a card may stand once s is emptied (the any-card gap, from the
+                    # layout: those with no card near, and those near s whose only near card is s) and whose
+                    # bound may gain, listed in slot order first, branch-free: the tests mostly fail.
                     n_l = 0
-                    wa = wtab[a, s]
-                    for s2 in range(k):
+                    lo = s - r_any
+                    hi = s + r_any
+                    x = 0
+                    while x < nz and zl[x] < lo:
+                        s2 = zl[x]
                         lst[n_l] = s2
-                        n_l += (owner[s2] < 0) & (wtab[a, s2] - wa > tol)
+                        n_l += wtab[a, s2] - wa > tol
+                        x += 1
+                    for s2 in range(max(0, lo), min(k, hi + 1)):
+                        lst[n_l] = s2
+                        n_l += (owner[s2] < 0) & (near[s2] == 1) & (wtab[a, s2] - wa > tol)
+                    for x in range(x, nz):  # (none in the window: s is near each of its slots)
+                        s2 = zl[x]
+                        lst[n_l] = s2
+                        n_l += wtab[a, s2] - wa > tol
                     for x in range(n_l):
                         s2 = lst[x]
-                        if not (_gap_free(owner, s2, a, min_gap[a], init_dist[a], s)
-                                and _gap_free(owner, s2, -2, g_any, i_any, s)):
+                        if not _gap_free(owner, s2, a, min_gap[a], init_dist[a], s):
                             continue
                         na2 = _edit_slots(slots[a], ma, s, s2, cand_b)
                         pa = _pv_sum(pv, cand_b, na2)
@@ -2338,12 +2393,11 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                     may_swap = may_swap or (b != a and swap_max[a, b] + wtab[b, s] - wtab[a, s] > tol)
                 if not done and may_swap:
                     n_l = 0
-                    wa = wtab[a, s]
-                    for s2 in range(s + 1, k):  # (listed as for the shift)
+                    for y in range(cpos[s] + 1, ncs):  # (the card slots after s, listed as for the shift)
+                        s2 = cs[y]
                         b = owner[s2]
-                        bb = max(b, 0)
                         lst[n_l] = s2
-                        n_l += (b >= 0) & (b != a) & (wtab[a, s2] - wa + wtab[bb, s] - wtab[bb, s2] > tol)
+                        n_l += (b != a) & (wtab[a, s2] - wa + wtab[b, s] - wtab[b, s2] > tol)
                     for x in range(n_l):
                         s2 = lst[x]
                         b = owner[s2]
@@ -2378,7 +2432,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                             break
             else:
                 # Put a card of type b at the organic slot s.
-                if _gap_free(owner, s, -2, g_any, i_any, -1):
+                if near[s] == 0:  # (the any-card gap, from the layout)
                     for b in range(T):
                         if cnt[b] >= caps[b] or wtab[b, s] <= tol:
                             continue
@@ -2399,6 +2453,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                 moves += 1
                 improved = True
                 _ls_maxima(owner, wtab, org_max, swap_max)
+                nz, ncs = _ls_layout(owner, g_any, i_any, near, zl, cs, cpos)
                 total = 0.0
                 for t in range(T):
                     total += val[t]
