@@ -1709,12 +1709,16 @@ def _same_prefix(a, b, m):
 
 @njit(cache=True, inline="always")
 def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, cache_cards, cache_len,
-                 cache_code, cache_table, cache_used, buf, duals, dual_state):
+                 cache_code, cache_table, cache_used, buf, duals, dual_state, kept):
     """Re-match each type's cards to the slots ``plan`` gives the type (in place); returns the plan's value.
 
     ``vmT`` is (k, N): the values with cards in type-grouped order, ``NEG`` where the pair is not allowed.
     Results are cached by (type, slots): the plans of one beam share most of them.
     ``cache_used[0]`` counts the entries; when the cache is full, new results are not stored.
+    When ``kept`` has a row per entry (else it has none), each stored entry e also keeps its solved problem
+    for :func:`local_search`, which starts from it: ``kept[e]`` holds the row potentials u_1..u_m, the
+    column (card row minus the type's first) of each slot and the column potentials v_1..v_nt of
+    :func:`hungarian_min`, at offsets 0, mk and 2 mk (mk = ``cache_slots.shape[1]``, the most slots).
     Each assignment problem solved for a type t leaves its card prices ``duals[j] = max(0, -v_j)``
     (v: the column potentials of :func:`hungarian_min`, type-grouped rows j) and sets
     ``dual_state[t] = 1``; they are the prices of the re-match bound in :func:`plan_kernel`.
@@ -1779,6 +1783,15 @@ def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, ca
             for x in range(m):
                 cache_slots[e, x] = sl[x]
                 cache_cards[e, x] = tcards[out[x]]
+            if e < kept.shape[0]:
+                mk = cache_slots.shape[1]
+                u = work[1]
+                asg = work[7]
+                for x in range(m):
+                    kept[e, x] = u[x + 1]
+                    kept[e, mk + x] = asg[x]  # (a small integer: exact as a float)
+                for j in range(nt):
+                    kept[e, 2 * mk + j] = vpot[j + 1]
     total = 0.0
     for s in range(k):
         if plan[s] >= 0:
@@ -1914,6 +1927,38 @@ def _sq_from_rect(vmT, base, nt, slots, m, b, U, V, P, R, work):
             R[b, i] = -1
         P[b, j] = i
     return value
+
+
+@njit(cache=True)
+def _sq_from_kept(vmT, base, nt, slots, m, b, ke, mk, U, V, P, R):
+    """:func:`_sq_from_rect` from a problem :func:`rematch_plan` solved and kept (``ke``, see there) for these
+    slots ``slots[:m]`` (m > 0): the same Hungarian method on the same problem, so the same state and value."""
+    U[b, 0] = 0.0
+    V[b, 0] = 0.0
+    P[b, 0] = 0
+    R[b, 0] = -1
+    for j in range(1, nt + 1):
+        V[b, j] = ke[2 * mk + j - 1]
+        P[b, j] = 0
+    bu = np.uint64(base)
+    total = 0.0
+    ok = True
+    for x in range(m):
+        U[b, x + 1] = ke[x]
+        R[b, x + 1] = slots[x]
+        j = np.int64(ke[mk + x])
+        P[b, j + 1] = x + 1
+        y = vmT[np.uint64(slots[x]), bu + np.uint64(j)]
+        ok = ok and y > NEG
+        total += y
+    d = m
+    for j in range(1, nt + 1):
+        if P[b, j] == 0:
+            d += 1
+            U[b, d] = 0.0
+            R[b, d] = -1
+            P[b, j] = d
+    return total if ok else NEG
 
 
 @njit(cache=True)
@@ -2057,7 +2102,7 @@ def _sq_try(vmT, tstart, pen, t, bank, i, slot, U, V, P, R, way, minv, free, use
 
 
 @njit(cache=True)
-def _ls_tables(vmT, tstart, t, m, V, wtab, psum, price):
+def _ls_tables(vm, tstart, t, m, V, wtab, psum, price, acc):
     """Table type t's move bound from its solved state's column potentials ``V[t]``: ``wtab[t, s]`` = max over
     the type's allowed cards of (value at s - card price), the prices p_j = max_j' v_j' - v_j >= 0 (with the
     dummy rows, exactly the optimal duals of the rectangular problem on the type's m slots), and ``psum[t]``
@@ -2065,28 +2110,22 @@ def _ls_tables(vmT, tstart, t, m, V, wtab, psum, price):
     see step 4 of :func:`plan_kernel`; it holds for any prices >= 0), with equality on the current slots: a
     move's gain is bounded by the wtab entries of the slots it adds minus those of the slots it drops, before
     any assignment is solved. With m = 0 the prices are 0 (the plain bound: the best allowed value at s).
+    ``vm`` is (N, k): the masked values with cards in type-grouped rows (``NEG`` where not allowed), read
+    row by row (card by card, every slot at once: the slot loop has no dependency chain).
 
-    Returns the type's largest |allowed value| over all slots, vmax: the local search sets the type's
-    penalty (the cost of a disallowed pair) to 1 + 2 nt vmax once, at its start, and keeps it while the slots
-    change. With m <= nt slot rows, an assignment of allowed pairs costs at most m vmax and one that uses a
-    disallowed pair at least pen - (m - 1) vmax, more by over 1 + vmax: the optimum uses a disallowed pair
-    only when no assignment of allowed pairs exists."""
+    With ``acc`` of k entries (scratch), also returns the type's largest |allowed value| over all slots, vmax
+    (else 0.0): the local search sets the type's penalty (the cost of a disallowed pair) to 1 + 2 nt vmax
+    once, at its start, and keeps it while the slots change. With m <= nt slot rows, an assignment of allowed
+    pairs costs at most m vmax and one that uses a disallowed pair at least pen - (m - 1) vmax, more by over
+    1 + vmax: the optimum uses a disallowed pair only when no assignment of allowed pairs exists."""
     base = tstart[t]
     nt = tstart[t + 1] - base
     k = wtab.shape[1]
     wt = wtab[t]
     ps = 0.0
-    vmax = 0.0
     if m == 0:
-        for s in range(k):
-            top = NEG
-            hi = 0.0  # (per slot, then across slots: short dependency chains)
-            for j in range(nt):
-                y = vmT[s, base + j]
-                top = max(top, y)
-                hi = max(hi, abs(y) if y > NEG else 0.0)
-            wt[s] = top
-            vmax = max(vmax, hi)
+        for j in range(nt):
+            price[j] = 0.0
     else:
         vtop = NEG
         for j in range(1, nt + 1):
@@ -2094,23 +2133,36 @@ def _ls_tables(vmT, tstart, t, m, V, wtab, psum, price):
         for j in range(nt):
             price[j] = vtop - V[t, j + 1]
             ps += price[j]
+    for s in range(k):
+        wt[s] = NEG
+    for j in range(nt):
+        # A disallowed pair (NEG) stays far below any allowed one: NEG - price rounds to NEG (and - 0 is exact).
+        row = vm[base + j]
+        pj = price[j]
         for s in range(k):
-            top = NEG
-            hi = 0.0
-            row = vmT[s]
-            for j in range(nt):
-                # A disallowed pair (NEG) stays far below any allowed one: NEG - price rounds to NEG.
-                y = row[base + j]
-                top = max(top, y - price[j])
-                hi = max(hi, abs(y) if y > NEG else 0.0)
-            wt[s] = top
-            vmax = max(vmax, hi)
+            y = row[s] - pj
+            w0 = wt[s]
+            wt[s] = y if y > w0 else w0
     psum[t] = ps
+    if acc.shape[0] < k:
+        return 0.0
+    for s in range(k):
+        acc[s] = 0.0
+    for j in range(nt):
+        row = vm[base + j]
+        for s in range(k):
+            y = row[s]
+            a = abs(y) if y > NEG else 0.0
+            a0 = acc[s]
+            acc[s] = a if a > a0 else a0
+    vmax = 0.0
+    for s in range(k):
+        vmax = max(vmax, acc[s])
     return vmax
 
 
 @njit(cache=True)
-def _ls_accept(vmT, tstart, t, bank, cand, m, value, slots, cnt, val, U, V, P, R, wtab, psum, price):
+def _ls_accept(vm, tstart, t, bank, cand, m, value, slots, cnt, val, U, V, P, R, wtab, psum, price):
     """Make scratch state ``bank`` type t's current state (an accepted move: its slots ``cand[:m]``, its value
     ``value``) and re-table its move bound. Returns 1 when the type has slots: the refresh counts as one
     assignment problem, as when it was solved afresh (the counters and ``LS_MAX_SOLVES`` keep their meaning)."""
@@ -2118,7 +2170,7 @@ def _ls_accept(vmT, tstart, t, bank, cand, m, value, slots, cnt, val, U, V, P, R
     cnt[t] = m
     slots[t, :m] = cand[:m]
     val[t] = value
-    _ls_tables(vmT, tstart, t, m, V, wtab, psum, price)
+    _ls_tables(vm, tstart, t, m, V, wtab, psum, price, price[:0])
     return 1 if m > 0 else 0
 
 
@@ -2153,9 +2205,38 @@ def _ls_maxima(owner, wtab, org_max, swap_max):
                 swap_max[a, b] = max(swap_max[a, b], wtab[a, s] - wtab[b, s])
 
 
+@njit(cache=True, inline="always")
+def _ls_layout(owner, g_any, i_any, near, zl, cs, cpos):
+    """Where the scans look (recomputed after each move): ``cs[:ncs]`` the card slots in slot order
+    (``cpos[s]``: the place of card slot s there); for each organic slot s, ``near[s]`` the card slots
+    within ``g_any - 1`` of it, plus 2 when the history alone keeps a card from s (s + i_any < g_any), so
+    that :func:`_gap_free` for any card at s, with card slot ``skip`` ignored, holds exactly when
+    near[s] == 0, or near[s] == 1 and skip is within g_any - 1 of s; ``zl[:nz]`` the organic slots with
+    near 0, in slot order. With g_any <= 1 every organic slot has near 0. Returns (nz, ncs)."""
+    k = owner.shape[0]
+    r = g_any - 1
+    nz = 0
+    ncs = 0
+    for s in range(k):
+        if owner[s] >= 0:
+            cpos[s] = ncs
+            cs[ncs] = s
+            ncs += 1
+            continue
+        c = 0
+        if g_any > 1:
+            c = 2 if s + i_any < g_any else 0
+            for x in range(max(0, s - r), min(k, s + r + 1)):
+                c += owner[x] >= 0
+        near[s] = c
+        zl[nz] = s
+        nz += c == 0
+    return nz, ncs
+
+
 @njit(cache=True)
-def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, caps, share_lo, share_hi, plan,
-                 work, max_solves, deadline):
+def local_search(values, vm, vmT, types, tcards, tstart, pv, min_gap, init_dist, caps, share_lo, share_hi, plan,
+                 work, cache_slots, cache_len, cache_code, cache_table, kept, max_solves, deadline):
     """First-improvement local search on which slots hold a card of which type; improves ``plan`` in place.
 
     Moves (scanned slot by slot, each accepted as soon as it gains): remove a card; change a card slot's
@@ -2168,10 +2249,17 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
     move cannot gain (the move is then rejected, as the exact value would have it). Before that, the dual
     bound of :func:`_ls_tables` screens it: most moves cannot gain and cost no assignment problem. A
     "solve" in the counts is one type's slot set valued (one augmentation from the current state, stopped
-    early or not; from scratch at the start), or the refresh of an accepted type's tables. The search stops at a local optimum, after ``max_solves`` solves, or at the
+    early or not; at the start, the type's problem solved or taken as kept), or the refresh of an accepted
+    type's tables. The search stops at a local optimum, after ``max_solves`` solves, or at the
     ``deadline`` (when finite, the clock is read at the first slot and then every ``LS_CLOCK_SOLVES``
     solves). Returns (plan value, moves accepted, solves, local optimum reached: a whole pass over the slots
-    found no gaining move). ``work``: :func:`assignment_work` arrays (for the first solves).
+    found no gaining move).
+
+    ``vm`` (N, k) and ``vmT`` (k, N): the masked values, cards in type-grouped rows, and their transpose.
+    At the start each type's problem is taken from the re-matching's cache when it kept the problem solved
+    for the type's slots (``cache_*`` and ``kept`` of :func:`rematch_plan`; with no row in ``kept``, never)
+    and else solved from scratch with the :func:`assignment_work` arrays ``work``: the same problem solved
+    the same way, so the same start either way.
     """
     k = plan.shape[0]
     T = tstart.shape[0] - 1
@@ -2184,7 +2272,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
     B = T + 1
     # The work arrays, carved from four allocations (cold allocations cost more than the views).
     ns = (T + 2) * (w + 1)
-    fb = np.empty(3 * T + T * k + T * T + 2 * ns + (w + 1))
+    fb = np.empty(4 * T + T * k + T * T + 2 * ns + (w + 1) + k)
     val = fb[:T]
     psum = fb[T:2 * T]
     pen = fb[2 * T:3 * T]
@@ -2198,13 +2286,21 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
     V = fb[o:o + ns].reshape((T + 2, w + 1))
     o += ns
     minv = fb[o:o + w + 1]
-    ib = np.empty(5 * k + T + T * k + 2 * ns, np.int64)
+    o += w + 1
+    acc = fb[o:o + k]
+    o += k
+    org_max = fb[o:o + T]
+    ib = np.empty(9 * k + T + T * k + 2 * ns, np.int64)
     owner = ib[:k]
     srow = ib[k:2 * k]  # row of a card slot in its type's state
     cand_a = ib[2 * k:3 * k]
     cand_b = ib[3 * k:4 * k]
     lst = ib[4 * k:5 * k]
-    o = 5 * k
+    near = ib[5 * k:6 * k]  # (the scans' layout, see _ls_layout)
+    zl = ib[6 * k:7 * k]
+    cs = ib[7 * k:8 * k]
+    cpos = ib[8 * k:9 * k]
+    o = 9 * k
     cnt = ib[o:o + T]
     o += T
     slots = ib[o:o + T * k].reshape((T, k))
@@ -2216,7 +2312,6 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
     way = ub[:w + 1]
     usedc = ub[w + 1:]
     used = np.empty(w + 1, np.bool_)
-    org_max = np.empty(T)
     owner[:] = -1
     cnt[:] = 0
     srow[:] = 0
@@ -2228,19 +2323,40 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
             slots[t, cnt[t]] = s
             cnt[t] += 1
     solves = 0
+    hmask = cache_table.shape[0] - 1
+    prime = np.uint64(1099511628211)
     for t in range(T):
         base = tstart[t]
         nt = tstart[t + 1] - base
         m = cnt[t]
-        val[t] = _sq_from_rect(vmT, base, nt, slots[t], m, t, U, V, P, R, work)
+        sl = slots[t]
+        # The re-matching's solved problem on these slots, when it kept one (its cache's hash and probe).
+        e = -1
+        if m > 0 and kept.shape[0] > 0:
+            h = np.uint64(1469598103934665603) ^ np.uint64(t)
+            for x in range(m):
+                h = (h ^ np.uint64(sl[x] + 1)) * prime
+            pos = np.int64(h >> np.uint64(16)) & hmask
+            while cache_table[pos] >= 0:
+                c = cache_table[pos]
+                if cache_code[c] == h and cache_len[c] == m and _same_prefix(cache_slots[c], sl, m):
+                    e = c
+                    break
+                pos = (pos + 1) & hmask
+        if e >= 0:
+            val[t] = _sq_from_kept(vmT, base, nt, sl, m, t, kept[e], cache_slots.shape[1], U, V, P, R)
+        else:
+            val[t] = _sq_from_rect(vmT, base, nt, sl, m, t, U, V, P, R, work)
         for x in range(m):
             srow[slots[t, x]] = x + 1
-        pen[t] = 1.0 + 2.0 * nt * _ls_tables(vmT, tstart, t, m, V, wtab, psum, minv)
-        solves += 2 if m > 0 else 0  # (the solve and the tables, counted as before)
+        pen[t] = 1.0 + 2.0 * nt * _ls_tables(vm, tstart, t, m, V, wtab, psum, minv, acc)
+        solves += 2 if m > 0 else 0  # (the solve, from scratch or kept, and the tables, counted as before)
     total = 0.0
     for t in range(T):
         total += val[t]
     _ls_maxima(owner, wtab, org_max, swap_max)
+    nz, ncs = _ls_layout(owner, g_any, i_any, near, zl, cs, cpos)
+    r_any = g_any - 1
     moves = 0
     improved = True
     cut = False
@@ -2262,11 +2378,20 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
             if a >= 0:
                 ma = cnt[a]
                 ia = srow[s]
+                wa = wtab[a, s]
                 # Remove the card at s (the any-card and type gaps only loosen), or change its type to b (the
                 # any-card gap is unchanged). Both need type a's value without s: solved once (in state A),
                 # when a bound says one of them may gain, and then it sharpens the bound of every change.
-                na = _edit_slots(slots[a], ma, s, -1, cand_a)
-                lo_ok = _pv_sum(pv, cand_a, na) >= share_lo[a]
+                # Both also need type a's PV without s to keep its floor: summed only when a bound lets one
+                # of them through.
+                may = -wa > tol
+                for b in range(T):
+                    may = may or (b != a and cnt[b] < caps[b] and wtab[b, s] - wa > tol)
+                na = 0
+                lo_ok = False
+                if may:
+                    na = _edit_slots(slots[a], ma, s, -1, cand_a)
+                    lo_ok = _pv_sum(pv, cand_a, na) >= share_lo[a]
                 va = NEG
                 have_va = False
                 if lo_ok and -wtab[a, s] > tol:
@@ -2275,7 +2400,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                     solves += 1
                     if va - val[a] > tol:
                         owner[s] = -1
-                        solves += _ls_accept(vmT, tstart, a, A, cand_a, na, va, slots, cnt, val, U, V, P, R,
+                        solves += _ls_accept(vm, tstart, a, A, cand_a, na, va, slots, cnt, val, U, V, P, R,
                                              wtab, psum, minv)
                         done = True
                 if not done and lo_ok:
@@ -2297,25 +2422,36 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         if va > NEG and vb > NEG and va + vb - val[a] - val[b] > tol:
                             owner[s] = b
                             srow[s] = ib
-                            solves += _ls_accept(vmT, tstart, a, A, cand_a, na, va, slots, cnt, val, U, V, P, R,
+                            solves += _ls_accept(vm, tstart, a, A, cand_a, na, va, slots, cnt, val, U, V, P, R,
                                                  wtab, psum, minv)
-                            solves += _ls_accept(vmT, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
+                            solves += _ls_accept(vm, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
                                                  wtab, psum, minv)
                             done = True
                             break
                 # Shift the card slot at s to an organic slot s2 (same type).
-                if not done and org_max[a] - wtab[a, s] > tol:
-                    # The organic slots whose bound may gain, listed branch-free (in slot order) first: the
-                    # scan's tests are data-dependent and mostly fail.
+                if not done and org_max[a] - wa > tol:
+                    # The organic slots where a card may stand once s is emptied (the any-card gap, from the
+                    # layout: those with no card near, and those near s whose only near card is s) and whose
+                    # bound may gain, listed in slot order first, branch-free: the tests mostly fail.
                     n_l = 0
-                    wa = wtab[a, s]
-                    for s2 in range(k):
+                    lo = s - r_any
+                    hi = s + r_any
+                    x = 0
+                    while x < nz and zl[x] < lo:
+                        s2 = zl[x]
                         lst[n_l] = s2
-                        n_l += (owner[s2] < 0) & (wtab[a, s2] - wa > tol)
+                        n_l += wtab[a, s2] - wa > tol
+                        x += 1
+                    for s2 in range(max(0, lo), min(k, hi + 1)):
+                        lst[n_l] = s2
+                        n_l += (owner[s2] < 0) & (near[s2] == 1) & (wtab[a, s2] - wa > tol)
+                    for x in range(x, nz):  # (none in the window: s is near each of its slots)
+                        s2 = zl[x]
+                        lst[n_l] = s2
+                        n_l += wtab[a, s2] - wa > tol
                     for x in range(n_l):
                         s2 = lst[x]
-                        if not (_gap_free(owner, s2, a, min_gap[a], init_dist[a], s)
-                                and _gap_free(owner, s2, -2, g_any, i_any, s)):
+                        if not _gap_free(owner, s2, a, min_gap[a], init_dist[a], s):
                             continue
                         na2 = _edit_slots(slots[a], ma, s, s2, cand_b)
                         pa = _pv_sum(pv, cand_b, na2)
@@ -2328,7 +2464,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                             owner[s] = -1
                             owner[s2] = a
                             srow[s2] = ia
-                            solves += _ls_accept(vmT, tstart, a, A, cand_b, na2, va, slots, cnt, val, U, V, P, R,
+                            solves += _ls_accept(vm, tstart, a, A, cand_b, na2, va, slots, cnt, val, U, V, P, R,
                                                  wtab, psum, minv)
                             done = True
                             break
@@ -2338,12 +2474,11 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                     may_swap = may_swap or (b != a and swap_max[a, b] + wtab[b, s] - wtab[a, s] > tol)
                 if not done and may_swap:
                     n_l = 0
-                    wa = wtab[a, s]
-                    for s2 in range(s + 1, k):  # (listed as for the shift)
+                    for y in range(cpos[s] + 1, ncs):  # (the card slots after s, listed as for the shift)
+                        s2 = cs[y]
                         b = owner[s2]
-                        bb = max(b, 0)
                         lst[n_l] = s2
-                        n_l += (b >= 0) & (b != a) & (wtab[a, s2] - wa + wtab[bb, s] - wtab[bb, s2] > tol)
+                        n_l += (b != a) & (wtab[a, s2] - wa + wtab[b, s] - wtab[b, s2] > tol)
                     for x in range(n_l):
                         s2 = lst[x]
                         b = owner[s2]
@@ -2370,15 +2505,15 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                             owner[s2] = a
                             srow[s] = ib
                             srow[s2] = ia
-                            solves += _ls_accept(vmT, tstart, a, A, cand_a, na2, va, slots, cnt, val, U, V, P, R,
+                            solves += _ls_accept(vm, tstart, a, A, cand_a, na2, va, slots, cnt, val, U, V, P, R,
                                                  wtab, psum, minv)
-                            solves += _ls_accept(vmT, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
+                            solves += _ls_accept(vm, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
                                                  wtab, psum, minv)
                             done = True
                             break
             else:
                 # Put a card of type b at the organic slot s.
-                if _gap_free(owner, s, -2, g_any, i_any, -1):
+                if near[s] == 0:  # (the any-card gap, from the layout)
                     for b in range(T):
                         if cnt[b] >= caps[b] or wtab[b, s] <= tol:
                             continue
@@ -2391,7 +2526,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                         if vb - val[b] > tol:
                             owner[s] = b
                             srow[s] = ib
-                            solves += _ls_accept(vmT, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
+                            solves += _ls_accept(vm, tstart, b, B, cand_b, nb, vb, slots, cnt, val, U, V, P, R,
                                                  wtab, psum, minv)
                             done = True
                             break
@@ -2399,6 +2534,7 @@ def local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist, cap
                 moves += 1
                 improved = True
                 _ls_maxima(owner, wtab, org_max, swap_max)
+                nz, ncs = _ls_layout(owner, g_any, i_any, near, zl, cs, cpos)
                 total = 0.0
                 for t in range(T):
                     total += val[t]
@@ -2487,6 +2623,13 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     cache = rematch_cache(T * (min(width, 64) + 1) + T, m_max)
     cache_slots, cache_cards, cache_len, cache_code, cache_table, cache_used = cache
     zero_n = np.zeros(n)
+    # The re-matching's solved problems, kept for the local search's start (a row per cache entry; none, and
+    # no allocation, without the local search).
+    nt_max = 1
+    for t in range(T):
+        nt_max = max(nt_max, tstart[t + 1] - tstart[t])
+    kept = (np.empty((cache_slots.shape[0], 2 * cache_slots.shape[1] + nt_max)) if ls_starts > 0
+            else zero_n[:0].reshape((0, 1)))
     zero_t = np.zeros(T)
     plan_buf = np.empty(k, np.int64)
 
@@ -2680,7 +2823,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                     stats[9] += 1
                     continue
         v, solved = rematch_plan(values, vmT, types, tcards, tstart, plan_buf, work, cache_slots, cache_cards,
-                                 cache_len, cache_code, cache_table, cache_used, buf, duals, dual_state)
+                                 cache_len, cache_code, cache_table, cache_used, buf, duals, dual_state, kept)
         stats[7] += solved
         for t in range(T):
             if dual_state[t] == 1:
@@ -2736,8 +2879,9 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     for x in range(n_ls):
         y = n_found + x
         pool[y] = out[x]
-        v, moves, solved, local_opt = local_search(values, vmT, types, tcards, tstart, pv, min_gap, init_dist,
-                                                   caps, share_lo, share_hi, pool[y], work, LS_MAX_SOLVES, deadline)
+        v, moves, solved, local_opt = local_search(values, vm, vmT, types, tcards, tstart, pv, min_gap, init_dist,
+                                                   caps, share_lo, share_hi, pool[y], work, cache_slots, cache_len,
+                                                   cache_code, cache_table, kept, LS_MAX_SOLVES, deadline)
         pool_value[y] = v
         stats[7] += solved
         stats[10] += moves

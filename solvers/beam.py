@@ -78,7 +78,10 @@ the mean gap to the optimum from 0.164 / 0.245 / 0.327 % to 0.084 / 0.177 / 0.20
 variants: 80 / 160 / 160 instances; optimal plans 45 -> 51, 88 -> 102, 67 -> 84), about what width 64
 without it gets (0.111 / 0.166 / 0.280 %; 54 / 104 / 75 optimal) at 0.30 ms against 0.24 ms end to end;
 ``local_search=2`` costs ~37 us more (a different instance per call) for 0.067 / 0.175 / 0.188 %.
-These figures are from single runs on a shared 2-core machine.
+These figures are from single runs on a shared 2-core machine, before the local search took its start
+from the re-matching's solved problems and narrowed its scans to the slots the any-card gap leaves
+open; after that, at width 12 (25 price steps) it added 43 us against 51 before (kernel medians, a
+different instance per call, one interleaved run), and width 12 with it ran at 0.84 of the default's time.
 With a ``time_limit`` the kernel looks at the clock every few tens of
 thousands of steps: past the deadline it stops pricing, finishes the beam at
 width 1 and re-matches only what it has; the local search does not start past

@@ -154,9 +154,16 @@ def _kernel_inputs(p):
     n, k = values.shape
     t_count = max_count.shape[0]
     tcards, tstart = kern.cards_by_type(types, t_count)
-    vmT = np.ascontiguousarray(kern.masked_values(values, allowed, tcards).T)
+    vm = kern.masked_values(values, allowed, tcards)
+    vmT = np.ascontiguousarray(vm.T)
     caps = kern.type_caps(types, max_count, t_count)
-    return (values, vmT, types, tcards, tstart, pv, min_gap, init_dist, caps, share_lo, share_hi), n, k
+    return (values, vm, vmT, types, tcards, tstart, pv, min_gap, init_dist, caps, share_lo, share_hi), n, k
+
+
+def _no_kept(n, k):
+    """The work arrays and an empty re-matching cache with no kept problems: every start solved afresh."""
+    cache_slots, _, cache_len, cache_code, cache_table, _ = kern.rematch_cache(1, 1)
+    return kern.assignment_work(n, k), cache_slots, cache_len, cache_code, cache_table, np.empty((0, 3))
 
 
 def test_kernel_local_search_from_the_organic_plan_and_its_stops():
@@ -165,19 +172,19 @@ def test_kernel_local_search_from_the_organic_plan_and_its_stops():
     p = instance("small", 2, history=True)
     args, n, k = _kernel_inputs(p)
     plan = np.full(k, -1, np.int64)
-    value, moves, solves, local_opt = kern.local_search(*args, plan, kern.assignment_work(n, k), 10_000, np.inf)
+    value, moves, solves, local_opt = kern.local_search(*args, plan, *_no_kept(n, k), 10_000, np.inf)
     assert local_opt and moves > 3 and solves > moves
     assert p.check(plan) == [] and value == pytest.approx(p.objective(plan), rel=1e-12)
     assert _best_neighbour_gain(p, plan) <= 1e-9 * (1.0 + abs(value))
     # The same with a finite deadline far away: the clock is read, nothing else changes.
     again = np.full(k, -1, np.int64)
-    res = kern.local_search(*args, again, kern.assignment_work(n, k), 10_000, 1e300)
+    res = kern.local_search(*args, again, *_no_kept(n, k), 10_000, 1e300)
     assert np.array_equal(again, plan) and res == (value, moves, solves, True)
     capped = np.full(k, -1, np.int64)
-    _, _, solves, local_opt = kern.local_search(*args, capped, kern.assignment_work(n, k), 1, np.inf)
+    _, _, solves, local_opt = kern.local_search(*args, capped, *_no_kept(n, k), 1, np.inf)
     assert not local_opt and solves >= 1 and p.check(capped) == []
     late = np.full(k, -1, np.int64)
-    value, moves, _, local_opt = kern.local_search(*args, late, kern.assignment_work(n, k), 10_000, 0.0)
+    value, moves, _, local_opt = kern.local_search(*args, late, *_no_kept(n, k), 10_000, 0.0)
     assert (late == -1).all() and value == 0.0 and moves == 0 and not local_opt
 
 

@@ -49,7 +49,8 @@ class _State:
         self.psum = np.zeros(1)
         s = np.array(sorted(slots), np.int64)
         self.value = kern._sq_from_rect(vmT, base, nt, s, s.size, 0, self.U, self.V, self.P, self.R, self.work)
-        vmax = kern._ls_tables(vmT, self.tstart, 0, s.size, self.V, self.wtab, self.psum, self.minv)
+        self.vm = np.ascontiguousarray(vmT.T)
+        vmax = kern._ls_tables(self.vm, self.tstart, 0, s.size, self.V, self.wtab, self.psum, self.minv, np.empty(k))
         self.pen = np.array([1.0 + 2.0 * nt * vmax])
         self.slots = list(s)
 
@@ -64,7 +65,8 @@ class _State:
         kern._sq_copy(1, 0, self.nt, self.U, self.V, self.P, self.R)
         self.slots = sorted(new_slots)
         self.value = value
-        kern._ls_tables(self.vmT, self.tstart, 0, len(self.slots), self.V, self.wtab, self.psum, self.minv)
+        kern._ls_tables(self.vm, self.tstart, 0, len(self.slots), self.V, self.wtab, self.psum, self.minv,
+                        self.minv[:0])
 
 
 def _scratch(st, slots):
