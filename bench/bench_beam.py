@@ -15,10 +15,10 @@ show the mean gap of its Lagrangian bound to the optimum. Then ``solve_many`` wi
 beam on ``--batch`` instances with 1 and 2 workers, and the first call of a fresh
 process with a warm Numba cache.
 
-    python bench/bench_beam.py [--seeds 0-19] [--configs 16:25,64:25] [--batch 10000] [--json out.json]
+    python bench/bench_beam.py [--seeds 0-19] [--configs 16:25:1,32:25:1,32:25] [--batch 10000] [--json out.json]
 
-``--configs`` lists extra beam settings as ``width[:price_iters[:local_search]]`` (the default
-settings always run). Each beam setting is timed right after an untimed greedy solve of the
+``--configs`` lists extra beam settings as ``width[:price_iters[:local_search]]`` (price_iters 25 and
+local_search 0 when left out; the default settings always run). Each beam setting is timed right after an untimed greedy solve of the
 same instance (the default comes after greedy's timed calls), so that no setting inherits
 caches and branch predictors warmed by another.
 """
@@ -37,7 +37,7 @@ import mixrank
 from mixrank._fastcheck import check_plan
 from mixrank.bench import VARIANTS, parse_seeds
 from mixrank.synthetic import instance
-from solvers.beam import DEFAULT_PRICE_ITERS, DEFAULT_WIDTH, warm_up
+from solvers.beam import DEFAULT_LOCAL_SEARCH, DEFAULT_PRICE_ITERS, DEFAULT_WIDTH, warm_up
 
 
 def _timed(p, solver, repeats, **options):
@@ -63,8 +63,10 @@ def _parse_configs(text: str) -> list[tuple[int, int, int]]:
 
 
 def _options(c: tuple[int, int, int]) -> dict:
-    """solve() options of a config (local_search only when on, so the default call is the plain one)."""
-    return {"width": c[0], "price_iters": c[1], **({"local_search": c[2]} if c[2] else {})}
+    """solve() options of a config: none for the default settings (the plain call a user makes), else all three."""
+    if c == (DEFAULT_WIDTH, DEFAULT_PRICE_ITERS, DEFAULT_LOCAL_SEARCH):
+        return {}
+    return {"width": c[0], "price_iters": c[1], "local_search": c[2]}
 
 
 def quality(args) -> dict:
@@ -72,7 +74,7 @@ def quality(args) -> dict:
     mixrank.solve(problems[0], solver="cpsat")  # the ortools import is not timed
     mixrank.solve(problems[0], solver="greedy")
     warm_up()
-    configs = [(DEFAULT_WIDTH, DEFAULT_PRICE_ITERS, 0)]
+    configs = [(DEFAULT_WIDTH, DEFAULT_PRICE_ITERS, DEFAULT_LOCAL_SEARCH)]
     configs += [c for c in _parse_configs(args.configs) if c not in configs]
     labels = {c: f"beam {c[0]}/{c[1]}" + (f"+ls{c[2]}" if c[2] else "") + (" *" if c == configs[0] else "")
               for c in configs}
@@ -159,7 +161,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--family", default="device")
     ap.add_argument("--seeds", default="0-19")
-    ap.add_argument("--configs", default="16:25,64:25", help="extra beam settings, width[:price_iters[:local_search]],...")
+    ap.add_argument("--configs", default="16:25:1,32:25:1,32:25", help="extra beam settings, width[:price_iters[:local_search]],...")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--json", default=None)

@@ -102,11 +102,13 @@ from solvers._common import check_int_option, warm_up_problem
 __all__ = ["solve_beam"]
 
 #: Default beam width.
-DEFAULT_WIDTH = 32
+DEFAULT_WIDTH = 12
 #: Default number of cards tried per type at each slot (the best unused allowed ones by priced value).
 DEFAULT_CARDS_PER_TYPE = 1
 #: Default number of subgradient steps that set the prices.
 DEFAULT_PRICE_ITERS = 25
+#: Default number of final plans improved by the local search (step 5).
+DEFAULT_LOCAL_SEARCH = 1
 #: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound).
 BOUND_MARGIN = 1e-9
 
@@ -125,7 +127,7 @@ def solve_beam(
     n_solutions: int = 1,
     cards_per_type: int = DEFAULT_CARDS_PER_TYPE,
     price_iters: int = DEFAULT_PRICE_ITERS,
-    local_search: int = 0,
+    local_search: int = DEFAULT_LOCAL_SEARCH,
 ) -> Solution:
     """Plan with a deterministic, Lagrangian-priced beam search over slots (Numba).
 
@@ -194,15 +196,17 @@ def solve_beam(
     plans, objectives, n_found, counters, bound, infeasible = _k.plan_kernel(
         *problem.arrays.kernel_args, width, cards_per_type, n_solutions, price_iters, deadline, local_search)
     # The counters stay an array until someone reads them (a dict of them costs ~5 us a solve).
-    stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
+    stats = Counters.of({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
     if n_found == 0:
         status = Status.INFEASIBLE if infeasible else Status.UNKNOWN
         return make_solution(problem, "beam", status, None, math.nan, time.perf_counter() - start, stats)
     if math.isfinite(bound):
         bound += BOUND_MARGIN * max(1.0, abs(bound))
     pool = [plans[i] for i in range(n_found)] if n_solutions > 1 else ()
+    # plans[0] is a row of the kernel's fresh output: make_solution may check it in place (owned) when no pool
+    # row shares its memory.
     return make_solution(problem, "beam", Status.FEASIBLE, plans[0], bound, time.perf_counter() - start,
-                         stats, pool=pool)
+                         stats, pool=pool, owned=n_solutions == 1)
 
 
 def warm_up() -> float:

@@ -8,6 +8,7 @@ import pytest
 import mixrank
 from mixrank import SolverError
 from mixrank.synthetic import instance
+from solvers.beam import DEFAULT_WIDTH
 
 
 def _same(a, b):
@@ -35,7 +36,7 @@ def test_process_pool_equals_one_by_one_in_input_order(batch):
     got = mixrank.solve_many(batch, solver="beam", n_jobs=2, chunk_size=2, n_solutions=3)
     assert all(_same(a, b) for a, b in zip(got, want))
     assert not got[0].assignment.flags.writeable
-    assert got[0].stats["width"] == 32
+    assert got[0].stats["width"] == DEFAULT_WIDTH
 
 
 def test_other_solvers_and_progress_bar(batch):

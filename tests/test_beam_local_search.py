@@ -98,7 +98,7 @@ def _assert_local_optimum(p, sol):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems(max_cards=6, max_slots=8), st.integers(1, 3), st.integers(1, 4))
 def test_plans_are_feasible_distinct_sorted_and_never_worse(p, ls, n_sol):
-    off = solve_beam(p, width=4, n_solutions=n_sol)
+    off = solve_beam(p, width=4, n_solutions=n_sol, local_search=0)
     sol = solve_beam(p, width=4, n_solutions=n_sol, local_search=ls)
     assert sol.status is off.status
     if not sol.has_plan:
@@ -142,7 +142,7 @@ def test_local_optimum_on_seeded_random_problems():
         if sol.has_plan:
             _assert_local_optimum(p, sol)
             solved += 1
-            off = solve_beam(p, width=1, price_iters=0)
+            off = solve_beam(p, width=1, price_iters=0, local_search=0)
             improvable += _best_neighbour_gain(p, off.assignment) > 1e-9 * (1.0 + abs(off.objective))
     # The check has teeth: many plans of the plain beam are not local optima.
     assert solved >= 30 and improvable >= 15, (solved, improvable)
@@ -194,7 +194,7 @@ def test_never_above_the_optimum_and_exact_where_the_plain_beam_is_on_tiny(seed)
     p = instance("tiny", seed, history=history, min_share=min_share)
     r = brute_force(p)
     for width in (1, 2, 8, 64):
-        off = solve_beam(p, width=width)
+        off = solve_beam(p, width=width, local_search=0)
         on = solve_beam(p, width=width, local_search=1)
         assert on.objective <= r.optimum + 1e-9 * (1.0 + abs(r.optimum))
         assert on.objective >= off.objective
@@ -228,11 +228,12 @@ def test_solve_many_equals_one_by_one_and_is_deterministic():
     assert sum(s.stats["ls_moves"] for s in want) > 0  # the search did move somewhere
 
 
-def test_zero_is_the_default_and_changes_nothing():
+def test_one_is_the_default_and_zero_turns_it_off():
     p = instance("device", 4, history=True, min_share=True)
     a = mixrank.solve(p, solver="beam", n_solutions=3)
-    b = mixrank.solve(p, solver="beam", n_solutions=3, local_search=0)
-    assert _same(a, b) and a.stats["ls_moves"] == 0
+    b = mixrank.solve(p, solver="beam", n_solutions=3, local_search=1)
+    off = mixrank.solve(p, solver="beam", n_solutions=3, local_search=0)
+    assert _same(a, b) and off.stats["ls_moves"] == 0 and off.objective <= a.objective
 
 
 @pytest.mark.parametrize("bad", [-1, True, 1.0, "1", None])
