@@ -16,7 +16,7 @@ entries there that the package cannot load). Each copy compiles once (about a mi
 Identity: ``plan_kernel``'s plans, objectives, plan count, counters, bound and flag on
 160 ``device`` instances and 200 random problems (``tests/strategies.py``) under six
 option sets, two of them with the local search on (skipped, and said so, when a version
-has no ``ls_starts``). Time: the median over the 80 ``device`` instances of seeds 0-19 of each
+has no ``ls_starts``). Time (at the solver's defaults, ``TIMED``): the median over the 80 ``device`` instances of seeds 0-19 of each
 instance's median over ``--rounds`` rounds; every round visits all instances in turn
 and calls the two versions one after the other, in alternating order. Options that a
 version's ``plan_kernel`` takes after the deadline (newer ones, such as ``ls_starts``)
@@ -40,6 +40,9 @@ from mixrank.arrays import KERNEL_FIELDS
 from mixrank.bench import VARIANTS
 from mixrank.synthetic import instance
 
+#: (width, cards_per_type, n_out, price_iters, ls_starts) of the timing: the beam solver's defaults (a version
+#: without ls_starts is timed without the local search).
+TIMED = (12, 1, 1, 25, 1)
 #: (width, cards_per_type, n_out, price_iters, ls_starts) of the identity check.
 SETTINGS = ((32, 1, 2, 25, 0), (4, 1, 3, 7, 0), (8, 2, 2, 0, 0), (3, 3, 1, 5, 0), (12, 1, 1, 25, 1), (6, 2, 3, 9, 2))
 
@@ -112,7 +115,7 @@ def rotating_times(old, new, rounds: int) -> tuple[float, float]:
         for i, a in enumerate(args):
             for k in ((old, new) if (r + i) % 2 == 0 else (new, old)):
                 t0 = time.perf_counter()
-                _call(k, a, (32, 1, 1, 25))
+                _call(k, a, TIMED)
                 times[id(k)][i].append(time.perf_counter() - t0)
     return tuple(float(np.median([np.median(x) for x in times[id(k)]])) for k in (old, new))
 

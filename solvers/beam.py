@@ -37,7 +37,7 @@ One kernel call (:func:`solvers._beam_kernels.plan_kernel`) does four things, an
    method): gaps, shares and counts depend on the slots only, so the plan stays
    feasible and can only gain. This step is what makes a narrow beam good: the
    beam chooses *where* each type goes, the matching chooses *which* card.
-5. **Local search** (option ``local_search``, off by default). From the best
+5. **Local search** (option ``local_search``, 1 by default; 0 turns it off). From the best
    ``local_search`` re-matched plans, a first-improvement search on *where each type
    goes*: move a card slot, swap the types of two card slots, change a slot's
    type, add a card, drop a card — each move kept feasible (gaps, shares, counts)
@@ -60,28 +60,36 @@ Cost
 ----
 Work is bounded by ``price_iters * K * states * (T + 1)`` for the prices,
 ``width * K * (1 + T * cards_per_type)`` children for the beam (times 73 at most
-with the retries) and ``width + 1`` small assignment problems (fewer: a plan whose
-bound cannot beat the best one is not re-matched). On the ``device`` family (N 30,
-K 50, T 3) the default settings take about 0.2 ms end to end on a shared 2-core
-machine (``bench/bench_beam.py``), about 80 % of it in the kernel. There the beam takes about
-half, the price steps 30 % (each ~2 us: the slot table, the program, the path and
-its plan), the re-matching an eighth, and the card orders and machine tables the
-rest. These shares are measured with a different instance on each call; repeating
-one instance lets the branch predictor learn it, and the kernel then runs ~20 % faster.
-``local_search=1`` adds ~20-35 us on ``device``: 22 us end to end in ``bench/bench_beam.py`` (which
-repeats each instance; 0.219 -> 0.241 ms) and 33 us when every call is a different instance (kernel
-median 192 -> 225 us). Each move is valued by one augmentation of the type's kept assignment problem, so
-the search grows with the page more slowly than a from-scratch re-match would: on ``large`` (N 60, K 100,
-T 4; seeds 0-9, all four variants, a different instance per call) it adds ~200 us to a 569 us kernel
-and lowers the mean gap to the best plan of five settings from 0.61 to 0.16 %. On ``device`` it lowers
-the mean gap to the optimum from 0.164 / 0.245 / 0.327 % to 0.084 / 0.177 / 0.205 % (seeds 0-19 / 20-59 / 60-99, all four
-variants: 80 / 160 / 160 instances; optimal plans 45 -> 51, 88 -> 102, 67 -> 84), about what width 64
-without it gets (0.111 / 0.166 / 0.280 %; 54 / 104 / 75 optimal) at 0.30 ms against 0.24 ms end to end;
-``local_search=2`` costs ~37 us more (a different instance per call) for 0.067 / 0.175 / 0.188 %.
-These figures are from single runs on a shared 2-core machine, before the local search took its start
-from the re-matching's solved problems and narrowed its scans to the slots the any-card gap leaves
-open; after that, at width 12 (25 price steps) it added 43 us against 51 before (kernel medians, a
-different instance per call, one interleaved run), and width 12 with it ran at 0.84 of the default's time.
+with the retries), ``width + 1`` small assignment problems (fewer: a plan whose
+bound cannot beat the best one is not re-matched) and, for the local search, at most
+``LS_MAX_SOLVES`` (200) one-augmentation re-matchings per start.
+
+The default (width 12, 25 price steps, ``local_search=1``) replaced a width-32 beam
+without the local search: the narrow beam chooses roughly where each type goes and the
+local search repairs what it missed, for about the same plan quality at ~0.85 of the
+kernel time. On ``device`` (seeds 0-19 / 20-99, all four variants: 80 / 320 instances)
+its mean gap to the optimum is 0.171 / 0.310 % with 44 / 153 plans optimal, against
+0.164 / 0.286 % and 45 / 155 for the old default; on ``small`` (seeds 0-49, 200
+instances) 0.234 % / 166 against 0.144 % / 174 (a page of 20 slots is nearly
+exhausted by width 32: raise ``width`` for small pages); on ``large`` (seeds 0-9, 40
+instances, against the best of four settings) 0.38 % against 0.75 %. Width 16 with the
+local search costs ~5 % more than the default and gives 0.174 / 0.272 %, 44 / 164 optimal
+on ``device`` and 0.194 % / 170 on ``small``.
+
+Where the time goes at the default on ``device`` (Linux perf, a different instance on
+each call, ``bench/profile_kernels.py --kernel-only --width 12 --local-search 1``): the
+price steps ~31 % (each ~3 us on a 2.45 GHz EPYC: the slot table, the program, the path
+and its plan), the beam ~20 %, the local search ~15 %, ``plan_kernel``'s own code
+(tables, tracing, the re-matching) ~10 %, reference counting ~7 %, card orders and
+machine tables ~7 %, allocation ~4 %. Repeating one instance lets the branch predictor
+learn it, and the kernel then runs ~20 % faster. End to end, ``mixrank.solve`` adds
+~30-40 us of Python to the kernel (the option checks, the compiled re-check of the plan,
+the ``Solution``); ``bench/bench_beam.py`` reports both.
+
+The local search keeps each type's assignment problem solved and values a move by one
+augmentation of it, so it grows with the page more slowly than a from-scratch re-match
+would; it starts from the problems the re-matching just solved, and its scans skip the
+slots that the any-card gap rules out. ``local_search=2`` (two starts) costs ~40 us more.
 With a ``time_limit`` the kernel looks at the clock every few tens of
 thousands of steps: past the deadline it stops pricing, finishes the beam at
 width 1 and re-matches only what it has; the local search does not start past
@@ -140,7 +148,7 @@ def solve_beam(
         tens of thousands of steps; expect an overrun of that order).
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
-    width : int >= 1, default 32
+    width : int >= 1, default 12
         States kept after each slot (half as many, rounded up, over the first third of the slots).
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
@@ -150,10 +158,10 @@ def solve_beam(
     price_iters : int >= 0, default 25
         Subgradient steps that set the prices; 0 ranks by a price-free estimate
         (each type worth the mean of its best cards at a slot) and gives no bound.
-    local_search : int >= 0, default 0
+    local_search : int >= 0, default 1
         Improve the best ``local_search`` plans of the final beam by local search on
-        where each type goes (step 5 above); ~20-35 us each on ``device``; 1 is the
-        useful value. 0 (off) gives exactly the plans of a beam without it.
+        where each type goes (step 5 above; ~40-45 us a start on ``device``). 0 (off)
+        gives exactly the plans of the beam alone.
 
     Returns
     -------
@@ -169,7 +177,7 @@ def solve_beam(
     --------
     >>> import mixrank
     >>> p = mixrank.synthetic.instance("tiny", seed=1)
-    >>> sol = solve_beam(p, width=16, n_solutions=3)
+    >>> sol = solve_beam(p, width=16, n_solutions=3, local_search=0)
     >>> sol.status, p.check(sol.assignment), len(sol.pool)
     (<Status.FEASIBLE: 'FEASIBLE'>, [], 3)
     >>> sol.bound >= sol.objective

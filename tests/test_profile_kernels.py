@@ -37,3 +37,13 @@ def test_bad_options_are_refused_before_any_work(argv, capsys):
         profile_kernels.main(argv)
     assert exc.value.code == 2
     assert "must be" in capsys.readouterr().err
+
+
+def test_bench_defaults_follow_the_solver():
+    # profile_kernels and compare_kernels time the beam at its defaults; they restate them without importing Numba.
+    from solvers.beam import DEFAULT_LOCAL_SEARCH, DEFAULT_PRICE_ITERS, DEFAULT_WIDTH
+
+    text = _PATH.read_text()
+    assert f"default={DEFAULT_WIDTH}, help=\"beam width" in text and f"default={DEFAULT_LOCAL_SEARCH}, help=" in text
+    cmp_text = (_PATH.parent / "compare_kernels.py").read_text()
+    assert f"TIMED = ({DEFAULT_WIDTH}, 1, 1, {DEFAULT_PRICE_ITERS}, {DEFAULT_LOCAL_SEARCH})" in cmp_text
