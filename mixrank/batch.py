@@ -2,7 +2,9 @@
 
 Parallelism is across problems, never inside one: each worker process solves whole
 chunks of the batch one problem after another, so a fast solver (beam, greedy) pays
-the inter-process cost once per chunk rather than once per problem. Worker
+the inter-process cost once per chunk rather than once per problem. The calling
+process is one of the workers: it solves chunks from the back of the batch while the
+spawned ones (which take a second or so to start) take them from the front. Worker
 processes are started with the ``spawn`` method: Numba and PyTorch can clash over
 OpenMP runtimes in ``fork``-ed children.
 """
@@ -28,6 +30,12 @@ def _solve_chunk(problems: list[MixProblem], solver: str, time_limit: float | No
                  options: dict[str, Any]) -> list[Solution]:
     """Worker task: solve a chunk in order (module-level, so that ``spawn`` workers can import it)."""
     return [solve(p, solver=solver, time_limit=time_limit, seed=seed, **options) for p in problems]
+
+
+def _solve_own_chunk(problems: list[MixProblem], solver: str, time_limit: float | None, seed: int,
+                     options: dict[str, Any]) -> list[Solution]:
+    """The calling process's share of a pooled batch (a name of its own: the workers' task stays picklable)."""
+    return _solve_chunk(problems, solver, time_limit, seed, options)
 
 
 def _warm_worker(solver: str) -> None:
@@ -60,8 +68,9 @@ def _check_batch(problems: Any, n_jobs: Any, backend: Any, chunk_size: Any, prog
 
 def _chunks(n_items: int, n_workers: int, chunk_size: int | None) -> list[tuple[int, int]]:
     if chunk_size is None:
-        # About four chunks per worker: small enough to balance, large enough to amortise the transfer.
-        chunk_size = max(1, math.ceil(n_items / (4 * n_workers)))
+        # About eight chunks per worker: small enough to balance (the calling process, which also solves,
+        # looks at the workers between its own chunks), large enough to amortise the transfer.
+        chunk_size = max(1, math.ceil(n_items / (8 * n_workers)))
     return [(i, min(i + chunk_size, n_items)) for i in range(0, n_items, chunk_size)]
 
 
@@ -93,7 +102,9 @@ def solve_many(
     seed : int >= 0
         Used for every problem.
     n_jobs : int >= 1 or None
-        Worker processes; None uses every core; 1 solves in this process (no pool).
+        Processes that solve: this one and ``n_jobs - 1`` spawned workers (this one
+        solves chunks too, from the first moment, while the workers start); None uses
+        every core; 1 solves in this process (no pool).
     backend : {"local", "ray"}
         ``"local"``: a process pool on this machine (``spawn`` start method).
         ``"ray"``: tasks on the Ray cluster that ``ray.init()`` connects to (needs
@@ -161,25 +172,43 @@ def _solve_here(items, solver, time_limit, seed, options, progress) -> list[Solu
 
 
 def _solve_pool(items, solver, time_limit, seed, options, workers, chunk_size, progress) -> list[Solution]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """``workers`` processes: this one and ``workers - 1`` spawned ones, fed chunk by chunk.
 
-    spans = _chunks(len(items), workers, chunk_size)
+    This process does not wait idle: while the spawned workers start (importing the
+    solver and loading its kernels takes ~1 s) and then beside them, it solves chunks
+    itself, from the back of the batch, while the workers take them from the front,
+    each kept one chunk ahead; the two meet wherever the speeds put them.
+    """
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    spans = deque(_chunks(len(items), workers, chunk_size))
     results: list[Solution | None] = [None] * len(items)
     bar = _bar(len(items), progress)
     ctx = multiprocessing.get_context("spawn")
+    n_spawned = workers - 1
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_warm_worker,
+        with ProcessPoolExecutor(max_workers=n_spawned, mp_context=ctx, initializer=_warm_worker,
                                  initargs=(solver,)) as pool:
-            futures = {
-                pool.submit(_solve_chunk, items[a:b], solver, time_limit, seed, options): (a, b)
-                for a, b in spans
-            }
-            for fut in as_completed(futures):
-                a, b = futures[fut]
-                results[a:b] = fut.result()
-                if bar is not None:
-                    bar.update(b - a)
+            pending: dict[Any, tuple[int, int]] = {}
+            while spans or pending:
+                while spans and len(pending) < 2 * n_spawned:  # each worker busy, and one chunk queued
+                    a, b = spans.popleft()
+                    pending[pool.submit(_solve_chunk, items[a:b], solver, time_limit, seed, options)] = (a, b)
+                if spans:  # this process's own chunk, from the back
+                    a, b = spans.pop()
+                    results[a:b] = _solve_own_chunk(items[a:b], solver, time_limit, seed, options)
+                    if bar is not None:
+                        bar.update(b - a)
+                    done = [f for f in pending if f.done()]
+                else:
+                    done = wait(list(pending), return_when=FIRST_COMPLETED).done
+                for fut in done:
+                    a, b = pending.pop(fut)
+                    results[a:b] = fut.result()
+                    if bar is not None:
+                        bar.update(b - a)
     finally:
         if bar is not None:
             bar.close()

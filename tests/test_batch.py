@@ -39,6 +39,25 @@ def test_process_pool_equals_one_by_one_in_input_order(batch):
     assert got[0].stats["width"] == DEFAULT_WIDTH
 
 
+def test_the_caller_and_a_worker_share_the_batch(batch, monkeypatch):
+    # The first two chunks go to the spawned worker before the caller takes one from the back: both paths
+    # always solve something, and the results still come back in input order.
+    import mixrank.batch as mb
+
+    own = []
+    real = mb._solve_own_chunk
+
+    def counted(problems, *args):
+        own.append(len(problems))
+        return real(problems, *args)
+
+    monkeypatch.setattr(mb, "_solve_own_chunk", counted)
+    want = [mixrank.solve(p, solver="beam", width=8) for p in batch]
+    got = mixrank.solve_many(batch, solver="beam", n_jobs=2, chunk_size=2, width=8, progress=True)
+    assert all(_same(a, b) for a, b in zip(got, want))
+    assert 1 <= sum(own) <= len(batch) - 4
+
+
 def test_other_solvers_and_progress_bar(batch):
     got = mixrank.solve_many(batch[:4], solver="greedy", n_jobs=1, progress=True)
     assert all(_same(a, mixrank.solve(p, solver="greedy")) for a, p in zip(got, batch[:4]))

@@ -135,6 +135,9 @@ def instance(family: str, seed: int = 0, history: bool = False, min_share: bool 
         last_gap_any = min(known) if known else None
         pv_total = float(pv.sum() * hrng.uniform(0.5, 2.0))
         pv_shown = [float(pv_total * max_share[t] * hrng.uniform(0.5, 1.05)) for t in range(t_count)]
+        shown = sum(pv_shown)
+        if shown > pv_total:  # (the types' draws can pass the total on a large page: scaled down to fit it)
+            pv_shown = [x * (pv_total / shown) * (1.0 - 1e-12) for x in pv_shown]
         hist = History(last_gap=last_gap, last_gap_any=last_gap_any, pv_shown=pv_shown, pv_total_shown=pv_total)
 
     if min_share:
