@@ -1961,7 +1961,7 @@ def _sq_from_kept(vmT, base, nt, slots, m, b, ke, mk, U, V, P, R):
     return total if ok else NEG
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc, stop):
     """One phase of the Hungarian method (potentials form, as in :func:`hungarian_min`) on the square type
     state ``b`` (row b of the tables U, V, P, R) whose only unassigned row is ``i`` and only free column
@@ -2035,7 +2035,7 @@ def _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sq_set_row(vmT, base, nt, pen, i, slot, b, U, V, P, R, way, minv, free, usedc, stop):
     """Give row i of the optimal square type state ``b`` the slot ``slot`` (-1: make it a dummy row) and
     restore optimality with one augmentation (:func:`_sq_augment`; its early ``stop``, returned)."""
@@ -2048,7 +2048,7 @@ def _sq_set_row(vmT, base, nt, pen, i, slot, b, U, V, P, R, way, minv, free, use
     return _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc, stop)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sq_value(vmT, base, nt, b, P, R):
     """Value of the solved square type state ``b``: the sum over its slot rows of the assigned card's value;
     NEG when one holds a disallowed pair (then no assignment of allowed pairs exists, see
