@@ -1851,12 +1851,13 @@ def _gap_free(owner, s, t, g, init, skip):
 
 
 @njit(cache=True, inline="always")
-def _edit_slots(src, m, drop, add, dst):
-    """``dst`` = sorted ``src[:m]`` without slot ``drop`` and with slot ``add`` (-1: none); returns its length."""
+def _edit_slots(src, row, m, drop, add, dst):
+    """``dst`` = sorted ``src[row, :m]`` without slot ``drop`` and with slot ``add`` (-1: none); returns its
+    length. (``src`` is read in 2-D, not through a row view: the views cost reference counting.)"""
     q = 0
     placed = add < 0
     for x in range(m):
-        s = src[x]
+        s = src[row, x]
         if s == drop:
             continue
         if not placed and add < s:
@@ -1961,7 +1962,7 @@ def _sq_from_kept(vmT, base, nt, slots, m, b, ke, mk, U, V, P, R):
     return total if ok else NEG
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc, stop):
     """One phase of the Hungarian method (potentials form, as in :func:`hungarian_min`) on the square type
     state ``b`` (row b of the tables U, V, P, R) whose only unassigned row is ``i`` and only free column
@@ -2035,7 +2036,7 @@ def _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sq_set_row(vmT, base, nt, pen, i, slot, b, U, V, P, R, way, minv, free, usedc, stop):
     """Give row i of the optimal square type state ``b`` the slot ``slot`` (-1: make it a dummy row) and
     restore optimality with one augmentation (:func:`_sq_augment`; its early ``stop``, returned)."""
@@ -2048,7 +2049,7 @@ def _sq_set_row(vmT, base, nt, pen, i, slot, b, U, V, P, R, way, minv, free, use
     return _sq_augment(vmT, base, nt, pen, i, jf, b, U, V, P, R, way, minv, free, usedc, stop)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sq_value(vmT, base, nt, b, P, R):
     """Value of the solved square type state ``b``: the sum over its slot rows of the assigned card's value;
     NEG when one holds a disallowed pair (then no assignment of allowed pairs exists, see
@@ -2133,26 +2134,31 @@ def _ls_tables(vm, tstart, t, m, V, wtab, psum, price, acc):
         for j in range(nt):
             price[j] = vtop - V[t, j + 1]
             ps += price[j]
+    psum[t] = ps
     for s in range(k):
         wt[s] = NEG
-    for j in range(nt):
-        # A disallowed pair (NEG) stays far below any allowed one: NEG - price rounds to NEG (and - 0 is exact).
-        row = vm[base + j]
-        pj = price[j]
-        for s in range(k):
-            y = row[s] - pj
-            w0 = wt[s]
-            wt[s] = y if y > w0 else w0
-    psum[t] = ps
+    # A disallowed pair (NEG) stays far below any allowed one: NEG - price rounds to NEG (and - 0 is exact).
+    # (vm is indexed in 2-D, not through a row view per card: the views cost reference counting.)
     if acc.shape[0] < k:
+        for j in range(nt):
+            r = base + j
+            pj = price[j]
+            for s in range(k):
+                y = vm[r, s] - pj
+                w0 = wt[s]
+                wt[s] = y if y > w0 else w0
         return 0.0
     for s in range(k):
         acc[s] = 0.0
-    for j in range(nt):
-        row = vm[base + j]
+    for j in range(nt):  # (the same pass also takes the largest |allowed value| per slot)
+        r = base + j
+        pj = price[j]
         for s in range(k):
-            y = row[s]
-            a = abs(y) if y > NEG else 0.0
+            y0 = vm[r, s]
+            y = y0 - pj
+            w0 = wt[s]
+            wt[s] = y if y > w0 else w0
+            a = abs(y0) if y0 > NEG else 0.0
             a0 = acc[s]
             acc[s] = a if a > a0 else a0
     vmax = 0.0
@@ -2181,7 +2187,7 @@ def _ls_with_slot(owner, s, b, slots, cnt, min_gap, init_dist, pv, share_hi, can
     The any-card gap and the count cap are the caller's to check."""
     if not _gap_free(owner, s, b, min_gap[b], init_dist[b], -1):
         return -1
-    nb = _edit_slots(slots[b], cnt[b], -1, s, cand)
+    nb = _edit_slots(slots, b, cnt[b], -1, s, cand)
     if _pv_sum(pv, cand, nb) > share_hi[b]:
         return -1
     return nb
@@ -2390,7 +2396,7 @@ def local_search(values, vm, vmT, types, tcards, tstart, pv, min_gap, init_dist,
                 na = 0
                 lo_ok = False
                 if may:
-                    na = _edit_slots(slots[a], ma, s, -1, cand_a)
+                    na = _edit_slots(slots, a, ma, s, -1, cand_a)
                     lo_ok = _pv_sum(pv, cand_a, na) >= share_lo[a]
                 va = NEG
                 have_va = False
@@ -2453,7 +2459,7 @@ def local_search(values, vm, vmT, types, tcards, tstart, pv, min_gap, init_dist,
                         s2 = lst[x]
                         if not _gap_free(owner, s2, a, min_gap[a], init_dist[a], s):
                             continue
-                        na2 = _edit_slots(slots[a], ma, s, s2, cand_b)
+                        na2 = _edit_slots(slots, a, ma, s, s2, cand_b)
                         pa = _pv_sum(pv, cand_b, na2)
                         if pa > share_hi[a] or pa < share_lo[a]:
                             continue
@@ -2485,8 +2491,8 @@ def local_search(values, vm, vmT, types, tcards, tstart, pv, min_gap, init_dist,
                         if not (_gap_free(owner, s2, a, min_gap[a], init_dist[a], s)
                                 and _gap_free(owner, s, b, min_gap[b], init_dist[b], s2)):
                             continue
-                        na2 = _edit_slots(slots[a], ma, s, s2, cand_a)
-                        nb = _edit_slots(slots[b], cnt[b], s2, s, cand_b)
+                        na2 = _edit_slots(slots, a, ma, s, s2, cand_a)
+                        nb = _edit_slots(slots, b, cnt[b], s2, s, cand_b)
                         pa = _pv_sum(pv, cand_a, na2)
                         pb = _pv_sum(pv, cand_b, nb)
                         if pa > share_hi[a] or pa < share_lo[a] or pb > share_hi[b] or pb < share_lo[b]:
