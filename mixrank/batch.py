@@ -68,9 +68,8 @@ def _check_batch(problems: Any, n_jobs: Any, backend: Any, chunk_size: Any, prog
 
 def _chunks(n_items: int, n_workers: int, chunk_size: int | None) -> list[tuple[int, int]]:
     if chunk_size is None:
-        # About eight chunks per worker: small enough to balance (the calling process, which also solves,
-        # looks at the workers between its own chunks), large enough to amortise the transfer.
-        chunk_size = max(1, math.ceil(n_items / (8 * n_workers)))
+        # About four chunks per worker: small enough to balance, large enough to amortise the transfer.
+        chunk_size = max(1, math.ceil(n_items / (4 * n_workers)))
     return [(i, min(i + chunk_size, n_items)) for i in range(0, n_items, chunk_size)]
 
 
@@ -110,7 +109,8 @@ def solve_many(
         ``"ray"``: tasks on the Ray cluster that ``ray.init()`` connects to (needs
         ``pip install mixrank[ray]``).
     chunk_size : int >= 1 or None
-        Problems per task; None picks about four tasks per worker.
+        Problems per task; None picks 16 to 256 (about eight tasks per process for
+        small batches; with Ray, about four tasks per worker).
     progress : bool
         Show a progress bar (tqdm) over problems.
     **options
@@ -180,24 +180,30 @@ def _solve_pool(items, solver, time_limit, seed, options, workers, chunk_size, p
     each kept one chunk ahead; the two meet wherever the speeds put them.
     """
     import multiprocessing
-    from collections import deque
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    spans = deque(_chunks(len(items), workers, chunk_size))
     results: list[Solution | None] = [None] * len(items)
     bar = _bar(len(items), progress)
     ctx = multiprocessing.get_context("spawn")
     n_spawned = workers - 1
+    lo, hi = 0, len(items)  # the problems not yet handed out: items[lo:hi]
+
+    # Without a chunk_size: chunks of at most 256 problems (~0.1 s of beam), so that no process holds much
+    # work when the others run out, and at least 16 (the transfer is paid once per chunk).
+    step = chunk_size or max(16, min(256, math.ceil(len(items) / (8 * workers))))
+
     try:
         with ProcessPoolExecutor(max_workers=n_spawned, mp_context=ctx, initializer=_warm_worker,
                                  initargs=(solver,)) as pool:
             pending: dict[Any, tuple[int, int]] = {}
-            while spans or pending:
-                while spans and len(pending) < 2 * n_spawned:  # each worker busy, and one chunk queued
-                    a, b = spans.popleft()
+            while lo < hi or pending:
+                while lo < hi and len(pending) < 2 * n_spawned:  # each worker busy, and one chunk queued
+                    a, b = lo, min(hi, lo + step)
+                    lo = b
                     pending[pool.submit(_solve_chunk, items[a:b], solver, time_limit, seed, options)] = (a, b)
-                if spans:  # this process's own chunk, from the back
-                    a, b = spans.pop()
+                if lo < hi:  # this process's own chunk, from the back
+                    a, b = max(lo, hi - step), hi
+                    hi = a
                     results[a:b] = _solve_own_chunk(items[a:b], solver, time_limit, seed, options)
                     if bar is not None:
                         bar.update(b - a)

@@ -2574,7 +2574,7 @@ def _bound_terms(t, s, best_at, best_priced, best_first, ub_rows, ub_priced, ub_
     return abs(best_at[t, s]) + abs(best_priced[t, s]) + abs(best_first[t, s])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi,
                 width, cards_per_type, n_out, price_iters, deadline, ls_starts):
     """Plan one problem. Returns (plans, objectives, n_found, stats, bound, root_infeasible).

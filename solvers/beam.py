@@ -95,7 +95,9 @@ thousands of steps: past the deadline it stops pricing, finishes the beam at
 width 1 and re-matches only what it has; the local search does not start past
 it, and stops there (it reads the clock every 16 assignment problems).
 Compilation happens once per machine (``cache=True``); call :func:`warm_up` at
-start-up so that the first real call does not pay the cache load.
+start-up so that the first real call does not pay the cache load. The kernel runs
+without the GIL (``nogil=True``): threads of one process can plan side by side, and a
+process pool's own threads (``mixrank.solve_many``) keep feeding its workers meanwhile.
 """
 
 from __future__ import annotations

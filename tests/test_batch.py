@@ -96,3 +96,13 @@ def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
     with pytest.raises(ImportError, match=r"pip install mixrank\[ray\]"):
         mixrank.solve_many([instance("tiny", 0)], backend="ray")
+
+
+def test_threads_plan_alike(batch):
+    # The beam kernel runs without the GIL (nogil): threads may plan side by side, with the same results.
+    from concurrent.futures import ThreadPoolExecutor
+
+    want = [mixrank.solve(p, solver="beam") for p in batch]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        got = list(pool.map(lambda p: mixrank.solve(p, solver="beam"), batch * 3))
+    assert all(_same(a, b) for a, b in zip(got, want * 3))
