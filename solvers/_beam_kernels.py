@@ -1708,6 +1708,19 @@ def _same_prefix(a, b, m):
 
 
 @njit(cache=True, inline="always")
+def _cache_probe(cache_table, cache_code, cache_len, cache_slots, h, sl, m, hmask):
+    """(entry, position) of the re-match cache's entry for the slots ``sl[:m]`` under hash ``h``, by linear
+    probing from ``h >> 16``; (-1, the free position where it would go) when there is none."""
+    pos = np.int64(h >> np.uint64(16)) & hmask
+    while cache_table[pos] >= 0:
+        c = cache_table[pos]
+        if cache_code[c] == h and cache_len[c] == m and _same_prefix(cache_slots[c], sl, m):
+            return c, pos
+        pos = (pos + 1) & hmask
+    return -1, pos
+
+
+@njit(cache=True, inline="always")
 def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, cache_cards, cache_len,
                  cache_code, cache_table, cache_used, buf, duals, dual_state, kept):
     """Re-match each type's cards to the slots ``plan`` gives the type (in place); returns the plan's value.
@@ -1751,14 +1764,7 @@ def rematch_plan(values, vmT, types, tcards, tstart, plan, work, cache_slots, ca
             continue
         h = hs[t]
         sl = slots[t]
-        pos = np.int64(h >> np.uint64(16)) & hmask
-        hit = -1
-        while cache_table[pos] >= 0:
-            e = cache_table[pos]
-            if cache_code[e] == h and cache_len[e] == m and _same_prefix(cache_slots[e], sl, m):
-                hit = e
-                break
-            pos = (pos + 1) & hmask
+        hit, pos = _cache_probe(cache_table, cache_code, cache_len, cache_slots, h, sl, m, hmask)
         if hit >= 0:
             for x in range(m):
                 plan[sl[x]] = cache_cards[hit, x]
@@ -2342,13 +2348,7 @@ def local_search(values, vm, vmT, types, tcards, tstart, pv, min_gap, init_dist,
             h = np.uint64(1469598103934665603) ^ np.uint64(t)
             for x in range(m):
                 h = (h ^ np.uint64(sl[x] + 1)) * prime
-            pos = np.int64(h >> np.uint64(16)) & hmask
-            while cache_table[pos] >= 0:
-                c = cache_table[pos]
-                if cache_code[c] == h and cache_len[c] == m and _same_prefix(cache_slots[c], sl, m):
-                    e = c
-                    break
-                pos = (pos + 1) & hmask
+            e, _ = _cache_probe(cache_table, cache_code, cache_len, cache_slots, h, sl, m, hmask)
         if e >= 0:
             val[t] = _sq_from_kept(vmT, base, nt, sl, m, t, kept[e], cache_slots.shape[1], U, V, P, R)
         else:
