@@ -136,18 +136,12 @@ def compile_problem(problem) -> ProblemArrays:
         types=_ro(problem.types),
         pv=_ro(problem.pv_weights),
         allowed=_ro(allowed),
-        min_gap=_small(gaps, np.int64),
-        init_dist=_small(init, np.int64),
-        max_count=_small(max_count, np.int64),
-        share_lo=_small(share_lo, np.float64),
-        share_hi=_small(share_hi, np.float64),
-        pv_shown=_small(pv_shown, np.float64),
+        min_gap=_ro(np.array(gaps, dtype=np.int64)),
+        init_dist=_ro(np.array(init, dtype=np.int64)),
+        max_count=_ro(np.array(max_count, dtype=np.int64)),
+        share_lo=_ro(np.array(share_lo, dtype=np.float64)),
+        share_hi=_ro(np.array(share_hi, dtype=np.float64)),
+        pv_shown=_ro(np.array(pv_shown, dtype=np.float64)),
         pv_denominator=denom,
         n_types=t_count,
     )
-
-
-def _small(values: list, dtype) -> np.ndarray:
-    a = np.array(values, dtype=dtype)
-    a.setflags(write=False)
-    return a

@@ -157,14 +157,6 @@ class Counters(Mapping):
         self._parts = (head, names, values, tail)
         self._dict = None
 
-    @classmethod
-    def of(cls, head: Mapping[str, Any], names: Iterable[str], values: Any, tail: Mapping[str, Any]) -> Counters:
-        """``Counters(head, names, values, tail)`` without the Python-level ``__init__`` call (a solver's hot path)."""
-        c = _new_object(cls)
-        c._parts = (head, names, values, tail)
-        c._dict = None
-        return c
-
     def _items(self) -> dict[str, Any]:
         d = self._dict
         if d is None:
@@ -186,9 +178,6 @@ class Counters(Mapping):
 
     def __repr__(self) -> str:
         return f"Counters({self._items()!r})"
-
-
-_new_object = object.__new__
 
 
 def _new_solution(status, assignment, objective, bound, wall_time, solver, stats, pool) -> Solution:
@@ -243,23 +232,17 @@ def _checked_plan(problem, solver: str, plan: np.ndarray, in_pool: bool = False)
     The verdict comes from one compiled pass (:mod:`mixrank._fastcheck`, the same
     comparisons as ``problem.check``); ``problem.check`` runs only when it says no,
     for the words (and raises ProblemError for something that is not a plan at all).
-    (:func:`make_solution` makes the same two calls inline for its main plan.)
     """
     feasible, objective = (_check_plan or _load_check_plan())(problem, plan)
     if not feasible:
-        _refuse(problem, solver, plan, in_pool)
+        violations = problem.check(plan)
+        if violations:
+            where = "put an infeasible plan in its pool" if in_pool else "returned an infeasible plan"
+            raise RuntimeError(f"solver {solver!r} {where}: {violations[:3]}")
+        raise RuntimeError(f"the compiled re-check rejects a plan of solver {solver!r} that problem.check "
+                           f"accepts (a bug in mixrank._fastcheck): {plan.tolist()}")
     plan.setflags(write=False)
     return plan, objective
-
-
-def _refuse(problem, solver: str, plan: np.ndarray, in_pool: bool) -> None:
-    """Raise the RuntimeError for a plan the compiled re-check rejected, in ``problem.check``'s words."""
-    violations = problem.check(plan)
-    if violations:
-        where = "put an infeasible plan in its pool" if in_pool else "returned an infeasible plan"
-        raise RuntimeError(f"solver {solver!r} {where}: {violations[:3]}")
-    raise RuntimeError(f"the compiled re-check rejects a plan of solver {solver!r} that problem.check "
-                       f"accepts (a bug in mixrank._fastcheck): {plan.tolist()}")
 
 
 def make_solution(
@@ -296,12 +279,8 @@ def make_solution(
     RuntimeError: solver 'mine' returned an infeasible plan: ['type 0 cards at slots 0 and 1 stand 1 apart; min_gap is 2']
     """
     if status is _FEASIBLE or status is _OPTIMAL:
-        # (_checked_plan's two calls, inline: this runs on every solve)
         plan = assignment if owned and type(assignment) is np.ndarray else np.array(assignment, dtype=np.int64)
-        feasible, objective = (_check_plan or _load_check_plan())(problem, plan)
-        if not feasible:
-            _refuse(problem, solver, plan, False)
-        plan.setflags(write=False)
+        plan, objective = _checked_plan(problem, solver, plan)
         if status is _OPTIMAL:
             bound = objective
         else:

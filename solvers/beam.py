@@ -206,7 +206,7 @@ def solve_beam(
     plans, objectives, n_found, counters, bound, infeasible = _k.plan_kernel(
         *problem.arrays.kernel_args, width, cards_per_type, n_solutions, price_iters, deadline, local_search)
     # The counters stay an array until someone reads them (a dict of them costs ~5 us a solve).
-    stats = Counters.of({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
+    stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
     if n_found == 0:
         status = Status.INFEASIBLE if infeasible else Status.UNKNOWN
         return make_solution(problem, "beam", status, None, math.nan, time.perf_counter() - start, stats)
