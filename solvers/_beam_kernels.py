@@ -155,39 +155,36 @@ def reach_table(types, pv, allowed, min_gap, caps, n_types):
     usable = np.zeros(k, np.bool_)
     ku = np.uint64(k)
     one = np.uint64(1)
+    # (Indexed in full rather than through row views: a view made in a loop costs an atomic reference count
+    # pair per iteration.)
     for t in range(n_types):
         spacing = max(min_gap[t], g_any)
         for s in range(ku):
             usable[s] = False
         for c in range(n):
             if types[c] == t:
-                row = allowed[c]
                 for s in range(ku):  # branch-free (and vectorised): a slot is usable if any card of t is allowed
-                    usable[s] |= row[s]
-        rt = reach[t]
+                    usable[s] |= allowed[c, s]
         ct = np.uint64(caps[t])
         for s in range(k - 1, -1, -1):  # each best is take if take > best else best, as a select
-            cur = rt[s]
-            nxt = rt[s + 1]
             after = s + spacing
             if usable[s] and after <= k:
-                aft = rt[after]
                 p = pv[s]
                 for m in range(one, ct + one):
-                    take = p + aft[m - one]
-                    best = nxt[m]
-                    cur[m] = take if take > best else best
+                    take = p + reach[t, after, m - one]
+                    best = reach[t, s + 1, m]
+                    reach[t, s, m] = take if take > best else best
             elif usable[s]:
                 take = pv[s] + 0.0
                 for m in range(one, ct + one):
-                    best = nxt[m]
-                    cur[m] = take if take > best else best
+                    best = reach[t, s + 1, m]
+                    reach[t, s, m] = take if take > best else best
             else:
                 for m in range(one, ct + one):
-                    cur[m] = nxt[m]
-            last = cur[ct]
+                    reach[t, s, m] = reach[t, s + 1, m]
+            last = reach[t, s, ct]
             for m in range(ct + one, np.uint64(m_max) + one):
-                cur[m] = last
+                reach[t, s, m] = last
     return reach
 
 
@@ -235,25 +232,47 @@ def _enumerate_states(min_gap, init_dist, tracked, max_states):
         if space > (1 << 40) // gi:
             return np.empty(0, np.int64), np.empty((T, 0), np.int64), np.empty((0, nd), np.int64), -1
         space *= gi
-    g = aux[:nd]
-    stride = aux[nd:2 * nd]
-    d = aux[2 * nd:]
     dense = space <= 4096
+    # Rows for 64 states first; a machine with more is enumerated again with twice the rows (the same
+    # states in the same order: the search is deterministic), so that the search never swaps its arrays.
     cap = 64
-    width = 2 * nd + 1  # distances | successors (organic, type 0..T-1) | code
-    st = np.empty((cap, width), np.int64)
-    hsize = 1 if dense else 256
-    index = np.full(space if dense else hsize, -1, np.int64)  # code -> state (dense) or the hash table
+    while True:
+        st = np.empty((cap, 2 * nd + 1), np.int64)  # distances | successors (organic, type 0..T-1) | code
+        index = np.full(space if dense else 4 * cap, -1, np.int64)  # code -> state (dense) or the hash table
+        n = _bfs_states(aux, nd, dense, st, index, init_dist, max_states)
+        if n != -2:
+            break
+        cap *= 2
+    if n < 0:
+        return np.empty(0, np.int64), np.empty((T, 0), np.int64), np.empty((0, nd), np.int64), -1
+    out = np.empty(n * (1 + T + nd), np.int64)
+    for q in range(n):
+        out[q] = st[q, nd]
+        for t in range(T):
+            out[n + t * n + q] = st[q, nd + 1 + t]
+        for i in range(nd):
+            out[n + T * n + q * nd + i] = st[q, i]
+    return out[:n], out[n:n + T * n].reshape((T, n)), out[n + T * n:].reshape((n, nd)), n
+
+
+@njit(cache=True)
+def _bfs_states(aux, nd, dense, st, index, init_dist, max_states):
+    """The search of :func:`_enumerate_states` into rows ``st`` and table ``index``: the number of states,
+    -1 past ``max_states``, or -2 when ``st`` has too few rows. ``aux`` holds the gaps, the radix strides and
+    a row of scratch distances."""
+    T = nd - 1
+    cap = st.shape[0]
+    hmask = index.shape[0] - 1
     code = 0
     for i in range(nd):
-        d[i] = min(init_dist[i], g[i])
-        code += (d[i] - 1) * stride[i]
+        aux[2 * nd + i] = min(init_dist[i], aux[i])
+        code += (aux[2 * nd + i] - 1) * aux[nd + i]
     if dense:
         index[code] = 0
     else:
-        index[(code * 0x9E3779B1) & (hsize - 1)] = 0
+        index[(code * 0x9E3779B1) & hmask] = 0
     for i in range(nd):
-        st[0, i] = d[i]
+        st[0, i] = aux[2 * nd + i]
         st[0, nd + i] = -1
     st[0, 2 * nd] = code
     n = 1
@@ -263,54 +282,39 @@ def _enumerate_states(min_gap, init_dist, tracked, max_states):
         # any-card (both back to 1, which adds 0 to the code), so its code is the organic one less two terms.
         code_org = 0
         for i in range(nd):
-            d[i] = min(st[q, i] + 1, g[i])
-            code_org += (d[i] - 1) * stride[i]
+            aux[2 * nd + i] = min(st[q, i] + 1, aux[i])
+            code_org += (aux[2 * nd + i] - 1) * aux[nd + i]
         for action in range(-1, T):
-            if action >= 0 and (st[q, T] < g[T] or st[q, action] < g[action]):
+            if action >= 0 and (st[q, T] < aux[T] or st[q, action] < aux[action]):
                 continue
             if action < 0:
                 code = code_org
             else:
-                code = code_org - (d[action] - 1) * stride[action] - (d[T] - 1) * stride[T]
+                code = (code_org - (aux[2 * nd + action] - 1) * aux[nd + action]
+                        - (aux[2 * nd + T] - 1) * aux[nd + T])
             slot = 0
             if dense:
                 j = index[code]
             else:
                 j = -1
-                slot = (code * 0x9E3779B1) & (hsize - 1)
+                slot = (code * 0x9E3779B1) & hmask
                 while index[slot] >= 0:
                     if st[index[slot], 2 * nd] == code:
                         j = index[slot]
                         break
-                    slot = (slot + 1) & (hsize - 1)
+                    slot = (slot + 1) & hmask
             if j < 0:
                 if n >= max_states:
-                    return np.empty(0, np.int64), np.empty((T, 0), np.int64), np.empty((0, nd), np.int64), -1
-                if n == cap:  # grow the rows (and the hash table)
-                    cap *= 2
-                    st2 = np.empty((cap, width), np.int64)
-                    for o in range(n):
-                        for i in range(width):
-                            st2[o, i] = st[o, i]
-                    st = st2
-                    if not dense:
-                        hsize = 4 * cap
-                        index = np.full(hsize, -1, np.int64)
-                        for o in range(n):
-                            slot2 = (st[o, 2 * nd] * 0x9E3779B1) & (hsize - 1)
-                            while index[slot2] >= 0:
-                                slot2 = (slot2 + 1) & (hsize - 1)
-                            index[slot2] = o
-                        slot = (code * 0x9E3779B1) & (hsize - 1)
-                        while index[slot] >= 0:
-                            slot = (slot + 1) & (hsize - 1)
+                    return -1
+                if n == cap:
+                    return -2
                 j = n
                 if dense:
                     index[code] = j
                 else:
                     index[slot] = j
                 for i in range(nd):
-                    st[j, i] = d[i]
+                    st[j, i] = aux[2 * nd + i]
                     st[j, nd + i] = -1
                 if action >= 0:
                     st[j, action] = 1
@@ -319,14 +323,7 @@ def _enumerate_states(min_gap, init_dist, tracked, max_states):
                 n += 1
             st[q, nd + 1 + action] = j
         q += 1
-    out = np.empty(n * (1 + T + nd), np.int64)
-    for q in range(n):
-        out[q] = st[q, nd]
-        for t in range(T):
-            out[n + t * n + q] = st[q, nd + 1 + t]
-        for i in range(nd):
-            out[n + T * n + q * nd + i] = st[q, i]
-    return out[:n], out[n:n + T * n].reshape((T, n)), out[n + T * n:].reshape((n, nd)), n
+    return n
 
 
 @njit(cache=True)
@@ -1077,36 +1074,34 @@ def card_order(vm, tstart, tcards, pi_sorted, n_types):
 
 
 @njit(cache=True)
-def _kth_largest_from(a, m, kth, tmp, tmp2):
-    """The kth largest (0-based) of a[:m], leaving ``a`` untouched (``tmp``, ``tmp2``: scratch of m entries).
+def _kth_largest(sc, m, kth):
+    """The kth largest (0-based) of sc[0, :m]; overwrites sc[0, :m] and sc[1, :m] (``sc``: 2 rows of scratch).
 
     Three-way partitions around a median-of-three pivot, written so that no branch
     depends on how an element compares (the comparisons become arithmetic on the
-    write positions); short ranges are finished by counting. Positions are unsigned,
-    so that Numba adds no negative-index wraparound to the partition loop. The first
-    pass reads ``a`` and writes ``tmp``; later passes alternate between ``tmp`` and
-    ``tmp2`` (pass ``tmp2 = a`` to let it overwrite ``a`` instead).
+    write positions); short ranges are finished by counting. The passes alternate
+    between the two rows of ``sc``, picked by index (a swap of two array variables
+    would cost atomic reference counts on every pass). Positions are unsigned, so
+    that Numba adds no negative-index wraparound to the partition loop.
     """
-    src = a
-    dst = tmp
-    other = tmp2
-    first = True
     one = np.uint64(1)
+    b = np.uint64(0)
     lo = np.uint64(0)
     n = np.uint64(m)
     kk = np.uint64(kth)
     while n > np.uint64(12):
-        x = src[lo]
-        y = src[lo + (n >> one)]
-        z = src[lo + n - one]
+        x = sc[b, lo]
+        y = sc[b, lo + (n >> one)]
+        z = sc[b, lo + n - one]
         pivot = max(min(x, y), min(max(x, y), z))
+        d = b ^ one
         g = lo
         r = lo + n
         for i in range(lo, lo + n):
-            v = src[i]
-            dst[g] = v
+            v = sc[b, i]
+            sc[d, g] = v
             g += np.uint64(v > pivot)
-            dst[r - one] = v
+            sc[d, r - one] = v
             r -= np.uint64(v < pivot)
         n_gt = g - lo
         n_lt = lo + n - r
@@ -1118,28 +1113,18 @@ def _kth_largest_from(a, m, kth, tmp, tmp2):
             kk -= n - n_lt
             lo = r
             n = n_lt
-        if first:
-            src, dst = dst, other
-            first = False
-        else:
-            src, dst = dst, src
+        b = d
     for i in range(lo, lo + n):
-        v = src[i]
+        v = sc[b, i]
         above = np.uint64(0)
         at_least = np.uint64(0)
         for j in range(lo, lo + n):
-            w = src[j]
+            w = sc[b, j]
             above += np.uint64(w > v)
             at_least += np.uint64(w >= v)
         if above <= kk and kk < at_least:
             return v
-    return src[lo]
-
-
-@njit(cache=True)
-def _kth_largest(a, m, kth, tmp):
-    """The kth largest (0-based) of a[:m]; overwrites a[:m] and tmp[:m] (see :func:`_kth_largest_from`)."""
-    return _kth_largest_from(a, m, kth, tmp, a)
+    return sc[b, lo]
 
 
 @njit(cache=True)
@@ -1202,8 +1187,7 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     ch_card = np.empty(max_children, np.int64)
     ch_key = np.empty(max_children)
     ch_taken = np.zeros(max_children, np.bool_)
-    scratch = np.empty(max_children)
-    scratch2 = np.empty(max_children)
+    sc = np.empty((2, max_children))  # the key selection's scratch (_kth_largest)
     pick = np.empty(max_children, np.uint64)
     fbits = np.empty(T)
     ubits = fbits.view(np.uint64)
@@ -1386,7 +1370,9 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                     n_pick += cand
                     ch_taken[q] = True
             elif first_round:
-                thr = _kth_largest_from(ch_key, nc, need - 1, scratch, scratch2)
+                for q in range(np.uint64(nc)):
+                    sc[0, q] = ch_key[q]
+                thr = _kth_largest(sc, nc, need - 1)
                 # Usually no tie at the threshold is left out: take every key >= thr in one pass, and
                 # redo the pass with the exact tie count only when that took too many.
                 for q in range(np.uint64(nc)):
@@ -1412,9 +1398,9 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
             else:
                 m = 0
                 for q in range(nc):
-                    scratch[m] = ch_key[q]
+                    sc[0, m] = ch_key[q]
                     m += not ch_taken[q]
-                thr = _kth_largest(scratch, m, need - 1, scratch2)
+                thr = _kth_largest(sc, m, need - 1)
                 n_above = 0
                 for q in range(nc):
                     n_above += (ch_key[q] > thr) and not ch_taken[q]
