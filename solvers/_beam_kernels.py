@@ -1157,12 +1157,10 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     nw = max(1, (n + 63) // 64)
     W = width
     S = skip.shape[0]
-    floor_types = np.empty(T, np.int64)
     n_floors = 0
     for t in range(T):
-        if share_lo[t] > 0.0:
-            floor_types[n_floors] = t
-            n_floors += 1
+        n_floors += share_lo[t] > 0.0
+    nf1 = max(1, n_floors)
     carry_dist = not exact
     # The first third of the slots keeps half the width: decisions there are cheap to revisit later (the
     # estimate H sees most of the page ahead), and the work is better spent on the slots after them.
@@ -1170,34 +1168,108 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     w_early = (W + 1) // 2
     n_children = 0
     n_drops = 0
-    used, used_n = np.zeros((W, nw), np.uint64), np.zeros((W, nw), np.uint64)
-    dist, dist_n = np.zeros((W, nd), np.int64), np.zeros((W, nd), np.int64)
-    state, state_n = np.zeros(W, np.uint64), np.zeros(W, np.uint64)
-    zhash, zhash_n = np.zeros(W, np.uint64), np.zeros(W, np.uint64)
-    pv_used, pv_used_n = np.zeros((W, T)), np.zeros((W, T))
-    count, count_n = np.zeros((W, T), np.int64), np.zeros((W, T), np.int64)
-    value, value_n = np.zeros(W), np.zeros(W)
-    acc, acc_n = np.zeros(W), np.zeros(W)
-    key_n = np.zeros(W)
-    parent_of = np.zeros((k, W), np.int64)
-    card_of = np.zeros((k, W), np.int64)
-    stats = np.zeros(4, np.int64)
     max_children = W * (1 + T * cards_per_type)
-    ch_parent = np.empty(max_children, np.uint64)
-    ch_card = np.empty(max_children, np.int64)
-    ch_key = np.empty(max_children)
+    # A sparse table (at most 1/16 full up to 4096 slots, 1/4 beyond): an occupied first probe is a
+    # mispredicted branch, and it costs more than the larger stamp array to clear.
+    hsize = 1
+    while hsize < max(4 * W, min(16 * W, 4096)):
+        hsize *= 2
+    # Every work array is a view of one zeroed float and one zeroed int buffer (three allocations with the
+    # flags instead of some forty); the unsigned ones are int views. The returned parent_of and card_of keep
+    # the int buffer alive.
+    fb = np.zeros(2 * W * T + 5 * W + 3 * max_children + 2 * T + 2 * nf1)
+    ib = np.zeros(2 * W * nw + 2 * W * nd + 4 * W + 2 * W * T + 2 * k * W + 4 + 3 * max_children + T
+                  + 2 * (T + 1) * S + S * (T + 1) + S + S * nf1 + nf1 + 3 * hsize, np.int64)
     ch_taken = np.zeros(max_children, np.bool_)
-    sc = np.empty((2, max_children))  # the key selection's scratch (_kth_largest)
-    pick = np.empty(max_children, np.uint64)
-    fbits = np.empty(T)
+    fo = 0
+    pv_used = fb[fo:fo + W * T].reshape((W, T))
+    fo += W * T
+    pv_used_n = fb[fo:fo + W * T].reshape((W, T))
+    fo += W * T
+    value = fb[fo:fo + W]
+    fo += W
+    value_n = fb[fo:fo + W]
+    fo += W
+    acc = fb[fo:fo + W]
+    fo += W
+    acc_n = fb[fo:fo + W]
+    fo += W
+    key_n = fb[fo:fo + W]
+    fo += W
+    ch_key = fb[fo:fo + max_children]
+    fo += max_children
+    sc = fb[fo:fo + 2 * max_children].reshape((2, max_children))  # the key selection's scratch (_kth_largest)
+    fo += 2 * max_children
+    fbits = fb[fo:fo + T]
+    fo += T
+    pp = fb[fo:fo + T]
+    fo += T
+    need0 = fb[fo:fo + nf1]
+    fo += nf1
+    need1 = fb[fo:fo + nf1]
+    io = 0
+    used = ib[io:io + W * nw].view(np.uint64).reshape((W, nw))
+    io += W * nw
+    used_n = ib[io:io + W * nw].view(np.uint64).reshape((W, nw))
+    io += W * nw
+    dist = ib[io:io + W * nd].reshape((W, nd))
+    io += W * nd
+    dist_n = ib[io:io + W * nd].reshape((W, nd))
+    io += W * nd
+    state = ib[io:io + W].view(np.uint64)
+    io += W
+    state_n = ib[io:io + W].view(np.uint64)
+    io += W
+    zhash = ib[io:io + W].view(np.uint64)
+    io += W
+    zhash_n = ib[io:io + W].view(np.uint64)
+    io += W
+    count = ib[io:io + W * T].reshape((W, T))
+    io += W * T
+    count_n = ib[io:io + W * T].reshape((W, T))
+    io += W * T
+    parent_of = ib[io:io + k * W].reshape((k, W))
+    io += k * W
+    card_of = ib[io:io + k * W].reshape((k, W))
+    io += k * W
+    stats = ib[io:io + 4]
+    io += 4
+    ch_parent = ib[io:io + max_children].view(np.uint64)
+    io += max_children
+    ch_card = ib[io:io + max_children]
+    io += max_children
+    pick = ib[io:io + max_children].view(np.uint64)
+    io += max_children
+    floor_types = ib[io:io + T]
+    io += T
+    mv_next = ib[io:io + (T + 1) * S].reshape((T + 1, S))
+    io += (T + 1) * S
+    mv_hoff = ib[io:io + (T + 1) * S].view(np.uint64).reshape((T + 1, S))
+    io += (T + 1) * S
+    mv_list = ib[io:io + S * (T + 1)].reshape((S, T + 1))
+    io += S * (T + 1)
+    mv_cnt = ib[io:io + S]
+    io += S
+    gofs = ib[io:io + S * nf1].reshape((S, nf1))
+    io += S * nf1
+    left0 = ib[io:io + nf1]
+    io += nf1
+    hstamp = ib[io:io + hsize]  # a slot holds an entry of this layer when hstamp == s + 1
+    io += hsize
+    # Row and hash code of a slot (read only where hstamp says it is set).
+    htab = ib[io:io + 2 * hsize].view(np.uint64)
+    hcode = htab[hsize:]
+    n_floors = 0
+    for t in range(T):
+        if share_lo[t] > 0.0:
+            floor_types[n_floors] = t
+            n_floors += 1
     ubits = fbits.view(np.uint64)
     # Per move (organic = row 0, type ty = row ty + 1) and machine state: the next state (-1: forbidden) and
     # the flat offset of its estimate in H relative to slot s (H[s + 1 + delay[nst], fwd[nst]]).
     Hc = np.ascontiguousarray(H)
     F1 = Hc.shape[1]
     Hf = Hc.reshape(Hc.size)
-    mv_next = np.empty((T + 1, S), np.int64)
-    mv_hoff = np.zeros((T + 1, S), np.uint64)
     for st in range(S):
         for r in range(T + 1):
             nst = skip[st] if r == 0 else place[r - 1, st]
@@ -1206,33 +1278,17 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                 mv_hoff[r, st] = (1 + delay[nst]) * F1 + fwd[nst]
     # The moves each state allows, in move order: the loop below runs over them (one loop exit per parent
     # instead of one branch per forbidden move).
-    mv_list = np.zeros((S, T + 1), np.int64)
-    mv_cnt = np.zeros(S, np.int64)
     for st in range(S):
         for r in range(T + 1):
             if mv_next[r, st] >= 0:
                 mv_list[st, mv_cnt[st]] = r
                 mv_cnt[st] += 1
     # Min-share look-ahead: in an exact machine the gap offset to a type's next card depends only on the state.
-    gofs = np.zeros((S, max(1, n_floors)), np.int64)
     if exact:
         for st in range(S):
             for x in range(n_floors):
                 t = floor_types[x]
                 gofs[st, x] = max(0, max(min_gap[t] - mdist[st, t], min_gap[T] - mdist[st, T]))
-    pp = np.empty(T)
-    need0 = np.empty(max(1, n_floors))
-    need1 = np.empty(max(1, n_floors))
-    left0 = np.empty(max(1, n_floors), np.int64)
-    # A sparse table (at most 1/16 full up to 4096 slots, 1/4 beyond): an occupied first probe is a
-    # mispredicted branch, and it costs more than the larger stamp array to clear.
-    hsize = 1
-    while hsize < max(4 * W, min(16 * W, 4096)):
-        hsize *= 2
-    hstamp = np.zeros(hsize, np.int64)  # a slot holds an entry of this layer when hstamp == s + 1
-    # Row and hash code of a slot, in one allocation, never cleared: read only where hstamp says it is set.
-    htab = np.empty(2 * hsize, np.uint64)
-    hcode = htab[hsize:]
     mask = np.uint64(hsize - 1)
     u0, u1, u6, u20, u63 = np.uint64(0), np.uint64(1), np.uint64(6), np.uint64(20), np.uint64(63)
     uT = np.uint64(T)
