@@ -704,13 +704,14 @@ def path_repair(vm, pv, share_lo, share_hi, caps, path_s, path_t, n_path, plan, 
 
 
 @njit(cache=True)
-def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, share_hi, caps, iters, deadline):
+def lagrange_prices(vm, vmt, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, share_hi, caps, iters, deadline):
     """Deflected Polyak subgradient on the Lagrangian dual; returns the best point found.
 
     Each step solves the priced program, follows its path and turns the path into a
     plan (:func:`path_incumbent`); the best plan's value aims the Polyak step (the
     best plan that misses a floor when none meets them all), capped at the best dual
-    value. Returns (bound, pi, lam, nu, mu, H, iterations_run, incumbent_value,
+    value. ``vmt`` is ``vm`` transposed, (k, N + 1), its last column 0.0 (read for
+    "no card"). Returns (bound, pi, lam, nu, mu, H, iterations_run, incumbent_value,
     incumbent_plan): ``pi`` is indexed like the rows of ``vm`` (type-grouped cards),
     ``bound`` is the least dual value seen (an upper bound on the optimum; inf when
     no iteration ran), the incumbent plan holds rows of ``vm`` (-inf value when no
@@ -722,7 +723,7 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
     # Every work array is a view of one float and one int buffer (two allocations instead of some thirty;
     # the returned ones keep their buffer alive).
     rows = k + g_any
-    fbuf = np.zeros(6 * n + 1 + 14 * T + 2 + T * k + 2 * rows * (F + 1) + k * (n + 1))
+    fbuf = np.zeros(6 * n + 1 + 14 * T + 2 + T * k + 2 * rows * (F + 1))
     o = 0
     pi = fbuf[o:o + n]
     o += n
@@ -772,11 +773,6 @@ def lagrange_prices(vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, s
     o += rows * (F + 1)
     best_H = fbuf[o:o + rows * (F + 1)].reshape((rows, F + 1))
     o += rows * (F + 1)
-    # vmt[s, j] = vm[j, s] with a spare last column 0.0; unsigned card indices (no negative-index wrap-around)
-    vmt = fbuf[o:o + k * (n + 1)].reshape((k, n + 1))
-    for j in range(n):
-        for s in range(k):
-            vmt[s, j] = vm[j, s]
     gap_dp_init(H, k)
     gap_dp_init(best_H, k)
     moves, jump_u = gap_dp_tables(skip_f, jump)
@@ -1658,9 +1654,13 @@ def hungarian_min(cost, n_rows, n_cols, u, v, p, way, minv, usedc, assign, free)
 def assignment_work(n, k):
     """Work arrays of :func:`rematch_type` for up to k slots and n cards of a type."""
     w = max(n, 1)
-    return (np.empty((k + 1, w + 1)), np.empty(k + 1), np.empty(w + 1), np.empty(w + 1, np.uint64),
-            np.empty(w + 1, np.uint64), np.empty(w + 1), np.empty(w + 1, np.uint64), np.empty(k, np.int64),
-            np.empty(w + 1, np.bool_))
+    # Views of one float and one int buffer (three allocations instead of nine).
+    f = np.empty((k + 1) * (w + 1) + (k + 1) + 2 * (w + 1))
+    i = np.empty(3 * (w + 1) + k, np.int64)
+    o = (k + 1) * (w + 1)
+    return (f[:o].reshape((k + 1, w + 1)), f[o:o + k + 1], f[o + k + 1:o + k + 1 + w + 1],
+            i[:w + 1].view(np.uint64), i[w + 1:2 * (w + 1)].view(np.uint64), f[o + k + 1 + w + 1:],
+            i[2 * (w + 1):3 * (w + 1)].view(np.uint64), i[3 * (w + 1):], np.empty(w + 1, np.bool_))
 
 
 @njit(cache=True)
@@ -1854,8 +1854,13 @@ def rematch_cache(entries, m_max):
     while size < 2 * entries:
         size *= 2
     m_max = max(m_max, 1)
-    return (np.empty((entries, m_max), np.int32), np.empty((entries, m_max), np.int32), np.zeros(entries, np.int64),
-            np.zeros(entries, np.uint64), np.full(size, -1, np.int64), np.zeros(1, np.int64))
+    # Views of one int32 and one int64 buffer (two allocations instead of six).
+    c = np.empty(2 * entries * m_max, np.int32)
+    i = np.zeros(2 * entries + size + 1, np.int64)
+    i[2 * entries:2 * entries + size] = -1
+    return (c[:entries * m_max].reshape((entries, m_max)), c[entries * m_max:].reshape((entries, m_max)),
+            i[:entries], i[entries:2 * entries].view(np.uint64), i[2 * entries:2 * entries + size],
+            i[2 * entries + size:])
 
 
 # --------------------------------------------------------------------- local search after re-matching
@@ -2681,6 +2686,13 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     zero_t = np.zeros(T)
     plan_buf = np.empty(k, np.int64)
 
+    # vmT[s, j] = vm[j, s], with a spare last column 0.0 (the price steps read it for 'no card'): the price
+    # steps, the re-matching and the local search read the values slot by slot.
+    vmT = np.zeros((k, n + 1))
+    for j in range(n):
+        for s in range(k):
+            vmT[s, j] = vm[j, s]
+
     # 1. Prices and the estimate table (the priced program's value from each slot and free state on).
     #    The price steps also turn each relaxed path into a plan; the best one aims the steps and joins
     #    the final plans below (only when the machine tracks every gap rule: the path keeps them all then).
@@ -2694,7 +2706,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     ran = 0
     if price_iters > 0:
         bound, pi_s, lam, nu, mu, H, ran, inc_value, inc_rows = lagrange_prices(
-            vm, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, share_hi, caps, price_iters, deadline)
+            vm, vmT, tstart, pv, delay, fwd, skip_f, jump, g_any, share_lo, share_hi, caps, price_iters, deadline)
         stats[6] = ran
     if price_iters == 0:
         H = mean_top_table(vm, tstart, caps, skip_f, jump, g_any)
@@ -2742,11 +2754,46 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     #    (the final beam's plans share most slots) make it nearly tight: it equals the optimum on that set.
     #    Floating point: the skip test leaves 1e-9 * (1 + |ub|) plus 1e-12 * (sum of the |terms|) of slack,
     #    far above the rounding of sums of some 100 terms.
-    best_at = np.full((T, k), NEG)
-    best_priced = np.full((T, k), NEG)
-    pi_sum = np.zeros(T)
-    rowof = np.empty(n, np.int64)
-    vmT = np.empty((k, n))
+    # The step's arrays are views of one float and one int buffer (three allocations with the flags instead
+    # of some twenty-five).
+    sz = max(size, 1)
+    fb = np.zeros(3 * T * k + n + 8 * T)
+    ib = np.empty(n + 2 * T * k + k + 2 * T + 2 * T + 2 * sz + k * sz, np.int64)
+    best_at = fb[:T * k].reshape((T, k))
+    best_priced = fb[T * k:2 * T * k].reshape((T, k))
+    best_first = fb[2 * T * k:3 * T * k].reshape((T, k))  # (0 until tabled, which keeps the |terms| sum finite)
+    fo = 3 * T * k
+    best_at[:] = NEG
+    best_priced[:] = NEG
+    # Dual prices per type-grouped card row (of the latest solved problem of the type); dual_state[t]:
+    # 0 none yet, 1 just solved, 2 summed in dual_sum; n_duals[t]: problems of the type solved so far.
+    duals = fb[fo:fo + n]
+    fo += n
+    pi_sum = fb[fo:fo + T]
+    ub_rows = fb[fo + T:fo + 2 * T]
+    ub_priced = fb[fo + 2 * T:fo + 3 * T]
+    ub_first = fb[fo + 3 * T:fo + 4 * T]
+    ub_dual = fb[fo + 4 * T:fo + 5 * T]
+    dual_sum = fb[fo + 5 * T:fo + 6 * T]
+    first_sum = fb[fo + 6 * T:fo + 7 * T]  # inf until the type's first problem is solved: the term then never wins
+    first_sum[:] = np.inf
+    io = 0
+    rowof = ib[io:io + n]
+    io += n
+    buf = (ib[io:io + T * k].reshape((T, k)), ib[io + T * k:io + 2 * T * k].reshape((T, k)),
+           ib[io + 2 * T * k:io + 2 * T * k + k], ib[io + 2 * T * k + k:io + 2 * T * k + k + T],
+           ib[io + 2 * T * k + k + T:io + 2 * T * k + k + 2 * T].view(np.uint64), rowof)
+    io += 2 * T * k + k + 2 * T
+    dual_state = ib[io:io + T]
+    n_duals = ib[io + T:io + 2 * T]
+    dual_state[:] = 0
+    n_duals[:] = 0
+    io += 2 * T
+    rank_buf = ib[io:io + sz]
+    at = ib[io + sz:io + 2 * sz]
+    io += 2 * sz
+    traced = ib[io:io + k * sz].reshape((k, sz))
+    has_type = np.zeros(T, np.bool_)
     ku = np.uint64(k)
     for t in range(T):
         ba = best_at[t]
@@ -2761,26 +2808,10 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
                 x = row[s]
                 ba[s] = max(ba[s], x)
                 bp[s] = max(bp[s], x - pc if x > NEG else NEG)
-                vmT[s, j] = x
-    buf = (np.empty((T, k), np.int64), np.empty((T, k), np.int64), np.empty(k, np.int64), np.empty(T, np.int64),
-           np.empty(T, np.uint64), rowof)
-    ub_rows = np.zeros(T)
-    ub_priced = np.zeros(T)
-    ub_first = np.zeros(T)
-    ub_dual = np.zeros(T)
-    has_type = np.zeros(T, np.bool_)
-    # Dual prices per type-grouped card row (of the latest solved problem of the type); dual_state[t]:
-    # 0 none yet, 1 just solved, 2 summed in dual_sum; n_duals[t]: problems of the type solved so far.
-    duals = np.zeros(n)
-    dual_state = np.zeros(T, np.int64)
-    dual_sum = np.zeros(T)
-    n_duals = np.zeros(T, np.int64)
-    best_first = np.zeros((T, k))  # (0 until tabled, which keeps the |terms| sum finite)
-    first_sum = np.full(T, np.inf)  # inf until the type's first problem is solved: the term then never wins
     if size <= 64:
         # The stable order of -final_value (as a mergesort argsort gives it) by counting, for each plan, the
         # plans that go before it: branch-free comparisons instead of a sort's data-dependent branches.
-        ranking = np.empty(size, np.int64)  # (final_value holds the size final plans)
+        ranking = rank_buf[:size]  # (final_value holds the size final plans)
         for x in range(size):
             fx = -final_value[x]
             before = 0
@@ -2792,8 +2823,7 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
         ranking = np.argsort(-final_value, kind="mergesort")
     # Trace every final plan back from its final state at once, slot by slot: the walks up the parent links
     # are independent, so interleaved they overlap instead of each waiting on its own chain of loads.
-    traced = np.empty((k, max(size, 1)), np.int64)
-    at = ranking[:size].copy()
+    at[:size] = ranking[:size]
     for s in range(k - 1, -1, -1):
         crow = card_of[s]
         prow = parent_of[s]
