@@ -44,11 +44,10 @@ The pieces, in the order it runs them:
 
 from __future__ import annotations
 
-import time
-
-import numba
 import numpy as np
 from numba import njit
+
+from solvers._clock import now  # time.perf_counter() inside a kernel (used only when a deadline is set)
 
 NEG = -1e300
 #: Most states of the gap machine; above it, type rules with the largest gaps are left out of the estimate.
@@ -83,14 +82,6 @@ LS_MIN_GAIN = 1e-9
 LS_CLOCK_SOLVES = 16
 #: Work units (roughly inner-loop steps) between two looks at the clock when a deadline is set.
 CLOCK_STRIDE = 40_000
-
-
-@njit(cache=True)
-def now():
-    """``time.perf_counter()`` from inside a kernel (about 1 us; used only when a deadline is set)."""
-    with numba.objmode(t="float64"):
-        t = time.perf_counter()
-    return t
 
 
 # --------------------------------------------------------------------- problem tables

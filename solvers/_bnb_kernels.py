@@ -44,19 +44,12 @@ kmax)``. ``W`` scratch arrays from :func:`_scratch`.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from numba import njit, objmode
+from numba import njit
+
+from solvers._clock import now  # time.perf_counter() inside a kernel
 
 NEG = -np.inf
-
-
-@njit(cache=True)
-def _now() -> float:
-    with objmode(t="float64"):
-        t = time.perf_counter()
-    return t
 
 
 # ----------------------------------------------------------------- distance states
@@ -247,7 +240,7 @@ def lagrangian(
                 stall = 0
         if theta < 1e-3 or (lower > NEG and best - lower <= 1e-9 * max(1.0, abs(lower))):
             break
-        if (it & 15) == 0 and _now() > deadline:
+        if (it & 15) == 0 and now() > deadline:
             break
         # the subgradient: how far the DP's best path breaks each relaxed row
         g_mu[:] = 1.0
@@ -735,7 +728,7 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
     b_f[0] = f0
     size = 1
     for s in range(k):
-        if (s & 7) == 7 and _now() > deadline:
+        if (s & 7) == 7 and now() > deadline:
             return NEG
         thr = inc_val + tol_rel * max(1.0, abs(inc_val)) if inc_val > NEG else NEG
         m = 0
@@ -907,7 +900,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
             cur[s] = -2
             expand = False
         if nodes >= next_check:  # checked where the open list is consistent
-            if nodes >= node_limit or _now() > deadline:
+            if nodes >= node_limit or now() > deadline:
                 complete = False
                 break
             next_check = min(nodes + 1024, node_limit)

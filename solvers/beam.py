@@ -146,8 +146,8 @@ def solve_beam(
     problem : MixProblem
     time_limit : float or None
         Seconds. Past it the kernel stops pricing, finishes the beam at width 1 and
-        returns what it has (a clock read costs ~1 us, so it looks only every few
-        tens of thousands of steps; expect an overrun of that order).
+        returns what it has (it looks at the clock only every few tens of thousands
+        of steps, :mod:`solvers._clock`; expect an overrun of that order).
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
     width : int >= 1, default 12
