@@ -226,14 +226,16 @@ def _load_check_plan():
     return check_plan
 
 
-def _checked_plan(problem, solver: str, plan: np.ndarray, in_pool: bool = False) -> tuple[np.ndarray, float]:
+def _checked_plan(problem, solver: str, plan: np.ndarray, in_pool: bool = False,
+                  verdict: tuple[bool, float] | None = None) -> tuple[np.ndarray, float]:
     """``plan`` (a fresh int64 array) made read-only, and its objective; a RuntimeError naming ``solver``.
 
     The verdict comes from one compiled pass (:mod:`mixrank._fastcheck`, the same
-    comparisons as ``problem.check``); ``problem.check`` runs only when it says no,
+    comparisons as ``problem.check``), or is ``verdict`` when a kernel has run that
+    compiled pass on this very array itself; ``problem.check`` runs only when it says no,
     for the words (and raises ProblemError for something that is not a plan at all).
     """
-    feasible, objective = (_check_plan or _load_check_plan())(problem, plan)
+    feasible, objective = verdict if verdict is not None else (_check_plan or _load_check_plan())(problem, plan)
     if not feasible:
         violations = problem.check(plan)
         if violations:
@@ -255,6 +257,7 @@ def make_solution(
     stats: Mapping[str, Any] | None = None,
     pool: Iterable[Any] = (),
     owned: bool = False,
+    verdict: tuple[bool, float] | None = None,
 ) -> Solution:
     """The one place that builds a :class:`Solution` and keeps its promises.
 
@@ -265,6 +268,11 @@ def make_solution(
     ``owned=True`` says that ``assignment`` is a 1-D int64 array that nobody else
     holds (a kernel's fresh output): it is checked and made read-only in place
     instead of copied. Everything else is copied.
+
+    ``verdict`` (with ``owned=True`` only): the ``(feasible, objective)`` that
+    :mod:`mixrank._fastcheck`'s compiled check gave on ``assignment``, run by the
+    solver's kernel in the same call (``solvers._beam_kernels.plan_and_check``);
+    it is used instead of running that check again. Ignored otherwise.
 
     Examples
     --------
@@ -279,8 +287,10 @@ def make_solution(
     RuntimeError: solver 'mine' returned an infeasible plan: ['type 0 cards at slots 0 and 1 stand 1 apart; min_gap is 2']
     """
     if status is _FEASIBLE or status is _OPTIMAL:
-        plan = assignment if owned and type(assignment) is np.ndarray else np.array(assignment, dtype=np.int64)
-        plan, objective = _checked_plan(problem, solver, plan)
+        if owned and type(assignment) is np.ndarray:
+            plan, objective = _checked_plan(problem, solver, assignment, verdict=verdict)
+        else:
+            plan, objective = _checked_plan(problem, solver, np.array(assignment, dtype=np.int64))
         if status is _OPTIMAL:
             bound = objective
         else:

@@ -3,7 +3,9 @@
 Everything a plan needs runs inside one call of :func:`plan_kernel`, so that a
 solve pays Numba's argument unboxing once (keep its arguments explicit: a call
 that leaves a defaulted argument out goes through a dispatch path ~170 us slower).
-The pieces, in the order it runs them:
+The solver calls :func:`plan_and_check`, which also runs the library's plan check
+(:mod:`mixrank._fastcheck`, the one every solver's plan goes through) on the best
+plan in the same call. The pieces, in the order plan_kernel runs them:
 
 * :func:`gap_machine` — the joint gap rules as a small state machine: a state is
   the vector of capped distances since the last card of each type and of any
@@ -47,9 +49,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mixrank._fastcheck import _check_plan  # the library's compiled plan check (make_solution's)
 from solvers._clock import now  # time.perf_counter() inside a kernel (used only when a deadline is set)
 
 NEG = -1e300
+#: SHA-256 of the other source files whose compiled code the kernels here embed (mixrank/_fastcheck.py,
+#: solvers/_clock.py). Numba's cache knows this file only, so an edit there would go unseen; a test compares
+#: these with the files and asks for them to be updated, which edits this file and so recompiles the kernels.
+DEPENDENCY_SHA256 = {
+    "mixrank/_fastcheck.py": "97a21c7e7a0ca1fb1cc91f0a27908fcf2c1f8f20e2d613ef37869bcd045c9637",
+    "solvers/_clock.py": "c3234221b8a928c08d98be45466df5aaabb0200ecab8cc4b0f97d84386d7bb38",
+}
 #: Most states of the gap machine; above it, type rules with the largest gaps are left out of the estimate.
 MAX_MACHINE_STATES = 4096
 #: Share of the plain value so far added to the ranking key (breaks the relaxation's optimism in favour of value banked).
@@ -2974,3 +2984,25 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
             res_value[n_res] = pool_value[i]
             n_res += 1
     return res, res_value, n_res, stats, bound, False
+
+
+@njit(cache=True, nogil=True)
+def plan_and_check(values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi, pv_shown,
+                   width, cards_per_type, n_out, price_iters, deadline, ls_starts):
+    """:func:`plan_kernel`, then the library's plan check (:func:`mixrank._fastcheck._check_plan`, the one
+    :func:`mixrank.solution.make_solution` runs) on the best plan, in the same call.
+
+    Returns plan_kernel's six results and the check's (feasible, objective) of ``plans[0]`` ((False, nan)
+    without a plan). Checked here, the plan costs no second dispatch from Python (~8 us a solve on ``device``,
+    most of it the re-check's argument handling on caches the kernel has just cooled); ``make_solution``
+    takes the verdict as it is, and raises as before when it says no.
+    """
+    plans, objectives, n_found, stats, bound, infeasible = plan_kernel(
+        values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi, width, cards_per_type,
+        n_out, price_iters, deadline, ls_starts)
+    feasible = False
+    objective = np.nan
+    if n_found > 0:
+        feasible, objective = _check_plan(values, types, pv, allowed, min_gap, init_dist, max_count, share_lo,
+                                          share_hi, pv_shown, plans[0])
+    return plans, objectives, n_found, stats, bound, infeasible, feasible, objective

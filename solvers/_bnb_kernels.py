@@ -50,6 +50,11 @@ from numba import njit
 from solvers._clock import now  # time.perf_counter() inside a kernel
 
 NEG = -np.inf
+#: SHA-256 of the other source file whose compiled code the kernels here embed (as in solvers._beam_kernels):
+#: Numba's cache knows this file only; a test asks for this to be updated when that file changes.
+DEPENDENCY_SHA256 = {
+    "solvers/_clock.py": "c3234221b8a928c08d98be45466df5aaabb0200ecab8cc4b0f97d84386d7bb38",
+}
 
 
 # ----------------------------------------------------------------- distance states

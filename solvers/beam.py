@@ -83,8 +83,9 @@ and its plan), the beam ~20 %, the local search ~15 %, ``plan_kernel``'s own cod
 (tables, tracing, the re-matching) ~10 %, reference counting ~7 %, card orders and
 machine tables ~7 %, allocation ~4 %. Repeating one instance lets the branch predictor
 learn it, and the kernel then runs ~20 % faster. End to end, ``mixrank.solve`` adds
-~30-40 us of Python to the kernel (the option checks, the compiled re-check of the plan,
-the ``Solution``); ``bench/bench_beam.py`` reports both.
+~20-30 us of Python to the kernel (the option checks, the ``Solution``; the compiled
+re-check of the plan runs inside the kernel call, :func:`solvers._beam_kernels.plan_and_check`);
+``bench/bench_beam.py`` reports both.
 
 The local search keeps each type's assignment problem solved and values a move by one
 augmentation of it, so it grows with the page more slowly than a from-scratch re-match
@@ -201,10 +202,11 @@ def solve_beam(
     if type(local_search) is not int or local_search < 0:
         local_search = check_int_option("local_search", local_search, 0)
     deadline = math.inf if time_limit is None else start + float(time_limit)
-    # kernel_args: values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi, cached
-    # read-only on the problem's arrays (one Numba signature, even for an unpickled problem).
-    plans, objectives, n_found, counters, bound, infeasible = _k.plan_kernel(
-        *problem.arrays.kernel_args, width, cards_per_type, n_solutions, price_iters, deadline, local_search)
+    # check_args: values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi, pv_shown,
+    # cached read-only on the problem's arrays (one Numba signature, even for an unpickled problem). The
+    # kernel also runs make_solution's plan check on its best plan (verdict).
+    plans, objectives, n_found, counters, bound, infeasible, feasible, objective = _k.plan_and_check(
+        *problem.arrays.check_args, width, cards_per_type, n_solutions, price_iters, deadline, local_search)
     # The counters stay an array until someone reads them (a dict of them costs ~5 us a solve).
     stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
     if n_found == 0:
@@ -216,7 +218,7 @@ def solve_beam(
     # plans[0] is a row of the kernel's fresh output: make_solution may check it in place (owned) when no pool
     # row shares its memory.
     return make_solution(problem, "beam", Status.FEASIBLE, plans[0], bound, time.perf_counter() - start,
-                         stats, pool=pool, owned=n_solutions == 1)
+                         stats, pool=pool, owned=n_solutions == 1, verdict=(feasible, objective))
 
 
 def warm_up() -> float:

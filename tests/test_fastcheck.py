@@ -204,6 +204,37 @@ def test_make_solution_raises_when_the_kernel_and_check_disagree(monkeypatch):
         make_solution(p, "x", Status.FEASIBLE, plan, math.inf, 0.0)
 
 
+def test_make_solution_takes_a_kernels_verdict_and_still_raises_on_no():
+    p = MixProblem(values=np.ones((3, 3)), types=[0, 0, 1], pv_weights=[1, 1, 1],
+                   rules=[TypeRule(min_gap=2), TypeRule(max_count=0)])
+    bad = np.array([0, 1, -1])
+    with pytest.raises(RuntimeError, match=r"solver 'x' returned an infeasible plan: \['type 0 cards at slots 0 and 1"):
+        make_solution(p, "x", Status.FEASIBLE, bad, math.inf, 0.0, owned=True, verdict=(False, math.nan))
+    good = np.array([0, -1, 1])
+    with pytest.raises(RuntimeError, match="compiled re-check rejects a plan of solver 'x'"):
+        make_solution(p, "x", Status.FEASIBLE, good, math.inf, 0.0, owned=True, verdict=(False, math.nan))
+    sol = make_solution(p, "x", Status.FEASIBLE, good, math.inf, 0.0, owned=True, verdict=(True, 2.0))
+    assert sol.objective == 2.0 and sol.assignment is good and not good.flags.writeable
+    # Without owned the verdict is ignored: the copy is checked again.
+    with pytest.raises(RuntimeError, match="returned an infeasible plan"):
+        make_solution(p, "x", Status.FEASIBLE, bad, math.inf, 0.0, verdict=(True, 2.0))
+
+
+@pytest.mark.parametrize("family", ["tiny", "small", "device"])
+def test_the_beam_kernels_verdict_is_the_checks(family):
+    from solvers import _beam_kernels as kern
+
+    for seed in range(6):
+        p = instance(family, seed, history=seed % 2 == 1, min_share=seed % 3 == 0)
+        out = kern.plan_and_check(*p.arrays.check_args, 4, 1, 2, 5, math.inf, seed % 2)
+        plans, n_found, feasible, objective = out[0], out[2], out[6], out[7]
+        if n_found == 0:
+            assert feasible is False and math.isnan(objective)
+            continue
+        assert (feasible, objective) == check_plan(p, plans[0].copy())
+        assert feasible and objective == p.objective(plans[0])
+
+
 def test_unpickled_problems_compile_nothing_new():
     p = instance("device", 2)
     first = mixrank.solve(p, solver="beam")
