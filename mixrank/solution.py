@@ -288,7 +288,11 @@ def make_solution(
     """
     if status is _FEASIBLE or status is _OPTIMAL:
         if owned and type(assignment) is np.ndarray:
-            plan, objective = _checked_plan(problem, solver, assignment, verdict=verdict)
+            if verdict is not None and verdict[0]:  # (the usual beam solve: no call for the words)
+                assignment.setflags(write=False)
+                plan, objective = assignment, verdict[1]
+            else:
+                plan, objective = _checked_plan(problem, solver, assignment, verdict=verdict)
         else:
             plan, objective = _checked_plan(problem, solver, np.array(assignment, dtype=np.int64))
         if status is _OPTIMAL:

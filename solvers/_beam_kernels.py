@@ -60,6 +60,8 @@ DEPENDENCY_SHA256 = {
     "mixrank/_fastcheck.py": "97a21c7e7a0ca1fb1cc91f0a27908fcf2c1f8f20e2d613ef37869bcd045c9637",
     "solvers/_clock.py": "c3234221b8a928c08d98be45466df5aaabb0200ecab8cc4b0f97d84386d7bb38",
 }
+#: Relative margin that plan_and_check adds to the Lagrangian bound against rounding (it stays a proven bound).
+BOUND_MARGIN = 1e-9
 #: Most states of the gap machine; above it, type rules with the largest gaps are left out of the estimate.
 MAX_MACHINE_STATES = 4096
 #: Share of the plain value so far added to the ranking key (breaks the relaxation's optimism in favour of value banked).
@@ -2992,8 +2994,8 @@ def plan_and_check(values, types, pv, allowed, min_gap, init_dist, max_count, sh
     """:func:`plan_kernel`, then the library's plan check (:func:`mixrank._fastcheck._check_plan`, the one
     :func:`mixrank.solution.make_solution` runs) on the best plan, in the same call.
 
-    Returns plan_kernel's six results and the check's (feasible, objective) of ``plans[0]`` ((False, nan)
-    without a plan). Checked here, the plan costs no second dispatch from Python (~8 us a solve on ``device``,
+    Returns plan_kernel's six results, its bound raised by ``BOUND_MARGIN`` (relative) when a plan was found,
+    and the check's (feasible, objective) of ``plans[0]`` ((False, nan) without a plan). Checked here, the plan costs no second dispatch from Python (~8 us a solve on ``device``,
     most of it the re-check's argument handling on caches the kernel has just cooled); ``make_solution``
     takes the verdict as it is, and raises as before when it says no.
     """
@@ -3005,4 +3007,6 @@ def plan_and_check(values, types, pv, allowed, min_gap, init_dist, max_count, sh
     if n_found > 0:
         feasible, objective = _check_plan(values, types, pv, allowed, min_gap, init_dist, max_count, share_lo,
                                           share_hi, pv_shown, plans[0])
+        if np.isfinite(bound):  # a relative margin against rounding (it stays a proven bound)
+            bound += BOUND_MARGIN * max(1.0, abs(bound))
     return plans, objectives, n_found, stats, bound, infeasible, feasible, objective

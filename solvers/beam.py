@@ -120,8 +120,8 @@ DEFAULT_CARDS_PER_TYPE = 1
 DEFAULT_PRICE_ITERS = 25
 #: Default number of final plans improved by the local search (step 5).
 DEFAULT_LOCAL_SEARCH = 1
-#: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound).
-BOUND_MARGIN = 1e-9
+#: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound; the kernel adds it).
+BOUND_MARGIN = _k.BOUND_MARGIN
 
 #: Names of the kernel's work counters, in the order of its ``counters`` array.
 _COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "machine_states",
@@ -212,8 +212,6 @@ def solve_beam(
     if n_found == 0:
         status = Status.INFEASIBLE if infeasible else Status.UNKNOWN
         return make_solution(problem, "beam", status, None, math.nan, time.perf_counter() - start, stats)
-    if math.isfinite(bound):
-        bound += BOUND_MARGIN * max(1.0, abs(bound))
     pool = [plans[i] for i in range(n_found)] if n_solutions > 1 else ()
     # plans[0] is a row of the kernel's fresh output: make_solution may check it in place (owned) when no pool
     # row shares its memory.
