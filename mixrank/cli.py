@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,14 @@ def _cmd_solve(args: argparse.Namespace) -> int:
             raise MixrankError(f"--option {text!r} is for solver {solver!r}, but --solver is {args.solver!r}")
         opts[name] = value
     p = MixProblem.load(args.file)
+    # Warm up on a tiny problem first, so that the time printed is the solve's own: a solver's first call in a
+    # process imports its backend and loads its compiled kernels (~0.2-1 s), which a serving process pays once.
+    from solvers._common import warm_up_problem
+
+    start = time.perf_counter()
+    solve(warm_up_problem(), solver=args.solver, seed=args.seed, **opts)
+    print(f"{args.solver}: imports and compiled kernels loaded in {time.perf_counter() - start:.2f} s "
+          "(once per process; not in the time below)", file=sys.stderr)
     sol = solve(p, solver=args.solver, time_limit=args.time_limit, seed=args.seed, **opts)
     if args.json:
         print(json.dumps(sol.to_dict(), indent=1))
