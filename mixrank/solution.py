@@ -235,7 +235,13 @@ def _checked_plan(problem, solver: str, plan: np.ndarray, in_pool: bool = False,
     compiled pass on this very array itself; ``problem.check`` runs only when it says no,
     for the words (and raises ProblemError for something that is not a plan at all).
     """
-    feasible, objective = verdict if verdict is not None else (_check_plan or _load_check_plan())(problem, plan)
+    if verdict is None:
+        feasible, objective = (_check_plan or _load_check_plan())(problem, plan)
+    elif type(verdict) is tuple and len(verdict) == 2 and isinstance(verdict[0], (bool, np.bool_)):
+        feasible, objective = verdict
+    else:
+        raise TypeError(f"verdict must be None or a (feasible: bool, objective: float) pair from a kernel's run "
+                        f"of mixrank._fastcheck's check; got {verdict!r}")
     if not feasible:
         violations = problem.check(plan)
         if violations:
@@ -288,7 +294,7 @@ def make_solution(
     """
     if status is _FEASIBLE or status is _OPTIMAL:
         if owned and type(assignment) is np.ndarray:
-            if verdict is not None and verdict[0]:  # (the usual beam solve: no call for the words)
+            if type(verdict) is tuple and len(verdict) == 2 and verdict[0] is True:  # (the usual beam solve)
                 assignment.setflags(write=False)
                 plan, objective = assignment, verdict[1]
             else:

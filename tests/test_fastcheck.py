@@ -215,6 +215,10 @@ def test_make_solution_takes_a_kernels_verdict_and_still_raises_on_no():
         make_solution(p, "x", Status.FEASIBLE, good, math.inf, 0.0, owned=True, verdict=(False, math.nan))
     sol = make_solution(p, "x", Status.FEASIBLE, good, math.inf, 0.0, owned=True, verdict=(True, 2.0))
     assert sol.objective == 2.0 and sol.assignment is good and not good.flags.writeable
+    for bad_verdict in ("yes", (1, 2.0), (True,), [True, 2.0]):
+        with pytest.raises(TypeError, match=r"verdict must be None or a \(feasible: bool, objective: float\) pair.*got"):
+            make_solution(p, "x", Status.FEASIBLE, np.array([0, -1, 1]), math.inf, 0.0, owned=True,
+                          verdict=bad_verdict)
     # Without owned the verdict is ignored: the copy is checked again.
     with pytest.raises(RuntimeError, match="returned an infeasible plan"):
         make_solution(p, "x", Status.FEASIBLE, bad, math.inf, 0.0, verdict=(True, 2.0))
