@@ -58,7 +58,7 @@ NEG = -1e300
 #: these with the files and asks for them to be updated, which edits this file and so recompiles the kernels.
 DEPENDENCY_SHA256 = {
     "mixrank/_fastcheck.py": "97a21c7e7a0ca1fb1cc91f0a27908fcf2c1f8f20e2d613ef37869bcd045c9637",
-    "solvers/_clock.py": "c3234221b8a928c08d98be45466df5aaabb0200ecab8cc4b0f97d84386d7bb38",
+    "solvers/_clock.py": "0f479f6b20b2cfec4a972b5603795b0fe4e101f3f4deb8bb1cb6fb18b998a272",
 }
 #: Relative margin that plan_and_check adds to the Lagrangian bound against rounding (it stays a proven bound).
 BOUND_MARGIN = 1e-9

@@ -53,7 +53,7 @@ NEG = -np.inf
 #: SHA-256 of the other source file whose compiled code the kernels here embed (as in solvers._beam_kernels):
 #: Numba's cache knows this file only; a test asks for this to be updated when that file changes.
 DEPENDENCY_SHA256 = {
-    "solvers/_clock.py": "c3234221b8a928c08d98be45466df5aaabb0200ecab8cc4b0f97d84386d7bb38",
+    "solvers/_clock.py": "0f479f6b20b2cfec4a972b5603795b0fe4e101f3f4deb8bb1cb6fb18b998a272",
 }
 
 
