@@ -11,19 +11,23 @@ OpenMP runtimes in ``fork``-ed children.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from mixrank.errors import SolverError
+from mixrank.errors import SolverError, WorkerLostError
 from mixrank.problem import MixProblem
 from mixrank.solution import Solution
 from mixrank.solve import _check_common, resolve_solver, solve
 
-__all__ = ["solve_many"]
+__all__ = ["solve_many", "ray_connection", "ray_unordered", "RAY_MAX_RETRIES"]
 
 _BACKENDS = ("local", "ray")
+
+#: Tries after the first that a Ray task gets when its worker dies (a crash, an out-of-memory kill, a lost node).
+RAY_MAX_RETRIES = 2
 
 
 def _solve_chunk(problems: list[MixProblem], solver: str, time_limit: float | None, seed: int,
@@ -81,6 +85,7 @@ def solve_many(
     *,
     n_jobs: int | None = None,
     backend: str = "local",
+    address: str | None = None,
     chunk_size: int | None = None,
     progress: bool = False,
     **options: Any,
@@ -106,8 +111,13 @@ def solve_many(
         every core; 1 solves in this process (no pool).
     backend : {"local", "ray"}
         ``"local"``: a process pool on this machine (``spawn`` start method).
-        ``"ray"``: tasks on the Ray cluster that ``ray.init()`` connects to (needs
-        ``pip install mixrank[ray]``).
+        ``"ray"``: tasks on a Ray cluster (needs ``pip install mixrank[ray]``): the one
+        this process already joined (``ray.init()`` called by you; left open), else the
+        one at ``address``, else a local Ray started for this call and shut down after
+        it. A task whose worker dies is retried (:data:`RAY_MAX_RETRIES`); if every try
+        fails, :class:`~mixrank.errors.WorkerLostError` names the problems lost.
+    address : str or None
+        Ray only: the cluster to join (``"ray://host:10001"``, ``"host:6379"``, ``"auto"``).
     chunk_size : int >= 1 or None
         Problems per task; None picks 16 to 256 (about eight tasks per process for
         small batches; with Ray, about four tasks per worker).
@@ -128,6 +138,9 @@ def solve_many(
         before any problem is solved.
     ImportError
         For ``backend="ray"`` when Ray is not installed.
+    WorkerLostError
+        For ``backend="ray"``, when a task's worker died on every try; its ``results``
+        hold the solved problems' solutions (None for the ``lost`` indices).
 
     Examples
     --------
@@ -138,10 +151,15 @@ def solve_many(
     ['greedy', 'greedy', 'greedy']
     """
     items = _check_batch(problems, n_jobs, backend, chunk_size, progress)
+    if address is not None and (backend != "ray" or not isinstance(address, str) or not address):
+        raise SolverError(f"address must be a non-empty str, and only with backend='ray'; got {address!r} "
+                          f"with backend={backend!r}")
     resolve_solver(solver, options)
     _check_common(time_limit, seed)
     if backend == "ray":
-        return _solve_ray(items, solver, time_limit, seed, options, chunk_size, progress)
+        if not items:
+            return []
+        return _solve_ray(items, solver, time_limit, seed, options, chunk_size, progress, address)
     workers = (os.cpu_count() or 1) if n_jobs is None else n_jobs
     workers = max(1, min(workers, len(items)))
     if workers == 1:
@@ -221,27 +239,105 @@ def _solve_pool(items, solver, time_limit, seed, options, workers, chunk_size, p
     return results  # type: ignore[return-value]
 
 
-def _solve_ray(items, solver, time_limit, seed, options, chunk_size, progress) -> list[Solution]:
+def _import_ray():
     try:
         import ray
     except ImportError:
         raise ImportError(
             "backend='ray' needs Ray, which is not installed; install it with: pip install mixrank[ray]"
         ) from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_connection(address: str | None = None) -> Iterator[Any]:
+    """Yield the ``ray`` module, connected: to the cluster this process already joined, else to ``address``.
+
+    With no ``address`` and no connection, a local Ray is started (no dashboard) and
+    shut down on leaving; with an ``address`` (``"ray://host:10001"``, ``"host:6379"``
+    or ``"auto"``) this process joins that cluster and leaves it on exit, and the
+    cluster keeps running. A connection made before (by the caller's own
+    ``ray.init()``) is used as it is and left open.
+    """
+    ray = _import_ray()
+    started = False
     if not ray.is_initialized():
-        ray.init()
-    workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    remote = ray.remote(_solve_chunk)
-    spans = _chunks(len(items), workers, chunk_size)
-    refs = [remote.remote(items[a:b], solver, time_limit, seed, options) for a, b in spans]
-    bar = _bar(len(items), progress)
-    results: list[Solution] = []
+        if address is None:
+            ray.init(include_dashboard=False)
+        else:
+            ray.init(address=address)
+        started = True
     try:
-        for (a, b), ref in zip(spans, refs):
-            results.extend(ray.get(ref))
-            if bar is not None:
-                bar.update(b - a)
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def ray_unordered(func: Callable[..., Any], calls: Sequence[tuple], *, address: str | None = None
+                  ) -> Iterator[tuple[int, Any]]:
+    """Run ``func(*calls[i])`` as Ray tasks; yield ``(i, result)`` as each finishes.
+
+    A task whose worker dies (a crash, an out-of-memory kill, a lost node) is retried
+    up to :data:`RAY_MAX_RETRIES` times; when every try failed, ``(i, WorkerLostError)``
+    is yielded in its place, so the caller reports it (nothing is dropped). An
+    exception raised by ``func`` itself is raised here. Tasks not yet finished are
+    cancelled when the caller stops early (an error, Ctrl-C).
+    """
+    with ray_connection(address) as ray:
+        from ray.exceptions import RayError, RayTaskError
+
+        remote = ray.remote(max_retries=RAY_MAX_RETRIES, retry_exceptions=False)(func)
+        refs = [remote.remote(*args) for args in calls]
+        position = {ref: i for i, ref in enumerate(refs)}
+        pending = refs
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=min(len(pending), 64), timeout=0.2)
+                for ref in ready:
+                    try:
+                        value = ray.get(ref)
+                    except RayTaskError as exc:  # raised by func: a bug or bad input, not a lost worker
+                        cause = getattr(exc, "cause", None)
+                        raise (cause if isinstance(cause, BaseException) else exc) from None
+                    except RayError as exc:
+                        value = WorkerLostError(
+                            f"task {position[ref]} failed on all {RAY_MAX_RETRIES + 1} tries: "
+                            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                        )
+                    yield position[ref], value
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+
+def _solve_ray(items, solver, time_limit, seed, options, chunk_size, progress, address) -> list[Solution]:
+    results: list[Solution | None] = [None] * len(items)
+    lost: list[tuple[int, int, WorkerLostError]] = []
+    bar = _bar(len(items), progress)
+    try:
+        with ray_connection(address) as ray:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            spans = _chunks(len(items), workers, chunk_size)
+            calls = [(items[a:b], solver, time_limit, seed, options) for a, b in spans]
+            with contextlib.closing(ray_unordered(_solve_chunk, calls)) as finished:
+                for j, value in finished:
+                    a, b = spans[j]
+                    if isinstance(value, WorkerLostError):
+                        lost.append((a, b, value))
+                    else:
+                        results[a:b] = value
+                    if bar is not None:
+                        bar.update(b - a)
     finally:
         if bar is not None:
             bar.close()
-    return results
+    if lost:
+        lost.sort(key=lambda x: x[0])
+        spans_text = ", ".join(f"problems[{a}:{b}]" for a, b, _ in lost[:5]) + (", ..." if len(lost) > 5 else "")
+        err = WorkerLostError(f"{sum(b - a for a, b, _ in lost)} of {len(items)} problems were not solved: "
+                              f"their Ray worker died on every try ({spans_text}); {lost[0][2]}")
+        err.results = results
+        err.lost = [i for a, b, _ in lost for i in range(a, b)]
+        raise err
+    return results  # type: ignore[return-value]

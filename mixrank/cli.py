@@ -1,23 +1,37 @@
 """The ``mixrank`` command line: ``gen``, ``solve``, ``bench``.
 
-Run ``mixrank COMMAND --help`` for each command's options.
+Run ``mixrank COMMAND --help`` for each command's options. Each command is a pair
+of functions, ``_add_NAME(subparsers)`` (its options) and ``_cmd_NAME(args)`` (its
+work, returning the exit code), listed in :data:`COMMANDS`.
+
+Exit codes: 0 done; 1 a file could not be written or read (the message names it);
+2 bad input (a usage error, a bad instance, option or setting: nothing was done);
+130 interrupted (Ctrl-C: no result is claimed; a bench writes what it had finished);
+141 the reader of stdout went away.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
+import math
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from mixrank.errors import MixrankError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+
+class OutputError(MixrankError):
+    """An output path that cannot be written (checked before the work), or a write that failed."""
 
 
 def _parse_option(text: str) -> tuple[str, str, Any]:
@@ -29,26 +43,137 @@ def _parse_option(text: str) -> tuple[str, str, Any]:
         raise MixrankError(f"--option must look like SOLVER.NAME=VALUE (e.g. beam.width=64); got {text!r}") from None
     try:
         value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         value = raw
     return solver, name, value
 
 
+def _families() -> list[str]:
+    from mixrank.synthetic import FAMILIES
+
+    return list(FAMILIES)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Output paths: checked before any work, so that a typo does not cost a whole run.
+
+
+def _probe_dir(folder: Path, flag: str) -> None:
+    """Create and delete a file in ``folder``: the one honest test that it can be written."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".mixrank-probe-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{flag}: cannot write in {folder}: {exc.strerror or exc}") from None
+
+
+def check_output_file(path: str, flag: str) -> Path:
+    """The file ``path`` can be written: its folder exists and takes files, and it is not a folder itself."""
+    out = Path(path)
+    if not path or out.is_dir():
+        raise OutputError(f"{flag} must name a file to write; got {path!r}, which is a folder")
+    folder = out.parent
+    if not folder.exists():
+        raise OutputError(f"{flag}: folder {folder} does not exist (for {path!r})")
+    if not folder.is_dir():
+        raise OutputError(f"{flag}: {folder} is not a folder (for {path!r})")
+    _probe_dir(folder, flag)
+    return out
+
+
+def check_output_dir(path: str, flag: str) -> Path:
+    """The folder ``path`` exists (made here, with its parents, if need be) and takes files."""
+    out = Path(path)
+    if not path:
+        raise OutputError(f"{flag} must name a folder; got an empty path")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{flag} must name a folder; {path!r} is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{flag}: cannot create folder {path!r}: {exc.strerror or exc}") from None
+    _probe_dir(out, flag)
+    return out
+
+
+@contextlib.contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """Turn an OS error while writing (a full disk, a lost mount) into one clear line naming the output."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"cannot write {what}: {exc.strerror or exc}") from None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# gen
+
+
+def _add_gen(sub: Any) -> None:
+    g = sub.add_parser("gen", help="write synthetic instance files",
+                       description="Write one instance (--seed, -o FILE) or a folder of them (--seeds, -o DIR).")
+    g.add_argument("family", choices=_families())
+    seeds = g.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=None, help="one instance: the seed (default 0)")
+    seeds.add_argument("--seeds", default=None, help="a folder of instances: e.g. 0-99 or 0,3,5-9")
+    g.add_argument("--history", action="store_true", help="add a session history")
+    g.add_argument("--min-share", action="store_true", help="add a min-share rule")
+    g.add_argument("-o", "--output", required=True, help="the JSON file to write (with --seeds: the folder)")
+    g.set_defaults(func=_cmd_gen)
+
+
 def _cmd_gen(args: argparse.Namespace) -> int:
+    from mixrank.bench import parse_seeds
     from mixrank.synthetic import instance
 
-    p = instance(args.family, args.seed, history=args.history, min_share=args.min_share)
-    out = Path(args.output)
-    if out.parent and not out.parent.exists():
-        raise MixrankError(f"output directory {out.parent} does not exist")
-    p.save(out)
-    print(f"wrote {out}: {p!r} ({args.family}, seed {args.seed})")
+    if args.seeds is None:
+        seed = 0 if args.seed is None else args.seed
+        if seed < 0:
+            raise MixrankError(f"--seed must be an int >= 0; got {seed}")
+        out = check_output_file(args.output, "-o")
+        p = instance(args.family, seed, history=args.history, min_share=args.min_share)
+        with _writing(str(out)):
+            p.save(out)
+        print(f"wrote {out}: {p!r} ({args.family}, seed {seed})")
+        return 0
+    seeds = parse_seeds(args.seeds)
+    if args.output.endswith(".json"):
+        raise MixrankError(f"with --seeds, -o must name a folder; got {args.output!r} (a .json file name)")
+    folder = check_output_dir(args.output, "-o")
+    digits = len(str(max(seeds)))
+    suffix = ("_history" if args.history else "") + ("_min_share" if args.min_share else "")
+    from tqdm.auto import tqdm
+
+    for seed in tqdm(seeds, desc=f"gen {args.family}", unit="instance", disable=len(seeds) < 50):
+        path = folder / f"{args.family}_{seed:0{digits}d}{suffix}.json"
+        p = instance(args.family, seed, history=args.history, min_share=args.min_share)
+        with _writing(str(path)):
+            p.save(path)
+    print(f"wrote {len(seeds)} instance files to {folder}/ ({args.family}, seeds {args.seeds})")
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# solve
+
+
+def _add_solve(sub: Any) -> None:
+    from mixrank.solve import available_solvers
+
+    s = sub.add_parser("solve", help="solve an instance file")
+    s.add_argument("file")
+    s.add_argument("--solver", default="cpsat", choices=available_solvers())
+    s.add_argument("--time-limit", type=float, default=None, help="seconds")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--option", action="append", help="SOLVER.NAME=VALUE, e.g. cpsat.num_workers=2")
+    s.add_argument("--json", action="store_true", help="print the solution as JSON")
+    s.set_defaults(func=_cmd_solve)
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
+    from mixrank.bench import warm_up
     from mixrank.problem import MixProblem
-    from mixrank.solve import solve
+    from mixrank.solve import resolve_solver, solve
 
     opts: dict[str, Any] = {}
     for text in args.option or []:
@@ -56,13 +181,13 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         if solver != args.solver:
             raise MixrankError(f"--option {text!r} is for solver {solver!r}, but --solver is {args.solver!r}")
         opts[name] = value
+    resolve_solver(args.solver, opts)
     p = MixProblem.load(args.file)
     # Warm up on a tiny problem first, so that the time printed is the solve's own: a solver's first call in a
     # process imports its backend and loads its compiled kernels (~0.2-1 s), which a serving process pays once.
-    from solvers._common import warm_up_problem
-
+    # Options that depend on the problem (cpsat's hint) are checked against the user's problem, not the tiny one.
     start = time.perf_counter()
-    solve(warm_up_problem(), solver=args.solver, seed=args.seed, **opts)
+    warm_up(args.solver, opts, seed=args.seed)
     print(f"{args.solver}: imports and compiled kernels loaded in {time.perf_counter() - start:.2f} s "
           "(once per process; not in the time below)", file=sys.stderr)
     sol = solve(p, solver=args.solver, time_limit=args.time_limit, seed=args.seed, **opts)
@@ -74,74 +199,131 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# bench
+
+
+def _add_bench(sub: Any) -> None:
+    from mixrank.solve import available_solvers
+
+    solvers = available_solvers()
+    b = sub.add_parser("bench", help="compare solvers over an instance family or a folder of instance files",
+                       description="Compare solvers: every solver on every instance; prints a summary table.")
+    src = b.add_mutually_exclusive_group()
+    src.add_argument("--family", default=None, choices=_families(), help="synthetic instances (default device)")
+    src.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
+                     help="a folder of instance files (written by mixrank gen or MixProblem.save)")
+    b.add_argument("--seeds", default=None, help="with --family: e.g. 0-19 (default) or 0,3,5-9")
+    b.add_argument("--variants", default=None, help="with --family: default plain,history,min_share,both")
+    b.add_argument("--solvers", default="greedy,cpsat", help=f"comma-separated, from {', '.join(solvers)}")
+    b.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    b.add_argument("--option", action="append", help="SOLVER.NAME=VALUE, repeatable")
+    b.add_argument("--reference", default=None, help="solver for the speed-up column (default cpsat)")
+    b.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="local: one solve after another in this process; ray: one task per instance on Ray")
+    b.add_argument("--address", default=None, help="with --backend ray: the cluster to join (default: start one)")
+    b.add_argument("--out", default=None, metavar="DIR",
+                   help="write records.jsonl (streamed), summary.json, table.txt, profile.png, gap_time.png here")
+    b.add_argument("--json", default=None, help="write all records and the summary to this file")
+    b.add_argument("--plot", default=None, help="write the gap-against-time plot (PNG) to this file")
+    b.add_argument("--profile-tol", type=float, default=1e-4,
+                   help="performance profile: a plan within this relative tolerance of the best counts as solved")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=_cmd_bench)
+
+
+def _split(text: str, flag: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
+        raise MixrankError(f"{flag} must name at least one item, comma-separated; got {text!r}")
+    return items
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from mixrank.bench import parse_seeds, run_bench
+    from mixrank.bench import (
+        BenchInterrupted,
+        bench_instances,
+        check_settings,
+        family_instances,
+        load_instances,
+        parse_seeds,
+    )
 
     opts: dict[str, dict[str, Any]] = {}
     for text in args.option or []:
         solver, name, value = _parse_option(text)
         opts.setdefault(solver, {})[name] = value
-    result = run_bench(
-        args.family,
-        parse_seeds(args.seeds),
-        [s.strip() for s in args.solvers.split(",") if s.strip()],
-        variants=[v.strip() for v in args.variants.split(",") if v.strip()],
-        time_limit=args.time_limit,
-        options=opts,
-        reference=args.reference,
-        progress=not args.no_progress,
-    )
-    print(
-        f"family {args.family}, seeds {args.seeds}, variants {args.variants}, "
-        f"time limit {args.time_limit}, {len(result.records) // max(len(result.solvers), 1)} instances"
-    )
-    print(result.table())
-    if args.json:
-        result.write_json(args.json)
-        print(f"wrote {args.json}")
-    if args.plot:
-        result.plot(args.plot)
-        print(f"wrote {args.plot}")
+    solvers, opts, reference = check_settings(_split(args.solvers, "--solvers"), opts, args.reference,
+                                              args.time_limit, args.backend)
+    if args.address is not None and args.backend != "ray":
+        raise MixrankError(f"--address is for --backend ray; got --backend {args.backend}")
+    if not (math.isfinite(args.profile_tol) and 0 <= args.profile_tol < 1):
+        raise MixrankError(f"--profile-tol must be a number in [0, 1); got {args.profile_tol}")
+    # Outputs first: a typo in a path must not cost the run.
+    out = check_output_dir(args.out, "--out") if args.out is not None else None
+    json_path = check_output_file(args.json, "--json") if args.json is not None else None
+    plot_path = check_output_file(args.plot, "--plot") if args.plot is not None else None
+    if out is not None or plot_path is not None:
+        from mixrank.bench import _pyplot
+
+        _pyplot()  # matplotlib missing: said now, not after the run
+    if args.from_dir is not None:
+        if args.seeds is not None or args.variants is not None:
+            raise MixrankError("--seeds and --variants are for --family; --from takes every *.json file in DIR")
+        items = load_instances(args.from_dir)
+        source = f"{args.from_dir.rstrip('/')}/"
+        header = f"instances {source} ({len(items)} files)"
+    else:
+        family = args.family or "device"
+        seeds_text = args.seeds or "0-19"
+        variants = _split(args.variants, "--variants") if args.variants is not None else None
+        items = family_instances(family, parse_seeds(seeds_text),
+                                 *([variants] if variants is not None else []))
+        source = family
+        header = (f"family {family}, seeds {seeds_text}, variants {args.variants or 'plain,history,min_share,both'}"
+                  f", {len(items)} instances")
+    interrupted = False
+    try:
+        result = bench_instances(items, solvers, time_limit=args.time_limit, options=opts, reference=reference,
+                                 progress=not args.no_progress, backend=args.backend, address=args.address,
+                                 records_path=out / "records.jsonl" if out is not None else None, source=source)
+    except BenchInterrupted as stop:
+        result, interrupted = stop.partial, True
+    print(f"{header}, time limit {args.time_limit}, backend {args.backend}")
+    table = result.table()
+    print(table)
+    if out is not None:
+        with _writing(f"the results in {out}"):
+            result.write_out(out, table, tol=args.profile_tol)
+        print(f"wrote {out}/: records.jsonl, summary.json, table.txt, profile.png, gap_time.png")
+    if json_path is not None:
+        with _writing(str(json_path)):
+            result.write_json(json_path)
+        print(f"wrote {json_path}")
+    if plot_path is not None:
+        with _writing(str(plot_path)):
+            result.plot(plot_path)
+        print(f"wrote {plot_path}")
+    if interrupted:
+        print("interrupted: the results above cover the instances finished before Ctrl-C", file=sys.stderr)
+        return 130
+    if any(r.status == "FAILED" for r in result.records):
+        print("some instances were lost with their worker on every try: see FAILED above", file=sys.stderr)
+        return 1
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from mixrank.solve import available_solvers
+# ----------------------------------------------------------------------------------------------------------------
 
-    solvers = available_solvers()
-    families = ["tiny", "small", "device", "large"]
+#: The subcommands, in the order ``mixrank --help`` lists them: each adds its parser (and its ``func``).
+COMMANDS: list[Callable[[Any], None]] = [_add_gen, _add_solve, _add_bench]
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixrank", description="Plan the cards of a feed page.")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    g = sub.add_parser("gen", help="write a synthetic instance file")
-    g.add_argument("family", choices=families)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--history", action="store_true", help="add a session history")
-    g.add_argument("--min-share", action="store_true", help="add a min-share rule")
-    g.add_argument("-o", "--output", required=True, help="the JSON file to write")
-    g.set_defaults(func=_cmd_gen)
-
-    s = sub.add_parser("solve", help="solve an instance file")
-    s.add_argument("file")
-    s.add_argument("--solver", default="cpsat", choices=solvers)
-    s.add_argument("--time-limit", type=float, default=None, help="seconds")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--option", action="append", help="SOLVER.NAME=VALUE, e.g. cpsat.num_workers=2")
-    s.add_argument("--json", action="store_true", help="print the solution as JSON")
-    s.set_defaults(func=_cmd_solve)
-
-    b = sub.add_parser("bench", help="compare solvers over an instance family")
-    b.add_argument("--family", default="device", choices=families)
-    b.add_argument("--seeds", default="0-19", help="e.g. 0-19 or 0,3,5-9")
-    b.add_argument("--solvers", default="greedy,cpsat", help=f"comma-separated, from {', '.join(solvers)}")
-    b.add_argument("--variants", default="plain,history,min_share,both")
-    b.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
-    b.add_argument("--option", action="append", help="SOLVER.NAME=VALUE, repeatable")
-    b.add_argument("--reference", default=None, help="solver for the speed-up column (default cpsat)")
-    b.add_argument("--json", default=None, help="write all records and the summary here")
-    b.add_argument("--plot", default=None, help="write a latency/gap plot (PNG) here")
-    b.add_argument("--no-progress", action="store_true")
-    b.set_defaults(func=_cmd_bench)
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
@@ -149,17 +331,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mixrank`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "time_limit", None) is not None and not args.time_limit > 0:
-        parser.error(f"--time-limit must be a positive number of seconds; got {args.time_limit}")
+    limit = getattr(args, "time_limit", None)
+    if limit is not None and not (math.isfinite(limit) and limit > 0):
+        parser.error(f"--time-limit must be a positive, finite number of seconds; got {limit}")
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe then shows here, where it is handled, not at interpreter exit
         return code
     except (MixrankError, ValueError) as exc:
         print(f"mixrank {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(exc, OutputError) else 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"mixrank {args.command}: interrupted; no result", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (``mixrank solve FILE | head -1``): stop quietly, as Unix tools do. Python
@@ -167,6 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+    except OSError as exc:  # a read or write that failed outside the paths checked above
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"mixrank {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
