@@ -302,12 +302,17 @@ class BenchResult:
         """Gap against time: one point per (solver, instance with a plan); needs matplotlib."""
         plt = _pyplot()
         fig, ax = plt.subplots(figsize=(7, 4.5))
+        n_points = 0
         for name in self.solvers:
             recs = [r for r in self.records if r.solver == name and not math.isnan(r.gap)]
+            n_points += len(recs)
             ax.scatter([max(r.wall_time, 1e-6) * 1e3 for r in recs], [max(r.gap, 1e-7) * 100 for r in recs],
                        label=f"{name} ({len(recs)} plans)", s=14)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        if n_points:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        else:  # no gap known (no exact solver ran, or no plan): an empty chart that says so
+            ax.text(0.5, 0.5, "no gaps: no exact solver proved a bound", ha="center", transform=ax.transAxes)
         ax.set_xlabel("solve time (ms, log)")
         ax.set_ylabel("gap to best bound (%, log; 1e-5 % = optimal)")
         ax.set_title(f"mixrank bench: {self.settings.get('source', '')}, gap against time")

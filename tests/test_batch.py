@@ -106,3 +106,45 @@ def test_threads_plan_alike(batch):
     with ThreadPoolExecutor(max_workers=3) as pool:
         got = list(pool.map(lambda p: mixrank.solve(p, solver="beam"), batch * 3))
     assert all(_same(a, b) for a, b in zip(got, want * 3))
+
+
+class _FakeRay:
+    """Stands in for the ray module: records init/shutdown calls."""
+
+    def __init__(self, initialized=False):
+        self.initialized, self.calls = initialized, []
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kwargs):
+        self.calls.append(("init", kwargs))
+        self.initialized = True
+
+    def shutdown(self):
+        self.calls.append(("shutdown", {}))
+        self.initialized = False
+
+
+@pytest.mark.parametrize("address, initialized, calls", [
+    (None, False, [("init", {"include_dashboard": False}), ("shutdown", {})]),  # a local Ray, started and stopped
+    ("ray://head:10001", False, [("init", {"address": "ray://head:10001"}), ("shutdown", {})]),  # joined, then left
+    (None, True, []),  # the user's own connection: used as it is, left open
+    ("ray://head:10001", True, []),
+])
+def test_ray_connection_starts_joins_or_reuses(address, initialized, calls, monkeypatch):
+    from mixrank.batch import ray_connection
+
+    fake = _FakeRay(initialized)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with ray_connection(address) as got:
+        assert got is fake and fake.initialized
+    assert fake.calls == calls
+    assert fake.initialized == initialized
+
+
+def test_address_only_with_ray():
+    with pytest.raises(SolverError, match="address must be a non-empty str, and only with backend='ray'"):
+        mixrank.solve_many([instance("tiny", 0)], backend="local", address="ray://head:10001")
+    with pytest.raises(SolverError, match="address"):
+        mixrank.solve_many([instance("tiny", 0)], backend="ray", address="")
