@@ -331,7 +331,7 @@ class BenchResult:
         ax.set_xlabel("τ: within τ × the fastest solver's time (log2)")
         ax.set_ylabel(f"instances solved (%, plan within {tol:g} of the best)")
         ax.set_title(f"performance profile: {self.settings.get('source', '')}, {self.n_instances} instances")
-        ax.legend(loc="lower right")
+        ax.legend(loc="center right")
         ax.grid(True, which="major", alpha=0.3)
         _save(fig, plt, path)
 

@@ -204,9 +204,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 
 def _add_bench(sub: Any) -> None:
-    from mixrank.solve import available_solvers
+    from mixrank.solve import SOLVERS
 
-    solvers = available_solvers()
+    solvers = list(SOLVERS)
     b = sub.add_parser("bench", help="compare solvers over an instance family or a folder of instance files",
                        description="Compare solvers: every solver on every instance; prints a summary table.")
     src = b.add_mutually_exclusive_group()
@@ -215,7 +215,7 @@ def _add_bench(sub: Any) -> None:
                      help="a folder of instance files (written by mixrank gen or MixProblem.save)")
     b.add_argument("--seeds", default=None, help="with --family: e.g. 0-19 (default) or 0,3,5-9")
     b.add_argument("--variants", default=None, help="with --family: default plain,history,min_share,both")
-    b.add_argument("--solvers", default="greedy,cpsat", help=f"comma-separated, from {', '.join(solvers)}")
+    b.add_argument("--solvers", default=",".join(solvers), help=f"comma-separated (default: all), from {', '.join(solvers)}")
     b.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     b.add_argument("--option", action="append", help="SOLVER.NAME=VALUE, repeatable")
     b.add_argument("--reference", default=None, help="solver for the speed-up column (default cpsat)")

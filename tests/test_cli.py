@@ -164,7 +164,7 @@ def no_work(monkeypatch):
     (["--solvers", ","], 2, "--solvers must name at least one"),
     (["--address", "ray://x:1"], 2, "--address is for --backend ray"),
     (["--from", "{tmp}", "--seeds", "0-3"], 2, "--seeds and --variants are for --family"),
-    (["--option", "beam.width=3"], 2, "options given for 'beam'"),
+    (["--solvers", "greedy", "--option", "beam.width=3"], 2, "options given for 'beam'"),
 ])
 def test_bench_refuses_bad_settings_and_outputs_before_any_work(argv, code, message, tmp_path, capsys, no_work):
     (tmp_path / "afile").write_text("")
