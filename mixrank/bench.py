@@ -248,7 +248,7 @@ class BenchResult:
         for r in rows:
             lines.append(
                 f"{r['solver']:<14}{r['n']:>5}{r['OPTIMAL']:>6}{r['FEASIBLE']:>6}{r['INFEASIBLE']:>5}{r['UNKNOWN']:>5}"
-                f"{r['median_ms']:>12.3f}{r['p95_ms']:>11.3f}{_pct(r['mean_gap']):>10}{_pct(r['max_gap']):>10}"
+                f"{_ms(r['median_ms']):>12}{_ms(r['p95_ms']):>11}{_pct(r['mean_gap']):>10}{_pct(r['max_gap']):>10}"
                 f"{r['hit_optimum']:>6}{_share(r['proven_optimal']):>8}{_ratio(r['speedup_vs_ref']):>12}"
             )
         lines.append(
@@ -400,6 +400,10 @@ def _save(fig, plt, path) -> None:
             fig.savefig(fh, dpi=100, format="png")
     finally:
         plt.close(fig)
+
+
+def _ms(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.3f}"
 
 
 def _pct(x: float) -> str:

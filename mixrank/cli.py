@@ -257,6 +257,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                               args.time_limit, args.backend)
     if args.address is not None and args.backend != "ray":
         raise MixrankError(f"--address is for --backend ray; got --backend {args.backend}")
+    if args.backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise MixrankError("--backend ray needs Ray, which is not installed: pip install 'mixrank[ray]'") from None
     if not (math.isfinite(args.profile_tol) and 0 <= args.profile_tol < 1):
         raise MixrankError(f"--profile-tol must be a number in [0, 1); got {args.profile_tol}")
     # Outputs first: a typo in a path must not cost the run.

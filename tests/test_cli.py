@@ -4,6 +4,7 @@ import errno
 import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -174,6 +175,12 @@ def test_bench_refuses_bad_settings_and_outputs_before_any_work(argv, code, mess
     err = capsys.readouterr().err
     assert re.search(message, err), err
     assert "Traceback" not in err
+
+
+def test_bench_on_ray_without_ray_says_how_to_install(capsys, no_work, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
+    assert main(["bench", "--family", "tiny", "--backend", "ray", "--no-progress"]) == 2
+    assert "pip install 'mixrank[ray]'" in capsys.readouterr().err
 
 
 def test_bench_refuses_a_folder_it_cannot_write(tmp_path, capsys, no_work, monkeypatch):
