@@ -46,8 +46,8 @@ from mixrank.synthetic.instances import FAMILIES, instance
 
 __all__ = [
     "VARIANTS", "MAX_INSTANCES", "BenchInstance", "BenchRecord", "BenchResult", "BenchInterrupted",
-    "parse_seeds", "family_instances", "load_instances", "run_bench", "bench_instances", "performance_profile",
-    "warm_up",
+    "parse_seeds", "family_instances", "load_instances", "run_bench", "bench_instances", "check_settings",
+    "performance_profile", "warm_up",
 ]
 
 #: Instance variants: name -> (history, min_share).
@@ -499,7 +499,9 @@ def run_bench(
     >>> [row["n"] for row in res.summary()]
     [2, 2]
     """
+    seeds = list(seeds)
     items = family_instances(family, seeds, variants)
+    kwargs.setdefault("source", family)
     result = bench_instances(items, solvers, time_limit=time_limit, options=options, reference=reference,
                              progress=progress, **kwargs)
     result.settings.update(family=family, seeds=list(seeds), variants=list(variants))

@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mixrank.errors import MixrankError
 
@@ -239,22 +239,23 @@ def _split(text: str, flag: str) -> list[str]:
     return items
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from mixrank.bench import (
-        BenchInterrupted,
-        bench_instances,
-        check_settings,
-        family_instances,
-        load_instances,
-        parse_seeds,
-    )
+class _BenchOutputs(NamedTuple):
+    """Where ``mixrank bench`` writes (each None when not asked for)."""
+
+    out: Path | None
+    json: Path | None
+    plot: Path | None
+
+
+def _bench_settings(args: argparse.Namespace) -> tuple[list[str], dict[str, dict[str, Any]], str]:
+    """Solvers, options and reference, checked (with the backend and the profile tolerance) before any work."""
+    from mixrank.bench import check_settings
 
     opts: dict[str, dict[str, Any]] = {}
     for text in args.option or []:
         solver, name, value = _parse_option(text)
         opts.setdefault(solver, {})[name] = value
-    solvers, opts, reference = check_settings(_split(args.solvers, "--solvers"), opts, args.reference,
-                                              args.time_limit, args.backend)
+    settings = check_settings(_split(args.solvers, "--solvers"), opts, args.reference, args.time_limit, args.backend)
     if args.address is not None and args.backend != "ray":
         raise MixrankError(f"--address is for --backend ray; got --backend {args.backend}")
     if args.backend == "ray":
@@ -264,51 +265,69 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise MixrankError("--backend ray needs Ray, which is not installed: pip install 'mixrank[ray]'") from None
     if not (math.isfinite(args.profile_tol) and 0 <= args.profile_tol < 1):
         raise MixrankError(f"--profile-tol must be a number in [0, 1); got {args.profile_tol}")
-    # Outputs first: a typo in a path must not cost the run.
-    out = check_output_dir(args.out, "--out") if args.out is not None else None
-    json_path = check_output_file(args.json, "--json") if args.json is not None else None
-    plot_path = check_output_file(args.plot, "--plot") if args.plot is not None else None
-    if out is not None or plot_path is not None:
+    return settings
+
+
+def _bench_outputs(args: argparse.Namespace) -> _BenchOutputs:
+    """The output paths, checked before any work: a typo in a path must not cost the run."""
+    outputs = _BenchOutputs(
+        check_output_dir(args.out, "--out") if args.out is not None else None,
+        check_output_file(args.json, "--json") if args.json is not None else None,
+        check_output_file(args.plot, "--plot") if args.plot is not None else None,
+    )
+    if outputs.out is not None or outputs.plot is not None:
         from mixrank.bench import _pyplot
 
         _pyplot()  # matplotlib missing: said now, not after the run
+    return outputs
+
+
+def _bench_items(args: argparse.Namespace) -> tuple[list[Any], str, str]:
+    """The instances (from --from or --family), the source's name, and the header line."""
+    from mixrank.bench import VARIANTS, family_instances, load_instances, parse_seeds
+
     if args.from_dir is not None:
         if args.seeds is not None or args.variants is not None:
             raise MixrankError("--seeds and --variants are for --family; --from takes every *.json file in DIR")
         items = load_instances(args.from_dir)
         source = f"{args.from_dir.rstrip('/')}/"
-        header = f"instances {source} ({len(items)} files)"
-    else:
-        family = args.family or "device"
-        seeds_text = args.seeds or "0-19"
-        variants = _split(args.variants, "--variants") if args.variants is not None else None
-        items = family_instances(family, parse_seeds(seeds_text),
-                                 *([variants] if variants is not None else []))
-        source = family
-        header = (f"family {family}, seeds {seeds_text}, variants {args.variants or 'plain,history,min_share,both'}"
-                  f", {len(items)} instances")
+        return items, source, f"instances {source} ({len(items)} files)"
+    family = args.family or "device"
+    seeds_text = args.seeds or "0-19"
+    variants = _split(args.variants, "--variants") if args.variants is not None else list(VARIANTS)
+    items = family_instances(family, parse_seeds(seeds_text), variants)
+    return items, family, f"family {family}, seeds {seeds_text}, variants {','.join(variants)}, {len(items)} instances"
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from mixrank.bench import BenchInterrupted, bench_instances
+
+    solvers, opts, reference = _bench_settings(args)
+    outputs = _bench_outputs(args)
+    items, source, header = _bench_items(args)
     interrupted = False
     try:
         result = bench_instances(items, solvers, time_limit=args.time_limit, options=opts, reference=reference,
                                  progress=not args.no_progress, backend=args.backend, address=args.address,
-                                 records_path=out / "records.jsonl" if out is not None else None, source=source)
+                                 records_path=outputs.out / "records.jsonl" if outputs.out is not None else None,
+                                 source=source)
     except BenchInterrupted as stop:
         result, interrupted = stop.partial, True
     print(f"{header}, time limit {args.time_limit}, backend {args.backend}")
     table = result.table()
     print(table)
-    if out is not None:
-        with _writing(f"the results in {out}"):
-            result.write_out(out, table, tol=args.profile_tol)
-        print(f"wrote {out}/: records.jsonl, summary.json, table.txt, profile.png, gap_time.png")
-    if json_path is not None:
-        with _writing(str(json_path)):
-            result.write_json(json_path)
-        print(f"wrote {json_path}")
-    if plot_path is not None:
-        with _writing(str(plot_path)):
-            result.plot(plot_path)
-        print(f"wrote {plot_path}")
+    if outputs.out is not None:
+        with _writing(f"the results in {outputs.out}"):
+            result.write_out(outputs.out, table, tol=args.profile_tol)
+        print(f"wrote {outputs.out}/: records.jsonl, summary.json, table.txt, profile.png, gap_time.png")
+    if outputs.json is not None:
+        with _writing(str(outputs.json)):
+            result.write_json(outputs.json)
+        print(f"wrote {outputs.json}")
+    if outputs.plot is not None:
+        with _writing(str(outputs.plot)):
+            result.plot(outputs.plot)
+        print(f"wrote {outputs.plot}")
     if interrupted:
         print("interrupted: the results above cover the instances finished before Ctrl-C", file=sys.stderr)
         return 130
