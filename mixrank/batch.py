@@ -7,6 +7,10 @@ process is one of the workers: it solves chunks from the back of the batch while
 spawned ones (which take a second or so to start) take them from the front. Worker
 processes are started with the ``spawn`` method: Numba and PyTorch can clash over
 OpenMP runtimes in ``fork``-ed children.
+
+With ``backend="ray"`` the chunks are Ray tasks (:func:`ray_unordered`, on the
+connection :func:`ray_connection` makes); ``mixrank bench --backend ray`` uses the
+same two helpers with one task per instance.
 """
 
 from __future__ import annotations

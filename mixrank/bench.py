@@ -558,6 +558,9 @@ def bench_instances(
         On Ctrl-C; its ``partial`` result holds the finished instances (also in ``records_path``).
     """
     solvers, options, reference = check_settings(solvers, options, reference, time_limit, backend)
+    if address is not None and (backend != "ray" or not isinstance(address, str) or not address):
+        raise SolverError(f"address must be a non-empty str, and only with backend='ray'; got {address!r} "
+                          f"with backend={backend!r}")
     items = list(items)
     settings = {
         "source": source,
