@@ -122,3 +122,23 @@ def test_bench_reports_an_instance_lost_on_every_try(local_ray, tmp_path, monkey
     assert "WorkerLostError" in result.records[1].error
     assert "FAILED: 1 instance(s) lost" in result.table()
     assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 3
+
+
+def test_ctrl_c_during_a_ray_bench_keeps_what_finished(local_ray, tmp_path, monkeypatch):
+    from mixrank.bench import BenchInterrupted, family_instances
+
+    real_wait, calls = local_ray.wait, []
+
+    def one_at_a_time(refs, num_returns=1, timeout=None, **kwargs):  # then Ctrl-C while waiting for the third
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_wait(refs, num_returns=1, **kwargs)
+
+    monkeypatch.setattr(local_ray, "wait", one_at_a_time)
+    with pytest.raises(BenchInterrupted) as info:
+        bench_instances(family_instances("tiny", range(5), ["plain"]), ["greedy"], progress=False, backend="ray",
+                        records_path=tmp_path / "r.jsonl")
+    assert info.value.partial.n_instances == 2 and info.value.partial.settings["interrupted"]
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 2
+    assert local_ray.is_initialized()  # the user's Ray is left running
