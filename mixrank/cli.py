@@ -107,9 +107,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from mixrank.solve import available_solvers
+    from mixrank.synthetic import FAMILIES
 
     solvers = available_solvers()
-    families = ["tiny", "small", "device", "large"]
+    families = list(FAMILIES)
     parser = argparse.ArgumentParser(prog="mixrank", description="Plan the cards of a feed page.")
     sub = parser.add_subparsers(dest="command", required=True)
 

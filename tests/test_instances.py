@@ -19,11 +19,13 @@ def test_families_have_their_sizes_and_are_deterministic(family):
 @pytest.mark.parametrize(
     "args, kw, match",
     [
-        (("huge", 0), {}, "family must be one of tiny, small, device, large; got 'huge'"),
+        (("huge", 0), {}, "family must be one of tiny, small, device, large, tight-tiny, .*, stress-large; got 'huge'"),
         (("tiny", -1), {}, "seed must be an int >= 0; got -1"),
         (("tiny", 1.5), {}, "seed must be an int >= 0; got 1.5"),
         (("tiny", 0), {"history": "yes"}, "history must be True or False; got 'yes'"),
         (("tiny", 0), {"min_share": 2}, "min_share must be True or False; got 2"),
+        (("stress-tiny", -1), {}, "seed must be an int >= 0; got -1"),
+        (("noisy-small", 0), {"history": 1}, "history must be True or False; got 1"),
     ],
 )
 def test_instance_refuses_bad_arguments(args, kw, match):
