@@ -86,10 +86,11 @@ class _Lookahead:
 
     ``shorts`` describe the types short of their floor before the move; ``card_open(card)``
     gives the (K,) slots that ``card`` itself may still take (to leave it out of its type's
-    count when it is the one placed). A move by a type that is not short only closes slots
-    of the short types, so its verdict comes from two tables per short type (the most PV
-    before and after every slot, :func:`_levels`) that bracket the reach without the closed
-    window; the exact DP runs only when the bracket straddles the need.
+    count when it is the one placed). A move closes a window of slots of each short type
+    (and, by one of its own cards, takes a pick and some PV). Two tables per short type,
+    the most PV before and after every slot with j cards (:func:`_levels`), bracket the
+    reach without that window; the exact DP runs only when the bracket straddles the need,
+    or when the type's share cap or the placed card's identity could change the answer.
     """
 
     def __init__(self, ar, state: _State, shorts: list[_Short], card_open):
@@ -102,32 +103,79 @@ class _Lookahead:
         return all(self._mine_ok(u, card, slot) if u.type == t else self._other_ok(u, slot, card >= 0)
                    for u in self.shorts)
 
+    def _tables_of(self, u: _Short) -> tuple[np.ndarray, np.ndarray]:
+        """``(before, after)``: (picks + 1, K + spacing) most PV with j of u's cards before / from each slot."""
+        if u.type not in self._tables:
+            gain = np.where(u.open_count > 0, self.ar.pv, 0.0)
+            after = _stack(_levels(gain, u.spacing, u.picks), u.picks)
+            before = _stack(_levels(gain[::-1].copy(), u.spacing, u.picks), u.picks)
+            self._tables[u.type] = before, after
+        return self._tables[u.type]
+
+    def _bracket(self, u: _Short, low: int, high: int, picks: int) -> tuple[float, float]:
+        """(lower, upper) bounds on the most PV of ``picks`` type-u cards outside slots ``low..high``.
+
+        The upper bound ignores the spacing between the last card before the window and the
+        first after it; the lower bound keeps it by starting after the window late enough.
+        """
+        if picks <= 0:
+            return 0.0, 0.0
+        k = self.ar.pv.shape[0]
+        before, after = self._tables_of(u)
+        # before[j, k - i]: most PV with j cards in slots < i; after[j, i]: in slots >= i.
+        left = before[:picks + 1, k - low]
+        upper = float(np.max(left + after[picks::-1, high + 1]))
+        lower = float(np.max(left + after[picks::-1, min(max(high + 1, low - 1 + u.spacing), k)]))
+        return lower, upper
+
+    def sure_failures(self, u: _Short) -> tuple[np.ndarray, np.ndarray]:
+        """(K,) masks of the slots where a move fails for ``u`` whatever the card: by one of its own, by any other.
+
+        Every slot's bracket at once (upper bounds only): what the individual checks would say
+        "no" to, for every card alike.
+        """
+        k = self.ar.pv.shape[0]
+        slots = np.arange(k)
+
+        def upper(half: int, picks: int) -> np.ndarray:
+            if picks <= 0:
+                return np.zeros(k)
+            before, after = self._tables_of(u)
+            low, high = np.maximum(slots - half, 0), np.minimum(slots + half, k - 1)
+            return (before[:picks + 1][:, k - low] + after[picks::-1][:, high + 1]).max(axis=0)
+
+        need_mine = u.need - self.ar.pv
+        mine = (need_mine > 0) & (upper(u.spacing - 1, u.picks - 1) < need_mine)
+        other = upper(int(self.ar.min_gap[-1]) - 1, u.picks) < u.need
+        return mine, other
+
     def _mine_ok(self, u: _Short, card: int, slot: int) -> bool:
         ar = self.ar
         need = u.need - ar.pv[slot]
         if need <= 0:
             return True
-        avail = (u.open_count - self.card_open(card)) > 0
-        avail[max(slot - u.spacing + 1, 0):slot + u.spacing] = False  # its own gap and min_gap_any
-        avail &= ar.pv <= ar.share_hi[u.type] - self.state.pv_used[u.type] - ar.pv[slot]
+        k = ar.pv.shape[0]
+        low, high = max(slot - u.spacing + 1, 0), min(slot + u.spacing - 1, k - 1)  # its own gap and min_gap_any
+        _, upper = self._bracket(u, low, high, u.picks - 1)  # exact, but for the cap and the card's identity
+        if upper < need:
+            return False
+        mine = self.card_open(card)
+        room = ar.share_hi[u.type] - self.state.pv_used[u.type] - ar.pv[slot]
+        capped = bool(np.any((u.open_count > 0) & (ar.pv > room)))
+        if not capped and not np.any((mine > 0) & (u.open_count - mine <= 0)):
+            return True
+        avail = (u.open_count - mine) > 0
+        avail[low:high + 1] = False
+        avail &= ar.pv <= room
         return _reach(ar.pv, avail, 0, u.spacing, u.picks - 1, need) >= need
 
     def _other_ok(self, u: _Short, slot: int, is_card: bool) -> bool:
         k = self.ar.pv.shape[0]
         half = int(self.ar.min_gap[-1]) - 1 if is_card else 0  # a card closes slot +- (min_gap_any - 1)
         low, high = max(slot - half, 0), min(slot + half, k - 1)
-        if u.type not in self._tables:
-            gain = np.where(u.open_count > 0, self.ar.pv, 0.0)
-            after = _stack(_levels(gain, u.spacing, u.picks), u.picks)
-            before = _stack(_levels(gain[::-1].copy(), u.spacing, u.picks), u.picks)
-            self._tables[u.type] = before, after
-        before, after = self._tables[u.type]
-        # before[j, k - i]: most PV with j cards in slots < i; after[j, i]: in slots >= i.
-        left = before[:, k - low]
-        upper = np.max(left + after[::-1, high + 1])
+        lower, upper = self._bracket(u, low, high, u.picks)
         if upper < u.need:
             return False
-        lower = np.max(left + after[::-1, min(max(high + 1, low - 1 + u.spacing), k)])
         if lower >= u.need:
             return True
         avail = u.open_count > 0
@@ -238,6 +286,12 @@ def _next_pair(ar, pairs: _Pairs, state: _State, deadline: float, stats: dict) -
                       lambda card: ~pairs.closed[pairs.row_of[card]])
     short = [u.type for u in look.shorts]
     others = [u for u in range(ar.n_types) if u not in short]
+    for u in look.shorts:  # veto at once the moves every card would fail alike
+        mine, other = look.sure_failures(u)
+        for v in range(ar.n_types):
+            cols = mine if v == u.type else other
+            pairs.vetoed[rows[v]:rows[v + 1], cols] = True
+            score[rows[v]:rows[v + 1], cols] = -np.inf
     while True:
         flat = int(np.argmax(score))
         if score.flat[flat] <= 0:  # at a loss, only the short types are worth a card

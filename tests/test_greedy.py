@@ -207,12 +207,20 @@ def test_lookahead_tables_agree_with_the_plain_reach(k, spacing, gap_any, picks,
                        init_dist=np.array([spacing, gap_any]), max_count=np.array([1]), share_lo=np.zeros(1),
                        share_hi=np.full(1, 1e9), pv_shown=np.zeros(1), pv_denominator=float(pv.sum()), n_types=1)
     state = _new_state(ar)
+    sep = max(spacing, gap_any)
     for slot in range(k):
         low, high = max(slot - gap_any + 1, 0), min(slot + gap_any - 1, k - 1)
         avail = open_count > 0
         avail[low:high + 1] = False
-        exact = _plain_reach(pv, avail, max(spacing, gap_any), picks)
-        for need in (exact - 1e-9, exact + 1e-9, exact * 0.5):
-            short = _Short(0, float(need), picks, max(spacing, gap_any), open_count)
+        exact = _plain_reach(pv, avail, sep, picks)
+        # A card of the short type itself at the slot: its PV counts, one pick fewer, its own window closed.
+        own = open_count > 0
+        own[max(slot - sep + 1, 0):slot + sep] = False
+        exact_own = pv[slot] + _plain_reach(pv, own, sep, picks - 1) if picks >= 1 else -1.0
+        for need in (exact - 1e-9, exact + 1e-9, exact * 0.5, exact_own - 1e-9, exact_own + 1e-9):
+            short = _Short(0, float(need), picks, sep, open_count)
             look = _Lookahead(ar, state, [short], None)
             assert look._other_ok(short, slot, True) == (exact >= need), (slot, need, exact)
+            mine, other = look.sure_failures(short)  # every slot at once: only sure failures
+            assert not other[slot] or exact < need
+            assert not mine[slot] or exact_own < need
