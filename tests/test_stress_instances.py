@@ -177,3 +177,26 @@ def test_generate_is_a_pure_function_of_its_arguments():
     assert a != generate(12, 20, 3, knobs, seed=8, history=True, min_share=True)
     assert a != generate(12, 20, 3, Knobs(value_noise=0.2), seed=7, history=True, min_share=True)
     assert Knobs().as_dict()["gap_range"] == [2, 6]
+
+
+def test_bench_stress_runs_and_writes_its_results(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "bench_stress.py"
+    spec = importlib.util.spec_from_file_location("bench_stress", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "b.json"
+    assert bench.main(["--families", "stress-tiny", "--seeds", "0", "--variants", "plain,both",
+                       "--solvers", "greedy,greedy:order=slot,cpsat", "--repeats", "1", "--skip-limit-check",
+                       "--json", str(out)]) == 0
+    got = json.loads(out.read_text())["families"]["stress-tiny"]
+    assert got["summary"]["cpsat"]["optimal"] == 2 and got["summary"]["greedy"]["n"] == 2
+    assert got["summary"]["greedy"]["max_gap"] >= 0.0 and not got["summary"]["false_claims"]
+    assert "greedy:order=slot" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"--solvers: 'width=3' is not OPTION=VALUE with an option of greedy \(order\)"):
+        bench.main(["--solvers", "greedy:width=3"])
+    with pytest.raises(SystemExit, match="--families: 'huge' is not a family"):
+        bench.main(["--families", "huge"])
