@@ -14,8 +14,9 @@ best first even at a loss, until every floor is met.
 Both look ahead only as far as min-share rules need: before a step they check, for every
 type still short of its floor, that an optimistic estimate of the PV the type can still
 collect covers the shortfall (its remaining cards spaced by its gap over the slots still
-open to one of them, within its count limit; :func:`_reach`). A step that fails the check
-is skipped. When no step passes and a floor is still short, greedy says UNKNOWN rather
+open to one of them, within its count limit and share cap; :func:`_reach`, answered from
+reach tables for every slot at once where they decide it, :class:`_Lookahead`). A step that
+fails the check is skipped. When no step passes and a floor is still short, greedy says UNKNOWN rather
 than serve an infeasible plan. With a time limit, the clock is read at every step; when it
 runs out greedy returns the plan built so far if it keeps every rule (floors included),
 UNKNOWN otherwise.
@@ -36,6 +37,37 @@ __all__ = ["solve_greedy"]
 
 #: The orders greedy knows (the ``order`` option).
 ORDERS = ("pair", "slot")
+
+
+class _State(NamedTuple):
+    """What is placed so far (arrays updated in place by :func:`_place`)."""
+
+    plan: np.ndarray  # (K,) card per slot, -1 organic
+    used: np.ndarray  # (N,) bool
+    last: np.ndarray  # (T + 1,) slot of the last card per type, index T: any card (slot order only)
+    count: np.ndarray  # (T,) cards placed per type
+    pv_used: np.ndarray  # (T,) PV given to each type on this page
+
+
+def _new_state(ar) -> _State:
+    n, k = ar.values.shape
+    t_count = ar.n_types
+    return _State(np.full(k, -1, dtype=np.int64), np.zeros(n, dtype=bool), -ar.init_dist.astype(np.int64),
+                  np.zeros(t_count, dtype=np.int64), np.zeros(t_count))
+
+
+def _place(ar, state: _State, card: int, slot: int) -> None:
+    t = int(ar.types[card])
+    state.plan[slot] = card
+    state.used[card] = True
+    state.last[t] = max(state.last[t], slot)
+    state.last[-1] = max(state.last[-1], slot)
+    state.count[t] += 1
+    state.pv_used[t] += ar.pv[slot]
+
+
+def _short_types(ar, state: _State) -> np.ndarray:
+    return np.flatnonzero(state.pv_used < ar.share_lo)
 
 
 def _levels(gain: np.ndarray, spacing: int, picks: int, need: float = math.inf) -> list[np.ndarray]:
@@ -201,37 +233,6 @@ def _shorts(ar, state: _State, open_count) -> list[_Short]:
     return out
 
 
-class _State(NamedTuple):
-    """What is placed so far (arrays updated in place by :func:`_place`)."""
-
-    plan: np.ndarray  # (K,) card per slot, -1 organic
-    used: np.ndarray  # (N,) bool
-    last: np.ndarray  # (T + 1,) slot of the last card per type, index T: any card (slot order only)
-    count: np.ndarray  # (T,) cards placed per type
-    pv_used: np.ndarray  # (T,) PV given to each type on this page
-
-
-def _new_state(ar) -> _State:
-    n, k = ar.values.shape
-    t_count = ar.n_types
-    return _State(np.full(k, -1, dtype=np.int64), np.zeros(n, dtype=bool), -ar.init_dist.astype(np.int64),
-                  np.zeros(t_count, dtype=np.int64), np.zeros(t_count))
-
-
-def _place(ar, state: _State, card: int, slot: int) -> None:
-    t = int(ar.types[card])
-    state.plan[slot] = card
-    state.used[card] = True
-    state.last[t] = max(state.last[t], slot)
-    state.last[-1] = max(state.last[-1], slot)
-    state.count[t] += 1
-    state.pv_used[t] += ar.pv[slot]
-
-
-def _short_types(ar, state: _State) -> np.ndarray:
-    return np.flatnonzero(state.pv_used < ar.share_lo)
-
-
 class _Pairs(NamedTuple):
     """The (card, slot) steps of pair order; rows are the cards sorted by type."""
 
@@ -342,7 +343,7 @@ def _pair_order(ar, state: _State, deadline: float, stats: dict) -> bool:
 
 def _slot_order(ar, state: _State, deadline: float, stats: dict) -> bool:
     """Fill ``state`` slot by slot; False when the clock ran out."""
-    n, k = ar.values.shape
+    k = ar.values.shape[1]
     t_count = ar.n_types
     types, pv, allowed, gap = ar.types, ar.pv, ar.allowed, ar.min_gap
     slots = np.arange(k)
