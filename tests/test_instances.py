@@ -3,7 +3,9 @@
 import pytest
 
 from mixrank import ProblemError
-from mixrank.synthetic import FAMILIES, instance
+from mixrank.synthetic import FAMILIES, Family, instance
+
+BASE = [name for name, f in FAMILIES.items() if isinstance(f, Family)]
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -19,11 +21,13 @@ def test_families_have_their_sizes_and_are_deterministic(family):
 @pytest.mark.parametrize(
     "args, kw, match",
     [
-        (("huge", 0), {}, "family must be one of tiny, small, device, large; got 'huge'"),
+        (("huge", 0), {}, "family must be one of tiny, small, device, large, tight-tiny, .*, stress-large; got 'huge'"),
         (("tiny", -1), {}, "seed must be an int >= 0; got -1"),
         (("tiny", 1.5), {}, "seed must be an int >= 0; got 1.5"),
         (("tiny", 0), {"history": "yes"}, "history must be True or False; got 'yes'"),
         (("tiny", 0), {"min_share": 2}, "min_share must be True or False; got 2"),
+        (("stress-tiny", -1), {}, "seed must be an int >= 0; got -1"),
+        (("noisy-small", 0), {"history": 1}, "history must be True or False; got 1"),
     ],
 )
 def test_instance_refuses_bad_arguments(args, kw, match):
@@ -31,7 +35,7 @@ def test_instance_refuses_bad_arguments(args, kw, match):
         instance(*args, **kw)
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", BASE)  # (the generated families: tests/test_stress_instances.py)
 def test_every_seed_gives_a_valid_instance_with_history(family):
     # (seeds 11, 168 and 196 of `large` drew more PV shown per type than in all, and raised)
     for seed in range(250):

@@ -13,11 +13,15 @@ history and min-share variants of a seed share its cards and values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixrank.errors import ProblemError
 from mixrank.problem import History, MixProblem, TypeRule
+
+if TYPE_CHECKING:
+    from mixrank.synthetic.stress import KnobFamily
 
 __all__ = ["FAMILIES", "Family", "instance", "instances"]
 
@@ -35,7 +39,9 @@ class Family:
     code: int  # seeds the family's random stream
 
 
-FAMILIES: dict[str, Family] = {
+#: Every named family: the base ones below, and the generated ones of :mod:`mixrank.synthetic.stress`
+#: (``tight-*``, ``noisy-*``, ``stress-*``), which that module registers here.
+FAMILIES: dict[str, Family | KnobFamily] = {
     f.name: f
     for f in (
         Family("tiny", 6, 8, 2, (2, 3), 1, 11),
@@ -65,8 +71,11 @@ def instance(family: str, seed: int = 0, history: bool = False, min_share: bool 
 
     Parameters
     ----------
-    family : {'tiny', 'small', 'device', 'large'}
-        (N, K, T) = (6, 8, 2), (12, 20, 3), (30, 50, 3), (60, 100, 4).
+    family : str
+        A name from :data:`FAMILIES`: ``tiny``, ``small``, ``device``, ``large`` with
+        (N, K, T) = (6, 8, 2), (12, 20, 3), (30, 50, 3), (60, 100, 4); and the generated
+        families ``tight-SIZE``, ``noisy-SIZE``, ``stress-SIZE`` at those sizes
+        (:mod:`mixrank.synthetic.stress`).
     seed : int >= 0
     history : bool
         Add a :class:`History` (gaps to the last cards shown, PV already served).
@@ -89,6 +98,8 @@ def instance(family: str, seed: int = 0, history: bool = False, min_share: bool 
     for name, flag in (("history", history), ("min_share", min_share)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ProblemError(f"{name} must be True or False; got {flag!r}")
+    if not isinstance(fam, Family):
+        return fam.instance(seed, history=history, min_share=min_share)
     seed = int(seed)
     n, k, t_count = fam.n_cards, fam.n_slots, fam.n_types
     rng = np.random.default_rng([fam.code, seed, 0])
