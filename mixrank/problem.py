@@ -76,7 +76,8 @@ class TypeRule:
     ----------
     min_gap : int, default 1
         Two cards of this type must stand at slots ``s1 < s2`` with
-        ``s2 - s1 >= min_gap`` (1 means no dispersion rule).
+        ``s2 - s1 >= min_gap`` (1 means no dispersion rule). Any size is accepted:
+        a gap beyond the page means at most one card of the type.
     max_share : float in [0, 1], default 1
         Upper bound on the share of page views that this type occupies.
     min_share : float in [0, max_share], default 0
@@ -217,12 +218,15 @@ class MixProblem:
 
     Parameters
     ----------
-    values : array (N, K) of finite float
-        Value of card ``c`` in slot ``s`` (may be negative).
+    values : array (N, K) of finite float, ``|value| <= 1e150``
+        Value of card ``c`` in slot ``s`` (may be negative). Numbers only: bools,
+        strings and complex numbers are refused, not converted.
     types : array (N,) of int in [0, T)
         Card types; ``T = len(rules)``.
     pv_weights : array (K,) of float >= 0
-        Each slot's page-view contribution (falls with depth).
+        Each slot's page-view contribution (falls with depth). With
+        ``history.pv_total_shown`` they must sum to at most ``1e150`` (any tiny
+        positive magnitude is fine: the share rule is scale-free).
     rules : sequence of T :class:`TypeRule`
         Per-type dispersion, share and count rules.
     min_gap_any : int >= 1, default 1
@@ -630,7 +634,11 @@ class MixProblem:
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the instance as JSON; the file appears whole or not at all."""
+        """Write the instance as JSON; the file appears whole or not at all.
+
+        A ``path`` that is a symbolic link is written through (the file it points to is
+        replaced, the link stays); a failed write raises ``OSError`` naming ``path``.
+        """
         from mixrank._io import atomic_write
 
         with atomic_write(path) as fh:

@@ -76,6 +76,9 @@ _STOP_MARGIN = 0.01  # seconds kept back from CP-SAT for reading its answer
 # CP-SAT's presolve does not look at the clock inside its longest steps (8-15x our build time on a large
 # model): with less time than this many build times left, the search runs without presolve.
 _PRESOLVE_BUILDS = 25
+# Loading the model into CP-SAT does not look at the clock either (2-3x our build time): with less time than
+# this left, the search is not started at all (UNKNOWN, nothing claimed) rather than overrun the limit.
+_LOAD_BUILDS = 3
 
 
 class _OutOfTime(Exception):
@@ -426,6 +429,9 @@ def solve_cpsat(
                              {"build_time": time.perf_counter() - start, "stopped": "building"})
     stats = built.stats
     stats.update(build_time=time.perf_counter() - start, num_workers=int(num_workers), phases=1)
+    if clock.left() < _LOAD_BUILDS * stats["build_time"]:
+        stats["stopped"] = "before search"
+        return make_solution(problem, "cpsat", Status.UNKNOWN, None, math.inf, time.perf_counter() - start, stats)
     solver, code = _search(built, clock, int(seed), int(num_workers), log, stats["build_time"])
     status, plan, bound = _read(problem, built, solver, code)
     if plan is not None and problem.check(plan):

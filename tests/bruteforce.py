@@ -18,7 +18,7 @@ import numpy as np
 @dataclass
 class BruteResult:
     optimum: float  # -inf when infeasible
-    optimal_plans: list  # every plan reaching the optimum (within 1e-9)
+    optimal_plans: list  # every plan reaching the optimum (within 1e-9 relative)
     n_feasible: int
 
 
@@ -55,11 +55,12 @@ def brute_force(problem, limit: int = 2_000_000) -> BruteResult:
         count[0] += 1
         if count[0] > limit:
             raise RuntimeError("brute force limit reached")
-        if total > best[0] + 1e-9:
+        tie = 1e-9 * max(abs(total), abs(best[0])) if best[0] > -math.inf else 0.0  # relative: values may be 1e-300
+        if total > best[0] + tie:
             best[0] = total
             plans.clear()
             plans.append(list(plan))
-        elif total >= best[0] - 1e-9:
+        elif total >= best[0] - tie:
             plans.append(list(plan))
 
     def rec(s, total, last_pos, last_a, share, cnt):
