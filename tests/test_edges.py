@@ -288,3 +288,17 @@ def test_item9_time_limit_stops_the_build():
     sol = cpsat(p, time_limit=1e-3)
     # Behaviour, not wall-clock: the build was stopped by the clock, and nothing is claimed.
     assert sol.status is Status.UNKNOWN and sol.bound == math.inf and sol.stats["stopped"] == "building"
+
+
+# ------------------------------------------------------------ item 2: a plan that misses a cap by one ulp
+def test_item2_a_plan_missing_a_cap_by_rounding_is_never_served():
+    # max_share is one ulp short of letting a card in: the relaxed share row admits it, check refuses it,
+    # and the tightened row must find the (here: empty) plan, without claiming more than it proved.
+    max_share = 0.5 - 1e-9
+    while max_share * 2.0 + 2e-9 >= 1.0:
+        max_share = math.nextafter(max_share, 0.0)
+    p = MixProblem(values=[[5.0, 1.0]], types=[0], pv_weights=[1.0, 1.0], rules=[TypeRule(max_share=max_share)])
+    assert p.check([0, -1]) != [] and p.check([-1, 0]) != []
+    sol = cpsat(p)
+    assert sol.stats["phases"] == 2 and sol.assignment.tolist() == [-1, -1]
+    assert_true_claims(p, sol, brute_force(p).optimum)
