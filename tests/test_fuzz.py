@@ -1,6 +1,6 @@
 """Fuzzing every solver with problems from the edges, and checking every claim they make (issue 16).
 
-Problems come from the edges a new user reaches: values scaled from 1e-300 to 1e100,
+Problems come from the edges a new user reaches: values and PV weights scaled from 1e-300 to 1e100,
 all-negative values, single slots, shares sitting exactly on their limits, floors
 equal to caps, one card worth -1e12 among cards worth 1, and pages of more than a
 thousand slots. Every solver (greedy, beam, bnb, cpsat) solves each one, and:
@@ -37,7 +37,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 15
 SOLVERS = ("greedy", "beam", "bnb", "cpsat")
 EXACT = ("bnb", "cpsat")
 RTOL = 1e-9
-SMALL_KINDS = ("plain", "scaled", "all_negative", "single_slot", "exact_share", "tight_floor", "outlier")
+SMALL_KINDS = ("plain", "scaled", "pv_scaled", "all_negative", "single_slot", "exact_share", "tight_floor", "outlier")
 
 
 def _rules(rng, t_count: int, k: int, kind: str) -> list[TypeRule]:
@@ -84,6 +84,13 @@ def edge_problem(kind: str, seed: int) -> MixProblem:
         history = History(last_gap=[None if rng.random() < 0.3 else int(rng.integers(1, 4)) for _ in range(t_count)],
                           last_gap_any=None if rng.random() < 0.5 else int(rng.integers(1, 3)),
                           pv_shown=shown.tolist(), pv_total_shown=float(shown.sum() + rng.choice([0.0, 0.5, 2.0])))
+    if kind == "pv_scaled":  # the share rule is scale-free: every PV, the history's too, by one factor
+        factor = 10.0 ** float(rng.choice([-300, -100, -12, 12, 100]))
+        pv = pv * factor
+        if history is not None:
+            history = History(last_gap=history.last_gap, last_gap_any=history.last_gap_any,
+                              pv_shown=[x * factor for x in history.pv_shown],
+                              pv_total_shown=history.pv_total_shown * factor)
     return MixProblem(values=values, types=rng.integers(0, t_count, size=n), pv_weights=pv,
                       rules=_rules(rng, t_count, k, kind), min_gap_any=int(rng.integers(1, 3)),
                       allowed=rng.random((n, k)) > 0.2 if rng.random() < 0.4 else None, history=history)
