@@ -139,6 +139,18 @@ def test_item7_cpsat_out_of_range_options_are_refused_before_any_work(kw, match,
         cpsat(instance("tiny", 0), **kw)
 
 
+@pytest.mark.parametrize("solver", ["greedy", "beam", "bnb", "cpsat"])
+@pytest.mark.parametrize("seed", [2**31, 2**63, -1, True, 1.0])
+def test_item7_every_solver_refuses_a_seed_out_of_range(solver, seed):
+    with pytest.raises(SolverError, match=r"seed must be an int >= 0 and <= 2147483647"):
+        mixrank.solve(instance("tiny", 0), solver=solver, seed=seed)
+
+
+def test_item7_numpy_seeds_in_range_are_accepted():
+    p = instance("tiny", 0)
+    assert mixrank.solve(p, solver="cpsat", seed=np.int64(2**31 - 1)).status is Status.OPTIMAL
+
+
 def test_item7_cpsat_seed_checked_when_called_directly():
     from solvers.cpsat import solve_cpsat
 
