@@ -195,6 +195,47 @@ def _share_domains(lo_real: float, hi_real: float, f: int, up: float, down: floa
     return relaxed, tight
 
 
+def _add_objective(proto, arrays, pairs: np.ndarray, stats: dict[str, Any]) -> tuple[int, float, int]:
+    """Write the objective: values scaled by ``2**e`` and rounded up, maximised as "minimise the negation".
+
+    Values far below every plan's reach (a card worth -1e12 among cards worth 1) are raised to a floor
+    first, so that they do not set the scale: raising values only raises every plan's modelled value, so
+    CP-SAT's bound stays an upper bound on the real optimum. Returns ``e``, the trivial bound
+    ``sum_s max(0, max_c values)`` (rounded up) and the objective's offset (every plan's scaled value plus
+    it is >= 1, so a bound below 1 is one CP-SAT has not proven).
+    """
+    k = arrays.values.shape[1]
+    vals = arrays.values[pairs[:, 0], pairs[:, 1]] if len(pairs) else np.zeros(0)
+    positive = np.zeros(k)
+    np.maximum.at(positive, pairs[:, 1], np.maximum(vals, 0.0))
+    trivial = math.fsum(positive.tolist())  # correctly rounded: one step up makes it an upper bound
+    trivial = math.nextafter(trivial, math.inf) if trivial > 0 else trivial
+    negatives = -vals[vals < 0]
+    if negatives.size:
+        floor = -4.0 * (trivial + k * float(np.median(negatives)))
+        stats["raised_values"] = int((vals < floor).sum())
+        vals = np.maximum(vals, floor)
+    top = float(np.abs(vals).max()) if vals.size else 0.0
+    e = 0
+    if top > 0:
+        p_top = math.frexp(top)[1]
+        normal = np.ldexp(np.abs(vals), -p_top)  # in [0, 1): sums cannot overflow
+        slot_best = np.zeros(k)
+        np.maximum.at(slot_best, pairs[:, 1], normal)
+        e = min(_exp_below(float(slot_best.sum()), _VALUE_BITS), _exp_below(float(normal.sum()), _ROW_BITS)) - p_top
+    coefs = np.ceil(np.ldexp(vals, e)).astype(np.int64)
+    negative = np.zeros(k, dtype=np.int64)
+    np.minimum.at(negative, pairs[:, 1], np.minimum(coefs, 0))
+    offset = 1 - int(negative.sum())
+    obj = proto.objective
+    obj.vars.extend(range(len(pairs)))
+    obj.coeffs.extend((-coefs).tolist())
+    obj.offset = float(-offset)
+    obj.scaling_factor = -1.0
+    stats["value_scale_log2"] = e  # values were scaled by 2**e
+    return e, trivial, offset
+
+
 def _build(problem, clock: _Clock, hint_plan: np.ndarray | None) -> _Model:
     from ortools.sat.python import cp_model
 
@@ -256,32 +297,8 @@ def _build(problem, clock: _Clock, hint_plan: np.ndarray | None) -> _Model:
         proto.constraints.add().bool_or.literals.extend([])  # an empty clause: no plan at all
     stats["pv_scale_log2"] = f  # PV weights were scaled by 2**f
 
-    # Objective: values scaled by 2**e and rounded up; maximised as "minimise the negation".
     clock.tick()
-    vals = arrays.values[pairs[:, 0], pairs[:, 1]] if n_vars else np.zeros(0)
-    top = float(np.abs(vals).max()) if n_vars else 0.0
-    e = 0
-    slot_best = np.zeros(k)
-    if top > 0:
-        p_top = math.frexp(top)[1]
-        normal = np.ldexp(np.abs(vals), -p_top)  # in [0, 1): sums cannot overflow
-        np.maximum.at(slot_best, pairs[:, 1], normal)
-        e = min(_exp_below(float(slot_best.sum()), _VALUE_BITS), _exp_below(float(normal.sum()), _ROW_BITS)) - p_top
-    coefs = np.ceil(np.ldexp(vals, e)).astype(np.int64)
-    positive = np.zeros(k)
-    np.maximum.at(positive, pairs[:, 1], np.maximum(vals, 0.0))
-    trivial = math.fsum(positive.tolist())  # correctly rounded: one step up makes it an upper bound
-    trivial = math.nextafter(trivial, math.inf) if trivial > 0 else trivial
-    negative = np.zeros(k, dtype=np.int64)
-    np.minimum.at(negative, pairs[:, 1], np.minimum(coefs, 0))
-    offset = 1 - int(negative.sum())  # every plan's scaled value + offset >= 1
-    obj = proto.objective
-    obj.vars.extend(range(n_vars))
-    obj.coeffs.extend((-coefs).tolist())
-    obj.offset = float(-offset)
-    obj.scaling_factor = -1.0
-    stats["value_scale_log2"] = e  # values were scaled by 2**e
-
+    value_exp, trivial, offset = _add_objective(proto, arrays, pairs, stats)
     if hint_plan is not None:
         chosen = np.zeros(n_vars, dtype=np.int64)
         slots = np.flatnonzero(hint_plan >= 0)
@@ -289,7 +306,7 @@ def _build(problem, clock: _Clock, hint_plan: np.ndarray | None) -> _Model:
         chosen[ids[ids >= 0]] = 1
         proto.solution_hint.vars.extend(range(n_vars))
         proto.solution_hint.values.extend(chosen.tolist())
-    return _Model(model, pairs, share_rows, e, trivial, offset, stats)
+    return _Model(model, pairs, share_rows, value_exp, trivial, offset, stats)
 
 
 def _search(built: _Model, clock: _Clock, seed: int, num_workers: int, log: bool, build_time: float):

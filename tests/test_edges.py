@@ -90,7 +90,20 @@ def test_item4_a_card_worth_minus_1e12_gives_no_false_optimal_or_bound():
     assert reference.status is Status.OPTIMAL
     sol = cpsat(q)
     assert_true_claims(q, sol, reference.objective)
-    assert sol.status in (Status.OPTIMAL, Status.FEASIBLE) and sol.bound >= reference.objective
+    assert sol.status is Status.OPTIMAL and sol.stats["raised_values"] == 1  # raised to a floor, not a scale
+
+
+def test_item4_a_card_worth_minus_1e12_that_a_floor_forces_in_keeps_every_claim():
+    # The type-1 card must be placed (min_share), so the -1e12 is in every plan: the raised floor must
+    # not make cpsat claim a bound below the real optimum, nor OPTIMAL for a plan it cannot prove.
+    values = np.array([[3.0, -0.5, 2.0, -0.5], [-0.5, 2.5, -0.5, -0.5], [-0.5] * 4,
+                       [-1e12, -1e12 - 4096, -1e12, -1e12]])  # most negatives small: the -1e12 are raised
+    p = MixProblem(values=values, types=[0, 0, 0, 1], pv_weights=np.ones(4),
+                   rules=[TypeRule(min_gap=2), TypeRule(min_share=0.25)])
+    optimum = brute_force(p).optimum
+    sol = cpsat(p)
+    assert sol.has_plan and sol.stats["raised_values"] == 4
+    assert_true_claims(p, sol, optimum)
 
 
 @pytest.mark.parametrize("scale", [1e-300, 1e-12, 1e-9, 1e12, 1e100])
