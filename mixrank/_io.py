@@ -21,6 +21,10 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     reader sees the old file or the whole new one, never half of it. On any error the
     temporary file is removed and ``path`` is untouched.
 
+    A ``path`` that is a symbolic link is written *through*: the file it points to is
+    replaced (atomically, beside it) and the link stays a link. An ``OSError`` names
+    ``path`` as the user gave it, never the temporary file.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -31,7 +35,11 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     'hello'
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise _named(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -40,7 +48,17 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _named(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """The same kind of OSError, naming the user's ``path`` instead of a temporary file."""
+    if exc.errno is None:
+        return type(exc)(f"cannot write {path}: {exc}")
+    return type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}", str(path))

@@ -9,7 +9,8 @@ Conventions shared by every solver
   type ``t`` may stand at slot ``s`` only if ``s - last_slot_t >= min_gap[t]``. The
   distance before slot 0 is ``init_dist[t]`` (``last_gap[t]`` from the history, or
   ``min_gap[t]`` — "unconstrained" — when none is remembered), and distances are
-  capped at the gap, so states that differ only beyond the gap merge. Index ``T``
+  capped at the gap, so states that differ only beyond the gap merge. Gaps (and history
+  gaps) larger than the page are clamped to ``K + 1`` with the same meaning. Index ``T``
   holds the rule for *any* inserted card (``min_gap_any``), so ``min_gap``,
   ``init_dist`` have length ``T + 1``.
 * The share rule becomes a two-sided knapsack on this page's PV: the denominator
@@ -122,6 +123,11 @@ def compile_problem(problem) -> ProblemArrays:
         last = list(hist.last_gap)
         last.append(hist.last_gap_any)
         init = [g if lg is None else min(lg, g) for lg, g in zip(last, gaps)]
+    # Gaps beyond the page mean the same as K + 1 (never two cards; the first one no earlier than the history
+    # allows, or never): clamped here, so that a gap of 10**30 fits every kernel's int64 arithmetic.
+    first_open = [min(g - d, k) for g, d in zip(gaps, init)]
+    gaps = [min(g, k + 1) for g in gaps]
+    init = [g - f for g, f in zip(gaps, first_open)]
     per_type = np.bincount(problem.types, minlength=t_count).tolist()
     max_count = [per_type[t] if r.max_count is None else min(r.max_count, per_type[t]) for t, r in enumerate(rules)]
     pv_shown = [0.0] * t_count if hist is None or hist.pv_shown is None else [float(x) for x in hist.pv_shown]

@@ -32,6 +32,11 @@ SCHEMA_VERSION = 1
 #: Relative tolerance of the share rule: ``eps = SHARE_TOL * D``.
 SHARE_TOL = 1e-9
 
+#: Largest ``|values|`` accepted: every sum and product a solver forms stays finite.
+MAX_ABS_VALUE = 1e150
+#: Largest share denominator ``D = history.pv_total_shown + sum(pv_weights)`` accepted.
+MAX_PV_TOTAL = 1e150
+
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
@@ -39,6 +44,28 @@ def _is_int(x: Any) -> bool:
 
 def _is_real(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_finite_real(x: Any) -> bool:
+    """A real number (not a bool) that is finite as a float (an int too large for a float is not)."""
+    if not _is_real(x):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
+def _sequence(name: str, x: Any, what: str) -> tuple:
+    """``x`` as a tuple when it is a list, tuple or 1-D array; a ProblemError naming ``name`` otherwise.
+
+    Mappings, sets and strings are refused: ``tuple({0: 5.0})`` would silently be ``(0,)``.
+    """
+    if isinstance(x, np.ndarray) and x.ndim == 1:
+        return tuple(x.tolist())
+    if isinstance(x, (list, tuple)):
+        return tuple(x)
+    raise ProblemError(f"{name} must be a sequence (list or tuple) of {what}, one per type; got {type(x).__name__} {x!r:.60}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +76,8 @@ class TypeRule:
     ----------
     min_gap : int, default 1
         Two cards of this type must stand at slots ``s1 < s2`` with
-        ``s2 - s1 >= min_gap`` (1 means no dispersion rule).
+        ``s2 - s1 >= min_gap`` (1 means no dispersion rule). Any size is accepted:
+        a gap beyond the page means at most one card of the type.
     max_share : float in [0, 1], default 1
         Upper bound on the share of page views that this type occupies.
     min_share : float in [0, max_share], default 0
@@ -73,7 +101,7 @@ class TypeRule:
             raise ProblemError(f"TypeRule.min_gap must be an int >= 1; got {self.min_gap!r}")
         for name in ("max_share", "min_share"):
             v = getattr(self, name)
-            if not _is_real(v) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
+            if not _is_finite_real(v) or not 0.0 <= v <= 1.0:
                 raise ProblemError(f"TypeRule.{name} must be a number in [0, 1]; got {v!r}")
         if self.min_share > self.max_share:
             raise ProblemError(
@@ -117,12 +145,7 @@ class History:
     pv_total_shown: float = 0.0
 
     def __post_init__(self) -> None:
-        try:
-            gaps = tuple(self.last_gap)
-        except TypeError:
-            raise ProblemError(
-                f"History.last_gap must be a sequence of ints >= 1 or None; got {self.last_gap!r}"
-            ) from None
+        gaps = _sequence("History.last_gap", self.last_gap, "ints >= 1 or None")
         for t, g in enumerate(gaps):
             if g is not None and (not _is_int(g) or g < 1):
                 raise ProblemError(f"History.last_gap[{t}] must be an int >= 1 or None; got {g!r}")
@@ -133,18 +156,13 @@ class History:
         if g is not None:
             object.__setattr__(self, "last_gap_any", int(g))
         if self.pv_shown is not None:
-            try:
-                shown = tuple(self.pv_shown)
-            except TypeError:
-                raise ProblemError(
-                    f"History.pv_shown must be a sequence of numbers >= 0; got {self.pv_shown!r}"
-                ) from None
+            shown = _sequence("History.pv_shown", self.pv_shown, "numbers >= 0")
             for t, v in enumerate(shown):
-                if not _is_real(v) or not math.isfinite(v) or v < 0:
+                if not _is_finite_real(v) or v < 0:
                     raise ProblemError(f"History.pv_shown[{t}] must be a finite number >= 0; got {v!r}")
             object.__setattr__(self, "pv_shown", tuple(float(v) for v in shown))
         tot = self.pv_total_shown
-        if not _is_real(tot) or not math.isfinite(tot) or tot < 0:
+        if not _is_finite_real(tot) or tot < 0:
             raise ProblemError(f"History.pv_total_shown must be a finite number >= 0; got {tot!r}")
         object.__setattr__(self, "pv_total_shown", float(tot))
         shown_sum = sum(self.pv_shown or ())
@@ -163,9 +181,26 @@ class History:
 
 
 def _as_array(name: str, x: Any, dtype: Any, ndim: int) -> np.ndarray:
+    """``x`` as a fresh array of ``dtype`` with ``ndim`` dimensions, or a ProblemError naming ``name``.
+
+    Numbers only, for numeric dtypes: bools, strings, complex numbers and other objects are
+    refused rather than converted (``True`` is not 1.0, ``"2"`` is not 2.0, ``1+2j`` is not 1.0).
+    """
     try:
-        arr = np.array(x, dtype=dtype, copy=True)
-    except (TypeError, ValueError) as exc:
+        raw = np.asarray(x)
+        if raw.dtype.kind == "O":  # ragged or mixed: look at the elements themselves
+            flat = np.asarray(x, dtype=object).ravel()
+            if any(isinstance(e, (bool, np.bool_, str, bytes, complex, np.complexfloating)) for e in flat.tolist()):
+                raise TypeError("it holds a bool, string or complex number")
+        elif not isinstance(x, np.ndarray) and raw.dtype.kind in "fiu":
+            # a list mixing bools with numbers converts silently: look for them
+            flat = np.asarray(x, dtype=object).ravel().tolist()
+            if any(type(e) is bool or isinstance(e, np.bool_) for e in flat):
+                raise TypeError("it holds a bool")
+        if np.dtype(dtype).kind in "fiu" and raw.dtype.kind not in "fiuO":
+            raise TypeError(f"it holds {raw.dtype.name} entries")
+        arr = np.array(raw, dtype=dtype, copy=True)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ProblemError(f"{name} must be an array of {np.dtype(dtype).name}; got {type(x).__name__} ({exc})") from None
     if arr.ndim != ndim:
         raise ProblemError(f"{name} must be {ndim}-dimensional; got shape {arr.shape}")
@@ -183,12 +218,15 @@ class MixProblem:
 
     Parameters
     ----------
-    values : array (N, K) of finite float
-        Value of card ``c`` in slot ``s`` (may be negative).
+    values : array (N, K) of finite float, ``|value| <= 1e150``
+        Value of card ``c`` in slot ``s`` (may be negative). Numbers only: bools,
+        strings and complex numbers are refused, not converted.
     types : array (N,) of int in [0, T)
         Card types; ``T = len(rules)``.
     pv_weights : array (K,) of float >= 0
-        Each slot's page-view contribution (falls with depth).
+        Each slot's page-view contribution (falls with depth). With
+        ``history.pv_total_shown`` they must sum to at most ``1e150`` (any tiny
+        positive magnitude is fine: the share rule is scale-free).
     rules : sequence of T :class:`TypeRule`
         Per-type dispersion, share and count rules.
     min_gap_any : int >= 1, default 1
@@ -232,13 +270,16 @@ class MixProblem:
         if bad.any():
             i = _first_bad(bad)
             raise ProblemError(f"values must be finite; got {values[i]} at {i}")
+        bad = np.abs(values) > MAX_ABS_VALUE
+        if bad.any():
+            i = _first_bad(bad)
+            raise ProblemError(f"values must be finite with |value| <= {MAX_ABS_VALUE:g}; got {values[i]} at {i}")
         types_in = self.types
         types = _as_array("types", types_in, np.float64, 1)
         if types.shape != (n,):
             raise ProblemError(f"types must have shape ({n},) (one per card); got {types.shape}")
         if n and (not np.all(np.isfinite(types)) or not np.all(types == np.round(types))):
-            raise ProblemError(f"types must be integers; got {types_in!r}")
-        types = types.astype(np.int64)
+            raise ProblemError(f"types must be integers; got {types_in!r:.80}")
         pv = _as_array("pv_weights", self.pv_weights, np.float64, 1)
         if pv.shape != (k,):
             raise ProblemError(f"pv_weights must have shape ({k},) (one per slot); got {pv.shape}")
@@ -246,6 +287,14 @@ class MixProblem:
         if bad.any():
             i = _first_bad(bad)[0]
             raise ProblemError(f"pv_weights must be finite and >= 0; got {pv[i]} at slot {i}")
+        with np.errstate(over="ignore"):
+            total = float(pv.sum())
+        total += (0.0 if not isinstance(self.history, History) else self.history.pv_total_shown)
+        if not total <= MAX_PV_TOTAL:
+            raise ProblemError(
+                f"pv_weights (with history.pv_total_shown) must sum to at most {MAX_PV_TOTAL:g} so that share "
+                f"limits stay finite; got a total of {total:g}"
+            )
         rules = self.rules
         if isinstance(rules, TypeRule) or not isinstance(rules, Sequence):
             raise ProblemError(f"rules must be a sequence of TypeRule, one per type; got {type(rules).__name__}")
@@ -256,16 +305,21 @@ class MixProblem:
             if not isinstance(r, TypeRule):
                 raise ProblemError(f"rules[{t}] must be a TypeRule; got {type(r).__name__}")
         n_types = len(rules)
-        if n and (types.min() < 0 or types.max() >= n_types):
+        if n and (types.min() < 0 or types.max() >= n_types):  # (checked as floats: 1e300 stays 1e300)
             c = int(np.argmax((types < 0) | (types >= n_types)))
             raise ProblemError(
-                f"types must be in [0, {n_types}) (T = len(rules)); got {int(types[c])} for card {c}"
+                f"types must be in [0, {n_types}) (T = len(rules)); got {int(types[c]) if abs(types[c]) < 2**53 else format(types[c], 'g')} for card {c}"
             )
+        types = types.astype(np.int64)
         if not _is_int(self.min_gap_any) or self.min_gap_any < 1:
             raise ProblemError(f"min_gap_any must be an int >= 1; got {self.min_gap_any!r}")
         allowed = self.allowed
         if allowed is not None:
-            allowed_arr = np.asarray(allowed)
+            try:
+                allowed_arr = np.asarray(allowed)
+            except ValueError as exc:
+                raise ProblemError(f"allowed must be an (N, K) array of bool; got a ragged {type(allowed).__name__} "
+                                   f"({exc})") from None
             if allowed_arr.dtype != np.bool_:
                 if allowed_arr.size and not np.isin(allowed_arr, (0, 1)).all():
                     raise ProblemError(f"allowed must be an array of bool; got dtype {allowed_arr.dtype}")
@@ -330,22 +384,23 @@ class MixProblem:
 
     # --------------------------------------------------------------- checking
     def _plan(self, assignment: Any) -> np.ndarray:
-        a = np.asarray(assignment)
+        try:
+            a = np.asarray(assignment)
+        except (ValueError, OverflowError) as exc:
+            raise ProblemError(f"assignment must be a 1-D array of ints; got {type(assignment).__name__} ({exc})") from None
         if a.shape != (self.n_slots,):
             raise ProblemError(f"assignment must have shape ({self.n_slots},) (one per slot); got {a.shape}")
         if a.size and a.dtype.kind not in "iu":
-            if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
-                a = a.astype(np.int64)
-            else:
+            if a.dtype.kind != "f" or not (np.all(np.isfinite(a)) and np.all(a == np.round(a))):
                 raise ProblemError(f"assignment must hold integers; got dtype {a.dtype}")
-        a = a.astype(np.int64)
-        bad = (a < -1) | (a >= self.n_cards)
+        # Range first, in the plan's own dtype: a uint64 2**64-1 or a float 1e30 must not wrap around to -1.
+        bad = (a < -1) | (a >= self.n_cards) if a.dtype.kind != "u" else a >= self.n_cards
         if bad.any():
             s = int(np.argmax(bad))
             raise ProblemError(
-                f"assignment entries must be -1 or a card in [0, {self.n_cards}); got {int(a[s])} at slot {s}"
+                f"assignment entries must be -1 or a card in [0, {self.n_cards}); got {a[s].item()!r:.30} at slot {s}"
             )
-        return a
+        return a.astype(np.int64)
 
     def check(self, assignment: Any) -> list[str]:
         """List every rule that ``assignment`` breaks, in words; empty when feasible.
@@ -542,7 +597,10 @@ class MixProblem:
             if isinstance(allowed, list) and len(allowed) == 0:  # no cards: an empty (0, K) mask
                 allowed = np.zeros((0, len(data["pv_weights"])), dtype=bool)
             elif allowed is not None:
-                allowed = np.array(allowed)
+                try:
+                    allowed = np.array(allowed)
+                except ValueError:
+                    raise ProblemError("allowed must be an (N, K) array of true/false; got a ragged list") from None
                 if allowed.dtype != np.bool_:
                     raise ProblemError(f"allowed must hold true/false; got dtype {allowed.dtype}")
             values = data["values"]
@@ -569,10 +627,18 @@ class MixProblem:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InstanceFileError(f"instance is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InstanceFileError("instance is nested too deeply to be a mixrank instance") from None
+        except ValueError as exc:  # e.g. an integer literal with more digits than Python converts
+            raise InstanceFileError(f"instance is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the instance as JSON; the file appears whole or not at all."""
+        """Write the instance as JSON; the file appears whole or not at all.
+
+        A ``path`` that is a symbolic link is written through (the file it points to is
+        replaced, the link stays); a failed write raises ``OSError`` naming ``path``.
+        """
         from mixrank._io import atomic_write
 
         with atomic_write(path) as fh:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mixrank.errors import SolverError
 from mixrank.problem import MixProblem
 from mixrank.solution import Solution
@@ -79,13 +81,17 @@ def available_solvers() -> list[str]:
     return sorted(SOLVERS)
 
 
+#: Largest ``seed`` every solver accepts (CP-SAT's ``random_seed`` is a 32-bit int).
+MAX_SEED = 2**31 - 1
+
+
 def _check_common(time_limit: Any, seed: Any) -> None:
     if time_limit is not None:
         ok = isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool)
         if not ok or not math.isfinite(time_limit) or time_limit <= 0:
             raise SolverError(f"time_limit must be a positive number of seconds or None; got {time_limit!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SolverError(f"seed must be an int >= 0; got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise SolverError(f"seed must be an int >= 0 and <= {MAX_SEED} (2**31 - 1); got {seed!r}")
 
 
 def resolve_solver(solver: str, options: dict[str, Any]) -> SolverInfo:
@@ -118,7 +124,7 @@ def solve(
         A name from :data:`SOLVERS` (see :func:`available_solvers`).
     time_limit : float or None
         Seconds; exact solvers return their best plan and a proven bound when it runs out.
-    seed : int >= 0
+    seed : int in [0, 2**31 - 1]
         Seeds every randomised choice; the same seed gives the same result.
     **options
         Solver-specific options (``SOLVERS[name].options`` lists them with defaults).

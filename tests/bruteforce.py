@@ -18,7 +18,7 @@ import numpy as np
 @dataclass
 class BruteResult:
     optimum: float  # -inf when infeasible
-    optimal_plans: list  # every plan reaching the optimum (within 1e-9)
+    optimal_plans: list  # every plan reaching the optimum (within 1e-9 relative)
     n_feasible: int
 
 
@@ -55,12 +55,11 @@ def brute_force(problem, limit: int = 2_000_000) -> BruteResult:
         count[0] += 1
         if count[0] > limit:
             raise RuntimeError("brute force limit reached")
-        if total > best[0] + 1e-9:
-            best[0] = total
-            plans.clear()
-            plans.append(list(plan))
-        elif total >= best[0] - 1e-9:
-            plans.append(list(plan))
+        if total > best[0]:
+            best[0] = total  # the exact maximum; plans within a relative 1e-9 of it tie (values may be 1e-300)
+            plans[:] = [(v, a) for v, a in plans if v >= total - 1e-9 * abs(total)]
+        if total >= best[0] - 1e-9 * abs(best[0]):
+            plans.append((total, list(plan)))
 
     def rec(s, total, last_pos, last_a, share, cnt):
         if s == k:
@@ -89,7 +88,7 @@ def brute_force(problem, limit: int = 2_000_000) -> BruteResult:
             plan[s] = -1
 
     rec(0, 0.0, last_pos0, last_any0, list(shown), [0] * t_count)
-    return BruteResult(best[0], [np.array(p) for p in plans], count[0])
+    return BruteResult(best[0], [np.array(a) for _, a in plans], count[0])
 
 
 def reference_violations(problem, plan) -> int:
