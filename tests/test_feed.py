@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from esan.data import FeedLog, LogSchemaError, Requests
 from mixrank.errors import ProblemError
+from mixrank.logs import FeedLog, LogSchemaError, Requests
 from mixrank.synthetic import FeedBatch, FeedConfig, FeedEnv, random_policy
 
 SMALL = FeedConfig(n_slots=12, n_cards=6, exposure_len=20, history_len=60, click_len=5)

@@ -4,7 +4,7 @@ Everything is vectorised over requests and seeded. One request is a user with
 latent interests, the user's recent behaviour, an organic page of ``K`` slots
 and ``N`` candidate cards. The environment knows the truth, so it can give the
 exact expected clicks of any page (the *oracle*), sample clicks, and write
-training logs in the array schema of :mod:`esan.data`.
+training logs in the array schema of :mod:`mixrank.logs`.
 
 The click model
 ---------------
@@ -57,8 +57,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from esan.data import FeedLog, Page, Requests
 from mixrank.errors import ProblemError
+from mixrank.logs import FeedLog, Page, Requests
 from mixrank.synthetic.instances import examination
 
 __all__ = ["FeedConfig", "FeedEnv", "FeedBatch", "Users", "random_policy"]
@@ -171,8 +171,11 @@ class FeedBatch:
         return len(self.requests)
 
     def __getitem__(self, index: Any) -> FeedBatch:
-        if isinstance(index, (int, np.integer)):
-            index = slice(int(index), int(index) + 1) if index != -1 else slice(-1, None)
+        if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+            n, i = len(self), int(index)
+            if not -n <= i < n:
+                raise IndexError(f"FeedBatch index out of range: {i} (the batch holds {n} requests)")
+            index = slice(i % n, i % n + 1)
         return FeedBatch(self.requests[index], Users(self.users.interest[index], self.users.type_pref[index]))
 
 
@@ -369,7 +372,7 @@ class FeedEnv:
         if not isinstance(batch, FeedBatch):
             raise ProblemError(f"batch must be a FeedBatch (from FeedEnv.sample); got {type(batch).__name__}")
         if not isinstance(page, Page):
-            raise ProblemError(f"page must be an esan.data.Page (e.g. from Requests.compose); got {type(page).__name__}")
+            raise ProblemError(f"page must be an mixrank.logs.Page (e.g. from Requests.compose); got {type(page).__name__}")
         want = (len(batch), batch.requests.dims["K"])
         if page.type.shape != want or page.category.shape != want or page.features.shape[:2] != want:
             raise ProblemError(f"page arrays must have shape {want} (R, K); got {page.type.shape}")

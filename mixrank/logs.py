@@ -1,0 +1,469 @@
+"""The log schema: feed logs and serving requests as arrays (numpy only; the ground floor).
+
+The contract between the synthetic feeds (:mod:`mixrank.synthetic.feed`), the
+pipeline (:mod:`mixrank.pipeline`) and the models (:mod:`esan`), so it lives in
+``mixrank`` and the packages above import it from here (``esan.data``
+re-exports it).
+
+Two records share one layout, and both are plain dicts of numpy arrays under
+the hood, so a user fills them from their own logs as easily as the synthetic
+feed (:mod:`mixrank.synthetic.feed`) does:
+
+* :class:`FeedLog` — what was shown and what happened: for each of ``R`` logged
+  requests, the user's real-time behaviour before the page, the page as it was
+  shown (``K`` slots, cards and organic items mixed), which slots were exposed
+  and which were clicked. ESAN trains on it.
+* :class:`Requests` — what a serving process has before it plans: the behaviour,
+  the *organic* page (``K`` slots) and ``N`` candidate cards. ESAN scores it.
+
+Item vocabulary
+---------------
+Every item (a behaviour entry, a page item, a candidate) is described by a
+``type`` (cards: ``0..T-1``; organic items: ``T``), a ``category`` in
+``[0, C)`` and ``F`` dense ``features`` (finite floats, e.g. normalised
+statistics of the item). ``T`` and ``C`` are stored with the record
+(``n_types``, ``n_categories``).
+
+Fields (shapes use R requests, K slots, N candidates, Le/Lc sequence lengths,
+F item features, Ae/Ac action features)
+------------------------------------------------------------------------------
+Behaviour (both records); sequences are most recent first, index 0 is the
+latest entry, and ``*_mask`` is False on padding (padding values must still
+be finite; zeros are customary):
+
+=================  ===============  =====================================================
+``exp_type``       (R, Le) int      type of each recent exposure, in [0, T]
+``exp_category``   (R, Le) int      its category, in [0, C)
+``exp_features``   (R, Le, F) float its item features
+``exp_action``     (R, Le, Ae) f.   how the user treated it (e.g. log dwell, scroll speed)
+``exp_mask``       (R, Le) bool     True where the entry holds an exposure
+``clk_type``       (R, Lc) int      type of each recent click, in [0, T]
+``clk_category``   (R, Lc) int      its category
+``clk_features``   (R, Lc, F) float its item features
+``clk_action``     (R, Lc, Ac) f.   what followed the click (e.g. log dwell on the detail page)
+``clk_mask``       (R, Lc) bool     True where the entry holds a click
+=================  ===============  =====================================================
+
+Page (both records; in a :class:`FeedLog` the page *as shown*, in
+:class:`Requests` the organic page before any card is inserted):
+
+=================  ===============  =====================================================
+``page_type``      (R, K) int       type of the item at each slot, in [0, T]
+``page_category``  (R, K) int       its category
+``page_features``  (R, K, F) float  its item features
+=================  ===============  =====================================================
+
+Outcomes (:class:`FeedLog` only): ``exposed`` (R, K) bool, the user saw the
+slot; ``clicked`` (R, K) bool, the user clicked it (only exposed slots can be
+clicked); optional ``true_ctr`` (R, K) float in [0, 1], the true click
+probability of each shown item given exposure (synthetic logs only; used to
+measure the oracle).
+
+Candidates (:class:`Requests` only): ``cand_type`` (R, N) int in [0, T) (cards
+only), ``cand_category`` (R, N) int, ``cand_features`` (R, N, F) float.
+
+Files are ``.npz`` archives with a ``__schema__`` entry (format, version, T, C);
+:meth:`FeedLog.save` writes the whole file or nothing.
+
+Examples
+--------
+>>> import numpy as np
+>>> from mixrank.logs import FeedLog
+>>> R, K, L, F = 2, 4, 3, 2
+>>> z = lambda *s: np.zeros(s)
+>>> log = FeedLog(n_types=2, n_categories=3,
+...     exp_type=np.full((R, L), 2), exp_category=np.zeros((R, L), int), exp_features=z(R, L, F),
+...     exp_action=z(R, L, 2), exp_mask=np.ones((R, L), bool),
+...     clk_type=np.zeros((R, 1), int), clk_category=np.zeros((R, 1), int), clk_features=z(R, 1, F),
+...     clk_action=z(R, 1, 2), clk_mask=np.zeros((R, 1), bool),
+...     page_type=[[2, 0, 2, 1], [2, 2, 2, 2]], page_category=np.zeros((R, K), int),
+...     page_features=z(R, K, F), exposed=np.ones((R, K), bool), clicked=np.zeros((R, K), bool))
+>>> len(log), log.dims["K"], log.n_impressions
+(2, 4, 8)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from mixrank._io import atomic_write
+from mixrank.errors import MixrankError
+
+__all__ = ["InputError", "LogSchemaError", "FeedLog", "Requests", "Page", "SCHEMA_VERSION"]
+
+#: Version of the ``.npz`` layout written by :meth:`FeedLog.save` / :meth:`Requests.save`.
+SCHEMA_VERSION = 1
+
+
+class InputError(MixrankError, ValueError):
+    """An argument of a log, request or model function is not what it must be; the message names it.
+
+    ``esan`` raises it for its own arguments (``esan.data.InputError`` is this class).
+    """
+
+
+class LogSchemaError(InputError):
+    """A log or request record does not follow the documented array schema."""
+
+
+class Page(NamedTuple):
+    """The items of ``R`` pages of ``K`` slots: what is shown at each slot."""
+
+    type: np.ndarray  #: (R, K) int16 in [0, T]
+    category: np.ndarray  #: (R, K) int16 in [0, C)
+    features: np.ndarray  #: (R, K, F) float32
+
+
+# name -> (dims, kind); kind: type (in [0, T]), card_type ([0, T)), category, float, bool, prob
+_BEHAVIOUR: dict[str, tuple[tuple[str, ...], str]] = {
+    "exp_type": (("R", "Le"), "type"),
+    "exp_category": (("R", "Le"), "category"),
+    "exp_features": (("R", "Le", "F"), "float"),
+    "exp_action": (("R", "Le", "Ae"), "float"),
+    "exp_mask": (("R", "Le"), "bool"),
+    "clk_type": (("R", "Lc"), "type"),
+    "clk_category": (("R", "Lc"), "category"),
+    "clk_features": (("R", "Lc", "F"), "float"),
+    "clk_action": (("R", "Lc", "Ac"), "float"),
+    "clk_mask": (("R", "Lc"), "bool"),
+}
+_PAGE: dict[str, tuple[tuple[str, ...], str]] = {
+    "page_type": (("R", "K"), "type"),
+    "page_category": (("R", "K"), "category"),
+    "page_features": (("R", "K", "F"), "float"),
+}
+_OUTCOMES: dict[str, tuple[tuple[str, ...], str]] = {
+    "exposed": (("R", "K"), "bool"),
+    "clicked": (("R", "K"), "bool"),
+}
+_CANDIDATES: dict[str, tuple[tuple[str, ...], str]] = {
+    "cand_type": (("R", "N"), "card_type"),
+    "cand_category": (("R", "N"), "category"),
+    "cand_features": (("R", "N", "F"), "float"),
+}
+
+#: Field names of the behaviour part, in the order the model takes them.
+BEHAVIOUR_FIELDS = tuple(_BEHAVIOUR)
+PAGE_FIELDS = tuple(_PAGE)
+CANDIDATE_FIELDS = tuple(_CANDIDATES)
+
+
+def _to_array(name: str, x: Any, kind: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise LogSchemaError(f"{name} must be an array; got {type(x).__name__} ({exc})") from None
+    if kind == "bool":
+        if arr.dtype != np.bool_:
+            if arr.dtype.kind not in "iu" or (arr.size and not np.isin(arr, (0, 1)).all()):
+                raise LogSchemaError(f"{name} must hold booleans; got dtype {arr.dtype}")
+        return np.ascontiguousarray(arr, dtype=np.bool_)
+    if kind in ("type", "card_type", "category"):
+        if arr.dtype.kind == "f":
+            if arr.size and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+                raise LogSchemaError(f"{name} must hold integers; got non-integer floats")
+        elif arr.size and arr.dtype.kind not in "iub":
+            raise LogSchemaError(f"{name} must hold integers; got dtype {arr.dtype}")
+        if arr.size and (arr.min() < np.iinfo(np.int16).min or arr.max() > np.iinfo(np.int16).max):
+            raise LogSchemaError(f"{name} must fit in int16; got values up to {arr.max()}")
+        return np.ascontiguousarray(arr, dtype=np.int16)
+    if arr.size and arr.dtype.kind not in "fiub":
+        raise LogSchemaError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if out.size:
+        bad = ~np.isfinite(out)
+        if bad.any():
+            i = tuple(int(j) for j in np.argwhere(bad)[0])
+            raise LogSchemaError(f"{name} must be finite; got {arr[i]} at {i}")
+    return out
+
+
+class _Record:
+    """A validated bundle of arrays that share the leading request axis ``R``."""
+
+    _SPEC: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {}
+    _OPTIONAL: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {}
+    _FORMAT: ClassVar[str] = ""
+
+    def __init__(self, n_types: int, n_categories: int, **arrays: Any) -> None:
+        cls = type(self).__name__
+        for name, v in (("n_types", n_types), ("n_categories", n_categories)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise LogSchemaError(f"{cls}.{name} must be an int >= 1; got {v!r}")
+        self.n_types = int(n_types)
+        self.n_categories = int(n_categories)
+        missing = [k for k in self._SPEC if k not in arrays]
+        if missing:
+            raise LogSchemaError(f"{cls} is missing field(s) {', '.join(missing)}")
+        unknown = sorted(set(arrays) - set(self._SPEC) - set(self._OPTIONAL))
+        if unknown:
+            raise LogSchemaError(
+                f"{cls} got unknown field(s) {', '.join(unknown)}; "
+                f"valid fields: {', '.join([*self._SPEC, *self._OPTIONAL])}"
+            )
+        spec = {**self._SPEC, **{k: v for k, v in self._OPTIONAL.items() if arrays.get(k) is not None}}
+        self.dims: dict[str, int] = {}
+        data: dict[str, np.ndarray] = {}
+        for name, (dims, kind) in spec.items():
+            arr = _to_array(name, arrays[name], kind)
+            if arr.ndim != len(dims):
+                raise LogSchemaError(
+                    f"{name} must have {len(dims)} dimensions ({', '.join(dims)}); got shape {arr.shape}"
+                )
+            for d, size in zip(dims, arr.shape):
+                if d not in self.dims:
+                    self.dims[d] = int(size)
+                elif self.dims[d] != size:
+                    first = next(n for n, (ds, _) in spec.items() if d in ds and n in data)
+                    raise LogSchemaError(
+                        f"{name} must have {d} = {self.dims[d]} (as {first} has); got shape {arr.shape}"
+                    )
+            self._check_range(name, kind, arr)
+            arr.setflags(write=False)
+            data[name] = arr
+        self._data = data
+        self._check_extra()
+
+    def _check_range(self, name: str, kind: str, arr: np.ndarray) -> None:
+        if not arr.size:
+            return
+        hi = {"type": self.n_types, "card_type": self.n_types - 1, "category": self.n_categories - 1}.get(kind)
+        if hi is not None and (arr.min() < 0 or arr.max() > hi):
+            i = tuple(int(j) for j in np.argwhere((arr < 0) | (arr > hi))[0])
+            what = {"type": "types in [0, T] (T = organic)", "card_type": "card types in [0, T)",
+                    "category": "categories in [0, C)"}[kind]
+            raise LogSchemaError(
+                f"{name} must hold {what} with T = {self.n_types}, C = {self.n_categories}; got {arr[i]} at {i}"
+            )
+        if kind == "prob" and (arr.min() < 0 or arr.max() > 1):
+            raise LogSchemaError(f"{name} must hold probabilities in [0, 1]; got range [{arr.min()}, {arr.max()}]")
+
+    def _check_extra(self) -> None:
+        pass
+
+    # -------------------------------------------------------------- access
+    def __getattr__(self, name: str) -> np.ndarray:
+        data = self.__dict__.get("_data")
+        if data is not None and name in data:
+            return data[name]
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+    @property
+    def fields(self) -> dict[str, np.ndarray]:
+        """The arrays by name (read-only views)."""
+        return dict(self._data)
+
+    def __len__(self) -> int:
+        return self.dims["R"]
+
+    def __getitem__(self, index: Any):
+        """The requests selected by ``index`` (an int, slice, index array or bool mask) as a new record."""
+        if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+            n = len(self)
+            i = int(index)
+            if not -n <= i < n:
+                raise IndexError(f"{type(self).__name__} index out of range: {i} (the record holds {n} requests)")
+            i %= n
+            index = slice(i, i + 1)
+        return type(self)(self.n_types, self.n_categories, **{k: v[index] for k, v in self._data.items()})
+
+    def __repr__(self) -> str:
+        dims = ", ".join(f"{k}={v}" for k, v in self.dims.items())
+        return f"{type(self).__name__}({dims}, T={self.n_types}, C={self.n_categories})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (
+            self.n_types == other.n_types
+            and self.n_categories == other.n_categories
+            and self._data.keys() == other._data.keys()
+            and all(np.array_equal(v, other._data[k]) for k, v in self._data.items())
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @classmethod
+    def concat(cls, records: list) -> Any:
+        """Stack records of one layout along the request axis."""
+        if not records:
+            raise LogSchemaError(f"{cls.__name__}.concat needs at least one record; got none")
+        first = records[0]
+        for r in records[1:]:
+            if (r.n_types, r.n_categories) != (first.n_types, first.n_categories) or r._data.keys() != first._data.keys():
+                raise LogSchemaError(f"{cls.__name__}.concat: records must share T, C and fields")
+        return cls(
+            first.n_types,
+            first.n_categories,
+            **{k: np.concatenate([r._data[k] for r in records]) for k in first._data},
+        )
+
+    # -------------------------------------------------------------- files
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the record as an ``.npz`` archive; the file appears whole or not at all."""
+        path = Path(path)
+        header = {
+            "format": self._FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "n_types": self.n_types,
+            "n_categories": self.n_categories,
+        }
+        with atomic_write(path) as fh:
+            np.savez(fh, __schema__=np.array(json.dumps(header)), **self._data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """Read a file written by :meth:`save`; a malformed or foreign file raises :class:`LogSchemaError`."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise LogSchemaError(f"cannot read {cls.__name__} file {path}: {exc.strerror}") from None
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise LogSchemaError(f"{path} is not a readable .npz archive ({exc})") from None
+        if "__schema__" not in arrays:
+            raise LogSchemaError(f"{path} has no __schema__ entry; it was not written by {cls.__name__}.save")
+        try:
+            header = json.loads(str(arrays.pop("__schema__")))
+        except json.JSONDecodeError as exc:
+            raise LogSchemaError(f"{path}: __schema__ is not valid JSON ({exc})") from None
+        if not isinstance(header, dict) or header.get("format") != cls._FORMAT:
+            got = header.get("format") if isinstance(header, dict) else header
+            raise LogSchemaError(f"{path} must hold format {cls._FORMAT!r}; got {got!r}")
+        version = header.get("schema_version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise LogSchemaError(f"{path}: schema_version must be an int >= 1; got {version!r}")
+        if version > SCHEMA_VERSION:
+            raise LogSchemaError(
+                f"{path}: schema_version {version} is newer than this mixrank reads ({SCHEMA_VERSION}); upgrade"
+            )
+        try:
+            return cls(header.get("n_types"), header.get("n_categories"), **arrays)
+        except LogSchemaError as exc:
+            raise LogSchemaError(f"{path}: {exc}") from None
+
+
+class FeedLog(_Record):
+    """Logged requests: behaviour, the page as shown, exposures and clicks (see the module docstring).
+
+    Parameters
+    ----------
+    n_types : int >= 1
+        ``T``, the number of card types (organic items are type ``T``).
+    n_categories : int >= 1
+        ``C``.
+    **arrays
+        Every behaviour and page field, ``exposed`` and ``clicked``, and
+        optionally ``true_ctr``.
+
+    Raises
+    ------
+    LogSchemaError
+        Naming the field, what it must be and what it got.
+    """
+
+    _SPEC = {**_BEHAVIOUR, **_PAGE, **_OUTCOMES}
+    _OPTIONAL = {"true_ctr": (("R", "K"), "prob")}
+    _FORMAT = "mixrank.FeedLog"
+
+    def _check_extra(self) -> None:
+        bad = self.clicked & ~self.exposed
+        if bad.any():
+            i = tuple(int(j) for j in np.argwhere(bad)[0])
+            raise LogSchemaError(f"clicked must be False where exposed is False; got a click at {i}")
+
+    @property
+    def n_impressions(self) -> int:
+        """Number of exposed (request, slot) pairs."""
+        return int(self.exposed.sum())
+
+    @property
+    def page(self) -> Page:
+        """The pages as shown."""
+        return Page(self.page_type, self.page_category, self.page_features)
+
+    def split(self, fractions: tuple[float, ...], seed: int = 0) -> list:
+        """Split the requests at random into parts of the given fractions (which must sum to 1).
+
+        Examples
+        --------
+        >>> from mixrank.synthetic import FeedEnv, FeedConfig
+        >>> log = FeedEnv(FeedConfig(n_slots=8, n_cards=4)).log(10, seed=0)
+        >>> [len(part) for part in log.split((0.8, 0.2))]
+        [8, 2]
+        """
+        fr = np.asarray(fractions, dtype=float)
+        if (
+            fr.ndim != 1
+            or fr.size < 1
+            or not np.isfinite(fr).all()
+            or (fr < 0).any()
+            or not abs(fr.sum() - 1) <= 1e-9
+        ):
+            raise LogSchemaError(f"fractions must be finite, non-negative and sum to 1; got {fractions!r}")
+        perm = np.random.default_rng(seed).permutation(len(self))
+        cuts = np.round(np.cumsum(fr)[:-1] * len(self)).astype(int)
+        return [self[np.sort(p)] for p in np.split(perm, cuts)]
+
+
+class Requests(_Record):
+    """Serving requests: behaviour, the organic page and the candidate cards (see the module docstring).
+
+    Parameters
+    ----------
+    n_types, n_categories : int >= 1
+        ``T`` (card types) and ``C``.
+    **arrays
+        Every behaviour, page and candidate field.
+    """
+
+    _SPEC = {**_BEHAVIOUR, **_PAGE, **_CANDIDATES}
+    _FORMAT = "mixrank.Requests"
+
+    @property
+    def organic(self) -> Page:
+        """The organic pages (no card inserted)."""
+        return Page(self.page_type, self.page_category, self.page_features)
+
+    def compose(self, assignment: Any) -> Page:
+        """The pages that plans show: ``assignment[r, s] = c`` puts candidate c at slot s, -1 keeps the organic item.
+
+        ``assignment`` is (R, K), or (K,) when the record holds one request.
+
+        Examples
+        --------
+        >>> from mixrank.synthetic import FeedEnv, FeedConfig
+        >>> req = FeedEnv(FeedConfig(n_slots=5, n_cards=3)).sample(1, seed=0).requests
+        >>> page = req.compose([-1, 2, -1, -1, 0])
+        >>> bool(page.type[0, 1] == req.cand_type[0, 2]), bool(page.type[0, 0] == 3)
+        (True, True)
+        """
+        a = np.asarray(assignment)
+        r, k, n = self.dims["R"], self.dims["K"], self.dims["N"]
+        if a.ndim == 1 and r == 1:
+            a = a[None, :]
+        if a.shape != (r, k):
+            raise LogSchemaError(f"assignment must have shape ({r}, {k}); got {a.shape}")
+        if a.size and (a.dtype.kind not in "iu" or a.min() < -1 or a.max() >= n):
+            raise LogSchemaError(f"assignment must hold -1 or candidate indices in [0, {n}); got {a.dtype} array")
+        a = a.astype(np.int64)
+        used = np.sort(np.where(a >= 0, a, -1 - np.arange(k)), axis=1)
+        if (np.diff(used, axis=1) == 0).any():
+            raise LogSchemaError("assignment must not use a candidate twice in one request")
+        card = a >= 0
+        c = np.where(card, a, 0)
+        rows = np.arange(r)[:, None]
+        ptype = np.where(card, self.cand_type[rows, c], self.page_type)
+        pcat = np.where(card, self.cand_category[rows, c], self.page_category)
+        pfeat = np.where(card[..., None], self.cand_features[rows, c], self.page_features)
+        return Page(ptype.astype(np.int16), pcat.astype(np.int16), pfeat.astype(np.float32))
