@@ -92,7 +92,11 @@ class ESANConfig:
     slot_scale : float
         Depth features of slot s: ``log1p(s) / log1p(slot_scale) - 0.5`` and ``s / slot_scale``.
     use_window, use_behaviour : bool
-        Ablation switches.
+        Ablation switches: the surrounding window; both behaviour sequences.
+    use_exposures, use_clicks, use_actions : bool
+        Finer ablations of the behaviour: the exposure sequence, the click
+        sequence (each read as empty when off), the action features (read as
+        zeros when off).
 
     Examples
     --------
@@ -114,6 +118,9 @@ class ESANConfig:
     slot_scale: float = 50.0
     use_window: bool = True
     use_behaviour: bool = True
+    use_exposures: bool = True
+    use_clicks: bool = True
+    use_actions: bool = True
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -448,11 +455,15 @@ class ESAN(nn.Module):
         """Behaviour fields (B, L, ...) -> the encoded exposure and click sequences and a pooled user vector."""
         if not self.config.use_behaviour:
             return None
+        cfg = self.config
         seqs = []
-        for prefix, encoder in (("exp", self.exp_seq), ("clk", self.clk_seq)):
-            types, cats = b[f"{prefix}_type"], b[f"{prefix}_category"]
-            memory = encoder(self.items(types, cats, b[f"{prefix}_features"]), b[f"{prefix}_action"])
-            seqs.append(SequenceState(memory, b[f"{prefix}_mask"], types, cats))
+        for prefix, encoder, used in (("exp", self.exp_seq, cfg.use_exposures), ("clk", self.clk_seq, cfg.use_clicks)):
+            types, cats, actions = b[f"{prefix}_type"], b[f"{prefix}_category"], b[f"{prefix}_action"]
+            if not cfg.use_actions:
+                actions = torch.zeros_like(actions)
+            memory = encoder(self.items(types, cats, b[f"{prefix}_features"]), actions)
+            mask = b[f"{prefix}_mask"] if used else torch.zeros_like(b[f"{prefix}_mask"])
+            seqs.append(SequenceState(memory, mask, types, cats))
         pooled = []
         for seq in seqs:
             m = seq.mask.to(seq.memory.dtype).unsqueeze(-1)

@@ -101,6 +101,20 @@ def test_ablation_without_behaviour_ignores_it(requests) -> None:
     assert np.abs(full.predict(requests)[0] - full.predict(other)[0]).max() > 1e-6
 
 
+@pytest.mark.parametrize(
+    "option, field, used",
+    [("use_clicks", "clk_category", False), ("use_exposures", "exp_category", False), ("use_actions", "exp_action", False),
+     ("use_clicks", "exp_category", True)],
+)
+def test_finer_ablations_ignore_their_part(requests, option, field, used) -> None:
+    model = _model(requests, **{option: False})
+    f = requests.fields
+    f[field] = (np.array(f[field]) + 1) % SMALL.n_categories if field.endswith("category") else np.array(f[field]) + 3.0
+    other = type(requests)(requests.n_types, requests.n_categories, **f)
+    diff = np.abs(model.predict(requests)[0] - model.predict(other)[0]).max()
+    assert (diff > 1e-6) if used else (diff < 1e-6), diff
+
+
 def test_model_is_small() -> None:
     cfg = ESANConfig(n_types=3, n_categories=8, n_features=4, exp_action_dim=3, clk_action_dim=2)
     assert ESAN(cfg).n_parameters() * 4 < 1_000_000
@@ -388,6 +402,40 @@ def test_logloss_and_calibration() -> None:
         auc([0, 1], [0.5, 1.5])
     with pytest.raises(InputError, match="shapes"):
         logloss([0, 1, 1], [0.5, 0.5])
+
+
+def test_matrix_errors_match_a_loop() -> None:
+    from scipy.stats import spearmanr
+
+    from esan.metrics import matrix_errors
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0.01, 0.3, size=(4, 5, 7))
+    pred = np.clip(true + rng.normal(0, 0.05, size=true.shape), 0.001, 0.999)
+    m = matrix_errors(pred, true)
+    lg = lambda p: np.log(p / (1 - p))  # noqa: E731
+    for r in range(4):
+        slot = np.mean([spearmanr(pred[r, c], true[r, c])[0] for c in range(5)])
+        card = np.mean([spearmanr(pred[r, :, s], true[r, :, s])[0] for s in range(7)])
+        rmse = np.sqrt(np.mean((lg(pred[r]) - lg(true[r])) ** 2))
+        np.testing.assert_allclose([m["slot_rank_corr"][r], m["card_rank_corr"][r], m["logit_rmse"][r]],
+                                   [slot, card, rmse], rtol=1e-10)
+    assert matrix_errors(true, true)["slot_rank_corr"].tolist() == [1.0] * 4
+    with pytest.raises(InputError, match="shapes"):
+        matrix_errors(pred[:, :, :3], true)
+
+
+def test_per_type_calibration_and_bootstrap() -> None:
+    from esan.metrics import bootstrap_mean_ci, per_type_calibration
+
+    types = np.array([0, 0, 0, 1, 1, 2])
+    y = np.array([1, 0, 1, 0, 1, 0])
+    p = np.array([0.5, 0.5, 0.5, 0.2, 0.2, 0.1])
+    got = per_type_calibration(types, y, p, expected=p * 2)
+    assert got[0]["pred_over_obs"] == pytest.approx(0.75) and got[1]["pred_over_obs"] == pytest.approx(0.4)
+    assert got[2]["pred_over_obs"] == pytest.approx(0.1) and got[0]["pred_over_expected"] == pytest.approx(0.5)
+    mean, lo, hi = bootstrap_mean_ci(np.r_[np.zeros(50), np.ones(50)], n_boot=500)
+    assert mean == 0.5 and 0.38 < lo < 0.5 < hi < 0.62
 
 
 @pytest.mark.parametrize("module", ["esan.data", "esan.model", "esan.metrics", "esan.checkpoint", "esan.training"])
