@@ -59,14 +59,21 @@ import torch
 from torch import Tensor, nn
 
 from esan.data import BEHAVIOUR_FIELDS, CANDIDATE_FIELDS, PAGE_FIELDS, FeedLog, InputError, Requests
+from mixrank.logs import OPTIONAL_FIELDS
 
 __all__ = ["ESANConfig", "ESAN", "FORWARD_INPUTS"]
 
 #: The positional inputs of :meth:`ESAN.forward` (and of the exported programs), in order.
 FORWARD_INPUTS = (*BEHAVIOUR_FIELDS, *PAGE_FIELDS, *CANDIDATE_FIELDS)
 
-_INT_FIELDS = {name for name in FORWARD_INPUTS if name.endswith(("_type", "_category"))}
-_BOOL_FIELDS = {name for name in FORWARD_INPUTS if name.endswith("_mask")}
+#: The optional inputs that follow them, in order, for a config that uses them (see :attr:`ESAN.input_names`).
+SPARSE_INPUTS = ("exp_sparse", "clk_sparse", "page_sparse", "cand_sparse")
+MASK_INPUTS = ("page_mask", "cand_mask")
+
+_INT_FIELDS = {name for name in (*FORWARD_INPUTS, *OPTIONAL_FIELDS) if name.endswith(("_type", "_category", "_sparse"))}
+_BOOL_FIELDS = {name for name in (*FORWARD_INPUTS, *OPTIONAL_FIELDS) if name.endswith("_mask")}
+#: Hashing multiplier of sparse IDs (Knuth's multiplicative hash).
+_HASH = 2654435761
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,16 @@ class ESANConfig:
         Finer ablations of the behaviour: the exposure sequence, the click
         sequence (each read as empty when off), the action features (read as
         zeros when off).
+    n_sparse : int >= 0
+        ``S``, sparse categorical columns per item (``*_sparse`` fields); 0: none.
+    sparse_buckets : int
+        Hash buckets per sparse column; bucket 0 is the out-of-vocabulary
+        bucket (missing IDs, and IDs whose bucket the training log never hit).
+    context_dim : int >= 0
+        ``D``, dense user/context features (``context``); 0: none.
+    use_masks : bool
+        Take ``page_mask`` and ``cand_mask`` inputs: padded slots are kept out
+        of their neighbours' windows, and padded slots and candidates score 0.
 
     Examples
     --------
@@ -121,6 +138,10 @@ class ESANConfig:
     use_exposures: bool = True
     use_clicks: bool = True
     use_actions: bool = True
+    n_sparse: int = 0
+    sparse_buckets: int = 4096
+    context_dim: int = 0
+    use_masks: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -133,8 +154,9 @@ class ESANConfig:
                     raise InputError(f"ESANConfig.slot_scale must be a number > 0; got {v!r}")
                 object.__setattr__(self, f.name, float(v))
             else:
-                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                    raise InputError(f"ESANConfig.{f.name} must be an int >= 1; got {v!r}")
+                lo = 0 if f.name in ("n_sparse", "context_dim") else 1
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                    raise InputError(f"ESANConfig.{f.name} must be an int >= {lo}; got {v!r}")
                 object.__setattr__(self, f.name, int(v))
         if self.dim % self.heads:
             raise InputError(f"ESANConfig.heads must divide dim ({self.dim}); got {self.heads}")
@@ -159,17 +181,22 @@ class ESANConfig:
 
     @classmethod
     def for_data(cls, data: FeedLog | Requests, **options: Any) -> ESANConfig:
-        """A config whose data sizes (T, C, F, Ae, Ac) match a log or request record."""
+        """A config whose data sizes (T, C, F, Ae, Ac; S, D and masks when present) match a log or request record."""
         if not isinstance(data, (FeedLog, Requests)):
             raise InputError(f"data must be a FeedLog or Requests; got {type(data).__name__}")
         d = data.dims
+        found = {
+            "n_sparse": d.get("S", 0),
+            "context_dim": d.get("D", 0),
+            "use_masks": any(m in data.fields for m in MASK_INPUTS),
+        }
         return cls(
             n_types=data.n_types,
             n_categories=data.n_categories,
             n_features=d["F"],
             exp_action_dim=d["Ae"],
             clk_action_dim=d["Ac"],
-            **options,
+            **{**found, **options},
         )
 
 
@@ -200,17 +227,52 @@ class Standardiser(nn.Module):
 class ItemEncoder(nn.Module):
     """Type, category and dense features of items -> (..., dim)."""
 
-    def __init__(self, n_types: int, n_categories: int, n_features: int, dim: int) -> None:
+    def __init__(
+        self, n_types: int, n_categories: int, n_features: int, dim: int, n_sparse: int = 0, buckets: int = 1
+    ) -> None:
         super().__init__()
         self.type_emb = nn.Embedding(n_types + 1, dim)
         self.cat_emb = nn.Embedding(n_categories, dim)
         self.feat = nn.Linear(n_features, dim)
         self.mix = nn.Linear(dim, dim)
         self.scaling = Standardiser(n_features)
+        self.n_sparse, self.buckets = n_sparse, buckets
+        if n_sparse:
+            self.sparse = nn.Embedding(n_sparse * (buckets + 1), dim)
+            nn.init.normal_(self.sparse.weight, std=0.05)
+            # which buckets of each column the training log hit; the others read the OOV bucket 0
+            self.register_buffer("seen", torch.ones(n_sparse * (buckets + 1), dtype=torch.bool))
+            self.register_buffer("offset", torch.arange(n_sparse, dtype=torch.long) * (buckets + 1), persistent=False)
 
-    def forward(self, types: Tensor, cats: Tensor, feats: Tensor) -> Tensor:
-        """(..., ) int, (..., ) int, (..., F) float -> (..., dim)."""
+    def hashed_rows(self, ids: Tensor) -> Tensor:
+        """Raw IDs (..., S) -> rows of the sparse table (..., S): hashed per column; missing IDs (-1) to bucket 0."""
+        salt = torch.arange(self.n_sparse, dtype=ids.dtype, device=ids.device) * 7919
+        h = torch.remainder(ids * _HASH + salt, self.buckets) + 1
+        return self.offset + torch.where(ids < 0, torch.zeros_like(h), h)
+
+    def buckets_of(self, ids: Tensor) -> Tensor:
+        """:meth:`hashed_rows`, with the buckets the training log never hit sent to the OOV bucket 0."""
+        rows = self.hashed_rows(ids)
+        return torch.where(self.seen[rows], rows, self.offset.expand_as(rows))
+
+    def fit_vocabulary(self, ids: np.ndarray) -> None:
+        """Mark the buckets hit by the IDs (M, S) of the training log as seen; all others read bucket 0."""
+        seen = torch.zeros_like(self.seen)
+        seen[self.offset] = True
+        for start in range(0, ids.shape[0], 1 << 16):
+            rows = self.hashed_rows(torch.from_numpy(np.ascontiguousarray(ids[start : start + (1 << 16)])))
+            seen[rows.reshape(-1).to(seen.device)] = True
+        self.seen.copy_(seen)
+
+    def forward(self, types: Tensor, cats: Tensor, feats: Tensor, sparse: Tensor | None = None) -> Tensor:
+        """(..., ) int, (..., ) int, (..., F) float, optional (..., S) raw IDs -> (..., dim)."""
         e = self.type_emb(types) + self.cat_emb(cats) + self.feat(self.scaling(feats))
+        if self.n_sparse and sparse is not None:
+            rows = self.buckets_of(sparse)
+            if self.training:  # teach the OOV bucket: a few known IDs read it too
+                drop = torch.rand(rows.shape, device=rows.device) < 0.05
+                rows = torch.where(drop, self.offset.expand_as(rows), rows)
+            e = e + self.sparse(rows).sum(-2)
         return e + self.mix(torch.relu(e))
 
 
@@ -432,7 +494,10 @@ class ESAN(nn.Module):
             raise InputError(f"config must be an ESANConfig; got {type(config).__name__}")
         self.config = cfg = config
         d = cfg.dim
-        self.items = ItemEncoder(cfg.n_types, cfg.n_categories, cfg.n_features, d)
+        self.items = ItemEncoder(cfg.n_types, cfg.n_categories, cfg.n_features, d, cfg.n_sparse, cfg.sparse_buckets)
+        if cfg.context_dim:
+            self.context_scaling = Standardiser(cfg.context_dim)
+            self.context = nn.Linear(cfg.context_dim, d)
         self.slots = SlotContext(d, cfg.window, cfg.slot_scale, cfg.use_window)
         cand_dim = d
         if cfg.use_behaviour:
@@ -461,7 +526,7 @@ class ESAN(nn.Module):
             types, cats, actions = b[f"{prefix}_type"], b[f"{prefix}_category"], b[f"{prefix}_action"]
             if not cfg.use_actions:
                 actions = torch.zeros_like(actions)
-            memory = encoder(self.items(types, cats, b[f"{prefix}_features"]), actions)
+            memory = encoder(self.items(types, cats, b[f"{prefix}_features"], b.get(f"{prefix}_sparse")), actions)
             mask = b[f"{prefix}_mask"] if used else torch.zeros_like(b[f"{prefix}_mask"])
             seqs.append(SequenceState(memory, mask, types, cats))
         pooled = []
@@ -472,14 +537,24 @@ class ESAN(nn.Module):
         return UserState(seqs[0], seqs[1], user)
 
     def encode_candidates(
-        self, types: Tensor, cats: Tensor, feats: Tensor, user: UserState | None, enc: Tensor | None = None
+        self,
+        types: Tensor,
+        cats: Tensor,
+        feats: Tensor,
+        user: UserState | None,
+        enc: Tensor | None = None,
+        sparse: Tensor | None = None,
+        context: Tensor | None = None,
     ) -> Tensor:
         """(B, M) items -> (B, M, cand_dim): the item, what it attends to in each sequence, the user.
 
-        ``enc`` is the items' encoding when already computed (the page's items).
+        ``enc`` is the items' encoding when already computed (the page's items);
+        ``context`` (B, D) the dense user/context features, when the config has them.
         """
         if enc is None:
-            enc = self.items(types, cats, feats)
+            enc = self.items(types, cats, feats, sparse)
+        if self.config.context_dim and context is not None:
+            enc = enc + self.context(self.context_scaling(context)).unsqueeze(1)
         if user is None:
             return enc
         m = enc.shape[1]
@@ -496,8 +571,14 @@ class ESAN(nn.Module):
     def encode_slots(self, b: dict[str, Tensor], slots: Tensor | None = None) -> tuple[SlotState, Tensor]:
         """Page fields (B, K, ...) -> the surroundings of ``slots`` (B, S) (default: every slot), and the
         encoded page items (B, K, dim)."""
-        page_enc = self.items(b["page_type"], b["page_category"], b["page_features"])
-        return self.slots(page_enc, b["page_type"], b["page_category"], slots), page_enc
+        page_enc = self.items(b["page_type"], b["page_category"], b["page_features"], b.get("page_sparse"))
+        seen_enc, seen_type, seen_cat = page_enc, b["page_type"], b["page_category"]
+        mask = b.get("page_mask")
+        if mask is not None and self.config.use_window:  # padded slots look like the page's edge to neighbours
+            seen_enc = torch.where(mask.unsqueeze(-1), page_enc, self.slots.edge.expand_as(page_enc))
+            seen_type = torch.where(mask, seen_type, torch.full_like(seen_type, -1))
+            seen_cat = torch.where(mask, seen_cat, torch.full_like(seen_cat, -1))
+        return self.slots(seen_enc, seen_type, seen_cat, slots), page_enc
 
     # ------------------------------------------------------------ scoring
     def forward(
@@ -518,8 +599,18 @@ class ESAN(nn.Module):
         cand_type: Tensor,
         cand_category: Tensor,
         cand_features: Tensor,
+        exp_sparse: Tensor | None = None,
+        clk_sparse: Tensor | None = None,
+        page_sparse: Tensor | None = None,
+        cand_sparse: Tensor | None = None,
+        context: Tensor | None = None,
+        page_mask: Tensor | None = None,
+        cand_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Score requests: the ``FORWARD_INPUTS`` tensors (see :mod:`esan.data`), with a batch axis B.
+        """Score requests: the ``FORWARD_INPUTS`` tensors (see :mod:`mixrank.logs`), with a batch axis B.
+
+        The optional inputs (sparse IDs, context, masks) are those of
+        :attr:`input_names` beyond ``FORWARD_INPUTS``, for a config that uses them.
 
         Returns
         -------
@@ -534,14 +625,39 @@ class ESAN(nn.Module):
             "clk_type": clk_type, "clk_category": clk_category, "clk_features": clk_features,
             "clk_action": clk_action, "clk_mask": clk_mask,
             "page_type": page_type, "page_category": page_category, "page_features": page_features,
+            "exp_sparse": exp_sparse, "clk_sparse": clk_sparse, "page_sparse": page_sparse, "page_mask": page_mask,
         }  # fmt: skip
         user = self.encode_user(b)
         slots, page_enc = self.encode_slots(b)  # every slot, once
-        cand = self.encode_candidates(cand_type, cand_category, cand_features, user)  # every candidate, once
-        organic = self.encode_candidates(page_type, page_category, page_features, user, enc=page_enc)
+        cand = self.encode_candidates(  # every candidate, once
+            cand_type, cand_category, cand_features, user, sparse=cand_sparse, context=context
+        )
+        organic = self.encode_candidates(page_type, page_category, page_features, user, enc=page_enc, context=context)
         card_logit = self._calibrated(self.head.grid(cand, cand_type, cand_category, slots), cand_type.unsqueeze(-1))
         organic_logit = self._calibrated(self.head.pairs(organic, page_type, page_category, slots), page_type)
-        return torch.sigmoid(card_logit), torch.sigmoid(organic_logit)
+        card_ctr, organic_ctr = torch.sigmoid(card_logit), torch.sigmoid(organic_logit)
+        if page_mask is not None:  # padded slots and candidates score 0
+            organic_ctr = organic_ctr * page_mask.to(organic_ctr.dtype)
+            card_ctr = card_ctr * page_mask.to(card_ctr.dtype).unsqueeze(1)
+        if cand_mask is not None:
+            card_ctr = card_ctr * cand_mask.to(card_ctr.dtype).unsqueeze(-1)
+        return card_ctr, organic_ctr
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The positional inputs of :meth:`forward` (and of the exports) for this config, in order."""
+        cfg = self.config
+        return (
+            *FORWARD_INPUTS,
+            *(SPARSE_INPUTS if cfg.n_sparse else ()),
+            *(("context",) if cfg.context_dim else ()),
+            *(MASK_INPUTS if cfg.use_masks else ()),
+        )
+
+    def call(self, t: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` on the inputs of :attr:`input_names` found in ``t`` (the optional ones by keyword)."""
+        base = [t[name] for name in FORWARD_INPUTS]
+        return self(*base, **{name: t[name] for name in self.input_names[len(FORWARD_INPUTS) :]})
 
     def _calibrated(self, logit: Tensor, types: Tensor) -> Tensor:
         """Per-type calibration of logits; ``types`` broadcasts against ``logit``."""
@@ -551,7 +667,9 @@ class ESAN(nn.Module):
         """Logits (B, K) of the items of logged pages at their own slots (the training path, uncalibrated)."""
         user = self.encode_user(b)
         slots, page_enc = self.encode_slots(b)
-        items = self.encode_candidates(b["page_type"], b["page_category"], b["page_features"], user, enc=page_enc)
+        items = self.encode_candidates(
+            b["page_type"], b["page_category"], b["page_features"], user, enc=page_enc, context=b.get("context")
+        )
         logit = self.head.pairs(items, b["page_type"], b["page_category"], slots)
         return self._calibrated(logit, b["page_type"]) if calibrated else logit
 
@@ -566,7 +684,11 @@ class ESAN(nn.Module):
         user = self.encode_user(b)
         state, _ = self.encode_slots(b, slots.unsqueeze(-1))  # (P, 1, ...)
         ctype, ccat = b["cand_type"].unsqueeze(-1), b["cand_category"].unsqueeze(-1)
-        cand = self.encode_candidates(ctype, ccat, b["cand_features"].unsqueeze(1), user)
+        csparse = b.get("cand_sparse")
+        cand = self.encode_candidates(
+            ctype, ccat, b["cand_features"].unsqueeze(1), user,
+            sparse=None if csparse is None else csparse.unsqueeze(1), context=b.get("context"),
+        )  # fmt: skip
         return self._calibrated(self.head.pairs(cand, ctype, ccat, state), ctype).squeeze(-1)
 
     # ------------------------------------------------------------ fitted statistics
@@ -576,15 +698,22 @@ class ESAN(nn.Module):
         :func:`esan.training.train` calls it once, on the training log, unless the model is already fitted.
         """
         self.check_data(log)
-        if self.config.use_behaviour:
-            feats = [log.page_features.reshape(-1, log.dims["F"])]
-            for prefix, encoder in (("exp", self.exp_seq), ("clk", self.clk_seq)):
-                live = getattr(log, f"{prefix}_mask")
-                feats.append(getattr(log, f"{prefix}_features")[live])
+        cfg = self.config
+        page_live = log.fields.get("page_mask", np.ones(log.page_type.shape, bool))
+        feats = [log.page_features[page_live]]
+        sparse = [log.page_sparse[page_live]] if cfg.n_sparse else []
+        for prefix, encoder in (("exp", getattr(self, "exp_seq", None)), ("clk", getattr(self, "clk_seq", None))):
+            live = getattr(log, f"{prefix}_mask")
+            feats.append(getattr(log, f"{prefix}_features")[live])
+            if cfg.n_sparse:
+                sparse.append(getattr(log, f"{prefix}_sparse")[live])
+            if encoder is not None:
                 encoder.scaling.fit(getattr(log, f"{prefix}_action")[live])
-            self.items.scaling.fit(np.concatenate(feats))
-        else:
-            self.items.scaling.fit(log.page_features.reshape(-1, log.dims["F"]))
+        self.items.scaling.fit(np.concatenate(feats) if cfg.use_behaviour else feats[0])
+        if cfg.n_sparse:
+            self.items.fit_vocabulary(np.concatenate(sparse))
+        if cfg.context_dim:
+            self.context_scaling.fit(log.context)
         self.fitted[0] = 1.0
 
     @torch.no_grad()
@@ -615,7 +744,7 @@ class ESAN(nn.Module):
         try:
             raw = np.concatenate(
                 [
-                    self.log_logits(self.tensors(log, slice(i, i + batch_size), device=self.device), calibrated=False)
+                    self.log_logits(self.inputs(log, slice(i, i + batch_size)), calibrated=False)
                     .double()
                     .cpu()
                     .numpy()
@@ -661,12 +790,14 @@ class ESAN(nn.Module):
             "Ae (exposure actions)": (d["Ae"], cfg.exp_action_dim),
             "Ac (click actions)": (d["Ac"], cfg.clk_action_dim),
         }
+        if cfg.n_sparse:
+            want["S (sparse columns)"] = (d.get("S", 0), cfg.n_sparse)
+        if cfg.context_dim:
+            want["D (context features)"] = (d.get("D", 0), cfg.context_dim)
         for name, (got, need) in want.items():
             if got != need:
                 raise InputError(f"data {name} must be {need} for this model; got {got}")
-        for seq in ("Le", "Lc"):
-            if d[seq] > cfg.max_seq_len:
-                raise InputError(f"data {seq} must be <= max_seq_len ({cfg.max_seq_len}); got {d[seq]}")
+        # sequences longer than max_seq_len are truncated (the most recent entries kept) by inputs()
 
     def _move(self, device: Any) -> None:
         if device is None:
@@ -681,12 +812,30 @@ class ESAN(nn.Module):
         """Where the model's weights are."""
         return self.calib_bias.device
 
+    def inputs(self, data: FeedLog | Requests, index: Any = slice(None)) -> dict[str, Tensor]:
+        """:meth:`tensors` for this model: on its device, sequences cut to ``max_seq_len`` (most recent
+        kept), and all-True masks where the config takes masks that the record lacks."""
+        t = self.tensors(data, index, device=self.device, max_seq_len=self.config.max_seq_len)
+        if self.config.use_masks:
+            ref = {"page_mask": t["page_type"], "cand_mask": t.get("cand_type")}
+            for name, like in ref.items():
+                if name not in t and like is not None:
+                    t[name] = torch.ones_like(like, dtype=torch.bool)
+        return t
+
     @staticmethod
-    def tensors(data: FeedLog | Requests, index: Any = slice(None), device: Any = None) -> dict[str, Tensor]:
-        """The record's fields (rows ``index``) as tensors of the dtypes the model takes, on ``device``."""
+    def tensors(
+        data: FeedLog | Requests, index: Any = slice(None), device: Any = None, max_seq_len: int | None = None
+    ) -> dict[str, Tensor]:
+        """The record's fields (rows ``index``) as tensors of the dtypes the model takes, on ``device``.
+
+        With ``max_seq_len``, the behaviour sequences keep their first (most recent) ``max_seq_len`` entries.
+        """
         out = {}
         for name, arr in data.fields.items():
             a = arr[index]
+            if max_seq_len is not None and name.startswith(("exp_", "clk_")):
+                a = a[:, :max_seq_len]
             if name in _INT_FIELDS:
                 a = a.astype(np.int64)
             elif name in _BOOL_FIELDS or a.dtype == np.bool_:
@@ -717,8 +866,7 @@ class ESAN(nn.Module):
         cards, organics = [], []
         try:
             for start in range(0, len(requests), batch_size):
-                t = self.tensors(requests, slice(start, start + batch_size), device=self.device)
-                c, o = self(*(t[name] for name in FORWARD_INPUTS))
+                c, o = self.call(self.inputs(requests, slice(start, start + batch_size)))
                 cards.append(c.double().cpu().numpy())
                 organics.append(o.double().cpu().numpy())
         finally:
@@ -740,7 +888,7 @@ class ESAN(nn.Module):
         out = []
         try:
             for start in range(0, len(log), batch_size):
-                batch = self.tensors(log, slice(start, start + batch_size), device=self.device)
+                batch = self.inputs(log, slice(start, start + batch_size))
                 out.append(torch.sigmoid(self.log_logits(batch)).double().cpu().numpy())
         finally:
             self.train(was_training)

@@ -258,7 +258,7 @@ def train(
             bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=not progress, leave=False)
             for i in bar:
                 idx = np.sort(order[i * batch_size : (i + 1) * batch_size])
-                batch = model.tensors(train_log, idx, device=device)
+                batch = model.inputs(train_log, idx)
                 mask = batch["exposed"]
                 n_items = int(mask.sum())
                 if n_items == 0:

@@ -62,6 +62,21 @@ measure the oracle).
 Candidates (:class:`Requests` only): ``cand_type`` (R, N) int in [0, T) (cards
 only), ``cand_category`` (R, N) int, ``cand_features`` (R, N, F) float.
 
+Optional fields, for a team's own logs (S sparse columns, D context features):
+
+=================  ===============  =====================================================
+``exp_sparse``     (R, Le, S) int   raw IDs of each exposure's sparse categorical columns
+``clk_sparse``     (R, Lc, S) int   (item ID, seller, brand...): any int64 >= 0, -1 when
+``page_sparse``    (R, K, S) int    missing. The model hashes them into buckets, with an
+``cand_sparse``    (R, N, S) int    out-of-vocabulary bucket for IDs it never saw
+``context``        (R, D) float     dense user / context features (device, hour, ...)
+``page_mask``      (R, K) bool      False on padded slots (a page shorter than K); they
+                                    are never exposed and never seen as neighbours
+``cand_mask``      (R, N) bool      False on padded candidates (:class:`Requests` only)
+=================  ===============  =====================================================
+
+The sparse fields go together: a record has all of those of its parts or none.
+
 Files are ``.npz`` archives with a ``__schema__`` entry (format, version, T, C);
 :meth:`FeedLog.save` writes the whole file or nothing.
 
@@ -149,6 +164,21 @@ _CANDIDATES: dict[str, tuple[tuple[str, ...], str]] = {
     "cand_features": (("R", "N", "F"), "float"),
 }
 
+_EXTRA_LOG: dict[str, tuple[tuple[str, ...], str]] = {
+    "exp_sparse": (("R", "Le", "S"), "id"),
+    "clk_sparse": (("R", "Lc", "S"), "id"),
+    "page_sparse": (("R", "K", "S"), "id"),
+    "context": (("R", "D"), "float"),
+    "page_mask": (("R", "K"), "bool"),
+}
+_EXTRA_REQUESTS: dict[str, tuple[tuple[str, ...], str]] = {
+    **_EXTRA_LOG,
+    "cand_sparse": (("R", "N", "S"), "id"),
+    "cand_mask": (("R", "N"), "bool"),
+}
+#: The optional fields for a team's own logs (sparse IDs, context, masks).
+OPTIONAL_FIELDS = tuple(_EXTRA_REQUESTS)
+
 #: Field names of the behaviour part, in the order the model takes them.
 BEHAVIOUR_FIELDS = tuple(_BEHAVIOUR)
 PAGE_FIELDS = tuple(_PAGE)
@@ -165,6 +195,15 @@ def _to_array(name: str, x: Any, kind: str) -> np.ndarray:
             if arr.dtype.kind not in "iu" or (arr.size and not np.isin(arr, (0, 1)).all()):
                 raise LogSchemaError(f"{name} must hold booleans; got dtype {arr.dtype}")
         return np.ascontiguousarray(arr, dtype=np.bool_)
+    if kind == "id":
+        if arr.size and arr.dtype.kind not in "iu":
+            raise LogSchemaError(f"{name} must hold integer IDs (int64, -1 when missing); got dtype {arr.dtype}")
+        if arr.size and arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max:
+            raise LogSchemaError(f"{name} must fit in int64; got values up to {arr.max()}")
+        out = np.ascontiguousarray(arr, dtype=np.int64)
+        if out.size and out.min() < -1:
+            raise LogSchemaError(f"{name} must hold IDs >= 0 or -1 (missing); got {out.min()}")
+        return out
     if kind in ("type", "card_type", "category"):
         if arr.dtype.kind == "f":
             if arr.size and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
@@ -246,7 +285,11 @@ class _Record:
             raise LogSchemaError(f"{name} must hold probabilities in [0, 1]; got range [{arr.min()}, {arr.max()}]")
 
     def _check_extra(self) -> None:
-        pass
+        sparse = [k for k in self._OPTIONAL if k.endswith("_sparse")]
+        have = [k for k in sparse if k in self._data]
+        if have and len(have) != len(sparse):
+            missing = ", ".join(k for k in sparse if k not in self._data)
+            raise LogSchemaError(f"{type(self).__name__} has {', '.join(have)} but not {missing}: give all or none")
 
     # -------------------------------------------------------------- access
     def __getattr__(self, name: str) -> np.ndarray:
@@ -373,14 +416,20 @@ class FeedLog(_Record):
     """
 
     _SPEC = {**_BEHAVIOUR, **_PAGE, **_OUTCOMES}
-    _OPTIONAL = {"true_ctr": (("R", "K"), "prob")}
+    _OPTIONAL = {"true_ctr": (("R", "K"), "prob"), **_EXTRA_LOG}
     _FORMAT = "mixrank.FeedLog"
 
     def _check_extra(self) -> None:
+        super()._check_extra()
         bad = self.clicked & ~self.exposed
         if bad.any():
             i = tuple(int(j) for j in np.argwhere(bad)[0])
             raise LogSchemaError(f"clicked must be False where exposed is False; got a click at {i}")
+        if "page_mask" in self._data:
+            bad = self.exposed & ~self.page_mask
+            if bad.any():
+                i = tuple(int(j) for j in np.argwhere(bad)[0])
+                raise LogSchemaError(f"exposed must be False where page_mask is False (a padded slot); got {i}")
 
     @property
     def n_impressions(self) -> int:
@@ -428,6 +477,7 @@ class Requests(_Record):
     """
 
     _SPEC = {**_BEHAVIOUR, **_PAGE, **_CANDIDATES}
+    _OPTIONAL = _EXTRA_REQUESTS
     _FORMAT = "mixrank.Requests"
 
     @property
@@ -463,7 +513,25 @@ class Requests(_Record):
         card = a >= 0
         c = np.where(card, a, 0)
         rows = np.arange(r)[:, None]
+        if "page_mask" in self._data and (card & ~self.page_mask).any():
+            raise LogSchemaError("assignment must not place a card on a padded slot (page_mask False)")
+        if "cand_mask" in self._data and (card & ~self.cand_mask[rows, c]).any():
+            raise LogSchemaError("assignment must not use a padded candidate (cand_mask False)")
         ptype = np.where(card, self.cand_type[rows, c], self.page_type)
         pcat = np.where(card, self.cand_category[rows, c], self.page_category)
         pfeat = np.where(card[..., None], self.cand_features[rows, c], self.page_features)
         return Page(ptype.astype(np.int16), pcat.astype(np.int16), pfeat.astype(np.float32))
+
+    def compose_fields(self, assignment: Any) -> dict[str, np.ndarray]:
+        """Like :meth:`compose`, as the page fields of a :class:`FeedLog` (``page_sparse`` and
+        ``page_mask`` included when the record has them)."""
+        page = self.compose(assignment)
+        out = {"page_type": page.type, "page_category": page.category, "page_features": page.features}
+        a = np.asarray(assignment).astype(np.int64).reshape(len(self), -1)
+        if "page_sparse" in self._data:
+            c = np.where(a >= 0, a, 0)
+            rows = np.arange(len(self))[:, None]
+            out["page_sparse"] = np.where((a >= 0)[..., None], self.cand_sparse[rows, c], self.page_sparse)
+        if "page_mask" in self._data:
+            out["page_mask"] = self.page_mask
+        return out

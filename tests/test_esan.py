@@ -126,8 +126,18 @@ def test_predict_checks_the_data(env, requests) -> None:
         _model(requests).predict(other)
     with pytest.raises(InputError, match="Requests"):
         _model(requests).predict(env.log(2, seed=0))
-    with pytest.raises(InputError, match="max_seq_len"):
-        ESAN(ESANConfig.for_data(requests, max_seq_len=4)).predict(requests)
+
+
+
+def test_long_sequences_are_truncated_to_the_most_recent(requests) -> None:
+    model = _model(requests, max_seq_len=4)
+    f = requests.fields
+    for name in list(f):
+        if name.startswith(("exp_", "clk_")):
+            f[name] = np.array(f[name])[:, :4]  # index 0 is the latest entry: keep the first four
+    cut = type(requests)(requests.n_types, requests.n_categories, **f)
+    np.testing.assert_array_equal(model.predict(requests)[0], model.predict(cut)[0])
+    assert requests.dims["Le"] > 4
 
 
 def test_config_validation() -> None:
@@ -448,6 +458,8 @@ def test_esan_doctests(module) -> None:
 def test_forward_inputs_order_matches_forward() -> None:
     import inspect
 
+    from esan.model import MASK_INPUTS, SPARSE_INPUTS
+
     params = list(inspect.signature(ESAN.forward).parameters)[1:]
-    assert tuple(params) == FORWARD_INPUTS
+    assert tuple(params) == (*FORWARD_INPUTS, *SPARSE_INPUTS, "context", *MASK_INPUTS)
 
