@@ -59,7 +59,7 @@ import torch
 from torch import Tensor, nn
 
 from esan.data import BEHAVIOUR_FIELDS, CANDIDATE_FIELDS, PAGE_FIELDS, FeedLog, InputError, Requests
-from mixrank.logs import OPTIONAL_FIELDS
+from mixrank.logs import OPTIONAL_FIELDS, LogShards
 
 __all__ = ["ESANConfig", "ESAN", "FORWARD_INPUTS"]
 
@@ -217,11 +217,17 @@ class Standardiser(nn.Module):
 
     def fit(self, values: np.ndarray) -> None:
         """Set the statistics from ``values`` (M, width) (rows: the live entries of a log)."""
-        if values.shape[0] == 0:
-            return
         v = values.astype(np.float64)
-        self.mean.copy_(torch.from_numpy(v.mean(0)).float())
-        self.std.copy_(torch.from_numpy(np.maximum(v.std(0), 1e-3)).float())
+        self.fit_moments(v.sum(0), (v**2).sum(0), v.shape[0])
+
+    def fit_moments(self, total: np.ndarray, squares: np.ndarray, count: int) -> None:
+        """Set the statistics from sums over ``count`` rows (a log read in chunks)."""
+        if count == 0:
+            return
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+        self.mean.copy_(torch.from_numpy(mean).float())
+        self.std.copy_(torch.from_numpy(np.maximum(std, 1e-3)).float())
 
 
 class ItemEncoder(nn.Module):
@@ -255,9 +261,12 @@ class ItemEncoder(nn.Module):
         rows = self.hashed_rows(ids)
         return torch.where(self.seen[rows], rows, self.offset.expand_as(rows))
 
-    def fit_vocabulary(self, ids: np.ndarray) -> None:
-        """Mark the buckets hit by the IDs (M, S) of the training log as seen; all others read bucket 0."""
-        seen = torch.zeros_like(self.seen)
+    def fit_vocabulary(self, ids: np.ndarray, reset: bool = True) -> None:
+        """Mark the buckets hit by the IDs (M, S) of the training log as seen; all others read bucket 0.
+
+        ``reset=False`` adds to the buckets already marked (a log read in chunks).
+        """
+        seen = torch.zeros_like(self.seen) if reset else self.seen.clone()
         seen[self.offset] = True
         for start in range(0, ids.shape[0], 1 << 16):
             rows = self.hashed_rows(torch.from_numpy(np.ascontiguousarray(ids[start : start + (1 << 16)])))
@@ -692,28 +701,47 @@ class ESAN(nn.Module):
         return self._calibrated(self.head.pairs(cand, ctype, ccat, state), ctype).squeeze(-1)
 
     # ------------------------------------------------------------ fitted statistics
-    def fit_scaling(self, log: FeedLog) -> None:
-        """Standardise item features and action features with the statistics of ``log``'s live entries.
+    def fit_scaling(self, log: FeedLog | LogShards) -> None:
+        """Fit the statistics of ``log``'s live entries: the standardisation of item, action and context
+        features, and the sparse columns' vocabulary (the buckets its IDs hit).
 
-        :func:`esan.training.train` calls it once, on the training log, unless the model is already fitted.
+        A :class:`~mixrank.logs.LogShards` is read chunk by chunk. :func:`esan.training.train` calls
+        this once, on the training log, unless the model is already fitted.
         """
-        self.check_data(log)
         cfg = self.config
-        page_live = log.fields.get("page_mask", np.ones(log.page_type.shape, bool))
-        feats = [log.page_features[page_live]]
-        sparse = [log.page_sparse[page_live]] if cfg.n_sparse else []
-        for prefix, encoder in (("exp", getattr(self, "exp_seq", None)), ("clk", getattr(self, "clk_seq", None))):
-            live = getattr(log, f"{prefix}_mask")
-            feats.append(getattr(log, f"{prefix}_features")[live])
+        sums: dict[str, list] = {}
+
+        def add(name: str, values: np.ndarray) -> None:
+            v = values.astype(np.float64)
+            acc = sums.setdefault(name, [0.0, 0.0, 0])
+            acc[0] = acc[0] + v.sum(0)
+            acc[1] = acc[1] + (v**2).sum(0)
+            acc[2] += v.shape[0]
+
+        parts = log.chunks(128) if isinstance(log, LogShards) else [log]  # bounded memory
+        for i, part in enumerate(parts):
+            self.check_data(part)
+            page_live = part.fields.get("page_mask", np.ones(part.page_type.shape, bool))
+            add("items", part.page_features[page_live])
             if cfg.n_sparse:
-                sparse.append(getattr(log, f"{prefix}_sparse")[live])
-            if encoder is not None:
-                encoder.scaling.fit(getattr(log, f"{prefix}_action")[live])
-        self.items.scaling.fit(np.concatenate(feats) if cfg.use_behaviour else feats[0])
-        if cfg.n_sparse:
-            self.items.fit_vocabulary(np.concatenate(sparse))
+                self.items.fit_vocabulary(part.page_sparse[page_live], reset=i == 0)
+            for prefix in ("exp", "clk"):
+                live = getattr(part, f"{prefix}_mask")[:, : cfg.max_seq_len]
+                if cfg.use_behaviour:
+                    add("items", getattr(part, f"{prefix}_features")[:, : cfg.max_seq_len][live])
+                    add(prefix, getattr(part, f"{prefix}_action")[:, : cfg.max_seq_len][live])
+                if cfg.n_sparse:
+                    self.items.fit_vocabulary(getattr(part, f"{prefix}_sparse")[:, : cfg.max_seq_len][live], reset=False)
+            if cfg.context_dim:
+                add("context", part.context)
+        targets = {"items": self.items.scaling}
+        if cfg.use_behaviour:
+            targets.update(exp=self.exp_seq.scaling, clk=self.clk_seq.scaling)
         if cfg.context_dim:
-            self.context_scaling.fit(log.context)
+            targets["context"] = self.context_scaling
+        for name, scaler in targets.items():
+            if name in sums:
+                scaler.fit_moments(*sums[name])
         self.fitted[0] = 1.0
 
     @torch.no_grad()

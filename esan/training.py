@@ -37,6 +37,7 @@ from esan.checkpoint import save_checkpoint
 from esan.data import FeedLog, InputError
 from esan.metrics import evaluate_predictions
 from esan.model import ESAN
+from mixrank.logs import LogShards
 
 __all__ = ["train", "TrainResult", "evaluate"]
 
@@ -153,8 +154,11 @@ def train(
     ----------
     model : ESAN
         Trained in place; on return it holds the best validation weights.
-    train_log, val_log : FeedLog
-        ``val_log`` None: no validation, no early stopping, the last weights are kept.
+    train_log : FeedLog or LogShards
+        A :class:`~mixrank.logs.LogShards` is read batch by batch through memory maps (logs larger
+        than memory).
+    val_log : FeedLog, optional
+        None: no validation, no early stopping, the last weights are kept.
     epochs : int >= 1
     batch_size : int >= 1
         Requests per step.
@@ -203,8 +207,11 @@ def train(
     for name, lg in (("train_log", train_log), ("val_log", val_log)):
         if lg is None and name == "val_log":
             continue
+        if name == "train_log" and isinstance(lg, LogShards):
+            model.check_data(lg.take([0]))
+            continue
         if not isinstance(lg, FeedLog):
-            raise InputError(f"{name} must be an esan.data.FeedLog; got {type(lg).__name__}")
+            raise InputError(f"{name} must be a mixrank.logs.FeedLog (train_log also LogShards); got {type(lg).__name__}")
         model.check_data(lg)
         if lg.n_impressions == 0:
             raise InputError(f"{name} must hold at least one exposed item; got none")
@@ -229,6 +236,7 @@ def train(
     except (RuntimeError, TypeError) as exc:
         raise InputError(f"device must name a torch device (e.g. 'cpu', 'cuda'); got {device!r} ({exc})") from None
     model.to(device)
+    sharded = isinstance(train_log, LogShards)
     if not model.fitted[0]:
         model.fit_scaling(train_log)
     if calibrate and val_log is not None:  # refitted on the new weights at the end
@@ -258,7 +266,7 @@ def train(
             bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=not progress, leave=False)
             for i in bar:
                 idx = np.sort(order[i * batch_size : (i + 1) * batch_size])
-                batch = model.inputs(train_log, idx)
+                batch = model.inputs(train_log.take(idx)) if sharded else model.inputs(train_log, idx)
                 mask = batch["exposed"]
                 n_items = int(mask.sum())
                 if n_items == 0:

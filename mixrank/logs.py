@@ -111,7 +111,7 @@ import numpy as np
 from mixrank._io import atomic_write
 from mixrank.errors import MixrankError
 
-__all__ = ["InputError", "LogSchemaError", "FeedLog", "Requests", "Page", "SCHEMA_VERSION"]
+__all__ = ["InputError", "LogSchemaError", "FeedLog", "Requests", "Page", "LogShards", "SCHEMA_VERSION"]
 
 #: Version of the ``.npz`` layout written by :meth:`FeedLog.save` / :meth:`Requests.save`.
 SCHEMA_VERSION = 1
@@ -441,6 +441,13 @@ class FeedLog(_Record):
         """The pages as shown."""
         return Page(self.page_type, self.page_category, self.page_features)
 
+    def save_shards(self, directory: str | os.PathLike[str], rows_per_shard: int = 100_000) -> LogShards:
+        """Write the log as memory-mappable shards of ``rows_per_shard`` requests (see :class:`LogShards`)."""
+        if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, (int, np.integer)) or rows_per_shard < 1:
+            raise LogSchemaError(f"rows_per_shard must be an int >= 1; got {rows_per_shard!r}")
+        n = len(self)
+        return LogShards.write(directory, (self[i : i + rows_per_shard] for i in range(0, n, int(rows_per_shard))))
+
     def split(self, fractions: tuple[float, ...], seed: int = 0) -> list:
         """Split the requests at random into parts of the given fractions (which must sum to 1).
 
@@ -463,6 +470,142 @@ class FeedLog(_Record):
         perm = np.random.default_rng(seed).permutation(len(self))
         cuts = np.round(np.cumsum(fr)[:-1] * len(self)).astype(int)
         return [self[np.sort(p)] for p in np.split(perm, cuts)]
+
+
+class LogShards:
+    """A :class:`FeedLog` too large for memory: a directory of shards, read through memory maps.
+
+    Written by :meth:`FeedLog.save_shards` (or shard by shard with
+    :meth:`LogShards.write`): ``schema.json`` and one folder of ``.npy`` files
+    per shard. Opening reads only the headers; :meth:`take` reads the rows it
+    is asked for (the operating system pages them in and out), :meth:`chunks`
+    walks the log in order. :func:`esan.training.train` takes it in place of a
+    :class:`FeedLog`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from mixrank.synthetic import FeedEnv, FeedConfig
+    >>> log = FeedEnv(FeedConfig(n_slots=6, n_cards=3)).log(50, seed=0)
+    >>> shards = log.save_shards(tempfile.mkdtemp() + "/log", rows_per_shard=20)
+    >>> len(shards), shards.n_shards, shards.take([3, 45]) == log[[3, 45]]
+    (50, 3, True)
+    """
+
+    _FORMAT = "mixrank.FeedLog.shards"
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        head = self.directory / "schema.json"
+        try:
+            header = json.loads(head.read_text())
+        except OSError as exc:
+            raise LogSchemaError(f"cannot read {head}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise LogSchemaError(f"{head} is not valid JSON ({exc})") from None
+        if not isinstance(header, dict) or header.get("format") != self._FORMAT:
+            raise LogSchemaError(f"{head} must hold format {self._FORMAT!r}")
+        version = header.get("schema_version")
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+            raise LogSchemaError(f"{head}: schema_version must be an int in [1, {SCHEMA_VERSION}]; got {version!r}")
+        self.n_types, self.n_categories = header.get("n_types"), header.get("n_categories")
+        shards, names = header.get("shards"), header.get("fields")
+        if not isinstance(shards, list) or not shards or not isinstance(names, list):
+            raise LogSchemaError(f"{head} must list its shards and fields")
+        self._shards: list[dict[str, np.ndarray]] = []
+        sizes = []
+        for entry in shards:
+            arrays = {}
+            for name in names:
+                f = self.directory / str(entry) / f"{name}.npy"
+                try:
+                    arrays[name] = np.load(f, mmap_mode="r", allow_pickle=False)
+                except (OSError, ValueError) as exc:
+                    raise LogSchemaError(f"cannot read shard file {f} ({exc})") from None
+            rows = {a.shape[0] for a in arrays.values()}
+            if len(rows) != 1:
+                raise LogSchemaError(f"shard {entry} of {self.directory}: fields differ in their number of rows")
+            self._shards.append(arrays)
+            sizes.append(rows.pop())
+        self._starts = np.concatenate([[0], np.cumsum(sizes)])
+        first = self.take([0])  # validates the layout (and T, C) on one row
+        self.dims = {**first.dims, "R": len(self)}
+
+    @classmethod
+    def write(cls, directory: str | os.PathLike[str], parts: Any) -> LogShards:
+        """Write the :class:`FeedLog` parts of an iterable as shards (one at a time: the whole log is never
+        in memory) and open them. The directory appears whole or not at all."""
+        import shutil
+        import tempfile
+
+        directory = Path(directory)
+        if directory.exists():
+            raise LogSchemaError(f"directory must not exist yet; got {directory}")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            names, first = [], None
+            for i, part in enumerate(parts):
+                if not isinstance(part, FeedLog):
+                    raise LogSchemaError(f"parts must be FeedLog records; got {type(part).__name__}")
+                if first is None:
+                    first = part
+                elif (part.n_types, part.n_categories, part.fields.keys()) != (
+                    first.n_types, first.n_categories, first.fields.keys()
+                ):
+                    raise LogSchemaError("parts must share T, C and fields")
+                name = f"shard-{i:05d}"
+                (tmp / name).mkdir()
+                for field, arr in part.fields.items():
+                    np.save(tmp / name / f"{field}.npy", arr)
+                names.append(name)
+            if first is None:
+                raise LogSchemaError("parts must hold at least one FeedLog; got none")
+            header = {
+                "format": cls._FORMAT,
+                "schema_version": SCHEMA_VERSION,
+                "n_types": first.n_types,
+                "n_categories": first.n_categories,
+                "fields": list(first.fields),
+                "shards": names,
+            }
+            (tmp / "schema.json").write_text(json.dumps(header))
+            os.replace(tmp, directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return cls(directory)
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    @property
+    def n_shards(self) -> int:
+        return len(self._shards)
+
+    def __repr__(self) -> str:
+        return f"LogShards({self.directory}, R={len(self)}, shards={self.n_shards})"
+
+    def take(self, rows: Any) -> FeedLog:
+        """The requests at ``rows`` (global indices, in the order given) as a validated :class:`FeedLog`."""
+        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise IndexError(f"LogShards index out of range (the log holds {len(self)} requests)")
+        idx = idx % max(len(self), 1)
+        shard = np.searchsorted(self._starts, idx, side="right") - 1
+        out: dict[str, list[np.ndarray]] = {name: [] for name in self._shards[0]}
+        order = []
+        for sh in np.unique(shard):
+            pick = np.flatnonzero(shard == sh)
+            local = idx[pick] - self._starts[sh]
+            for name, arr in self._shards[sh].items():
+                out[name].append(np.asarray(arr[local]))
+            order.append(pick)
+        back = np.argsort(np.concatenate(order)) if order else np.zeros(0, np.int64)
+        return FeedLog(self.n_types, self.n_categories, **{k: np.concatenate(v)[back] for k, v in out.items()})
+
+    def chunks(self, size: int = 4096) -> Any:
+        """The log in order, ``size`` requests at a time (an iterator of :class:`FeedLog`)."""
+        for start in range(0, len(self), size):
+            yield self.take(np.arange(start, min(start + size, len(self))))
 
 
 class Requests(_Record):
