@@ -114,6 +114,17 @@ class ESANConfig:
     use_masks : bool
         Take ``page_mask`` and ``cand_mask`` inputs: padded slots are kept out
         of their neighbours' windows, and padded slots and candidates score 0.
+    use_last_match, use_cross_attention, use_dwell_filter : bool
+        Design points of Dianping's behaviour model, each off by default (bench
+        them with ``bench/bench_esan.py --ablations``): *steps since the last
+        match* (how many entries back the latest one of the candidate's
+        category, and of its type, stands) among the hard-search features;
+        exposure-to-click *cross-attention* (each exposure attends over the
+        clicks and a zero vector, so an exposure unlike every click reads ~0);
+        a *dwell filter* that drops un-clicked exposures whose dwell
+        (``exp_action[..., dwell_column]``, raw units) is below
+        ``dwell_threshold`` — scroll-pasts are not negative feedback
+        (``click_column``: the action column that flags a click).
 
     Examples
     --------
@@ -142,6 +153,12 @@ class ESANConfig:
     sparse_buckets: int = 4096
     context_dim: int = 0
     use_masks: bool = False
+    use_last_match: bool = False
+    use_cross_attention: bool = False
+    use_dwell_filter: bool = False
+    dwell_threshold: float = 0.0
+    dwell_column: int = 0
+    click_column: int = 2
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -149,12 +166,16 @@ class ESANConfig:
             if f.name.startswith("use_"):
                 if not isinstance(v, bool):
                     raise InputError(f"ESANConfig.{f.name} must be a bool; got {v!r}")
+            elif f.name == "dwell_threshold":
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise InputError(f"ESANConfig.dwell_threshold must be a finite number; got {v!r}")
+                object.__setattr__(self, f.name, float(v))
             elif f.name == "slot_scale":
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                     raise InputError(f"ESANConfig.slot_scale must be a number > 0; got {v!r}")
                 object.__setattr__(self, f.name, float(v))
             else:
-                lo = 0 if f.name in ("n_sparse", "context_dim") else 1
+                lo = 0 if f.name in ("n_sparse", "context_dim", "dwell_column", "click_column") else 1
                 if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                     raise InputError(f"ESANConfig.{f.name} must be an int >= {lo}; got {v!r}")
                 object.__setattr__(self, f.name, int(v))
@@ -316,15 +337,17 @@ class CandidateAttention(nn.Module):
       candidate's own category, and of its own type, with their counts.
     """
 
-    def __init__(self, dim: int, heads: int, max_len: int) -> None:
+    def __init__(self, dim: int, heads: int, max_len: int, last_match: bool = False) -> None:
         super().__init__()
         self.heads = heads
+        self.last_match = last_match
+        self.log_len = math.log1p(max_len)
         self.q = nn.Linear(dim, dim)
         self.k = nn.Linear(dim, dim)
         self.v = nn.Linear(dim, dim)
         self.hard_v = nn.Linear(dim, dim)
         self.match = nn.Parameter(torch.zeros(2, heads))  # same type, same category
-        self.out = nn.Linear(4 * dim + 2, dim)
+        self.out = nn.Linear(4 * dim + 2 + (2 if last_match else 0), dim)
         self.sum_scale = 1.0 / math.sqrt(max_len)
 
     def forward(self, cand: Tensor, cand_type: Tensor, cand_cat: Tensor, seq: SequenceState) -> Tensor:
@@ -353,11 +376,34 @@ class CandidateAttention(nn.Module):
         hv = self.hard_v(seq.memory)  # (B, L, dim)
         hard = []
         counts = []
+        length = seq.mask.shape[1]
+        steps = torch.arange(length, device=cand.device, dtype=cand.dtype)
         for same in (same_cat * live, same_type * live):  # (B, M, L)
             n = same.sum(-1, keepdim=True)
             hard.append((same @ hv) / (n + 1.0))
             counts.append(torch.log1p(n))
+            if self.last_match:  # steps back to the latest match (index 0 is the latest entry); none: the length
+                last = torch.where(same > 0, steps, torch.full_like(same, float(length))).amin(-1, keepdim=True)
+                counts.append(torch.log1p(last) / self.log_len)
         return self.out(torch.cat([learned, *hard, *counts], dim=-1))
+
+
+class CrossAttention(nn.Module):
+    """Exposures attend over the clicks plus a zero vector (Dianping): an exposure unlike every click reads ~0."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def forward(self, exposures: Tensor, clicks: SequenceState) -> Tensor:
+        """(B, Le, dim) exposures, the click sequence -> (B, Le, dim) what each exposure reads from the clicks."""
+        q = self.q(exposures)
+        scores = q @ self.k(clicks.memory).transpose(1, 2) * self.scale  # (B, Le, Lc)
+        scores = torch.where(clicks.mask[:, None, :], scores, torch.full_like(scores, -1e9))
+        zero = torch.zeros_like(scores[..., :1])  # the zero vector's key scores 0, its value is 0
+        weights = torch.softmax(torch.cat([scores, zero], dim=-1), dim=-1)[..., :-1]
+        return weights @ self.v(clicks.memory)
 
 
 class SequenceState(NamedTuple):
@@ -512,8 +558,10 @@ class ESAN(nn.Module):
         if cfg.use_behaviour:
             self.exp_seq = SequenceEncoder(cfg.exp_action_dim, d, cfg.max_seq_len)
             self.clk_seq = SequenceEncoder(cfg.clk_action_dim, d, cfg.max_seq_len)
-            self.exp_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len)
-            self.clk_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len)
+            self.exp_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len, cfg.use_last_match)
+            self.clk_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len, cfg.use_last_match)
+            if cfg.use_cross_attention:
+                self.cross = CrossAttention(d)
             self.user = nn.Linear(2 * d, d)
             cand_dim = 4 * d
         self.head = PairHead(cand_dim, d, cfg.hidden, 2 * cfg.window if cfg.use_window else 0, cfg.n_types + 1)
@@ -537,7 +585,13 @@ class ESAN(nn.Module):
                 actions = torch.zeros_like(actions)
             memory = encoder(self.items(types, cats, b[f"{prefix}_features"], b.get(f"{prefix}_sparse")), actions)
             mask = b[f"{prefix}_mask"] if used else torch.zeros_like(b[f"{prefix}_mask"])
+            if prefix == "exp" and cfg.use_dwell_filter:  # scroll-pasts are not negative feedback
+                raw = b["exp_action"]
+                kept = (raw[..., cfg.click_column] > 0.5) | (raw[..., cfg.dwell_column] >= cfg.dwell_threshold)
+                mask = mask & kept
             seqs.append(SequenceState(memory, mask, types, cats))
+        if cfg.use_cross_attention:
+            seqs[0] = seqs[0]._replace(memory=seqs[0].memory + self.cross(seqs[0].memory, seqs[1]))
         pooled = []
         for seq in seqs:
             m = seq.mask.to(seq.memory.dtype).unsqueeze(-1)
@@ -818,6 +872,11 @@ class ESAN(nn.Module):
             "Ae (exposure actions)": (d["Ae"], cfg.exp_action_dim),
             "Ac (click actions)": (d["Ac"], cfg.clk_action_dim),
         }
+        if cfg.use_dwell_filter and max(cfg.dwell_column, cfg.click_column) >= d["Ae"]:
+            raise InputError(
+                f"data Ae (exposure actions) must exceed dwell_column ({cfg.dwell_column}) and click_column "
+                f"({cfg.click_column}) for the dwell filter; got {d['Ae']}"
+            )
         if cfg.n_sparse:
             want["S (sparse columns)"] = (d.get("S", 0), cfg.n_sparse)
         if cfg.context_dim:

@@ -48,7 +48,10 @@ def _pair_rows(req, r: int, c: int, s: int) -> dict:
 
 
 # ------------------------------------------------------------------ the grid
-@pytest.mark.parametrize("options", [{}, {"use_window": False}, {"use_behaviour": False}])
+DIANPING = {"use_last_match": True, "use_cross_attention": True, "use_dwell_filter": True, "dwell_threshold": 0.0}
+
+
+@pytest.mark.parametrize("options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING])
 def test_grid_equals_per_pair_scoring(requests, options) -> None:
     model = _model(requests, **options)
     card, organic = model.predict(requests)
@@ -113,6 +116,36 @@ def test_finer_ablations_ignore_their_part(requests, option, field, used) -> Non
     other = type(requests)(requests.n_types, requests.n_categories, **f)
     diff = np.abs(model.predict(requests)[0] - model.predict(other)[0]).max()
     assert (diff > 1e-6) if used else (diff < 1e-6), diff
+
+
+def test_dwell_filter_drops_short_unclicked_exposures(requests) -> None:
+    model = _model(requests, use_dwell_filter=True, dwell_threshold=0.0)
+    act = np.array(requests.exp_action)
+    dropped = (act[..., 2] < 0.5) & (act[..., 0] < 0.0)  # not clicked, dwell below the threshold
+    assert dropped.any() and (~dropped).any()
+
+    def changed(where):
+        f = requests.fields
+        cats = np.array(f["exp_category"])
+        cats[where] = (cats[where] + 1) % SMALL.n_categories
+        f["exp_category"] = cats
+        return type(requests)(requests.n_types, requests.n_categories, **f)
+
+    base = model.predict(requests)[0]
+    np.testing.assert_array_equal(model.predict(changed(dropped))[0], base)
+    assert np.abs(model.predict(changed(~dropped))[0] - base).max() > 1e-6
+    with pytest.raises(InputError, match="dwell"):
+        ESAN(ESANConfig.for_data(requests, use_dwell_filter=True, click_column=7)).predict(requests)
+
+
+def test_last_match_and_cross_attention_use_the_sequences(requests) -> None:
+    for option in ("use_last_match", "use_cross_attention"):
+        on, off = _model(requests, **{option: True}), _model(requests)
+        assert on.n_parameters() > off.n_parameters()
+        f = requests.fields
+        f["clk_category"] = (np.array(f["clk_category"]) + 1) % SMALL.n_categories
+        other = type(requests)(requests.n_types, requests.n_categories, **f)
+        assert np.abs(on.predict(requests)[0] - on.predict(other)[0]).max() > 1e-6
 
 
 def test_model_is_small() -> None:
