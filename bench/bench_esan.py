@@ -27,7 +27,7 @@ one thread (grid, pairs one by one, onnxruntime) and ONNX parity.
 Ablations: ``no_window`` (no surroundings), ``no_behaviour`` (no sequences),
 ``exposures_only``, ``clicks_only``, ``no_actions`` (action features read as
 zeros); and Dianping's design points, off in ESAN's defaults, as variants with
-each one on: ``with_last_match``, ``with_cross_attention``, ``with_dwell_filter``
+each one on: ``with_last_match``, ``with_cross_attention``, ``with_side_views``, ``with_dwell_filter``
 (un-clicked exposures with log dwell below -0.5 dropped). The default run trains ESAN and the first two in each world (about 11
 minutes on a shared 2-core VM); ``--ablations all`` adds the other three in the
 default world (about 7 minutes more).
@@ -88,6 +88,7 @@ ABLATIONS = {
     # Dianping's design points, off in ESAN's defaults: variants with each one on
     "with_last_match": {"use_last_match": True},
     "with_cross_attention": {"use_cross_attention": True},
+    "with_side_views": {"use_side_views": True},
     "with_dwell_filter": {"use_dwell_filter": True, "dwell_threshold": -0.5},
 }
 WORLDS = {"default": FeedConfig, "second": FeedConfig.second_world}

@@ -114,11 +114,13 @@ class ESANConfig:
     use_masks : bool
         Take ``page_mask`` and ``cand_mask`` inputs: padded slots are kept out
         of their neighbours' windows, and padded slots and candidates score 0.
-    use_last_match, use_cross_attention, use_dwell_filter : bool
+    use_last_match, use_cross_attention, use_side_views, use_dwell_filter : bool
         Design points of Dianping's behaviour model, each off by default (bench
         them with ``bench/bench_esan.py --ablations``): *steps since the last
         match* (how many entries back the latest one of the candidate's
         category, and of its type, stands) among the hard-search features;
+        *side-attribute views* (extra attention over each sequence whose
+        scores compare only the type, or only the category, embeddings);
         exposure-to-click *cross-attention* (each exposure attends over the
         clicks and a zero vector, so an exposure unlike every click reads ~0);
         a *dwell filter* that drops un-clicked exposures whose dwell
@@ -155,6 +157,7 @@ class ESANConfig:
     use_masks: bool = False
     use_last_match: bool = False
     use_cross_attention: bool = False
+    use_side_views: bool = False
     use_dwell_filter: bool = False
     dwell_threshold: float = 0.0
     dwell_column: int = 0
@@ -406,6 +409,29 @@ class CrossAttention(nn.Module):
         return weights @ self.v(clicks.memory)
 
 
+class SideViews(nn.Module):
+    """Attention over a sequence in two side-attribute views (Dianping): scores from the type embeddings only,
+    and from the category embeddings only; each view reads the sequence's memory."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.q = nn.ModuleList([nn.Linear(dim, dim) for _ in range(2)])
+        self.k = nn.ModuleList([nn.Linear(dim, dim) for _ in range(2)])
+        self.out = nn.Linear(2 * dim, dim)
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def forward(self, embeddings: tuple, cand_type: Tensor, cand_cat: Tensor, seq: SequenceState) -> Tensor:
+        """(type, category) embedding tables, (B, M) candidate types and categories, a sequence -> (B, M, dim)."""
+        reads = []
+        for i, (table, cand_ids, seq_ids) in enumerate(zip(embeddings, (cand_type, cand_cat), (seq.types, seq.cats))):
+            scores = self.q[i](table(cand_ids)) @ self.k[i](table(seq_ids)).transpose(1, 2) * self.scale  # (B, M, L)
+            scores = torch.where(seq.mask[:, None, :], scores, torch.full_like(scores, -1e9))
+            null = torch.zeros_like(scores[..., :1])
+            weights = torch.softmax(torch.cat([scores, null], dim=-1), dim=-1)[..., :-1]
+            reads.append(weights @ seq.memory)
+        return self.out(torch.cat(reads, dim=-1))
+
+
 class SequenceState(NamedTuple):
     """One encoded behaviour sequence."""
 
@@ -562,6 +588,9 @@ class ESAN(nn.Module):
             self.clk_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len, cfg.use_last_match)
             if cfg.use_cross_attention:
                 self.cross = CrossAttention(d)
+            if cfg.use_side_views:
+                self.exp_views = SideViews(d)
+                self.clk_views = SideViews(d)
             self.user = nn.Linear(2 * d, d)
             cand_dim = 4 * d
         self.head = PairHead(cand_dim, d, cfg.hidden, 2 * cfg.window if cfg.use_window else 0, cfg.n_types + 1)
@@ -621,15 +650,13 @@ class ESAN(nn.Module):
         if user is None:
             return enc
         m = enc.shape[1]
-        return torch.cat(
-            [
-                enc,
-                self.exp_att(enc, types, cats, user.exposures),
-                self.clk_att(enc, types, cats, user.clicks),
-                user.pooled.unsqueeze(1).expand(-1, m, -1),
-            ],
-            dim=-1,
-        )
+        exp_read = self.exp_att(enc, types, cats, user.exposures)
+        clk_read = self.clk_att(enc, types, cats, user.clicks)
+        if self.config.use_side_views:
+            views = (self.items.type_emb, self.items.cat_emb)
+            exp_read = exp_read + self.exp_views(views, types, cats, user.exposures)
+            clk_read = clk_read + self.clk_views(views, types, cats, user.clicks)
+        return torch.cat([enc, exp_read, clk_read, user.pooled.unsqueeze(1).expand(-1, m, -1)], dim=-1)
 
     def encode_slots(self, b: dict[str, Tensor], slots: Tensor | None = None) -> tuple[SlotState, Tensor]:
         """Page fields (B, K, ...) -> the surroundings of ``slots`` (B, S) (default: every slot), and the

@@ -48,7 +48,8 @@ def _pair_rows(req, r: int, c: int, s: int) -> dict:
 
 
 # ------------------------------------------------------------------ the grid
-DIANPING = {"use_last_match": True, "use_cross_attention": True, "use_dwell_filter": True, "dwell_threshold": 0.0}
+DIANPING = {"use_last_match": True, "use_cross_attention": True, "use_side_views": True, "use_dwell_filter": True,
+            "dwell_threshold": 0.0}
 
 
 @pytest.mark.parametrize("options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING])
@@ -138,8 +139,8 @@ def test_dwell_filter_drops_short_unclicked_exposures(requests) -> None:
         ESAN(ESANConfig.for_data(requests, use_dwell_filter=True, click_column=7)).predict(requests)
 
 
-def test_last_match_and_cross_attention_use_the_sequences(requests) -> None:
-    for option in ("use_last_match", "use_cross_attention"):
+def test_last_match_cross_attention_and_side_views_use_the_sequences(requests) -> None:
+    for option in ("use_last_match", "use_cross_attention", "use_side_views"):
         on, off = _model(requests, **{option: True}), _model(requests)
         assert on.n_parameters() > off.n_parameters()
         f = requests.fields

@@ -71,7 +71,7 @@ def test_onnx_parity_with_the_dianping_options(tmp_path) -> None:
     req = FeedEnv(CFG).sample(2, seed=0).requests
     torch.manual_seed(1)
     model = ESAN(ESANConfig.for_data(req, dim=8, hidden=8, use_last_match=True, use_cross_attention=True,
-                                     use_dwell_filter=True, dwell_threshold=0.0)).eval()
+                                     use_side_views=True, use_dwell_filter=True, dwell_threshold=0.0)).eval()
     report = onnx_parity(model, export_onnx(model, tmp_path / "d.onnx", req[0]), req)
     assert report["ok"], str(report)
 
