@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=int, default=15_000, help="training requests per world")
     ap.add_argument("--val", type=int, default=10_000, help="validation (and calibration) requests")
     ap.add_argument("--test", type=int, default=10_000, help="held-out test requests")
+    ap.add_argument("--calib", type=int, default=0,
+                    help="refit each model's per-type calibration on this many fresh requests (0: the validation "
+                         "log's, fitted by train)")
     ap.add_argument("--requests", type=int, default=300, help="fresh requests of the matrix and decision runs")
     ap.add_argument("--solver", default="beam", help="solver of the decision run (the same for every matrix)")
     ap.add_argument("--time-limit", type=float, default=10.0, help="per-solve time limit (s)")
@@ -312,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{env.n_types} card types; training on {args.train} requests")
         res: dict = {"training": {}}
         models = _train_variants(world, env, {"esan": {}, **{a: ABLATIONS[a] for a in names}}, args, outdir, res)
+        if args.calib:
+            calib_log = env.log(args.calib, seed=3)
+            for model in models.values():
+                model.calibrate(calib_log)
         _accuracy(world, env, models, args, res)
         _matrix_and_decisions(world, env, models, args, res)
         results["worlds"][world] = res

@@ -66,16 +66,6 @@ def test_onnx_parity(model_and_requests, tmp_path) -> None:
     assert not bad["ok"] and bad["max_abs_diff"] > 1e-3
 
 
-def test_onnx_parity_with_the_dianping_options(tmp_path) -> None:
-    pytest.importorskip("onnxruntime")
-    req = FeedEnv(CFG).sample(2, seed=0).requests
-    torch.manual_seed(1)
-    model = ESAN(ESANConfig.for_data(req, dim=8, hidden=8, use_last_match=True, use_cross_attention=True,
-                                     use_side_views=True, use_dwell_filter=True, dwell_threshold=0.0)).eval()
-    report = onnx_parity(model, export_onnx(model, tmp_path / "d.onnx", req[0]), req)
-    assert report["ok"], str(report)
-
-
 def test_export_needs_sizes_of_two(model_and_requests) -> None:
     model, _ = model_and_requests
     one_card = FeedEnv(FeedConfig(n_slots=9, n_cards=1, exposure_len=10, history_len=30, click_len=3))

@@ -139,12 +139,19 @@ def test_padded_slots_do_not_leak_into_neighbours(env, trained) -> None:
     assert np.abs(a[r] - b[r]).max() > 1e-6
 
 
-def test_onnx_parity_with_the_new_inputs(env, trained, tmp_path) -> None:
+def test_onnx_parity_with_the_new_inputs_and_options(env, trained, tmp_path) -> None:
+    """One export covers the optional inputs (IDs, context, masks) and Dianping's switches."""
     pytest.importorskip("onnxruntime")
     from esan.export import export_onnx, onnx_parity
 
-    model, *_ = trained
+    _, shards, *_ = trained
     req = _own(env.sample(3, seed=5).requests, seed=5, id_base=7)
+    torch.manual_seed(2)
+    model = ESAN(ESANConfig.for_data(req, dim=8, hidden=8, max_seq_len=MAX_LEN, sparse_buckets=64,
+                                     use_last_match=True, use_cross_attention=True, use_side_views=True,
+                                     use_dwell_filter=True, dwell_threshold=0.0)).eval()
+    model.fit_scaling(shards)
+    model.calib_bias.copy_(torch.tensor([0.2, -0.1, 0.3, -0.2]))
     path = export_onnx(model, tmp_path / "own.onnx", req[0])
     report = onnx_parity(model, path, req)
     assert report["ok"], report
