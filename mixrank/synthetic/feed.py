@@ -31,6 +31,12 @@ exposure sequence holds the latest ``exposure_len`` of them with action features
 ``click_len`` clicks with (log dwell on the detail page, how long ago). Dwell
 times reveal the hidden interests, with noise ``dwell_noise``.
 
+A second world (:meth:`FeedConfig.second_world`), which ESAN was not shaped
+after, adds a feature-based, non-linear neighbour effect of wider reach, far
+noisier dwell times, and satiation within a page (each earlier item of the same
+category lowers the logit); its options are off by default, so the default
+world is unchanged.
+
 The logging policy (:func:`random_policy`) inserts a random subset of the
 candidates at random slots (density drawn per request from ``log_density``),
 so that positions, neighbours and types vary independently in the logs.
