@@ -90,6 +90,7 @@ ABLATIONS = {
     "with_cross_attention": {"use_cross_attention": True},
     "with_side_views": {"use_side_views": True},
     "with_dwell_filter": {"use_dwell_filter": True, "dwell_threshold": -0.5},
+    "wide_window": {"window": 6},  # the second world's reach
 }
 WORLDS = {"default": FeedConfig, "second": FeedConfig.second_world}
 
