@@ -1,26 +1,43 @@
-"""Benchmark ESAN on the synthetic feed (issue 5's "done when" figures).
+"""Benchmark ESAN where it is used: the (N, K) matrix a planner consumes, on two synthetic worlds.
 
-Measured in one run:
+For each world (``default``: :class:`~mixrank.synthetic.FeedConfig`'s defaults;
+``second``: :meth:`FeedConfig.second_world`, feature-based non-linear neighbour
+effects with a wider reach, noisier dwell, behaviour that changes within a
+page — a world the model was not shaped after), one run measures:
 
-1. the environment: seconds to write 100k logged requests;
-2. accuracy on held-out requests: test AUC, GAUC, logloss and calibration error
-   of ESAN, of the two ablations (no surrounding window; no behaviour
-   sequences) and of the oracle (the true click probabilities), with bootstrap
-   intervals (over requests) of the AUC differences;
-3. decision quality: on ``--requests`` fresh requests, plans made by one solver
-   with ESAN's matrix, the oracle's matrix and the no-window ablation's matrix,
-   all evaluated by the oracle's exact expected (gain-weighted) clicks of the
-   resulting page;
-4. latency on one CPU thread: one request of N 30 x K 50 scored as a grid, the
-   same 1,500 pairs scored one by one in a batch (each row encoded on its own),
-   and onnxruntime on the exported model; the model's fp32 size;
-5. training time of the full model on the default example log, and ONNX parity.
+1. accuracy on held-out logged requests: AUC, GAUC, logloss, ECE of ESAN, its
+   ablations and the oracle (the true click probabilities), and per-type
+   calibration after :meth:`esan.model.ESAN.calibrate` (predicted over observed
+   clicks, and over the true expected clicks, which has no sampling noise);
+2. the matrix against the environment's true matrix, per fresh request: logit
+   RMSE, the rank correlation across the slots of each card (mean over cards)
+   and across the cards of each slot (mean over slots);
+3. decision quality: one solver plans each request from each model's matrix
+   and from the true matrix; every plan is scored by the environment's exact
+   expected gain-weighted clicks of the resulting page. Quality = the true
+   uplift over the organic page of the model's plans / that of the true
+   matrix's plans (summed over requests); the whole page's ratio is reported
+   too;
+4. ESAN minus each ablation on the slot-rank correlation and the decision
+   quality, with bootstrap intervals over requests.
+
+Then, for the default world's ESAN: latency of one request (N 30 x K 50) on
+one thread (grid, pairs one by one, onnxruntime) and ONNX parity.
+
+Ablations: ``no_window`` (no surroundings), ``no_behaviour`` (no sequences),
+``exposures_only``, ``clicks_only``, ``no_actions`` (action features read as
+zeros); and Dianping's design points, off in ESAN's defaults, as variants with
+each one on: ``with_last_match``, ``with_cross_attention``, ``with_side_views``, ``with_dwell_filter``
+(un-clicked exposures with log dwell below -0.5 dropped). The default run trains ESAN and the first two in each world (about 11
+minutes on a shared 2-core VM); ``--ablations all`` adds the other three in the
+default world (about 7 minutes more).
 
 Usage::
 
-    python bench/bench_esan.py                 # the full run (trains three models; ~20 min on 2 cores)
-    python bench/bench_esan.py --quick         # a small smoke run (figures not meaningful)
-    python bench/bench_esan.py --reuse         # reuse checkpoints from a previous run in --outdir
+    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (~11-18 min on a shared 2-core VM)
+    python bench/bench_esan.py --ablations all            # every ablation in the default world
+    python bench/bench_esan.py --quick                    # a smoke run (figures not meaningful)
+    python bench/bench_esan.py --reuse                    # reuse checkpoints from a previous run in --outdir
 
 Results are printed and written to ``<outdir>/bench_esan.json``.
 """
@@ -45,14 +62,14 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import mixrank  # noqa: E402
 from esan.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from esan.export import example_args, export_onnx, onnx_parity  # noqa: E402
-from esan.metrics import auc  # noqa: E402
+from esan.metrics import bootstrap_mean_ci, matrix_errors, per_type_calibration  # noqa: E402
 from esan.model import ESAN, FORWARD_INPUTS, ESANConfig  # noqa: E402
 from esan.training import log_metrics, train  # noqa: E402
 from mixrank.pipeline import requests_to_problems  # noqa: E402
-from mixrank.synthetic import FeedEnv  # noqa: E402
+from mixrank.synthetic import FeedConfig, FeedEnv  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "examples"))
-from train_esan import DEFAULT_TRAIN_REQUESTS, DEFAULT_VAL_REQUESTS, TRAIN_OPTIONS  # noqa: E402
+from train_esan import TRAIN_OPTIONS  # noqa: E402
 
 #: The business rules of the decision-quality run (types: 0 ads, 1 short videos, 2 live streams).
 RULES = [
@@ -61,6 +78,21 @@ RULES = [
     mixrank.TypeRule(min_gap=4, max_share=0.15),
 ]
 MIN_GAP_ANY = 2
+
+ABLATIONS = {
+    "no_window": {"use_window": False},
+    "no_behaviour": {"use_behaviour": False},
+    "exposures_only": {"use_clicks": False},
+    "clicks_only": {"use_exposures": False},
+    "no_actions": {"use_actions": False},
+    # Dianping's design points, off in ESAN's defaults: variants with each one on
+    "with_last_match": {"use_last_match": True},
+    "with_cross_attention": {"use_cross_attention": True},
+    "with_side_views": {"use_side_views": True},
+    "with_dwell_filter": {"use_dwell_filter": True, "dwell_threshold": -0.5},
+    "wide_window": {"window": 6},  # the second world's reach
+}
+WORLDS = {"default": FeedConfig, "second": FeedConfig.second_world}
 
 
 def _median_time(fn, reps: int, warmup: int = 5) -> float:
@@ -74,193 +106,151 @@ def _median_time(fn, reps: int, warmup: int = 5) -> float:
     return statistics.median(times)
 
 
-def _bootstrap_auc_diff(y, p_a, p_b, group, n_boot: int, seed: int = 0) -> tuple[float, float]:
-    """95 % interval of AUC(p_a) - AUC(p_b), resampling requests."""
+def _ratio_ci(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, float, float]:
+    """sum(num) / sum(den) and its 95 % bootstrap interval, resampling requests."""
     rng = np.random.default_rng(seed)
-    groups = np.unique(group)
-    order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], groups)
-    ends = np.append(starts[1:], group.size)
-    diffs = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, groups.size, size=groups.size)
-        idx = np.concatenate([order[starts[g] : ends[g]] for g in pick])
-        diffs.append(auc(y[idx], p_a[idx]) - auc(y[idx], p_b[idx]))
-    return float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+    idx = rng.integers(0, num.size, size=(n_boot, num.size))
+    boot = num[idx].sum(1) / den[idx].sum(1)
+    return float(num.sum() / den.sum()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=int, default=DEFAULT_TRAIN_REQUESTS, help="training requests")
-    ap.add_argument("--val", type=int, default=DEFAULT_VAL_REQUESTS, help="validation requests")
-    ap.add_argument("--test", type=int, default=10_000, help="held-out test requests")
-    ap.add_argument("--requests", type=int, default=500, help="requests of the decision-quality run")
-    ap.add_argument("--solver", default="cpsat", help="solver for the decision-quality run")
-    ap.add_argument("--time-limit", type=float, default=10.0, help="per-solve time limit (s)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
-    ap.add_argument("--boot", type=int, default=200, help="bootstrap resamples")
-    ap.add_argument("--outdir", default=str(ROOT / "runs" / "bench_esan"))
-    ap.add_argument("--reuse", action="store_true", help="reuse checkpoints in --outdir")
-    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.train, args.val, args.test, args.requests, args.boot = 2000, 500, 500, 20, 20
-    outdir = Path(args.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"args": vars(args), "solvers_registered": mixrank.available_solvers()}
+def _fmt_ci(t: tuple[float, float, float], digits: int = 4) -> str:
+    return f"{t[0]:+.{digits}f} [{t[1]:+.{digits}f}, {t[2]:+.{digits}f}]"
 
-    env = FeedEnv()
-    print(f"environment: {env.config.n_cards} cards x {env.config.n_slots} slots, {env.n_types} card types")
 
-    # 1. environment speed
-    t0 = time.perf_counter()
-    big = env.log(100_000, seed=99)
-    results["env_log_100k_s"] = time.perf_counter() - t0
-    print(f"[env] 100k logged requests ({big.n_impressions} impressions): {results['env_log_100k_s']:.1f} s")
-    del big
-
-    # 2. logs and models
+def _train_variants(world: str, env: FeedEnv, variants: dict, args, outdir: Path, results: dict):
     train_log = env.log(args.train, seed=0)
     val_log = env.log(args.val, seed=1)
-    test_log = env.log(args.test, seed=2)
-    variants = {
-        "esan": {},
-        "no_window": {"use_window": False},
-        "no_behaviour": {"use_behaviour": False},
-    }
     models: dict[str, ESAN] = {}
-    results["training"] = {}
     for name, options in variants.items():
-        path = outdir / f"{name}.pt"
+        path = outdir / f"{world}_{name}.pt"
         if args.reuse and path.exists():
             models[name] = load_checkpoint(path)
-            print(f"[train] {name}: reused {path}")
+            print(f"[{world}] {name}: reused {path}")
             continue
         torch.manual_seed(0)
         model = ESAN(ESANConfig.for_data(train_log, **options))
         res = train(model, train_log, val_log, threads=args.threads, progress=sys.stderr.isatty(), **TRAIN_OPTIONS)
         save_checkpoint(model, path, extra={"best_epoch": res.best_epoch, "wall_time": res.wall_time})
         models[name] = model
-        results["training"][name] = {
-            "wall_time_s": res.wall_time,
-            "epochs": res.epochs_run,
-            "best_epoch": res.best_epoch,
-            "best_val_logloss": res.best_val_logloss,
-        }
-        print(f"[train] {name}: {res}")
+        results["training"][name] = {"wall_time_s": res.wall_time, "epochs": res.epochs_run,
+                                     "best_val_logloss": res.best_val_logloss}
+        print(f"[{world}] trained {name}: {res.wall_time:.0f} s, val logloss {res.best_val_logloss:.5f}")
+    return models
 
-    # 3. accuracy
+
+def _accuracy(world: str, env: FeedEnv, models: dict, args, results: dict) -> None:
+    test_log = env.log(args.test, seed=2)
     exposed = test_log.exposed
-    group = np.broadcast_to(np.arange(len(test_log))[:, None], exposed.shape)[exposed]
-    y = test_log.clicked[exposed]
-    preds = {name: m.predict_log(test_log) for name, m in models.items()}
-    results["accuracy"] = {}
-    for name, pred in preds.items():
+    types = test_log.page_type[exposed]
+    acc = results["accuracy"] = {}
+    calib = results["per_type_calibration"] = {}
+    for name, model in models.items():
+        pred = model.predict_log(test_log)
         met = log_metrics(test_log, pred)
-        results["accuracy"][name] = {"all": met["all"], "cards": met["cards"]}
-        if "oracle" not in results["accuracy"]:
-            results["accuracy"]["oracle"] = {"all": met["oracle"], "cards": met["oracle_cards"]}
-    oracle_p = test_log.true_ctr[exposed].astype(np.float64)
-    results["auc_diff_ci95"] = {
-        "oracle_minus_esan": _bootstrap_auc_diff(y, oracle_p, preds["esan"][exposed], group, args.boot),
-        "esan_minus_no_window": _bootstrap_auc_diff(y, preds["esan"][exposed], preds["no_window"][exposed], group, args.boot),
-        "esan_minus_no_behaviour": _bootstrap_auc_diff(
-            y, preds["esan"][exposed], preds["no_behaviour"][exposed], group, args.boot
-        ),
-    }
-    print("\n[accuracy] held-out test requests:", len(test_log), "impressions:", int(exposed.sum()))
-    print(f"  {'model':<14}{'AUC':>8}{'GAUC':>8}{'logloss':>9}{'ECE':>8}{'pred/obs':>9}{'AUC cards':>11}")
-    for name in ("oracle", "esan", "no_window", "no_behaviour"):
-        a, c = results["accuracy"][name]["all"], results["accuracy"][name]["cards"]
-        print(
-            f"  {name:<14}{a['auc']:>8.4f}{a['gauc']:>8.4f}{a['logloss']:>9.5f}{a['calibration_error']:>8.4f}"
-            f"{a['pred_over_obs']:>9.3f}{c['auc']:>11.4f}"
+        acc[name] = {"all": met["all"], "cards": met["cards"]}
+        acc.setdefault("oracle", {"all": met["oracle"], "cards": met["oracle_cards"]})
+        calib[name] = per_type_calibration(
+            types, test_log.clicked[exposed], pred[exposed], expected=test_log.true_ctr[exposed]
         )
-    for k, (lo, hi) in results["auc_diff_ci95"].items():
-        print(f"  AUC {k.replace('_', ' ')}: 95% CI [{lo:+.4f}, {hi:+.4f}]")
+    print(f"\n[{world}] accuracy on {len(test_log)} held-out requests ({int(exposed.sum())} impressions)")
+    print(f"  {'model':<15}{'AUC':>8}{'GAUC':>8}{'logloss':>9}{'ECE':>8}{'AUC cards':>11}   pred/obs per type (pred/expected)")
+    for name in ("oracle", *models):
+        a, c = acc[name]["all"], acc[name]["cards"]
+        per = calib.get(name, {})
+        cal = "  ".join(f"{t}:{v['pred_over_obs']:.3f}({v['pred_over_expected']:.3f})" for t, v in per.items())
+        print(f"  {name:<15}{a['auc']:>8.4f}{a['gauc']:>8.4f}{a['logloss']:>9.5f}"
+              f"{a['calibration_error']:>8.4f}{c['auc']:>11.4f}   {cal}")
+    o, e = acc["oracle"]["all"], acc["esan"]["all"]
+    results["oracle_gap"] = {"auc": o["auc"] - e["auc"], "gauc": o["gauc"] - e["gauc"],
+                             "logloss": e["logloss"] - o["logloss"]}
+    print(f"  oracle gap: AUC {o['auc'] - e['auc']:.4f}, GAUC {o['gauc'] - e['gauc']:.4f}, "
+          f"logloss {e['logloss'] - o['logloss']:.5f}")
 
-    # 4. decision quality
+
+def _plans(env: FeedEnv, batch, ctr, solver: str, time_limit: float) -> tuple[np.ndarray, dict[str, int]]:
+    req = batch.requests
+    problems = requests_to_problems(req, ctr=ctr, rules=RULES, gains=env.gains[: env.n_types],
+                                    min_gap_any=MIN_GAP_ANY, examination=env.examination)
+    plans = np.full((len(req), req.dims["K"]), -1)
+    counts: dict[str, int] = {}
+    for i, p in enumerate(problems):
+        sol = mixrank.solve(p, solver=solver, time_limit=time_limit)
+        counts[str(sol.status)] = counts.get(str(sol.status), 0) + 1
+        if sol.status.has_plan:
+            plans[i] = sol.assignment
+    return plans, counts
+
+
+def _matrix_and_decisions(world: str, env: FeedEnv, models: dict, args, results: dict) -> None:
     batch = env.sample(args.requests, seed=777)
     req = batch.requests
-    matrices = {
-        "oracle": env.ctr_matrix(batch),
-        "esan": models["esan"].predict(req),
-        "no_window": models["no_window"].predict(req),
-    }
-    gains = env.gains[: env.n_types]
-    solver = args.solver if args.solver in mixrank.available_solvers() else "beam"
-    values = {"organic": env.expected_clicks(batch, req.organic, weighted=True)}
-    status_counts: dict[str, dict[str, int]] = {}
-    solve_time = {}
+    true_ctr = env.ctr_matrix(batch)
+    matrices = {"oracle": true_ctr, **{name: m.predict(req) for name, m in models.items()}}
+    solver = args.solver if args.solver in mixrank.available_solvers() else "greedy"
+    organic = env.expected_clicks(batch, req.organic, weighted=True)
+    value, statuses, errs = {}, {}, {}
     for name, ctr in matrices.items():
-        problems = requests_to_problems(
-            req, ctr=ctr, rules=RULES, gains=gains, min_gap_any=MIN_GAP_ANY, examination=env.examination
-        )
-        plans = np.full((len(req), env.n_slots), -1)
-        counts: dict[str, int] = {}
-        t0 = time.perf_counter()
-        for i, p in enumerate(problems):
-            sol = mixrank.solve(p, solver=solver, time_limit=args.time_limit)
-            counts[str(sol.status)] = counts.get(str(sol.status), 0) + 1
-            if sol.status.has_plan:
-                plans[i] = sol.assignment
-        solve_time[name] = time.perf_counter() - t0
-        status_counts[name] = counts
-        values[name] = env.expected_clicks(batch, req.compose(plans), weighted=True)
-    org = values["organic"]
-    dq = {
-        "solver": solver,
-        "n_requests": len(req),
-        "status_counts": status_counts,
-        "solve_time_s": solve_time,
-        "mean_true_value": {k: float(v.mean()) for k, v in values.items()},
-        "esan_over_oracle": float(values["esan"].sum() / values["oracle"].sum()),
-        "no_window_over_oracle": float(values["no_window"].sum() / values["oracle"].sum()),
-        "esan_uplift_over_oracle_uplift": float((values["esan"] - org).sum() / (values["oracle"] - org).sum()),
-        "no_window_uplift_over_oracle_uplift": float((values["no_window"] - org).sum() / (values["oracle"] - org).sum()),
-    }
-    d = values["esan"] - values["no_window"]
-    dq["esan_minus_no_window_mean"] = float(d.mean())
-    dq["esan_minus_no_window_se"] = float(d.std(ddof=1) / np.sqrt(d.size))
-    results["decision_quality"] = dq
-    print(f"\n[decision] {len(req)} requests, solver {solver!r}, rules {len(RULES)} types, min_gap_any {MIN_GAP_ANY}")
-    print(f"  statuses: {status_counts}")
-    for k in ("organic", "oracle", "esan", "no_window"):
-        print(f"  true expected value per request ({k:>9}): {values[k].mean():.5f}")
-    print(f"  ESAN / oracle (whole page): {dq['esan_over_oracle']:.4f}   no-window / oracle: {dq['no_window_over_oracle']:.4f}")
-    print(
-        f"  ESAN / oracle (uplift over the organic page): {dq['esan_uplift_over_oracle_uplift']:.4f}   "
-        f"no-window: {dq['no_window_uplift_over_oracle_uplift']:.4f}"
-    )
-    print(f"  ESAN - no-window per request: {d.mean():+.5f} +- {dq['esan_minus_no_window_se']:.5f} (SE)")
+        plans, statuses[name] = _plans(env, batch, ctr, solver, args.time_limit)
+        value[name] = env.expected_clicks(batch, req.compose(plans), weighted=True)
+        if name != "oracle":
+            errs[name] = matrix_errors(ctr[0], true_ctr[0])
+    gain = {name: v - organic for name, v in value.items()}
+    mat, dec, diff = {}, {}, {}
+    for name in models:
+        mat[name] = {k: bootstrap_mean_ci(v, args.boot) for k, v in errs[name].items()}
+        dec[name] = {
+            "uplift_ratio": _ratio_ci(gain[name], gain["oracle"], args.boot),
+            "page_ratio": _ratio_ci(value[name], value["oracle"], args.boot),
+        }
+    for name in models:
+        if name == "esan":
+            continue
+        diff[name] = {
+            "slot_rank_corr": bootstrap_mean_ci(errs["esan"]["slot_rank_corr"] - errs[name]["slot_rank_corr"], args.boot),
+            "card_rank_corr": bootstrap_mean_ci(errs["esan"]["card_rank_corr"] - errs[name]["card_rank_corr"], args.boot),
+            "uplift_ratio": _ratio_ci(gain["esan"] - gain[name], gain["oracle"], args.boot),
+        }
+    results["matrix"] = mat
+    results["decision"] = {"solver": solver, "n_requests": len(req), "statuses": statuses, **dec,
+                           "mean_true_value": {k: float(v.mean()) for k, v in value.items()},
+                           "organic_value": float(organic.mean())}
+    results["esan_minus_ablation"] = diff
+    print(f"\n[{world}] matrix vs the true matrix and decisions, {len(req)} fresh requests, solver {solver!r}")
+    print(f"  {'model':<15}{'logit RMSE':>12}{'slot-rank r':>13}{'card-rank r':>13}{'decision quality (uplift)':>34}"
+          f"{'page ratio':>12}")
+    for name in models:
+        m, d = mat[name], dec[name]
+        u = d["uplift_ratio"]
+        print(f"  {name:<15}{m['logit_rmse'][0]:>12.4f}{m['slot_rank_corr'][0]:>13.4f}{m['card_rank_corr'][0]:>13.4f}"
+              f"{u[0]:>14.4f} [{u[1]:.4f}, {u[2]:.4f}]{d['page_ratio'][0]:>12.4f}")
+    print(f"  true value per request: organic {organic.mean():.4f}, plans from the true matrix "
+          f"{value['oracle'].mean():.4f}")
+    for name, d in diff.items():
+        print(f"  ESAN - {name:<15} slot-rank r {_fmt_ci(d['slot_rank_corr'])}   card-rank r "
+              f"{_fmt_ci(d['card_rank_corr'])}   quality {_fmt_ci(d['uplift_ratio'])}")
 
-    # 5. latency, size, export
+
+def _latency(model: ESAN, env: FeedEnv, outdir: Path) -> dict:
     torch.set_num_threads(1)
-    model = models["esan"].eval()
+    model = model.eval()
     one = env.sample(1, seed=4242).requests
     args_t = example_args(one)
     n, k = one.dims["N"], one.dims["K"]
     t = ESAN.tensors(one)
     rows = {key: v.repeat_interleave(n * k, dim=0) for key, v in t.items() if not key.startswith("cand_")}
     cand_idx = torch.arange(n).repeat_interleave(k)
-    rows["cand_type"] = t["cand_type"][0, cand_idx]
-    rows["cand_category"] = t["cand_category"][0, cand_idx]
-    rows["cand_features"] = t["cand_features"][0, cand_idx]
+    for key in ("cand_type", "cand_category", "cand_features"):
+        rows[key] = t[key][0, cand_idx]
     slots = torch.arange(k).repeat(n)
     with torch.inference_mode():
         grid_card, _ = model(*args_t)
         per_pair = torch.sigmoid(model.score_pairs(rows, slots)).reshape(n, k)
         max_diff = float((grid_card[0] - per_pair).abs().max())
         t_grid = _median_time(lambda: model(*args_t), reps=300)
-        t_pairs = _median_time(lambda: model.score_pairs(rows, slots), reps=30, warmup=2)
-    lat = {
-        "grid_median_ms": t_grid * 1e3,
-        "pairs_batch_median_ms": t_pairs * 1e3,
-        "pairs_over_grid": t_pairs / t_grid,
-        "grid_vs_pairs_max_abs_diff": max_diff,
-        "n_parameters": model.n_parameters(),
-        "fp32_bytes": model.n_parameters() * 4,
-    }
+        t_pairs = _median_time(lambda: model.score_pairs(rows, slots), reps=20, warmup=2)
+    lat = {"grid_median_ms": t_grid * 1e3, "pairs_batch_median_ms": t_pairs * 1e3,
+           "grid_vs_pairs_max_abs_diff": max_diff, "n_parameters": model.n_parameters()}
     onnx_path = outdir / "esan.onnx"
     export_onnx(model, onnx_path, one)
     parity = onnx_parity(model, onnx_path, env.sample(20, seed=5).requests)
@@ -276,25 +266,71 @@ def main(argv: list[str] | None = None) -> int:
         lat["onnxruntime_median_ms"] = _median_time(lambda: sess.run(None, feed), reps=300) * 1e3
     except ImportError:  # pragma: no cover - onnxruntime is in the export extra
         pass
-    results["latency"] = lat
-    print(f"\n[latency] one request, N {n} x K {k}, torch threads 1")
-    print(f"  grid (one forward pass): median {lat['grid_median_ms']:.2f} ms")
-    print(f"  the {n * k} pairs one by one in a batch: median {lat['pairs_batch_median_ms']:.1f} ms "
-          f"({lat['pairs_over_grid']:.1f}x the grid); max |grid - pairs| {max_diff:.2g}")
+    print(f"\n[latency] one request, N {n} x K {k}, one thread")
+    print(f"  grid (one forward pass): median {lat['grid_median_ms']:.2f} ms; the {n * k} pairs one by one: "
+          f"{lat['pairs_batch_median_ms']:.1f} ms; max |grid - pairs| {max_diff:.2g}")
     if "onnxruntime_median_ms" in lat:
-        print(f"  onnxruntime (1 thread): median {lat['onnxruntime_median_ms']:.2f} ms")
-    print(f"  parameters: {lat['n_parameters']} ({lat['fp32_bytes'] / 1e6:.3f} MB fp32)")
-    print(f"  {parity}")
-    if "esan" in results["training"]:
-        tr = results["training"]["esan"]
-        print(f"\n[training] full model on {args.train} requests: {tr['wall_time_s']:.0f} s, {tr['epochs']} epochs "
-              f"(torch threads {args.threads})")
+        print(f"  onnxruntime: median {lat['onnxruntime_median_ms']:.2f} ms")
+    print(f"  parameters: {lat['n_parameters']}; {parity}")
+    return lat
 
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train", type=int, default=15_000, help="training requests per world")
+    ap.add_argument("--val", type=int, default=10_000, help="validation (and calibration) requests")
+    ap.add_argument("--test", type=int, default=10_000, help="held-out test requests")
+    ap.add_argument("--calib", type=int, default=0,
+                    help="refit each model's per-type calibration on this many fresh requests (0: the validation "
+                         "log's, fitted by train)")
+    ap.add_argument("--requests", type=int, default=300, help="fresh requests of the matrix and decision runs")
+    ap.add_argument("--solver", default="beam", help="solver of the decision run (the same for every matrix)")
+    ap.add_argument("--time-limit", type=float, default=10.0, help="per-solve time limit (s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for training")
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
+    ap.add_argument("--worlds", default="default,second", help="comma-separated: default, second")
+    ap.add_argument("--ablations", default="no_window,no_behaviour",
+                    help="ablations in the default world: 'all', or a comma-separated list of " + ", ".join(ABLATIONS))
+    ap.add_argument("--second-ablations", default="no_window,no_behaviour", help="ablations in the second world")
+    ap.add_argument("--outdir", default=str(ROOT / "runs" / "bench_esan"))
+    ap.add_argument("--reuse", action="store_true", help="reuse checkpoints in --outdir")
+    ap.add_argument("--no-latency", action="store_true", help="skip the latency and export part")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.train, args.val, args.test, args.requests, args.boot = 1500, 500, 500, 20, 50
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    results: dict = {"args": vars(args), "train_options": TRAIN_OPTIONS, "worlds": {}}
+    start = time.perf_counter()
+    for world in args.worlds.split(","):
+        if world not in WORLDS:
+            ap.error(f"--worlds: unknown world {world!r}; choose from {', '.join(WORLDS)}")
+        chosen = args.ablations if world == "default" else args.second_ablations
+        names = list(ABLATIONS) if chosen == "all" else [a for a in chosen.split(",") if a]
+        unknown = [a for a in names if a not in ABLATIONS]
+        if unknown:
+            ap.error(f"unknown ablation(s) {unknown}; choose from {', '.join(ABLATIONS)}")
+        env = FeedEnv(WORLDS[world]())
+        print(f"\n===== world {world!r}: {env.config.n_cards} cards x {env.config.n_slots} slots, "
+              f"{env.n_types} card types; training on {args.train} requests")
+        res: dict = {"training": {}}
+        models = _train_variants(world, env, {"esan": {}, **{a: ABLATIONS[a] for a in names}}, args, outdir, res)
+        if args.calib:
+            calib_log = env.log(args.calib, seed=3)
+            for model in models.values():
+                model.calibrate(calib_log)
+        _accuracy(world, env, models, args, res)
+        _matrix_and_decisions(world, env, models, args, res)
+        results["worlds"][world] = res
+        if world == "default" and not args.no_latency:
+            results["latency"] = _latency(models["esan"], env, outdir)
+    results["wall_time_s"] = time.perf_counter() - start
     out = outdir / "bench_esan.json"
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, default=float))
     os.replace(tmp, out)
-    print(f"\nresults: {out}")
+    print(f"\nwall time {results['wall_time_s']:.0f} s; results: {out}")
     return 0
 
 

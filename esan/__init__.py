@@ -1,10 +1,10 @@
 """ESAN, the Edge Surrounding-Aware Network: a candidate-by-slot CTR matrix in one pass (SPEC §3).
 
-* :mod:`esan.data` — the array schema of logs and requests (numpy only);
+* :mod:`esan.data` — the array schema of logs and requests (numpy only; it lives in :mod:`mixrank.logs`);
 * :mod:`esan.model` — :class:`ESAN` and :class:`ESANConfig` (PyTorch);
 * :mod:`esan.training` — :func:`train` with validation, early stopping and checkpoints;
 * :mod:`esan.checkpoint` — :func:`save_checkpoint` / :func:`load_checkpoint` (safe writes, corrupt files refused);
-* :mod:`esan.metrics` — AUC, GAUC, logloss, calibration error;
+* :mod:`esan.metrics` — AUC, GAUC, logloss, calibration error (per type), the matrix against a true matrix;
 * :mod:`esan.export` — torch.export and ONNX, with an onnxruntime parity check.
 
 Names load on first use, so ``import esan`` does not import torch; the schema
@@ -32,6 +32,9 @@ __all__ = [
     "gauc",
     "logloss",
     "calibration_error",
+    "matrix_errors",
+    "per_type_calibration",
+    "LogShards",
     "export_program",
     "export_onnx",
     "onnx_parity",
@@ -53,6 +56,9 @@ _WHERE = {
     "gauc": "esan.metrics",
     "logloss": "esan.metrics",
     "calibration_error": "esan.metrics",
+    "matrix_errors": "esan.metrics",
+    "per_type_calibration": "esan.metrics",
+    "LogShards": "mixrank.logs",
     "export_program": "esan.export",
     "export_onnx": "esan.export",
     "onnx_parity": "esan.export",

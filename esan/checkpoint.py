@@ -4,7 +4,10 @@ A checkpoint is a ``torch.save`` archive holding only plain data and tensors
 (read back with ``torch.load(weights_only=True)``, so loading never runs
 pickled code): a format marker, a version, the model config, the state dict, a
 SHA-256 digest of the state dict, and an optional JSON ``extra`` (training
-metadata). :func:`save_checkpoint` writes a temporary file in the target's
+metadata). The state dict holds the feature scaling and the per-type
+calibration (buffers) with the weights, so a loaded model predicts exactly as
+the saved one (version 2; version-1 files load with identity scaling and
+calibration). Non-finite weights are refused even when the digest matches. :func:`save_checkpoint` writes a temporary file in the target's
 directory, flushes it to disk and renames it over the target.
 :func:`load_checkpoint` raises :class:`mixrank.errors.CheckpointError`, naming
 the path and what is wrong, for a missing, truncated, corrupt or foreign file.
@@ -28,7 +31,10 @@ from mixrank.errors import CheckpointError
 __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_FORMAT = "esan.checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: Buffers that version 2 added (feature scaling and per-type calibration); a version-1 file loads with their
+#: identity defaults.
+_ADDED_IN_2 = ("calib_scale", "calib_bias", "fitted", ".scaling.mean", ".scaling.std")
 
 
 def _digest(state: dict[str, torch.Tensor]) -> str:
@@ -107,6 +113,16 @@ def load_checkpoint(path: str | os.PathLike[str], with_extra: bool = False) -> E
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {exc.strerror}") from None
+    if magic[:2] != b"PK" and magic[:1] != b"\x80":  # torch.save writes a zip archive (or a legacy pickle)
+        raise CheckpointError(
+            f"checkpoint {path} is not an ESAN checkpoint: it must be a torch.save archive "
+            f"(a zip file); it starts with {magic!r}"
+        )
+    try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError... for damaged files
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -115,7 +131,7 @@ def load_checkpoint(path: str | os.PathLike[str], with_extra: bool = False) -> E
         got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"checkpoint {path} is not an ESAN checkpoint (format must be {CHECKPOINT_FORMAT!r}; got {got!r})")
     version = payload.get("version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise CheckpointError(f"checkpoint {path}: version must be an int >= 1; got {version!r}")
     if version > CHECKPOINT_VERSION:
         raise CheckpointError(f"checkpoint {path} has version {version}, newer than this esan reads ({CHECKPOINT_VERSION})")
@@ -128,7 +144,12 @@ def load_checkpoint(path: str | os.PathLike[str], with_extra: bool = False) -> E
         raise CheckpointError(f"checkpoint {path} has no valid state_dict")
     if payload.get("digest") != _digest(state):
         raise CheckpointError(f"checkpoint {path} is corrupt: its weights do not match their SHA-256 digest")
+    for name, t in state.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"checkpoint {path}: weights must be finite; {name} holds NaN or inf")
     model = ESAN(config)
+    if version == 1:
+        state = {**{k: v for k, v in model.state_dict().items() if k.endswith(_ADDED_IN_2)}, **state}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -46,12 +46,35 @@ __all__ = ["example_args", "export_program", "export_onnx", "onnx_parity", "Pari
 DEFAULT_TOLERANCE = 1e-5
 
 
-def example_args(requests: Requests) -> tuple[torch.Tensor, ...]:
-    """The forward inputs of ``requests`` as a tuple of tensors, in :data:`FORWARD_INPUTS` order."""
+def example_args(requests: Requests, model: ESAN | None = None) -> tuple[torch.Tensor, ...]:
+    """The forward inputs of ``requests`` as a tuple of tensors, in :data:`FORWARD_INPUTS` order.
+
+    With ``model``: in the order of ``model.input_names`` (its optional inputs
+    included), prepared as the model takes them (:meth:`ESAN.inputs`).
+    """
     if not isinstance(requests, Requests):
-        raise InputError(f"requests must be an esan.data.Requests; got {type(requests).__name__}")
-    t = ESAN.tensors(requests)
-    return tuple(t[name] for name in FORWARD_INPUTS)
+        raise InputError(f"requests must be a mixrank.logs.Requests; got {type(requests).__name__}")
+    if model is None:
+        t = ESAN.tensors(requests)
+        return tuple(t[name] for name in FORWARD_INPUTS)
+    t = model.inputs(requests)
+    return tuple(t[name] for name in model.input_names)
+
+
+class _ByPosition(torch.nn.Module):
+    """The model with every input of ``input_names`` positional (what the exported programs take)."""
+
+    def __init__(self, model: ESAN) -> None:
+        super().__init__()
+        self.model = model
+        self.names = model.input_names
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.call(dict(zip(self.names, inputs)))
+
+
+def _exportable(model: ESAN) -> torch.nn.Module:
+    return model if model.input_names == FORWARD_INPUTS else _ByPosition(model).eval()
 
 
 def _dynamic_shapes(model: ESAN, requests: Requests) -> tuple[dict[int, Any], ...]:
@@ -72,9 +95,11 @@ def _dynamic_shapes(model: ESAN, requests: Requests) -> tuple[dict[int, Any], ..
         "Lc": Dim("Lc", min=2, max=cap),
     }
     shapes = []
-    for name in FORWARD_INPUTS:
-        axis = {"exp": "Le", "clk": "Lc", "page": "K", "cand": "N"}[name.split("_")[0]]
-        shapes.append({1: dims[axis]})
+    for name in model.input_names:
+        axis = {"exp": "Le", "clk": "Lc", "page": "K", "cand": "N"}.get(name.split("_")[0])
+        shapes.append({1: dims[axis]} if axis else {})
+    if model.input_names != FORWARD_INPUTS:
+        return (tuple(shapes),)  # _ByPosition's forward takes them as *inputs
     return tuple(shapes)
 
 
@@ -92,11 +117,11 @@ def export_program(model: ESAN, requests: Requests, dynamic: bool = True) -> tor
     if not isinstance(model, ESAN):
         raise InputError(f"model must be an ESAN; got {type(model).__name__}")
     model.check_data(requests)
-    args = example_args(requests)
+    args = example_args(requests, model)
     model.eval()
     shapes = _dynamic_shapes(model, requests) if dynamic else None
     with torch.no_grad():
-        return torch.export.export(model, args, dynamic_shapes=shapes)
+        return torch.export.export(_exportable(model), args, dynamic_shapes=shapes)
 
 
 def export_onnx(model: ESAN, path: str | os.PathLike[str], requests: Requests, dynamic: bool = True) -> Path:
@@ -111,7 +136,7 @@ def export_onnx(model: ESAN, path: str | os.PathLike[str], requests: Requests, d
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"path's directory must exist; got {path.parent}")
-    args = example_args(requests)
+    args = example_args(requests, model)
     model.eval()
     shapes = _dynamic_shapes(model, requests) if dynamic else None
     tmpdir = tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)
@@ -125,11 +150,11 @@ def export_onnx(model: ESAN, path: str | os.PathLike[str], requests: Requests, d
             warnings.filterwarnings("ignore", message=r".*axis name.*will not be used")
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
             program = torch.onnx.export(
-                model,
+                _exportable(model),
                 args,
                 dynamo=True,
                 dynamic_shapes=shapes,
-                input_names=list(FORWARD_INPUTS),
+                input_names=list(model.input_names),
                 output_names=["card_ctr", "organic_ctr"],
                 external_data=False,
                 verbose=False,
@@ -180,10 +205,10 @@ def onnx_parity(
     model.eval()
     for r in range(len(requests)):
         one = requests[r]
-        args = example_args(one)
+        args = example_args(one, model)
         with torch.no_grad():
-            ref = [t.numpy() for t in model(*args)]
-        feed = {name: a.numpy() for name, a in zip(FORWARD_INPUTS, args) if name in names}
+            ref = [t.numpy() for t in model.call(dict(zip(model.input_names, args)))]
+        feed = {name: a.numpy() for name, a in zip(model.input_names, args) if name in names}
         got = sess.run(["card_ctr", "organic_ctr"], feed)
         for a, b in zip(ref, got):
             if a.shape != b.shape:

@@ -59,14 +59,21 @@ import torch
 from torch import Tensor, nn
 
 from esan.data import BEHAVIOUR_FIELDS, CANDIDATE_FIELDS, PAGE_FIELDS, FeedLog, InputError, Requests
+from mixrank.logs import OPTIONAL_FIELDS, LogShards
 
 __all__ = ["ESANConfig", "ESAN", "FORWARD_INPUTS"]
 
 #: The positional inputs of :meth:`ESAN.forward` (and of the exported programs), in order.
 FORWARD_INPUTS = (*BEHAVIOUR_FIELDS, *PAGE_FIELDS, *CANDIDATE_FIELDS)
 
-_INT_FIELDS = {name for name in FORWARD_INPUTS if name.endswith(("_type", "_category"))}
-_BOOL_FIELDS = {name for name in FORWARD_INPUTS if name.endswith("_mask")}
+#: The optional inputs that follow them, in order, for a config that uses them (see :attr:`ESAN.input_names`).
+SPARSE_INPUTS = ("exp_sparse", "clk_sparse", "page_sparse", "cand_sparse")
+MASK_INPUTS = ("page_mask", "cand_mask")
+
+_INT_FIELDS = {name for name in (*FORWARD_INPUTS, *OPTIONAL_FIELDS) if name.endswith(("_type", "_category", "_sparse"))}
+_BOOL_FIELDS = {name for name in (*FORWARD_INPUTS, *OPTIONAL_FIELDS) if name.endswith("_mask")}
+#: Hashing multiplier of sparse IDs (Knuth's multiplicative hash).
+_HASH = 2654435761
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,34 @@ class ESANConfig:
     slot_scale : float
         Depth features of slot s: ``log1p(s) / log1p(slot_scale) - 0.5`` and ``s / slot_scale``.
     use_window, use_behaviour : bool
-        Ablation switches.
+        Ablation switches: the surrounding window; both behaviour sequences.
+    use_exposures, use_clicks, use_actions : bool
+        Finer ablations of the behaviour: the exposure sequence, the click
+        sequence (each read as empty when off), the action features (read as
+        zeros when off).
+    n_sparse : int >= 0
+        ``S``, sparse categorical columns per item (``*_sparse`` fields); 0: none.
+    sparse_buckets : int
+        Hash buckets per sparse column; bucket 0 is the out-of-vocabulary
+        bucket (missing IDs, and IDs whose bucket the training log never hit).
+    context_dim : int >= 0
+        ``D``, dense user/context features (``context``); 0: none.
+    use_masks : bool
+        Take ``page_mask`` and ``cand_mask`` inputs: padded slots are kept out
+        of their neighbours' windows, and padded slots and candidates score 0.
+    use_last_match, use_cross_attention, use_side_views, use_dwell_filter : bool
+        Design points of Dianping's behaviour model, each off by default (bench
+        them with ``bench/bench_esan.py --ablations``): *steps since the last
+        match* (how many entries back the latest one of the candidate's
+        category, and of its type, stands) among the hard-search features;
+        *side-attribute views* (extra attention over each sequence whose
+        scores compare only the type, or only the category, embeddings);
+        exposure-to-click *cross-attention* (each exposure attends over the
+        clicks and a zero vector, so an exposure unlike every click reads ~0);
+        a *dwell filter* that drops un-clicked exposures whose dwell
+        (``exp_action[..., dwell_column]``, raw units) is below
+        ``dwell_threshold`` — scroll-pasts are not negative feedback
+        (``click_column``: the action column that flags a click).
 
     Examples
     --------
@@ -114,6 +148,20 @@ class ESANConfig:
     slot_scale: float = 50.0
     use_window: bool = True
     use_behaviour: bool = True
+    use_exposures: bool = True
+    use_clicks: bool = True
+    use_actions: bool = True
+    n_sparse: int = 0
+    sparse_buckets: int = 4096
+    context_dim: int = 0
+    use_masks: bool = False
+    use_last_match: bool = False
+    use_cross_attention: bool = False
+    use_side_views: bool = False
+    use_dwell_filter: bool = False
+    dwell_threshold: float = 0.0
+    dwell_column: int = 0
+    click_column: int = 2
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -121,13 +169,18 @@ class ESANConfig:
             if f.name.startswith("use_"):
                 if not isinstance(v, bool):
                     raise InputError(f"ESANConfig.{f.name} must be a bool; got {v!r}")
+            elif f.name == "dwell_threshold":
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise InputError(f"ESANConfig.dwell_threshold must be a finite number; got {v!r}")
+                object.__setattr__(self, f.name, float(v))
             elif f.name == "slot_scale":
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                     raise InputError(f"ESANConfig.slot_scale must be a number > 0; got {v!r}")
                 object.__setattr__(self, f.name, float(v))
             else:
-                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                    raise InputError(f"ESANConfig.{f.name} must be an int >= 1; got {v!r}")
+                lo = 0 if f.name in ("n_sparse", "context_dim", "dwell_column", "click_column") else 1
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                    raise InputError(f"ESANConfig.{f.name} must be an int >= {lo}; got {v!r}")
                 object.__setattr__(self, f.name, int(v))
         if self.dim % self.heads:
             raise InputError(f"ESANConfig.heads must divide dim ({self.dim}); got {self.heads}")
@@ -152,33 +205,107 @@ class ESANConfig:
 
     @classmethod
     def for_data(cls, data: FeedLog | Requests, **options: Any) -> ESANConfig:
-        """A config whose data sizes (T, C, F, Ae, Ac) match a log or request record."""
+        """A config whose data sizes (T, C, F, Ae, Ac; S, D and masks when present) match a log or request record."""
         if not isinstance(data, (FeedLog, Requests)):
             raise InputError(f"data must be a FeedLog or Requests; got {type(data).__name__}")
         d = data.dims
+        found = {
+            "n_sparse": d.get("S", 0),
+            "context_dim": d.get("D", 0),
+            "use_masks": any(m in data.fields for m in MASK_INPUTS),
+        }
         return cls(
             n_types=data.n_types,
             n_categories=data.n_categories,
             n_features=d["F"],
             exp_action_dim=d["Ae"],
             clk_action_dim=d["Ac"],
-            **options,
+            **{**found, **options},
         )
+
+
+class Standardiser(nn.Module):
+    """``(x - mean) / std`` with the statistics of the training log, kept as buffers.
+
+    Buffers travel with the state dict, so the checkpoint and the exports carry
+    the scaling; identity (mean 0, std 1) until :meth:`ESAN.fit_scaling` sets it.
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(width))
+        self.register_buffer("std", torch.ones(width))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+    def fit(self, values: np.ndarray) -> None:
+        """Set the statistics from ``values`` (M, width) (rows: the live entries of a log)."""
+        v = values.astype(np.float64)
+        self.fit_moments(v.sum(0), (v**2).sum(0), v.shape[0])
+
+    def fit_moments(self, total: np.ndarray, squares: np.ndarray, count: int) -> None:
+        """Set the statistics from sums over ``count`` rows (a log read in chunks)."""
+        if count == 0:
+            return
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+        self.mean.copy_(torch.from_numpy(mean).float())
+        self.std.copy_(torch.from_numpy(np.maximum(std, 1e-3)).float())
 
 
 class ItemEncoder(nn.Module):
     """Type, category and dense features of items -> (..., dim)."""
 
-    def __init__(self, n_types: int, n_categories: int, n_features: int, dim: int) -> None:
+    def __init__(
+        self, n_types: int, n_categories: int, n_features: int, dim: int, n_sparse: int = 0, buckets: int = 1
+    ) -> None:
         super().__init__()
         self.type_emb = nn.Embedding(n_types + 1, dim)
         self.cat_emb = nn.Embedding(n_categories, dim)
         self.feat = nn.Linear(n_features, dim)
         self.mix = nn.Linear(dim, dim)
+        self.scaling = Standardiser(n_features)
+        self.n_sparse, self.buckets = n_sparse, buckets
+        if n_sparse:
+            self.sparse = nn.Embedding(n_sparse * (buckets + 1), dim)
+            nn.init.normal_(self.sparse.weight, std=0.05)
+            # which buckets of each column the training log hit; the others read the OOV bucket 0
+            self.register_buffer("seen", torch.ones(n_sparse * (buckets + 1), dtype=torch.bool))
+            self.register_buffer("offset", torch.arange(n_sparse, dtype=torch.long) * (buckets + 1), persistent=False)
 
-    def forward(self, types: Tensor, cats: Tensor, feats: Tensor) -> Tensor:
-        """(..., ) int, (..., ) int, (..., F) float -> (..., dim)."""
-        e = self.type_emb(types) + self.cat_emb(cats) + self.feat(feats)
+    def hashed_rows(self, ids: Tensor) -> Tensor:
+        """Raw IDs (..., S) -> rows of the sparse table (..., S): hashed per column; missing IDs (-1) to bucket 0."""
+        salt = torch.arange(self.n_sparse, dtype=ids.dtype, device=ids.device) * 7919
+        h = torch.remainder(ids * _HASH + salt, self.buckets) + 1
+        return self.offset + torch.where(ids < 0, torch.zeros_like(h), h)
+
+    def buckets_of(self, ids: Tensor) -> Tensor:
+        """:meth:`hashed_rows`, with the buckets the training log never hit sent to the OOV bucket 0."""
+        rows = self.hashed_rows(ids)
+        return torch.where(self.seen[rows], rows, self.offset.expand_as(rows))
+
+    def fit_vocabulary(self, ids: np.ndarray, reset: bool = True) -> None:
+        """Mark the buckets hit by the IDs (M, S) of the training log as seen; all others read bucket 0.
+
+        ``reset=False`` adds to the buckets already marked (a log read in chunks).
+        """
+        seen = torch.zeros_like(self.seen) if reset else self.seen.clone()
+        seen[self.offset] = True
+        for start in range(0, ids.shape[0], 1 << 16):
+            rows = self.hashed_rows(torch.from_numpy(np.ascontiguousarray(ids[start : start + (1 << 16)])))
+            seen[rows.reshape(-1).to(seen.device)] = True
+        self.seen.copy_(seen)
+
+    def forward(self, types: Tensor, cats: Tensor, feats: Tensor, sparse: Tensor | None = None) -> Tensor:
+        """(..., ) int, (..., ) int, (..., F) float, optional (..., S) raw IDs -> (..., dim)."""
+        e = self.type_emb(types) + self.cat_emb(cats) + self.feat(self.scaling(feats))
+        if self.n_sparse and sparse is not None:
+            rows = self.buckets_of(sparse)
+            if self.training:  # teach the OOV bucket: a few known IDs read it too
+                drop = torch.rand(rows.shape, device=rows.device) < 0.05
+                rows = torch.where(drop, self.offset.expand_as(rows), rows)
+            e = e + self.sparse(rows).sum(-2)
         return e + self.mix(torch.relu(e))
 
 
@@ -190,11 +317,12 @@ class SequenceEncoder(nn.Module):
         self.action = nn.Sequential(nn.Linear(action_dim, dim), nn.ReLU(), nn.Linear(dim, dim))
         self.fuse = nn.Linear(2 * dim, dim)
         self.recency = nn.Embedding(max_len, dim)
+        self.scaling = Standardiser(action_dim)
 
     def forward(self, item_enc: Tensor, actions: Tensor) -> Tensor:
         """(B, L, dim), (B, L, A) -> (B, L, dim)."""
         length = item_enc.shape[1]
-        fused = self.fuse(torch.cat([item_enc, self.action(actions)], dim=-1))
+        fused = self.fuse(torch.cat([item_enc, self.action(self.scaling(actions))], dim=-1))
         return torch.relu(fused + self.recency.weight[:length])
 
 
@@ -212,15 +340,17 @@ class CandidateAttention(nn.Module):
       candidate's own category, and of its own type, with their counts.
     """
 
-    def __init__(self, dim: int, heads: int, max_len: int) -> None:
+    def __init__(self, dim: int, heads: int, max_len: int, last_match: bool = False) -> None:
         super().__init__()
         self.heads = heads
+        self.last_match = last_match
+        self.log_len = math.log1p(max_len)
         self.q = nn.Linear(dim, dim)
         self.k = nn.Linear(dim, dim)
         self.v = nn.Linear(dim, dim)
         self.hard_v = nn.Linear(dim, dim)
         self.match = nn.Parameter(torch.zeros(2, heads))  # same type, same category
-        self.out = nn.Linear(4 * dim + 2, dim)
+        self.out = nn.Linear(4 * dim + 2 + (2 if last_match else 0), dim)
         self.sum_scale = 1.0 / math.sqrt(max_len)
 
     def forward(self, cand: Tensor, cand_type: Tensor, cand_cat: Tensor, seq: SequenceState) -> Tensor:
@@ -249,11 +379,57 @@ class CandidateAttention(nn.Module):
         hv = self.hard_v(seq.memory)  # (B, L, dim)
         hard = []
         counts = []
+        length = seq.mask.shape[1]
+        steps = torch.arange(length, device=cand.device, dtype=cand.dtype)
         for same in (same_cat * live, same_type * live):  # (B, M, L)
             n = same.sum(-1, keepdim=True)
             hard.append((same @ hv) / (n + 1.0))
             counts.append(torch.log1p(n))
+            if self.last_match:  # steps back to the latest match (index 0 is the latest entry); none: the length
+                last = torch.where(same > 0, steps, torch.full_like(same, float(length))).amin(-1, keepdim=True)
+                counts.append(torch.log1p(last) / self.log_len)
         return self.out(torch.cat([learned, *hard, *counts], dim=-1))
+
+
+class CrossAttention(nn.Module):
+    """Exposures attend over the clicks plus a zero vector (Dianping): an exposure unlike every click reads ~0."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def forward(self, exposures: Tensor, clicks: SequenceState) -> Tensor:
+        """(B, Le, dim) exposures, the click sequence -> (B, Le, dim) what each exposure reads from the clicks."""
+        q = self.q(exposures)
+        scores = q @ self.k(clicks.memory).transpose(1, 2) * self.scale  # (B, Le, Lc)
+        scores = torch.where(clicks.mask[:, None, :], scores, torch.full_like(scores, -1e9))
+        zero = torch.zeros_like(scores[..., :1])  # the zero vector's key scores 0, its value is 0
+        weights = torch.softmax(torch.cat([scores, zero], dim=-1), dim=-1)[..., :-1]
+        return weights @ self.v(clicks.memory)
+
+
+class SideViews(nn.Module):
+    """Attention over a sequence in two side-attribute views (Dianping): scores from the type embeddings only,
+    and from the category embeddings only; each view reads the sequence's memory."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.q = nn.ModuleList([nn.Linear(dim, dim) for _ in range(2)])
+        self.k = nn.ModuleList([nn.Linear(dim, dim) for _ in range(2)])
+        self.out = nn.Linear(2 * dim, dim)
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def forward(self, embeddings: tuple, cand_type: Tensor, cand_cat: Tensor, seq: SequenceState) -> Tensor:
+        """(type, category) embedding tables, (B, M) candidate types and categories, a sequence -> (B, M, dim)."""
+        reads = []
+        for i, (table, cand_ids, seq_ids) in enumerate(zip(embeddings, (cand_type, cand_cat), (seq.types, seq.cats))):
+            scores = self.q[i](table(cand_ids)) @ self.k[i](table(seq_ids)).transpose(1, 2) * self.scale  # (B, M, L)
+            scores = torch.where(seq.mask[:, None, :], scores, torch.full_like(scores, -1e9))
+            null = torch.zeros_like(scores[..., :1])
+            weights = torch.softmax(torch.cat([scores, null], dim=-1), dim=-1)[..., :-1]
+            reads.append(weights @ seq.memory)
+        return self.out(torch.cat(reads, dim=-1))
 
 
 class SequenceState(NamedTuple):
@@ -399,28 +575,52 @@ class ESAN(nn.Module):
             raise InputError(f"config must be an ESANConfig; got {type(config).__name__}")
         self.config = cfg = config
         d = cfg.dim
-        self.items = ItemEncoder(cfg.n_types, cfg.n_categories, cfg.n_features, d)
+        self.items = ItemEncoder(cfg.n_types, cfg.n_categories, cfg.n_features, d, cfg.n_sparse, cfg.sparse_buckets)
+        if cfg.context_dim:
+            self.context_scaling = Standardiser(cfg.context_dim)
+            self.context = nn.Linear(cfg.context_dim, d)
         self.slots = SlotContext(d, cfg.window, cfg.slot_scale, cfg.use_window)
         cand_dim = d
         if cfg.use_behaviour:
             self.exp_seq = SequenceEncoder(cfg.exp_action_dim, d, cfg.max_seq_len)
             self.clk_seq = SequenceEncoder(cfg.clk_action_dim, d, cfg.max_seq_len)
-            self.exp_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len)
-            self.clk_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len)
+            self.exp_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len, cfg.use_last_match)
+            self.clk_att = CandidateAttention(d, cfg.heads, cfg.max_seq_len, cfg.use_last_match)
+            if cfg.use_cross_attention:
+                self.cross = CrossAttention(d)
+            if cfg.use_side_views:
+                self.exp_views = SideViews(d)
+                self.clk_views = SideViews(d)
             self.user = nn.Linear(2 * d, d)
             cand_dim = 4 * d
         self.head = PairHead(cand_dim, d, cfg.hidden, 2 * cfg.window if cfg.use_window else 0, cfg.n_types + 1)
+        # per-type calibration of the logits (organic last): logit * scale[type] + bias[type]; identity until
+        # calibrate() fits it on held-out requests. Buffers, so checkpoints and exports carry it.
+        self.register_buffer("calib_scale", torch.ones(cfg.n_types + 1))
+        self.register_buffer("calib_bias", torch.zeros(cfg.n_types + 1))
+        # [feature scaling fitted, calibration fitted], as 0/1
+        self.register_buffer("fitted", torch.zeros(2))
 
     # ------------------------------------------------------------ parts
     def encode_user(self, b: dict[str, Tensor]) -> UserState | None:
         """Behaviour fields (B, L, ...) -> the encoded exposure and click sequences and a pooled user vector."""
         if not self.config.use_behaviour:
             return None
+        cfg = self.config
         seqs = []
-        for prefix, encoder in (("exp", self.exp_seq), ("clk", self.clk_seq)):
-            types, cats = b[f"{prefix}_type"], b[f"{prefix}_category"]
-            memory = encoder(self.items(types, cats, b[f"{prefix}_features"]), b[f"{prefix}_action"])
-            seqs.append(SequenceState(memory, b[f"{prefix}_mask"], types, cats))
+        for prefix, encoder, used in (("exp", self.exp_seq, cfg.use_exposures), ("clk", self.clk_seq, cfg.use_clicks)):
+            types, cats, actions = b[f"{prefix}_type"], b[f"{prefix}_category"], b[f"{prefix}_action"]
+            if not cfg.use_actions:
+                actions = torch.zeros_like(actions)
+            memory = encoder(self.items(types, cats, b[f"{prefix}_features"], b.get(f"{prefix}_sparse")), actions)
+            mask = b[f"{prefix}_mask"] if used else torch.zeros_like(b[f"{prefix}_mask"])
+            if prefix == "exp" and cfg.use_dwell_filter:  # scroll-pasts are not negative feedback
+                raw = b["exp_action"]
+                kept = (raw[..., cfg.click_column] > 0.5) | (raw[..., cfg.dwell_column] >= cfg.dwell_threshold)
+                mask = mask & kept
+            seqs.append(SequenceState(memory, mask, types, cats))
+        if cfg.use_cross_attention:
+            seqs[0] = seqs[0]._replace(memory=seqs[0].memory + self.cross(seqs[0].memory, seqs[1]))
         pooled = []
         for seq in seqs:
             m = seq.mask.to(seq.memory.dtype).unsqueeze(-1)
@@ -429,32 +629,46 @@ class ESAN(nn.Module):
         return UserState(seqs[0], seqs[1], user)
 
     def encode_candidates(
-        self, types: Tensor, cats: Tensor, feats: Tensor, user: UserState | None, enc: Tensor | None = None
+        self,
+        types: Tensor,
+        cats: Tensor,
+        feats: Tensor,
+        user: UserState | None,
+        enc: Tensor | None = None,
+        sparse: Tensor | None = None,
+        context: Tensor | None = None,
     ) -> Tensor:
         """(B, M) items -> (B, M, cand_dim): the item, what it attends to in each sequence, the user.
 
-        ``enc`` is the items' encoding when already computed (the page's items).
+        ``enc`` is the items' encoding when already computed (the page's items);
+        ``context`` (B, D) the dense user/context features, when the config has them.
         """
         if enc is None:
-            enc = self.items(types, cats, feats)
+            enc = self.items(types, cats, feats, sparse)
+        if self.config.context_dim and context is not None:
+            enc = enc + self.context(self.context_scaling(context)).unsqueeze(1)
         if user is None:
             return enc
         m = enc.shape[1]
-        return torch.cat(
-            [
-                enc,
-                self.exp_att(enc, types, cats, user.exposures),
-                self.clk_att(enc, types, cats, user.clicks),
-                user.pooled.unsqueeze(1).expand(-1, m, -1),
-            ],
-            dim=-1,
-        )
+        exp_read = self.exp_att(enc, types, cats, user.exposures)
+        clk_read = self.clk_att(enc, types, cats, user.clicks)
+        if self.config.use_side_views:
+            views = (self.items.type_emb, self.items.cat_emb)
+            exp_read = exp_read + self.exp_views(views, types, cats, user.exposures)
+            clk_read = clk_read + self.clk_views(views, types, cats, user.clicks)
+        return torch.cat([enc, exp_read, clk_read, user.pooled.unsqueeze(1).expand(-1, m, -1)], dim=-1)
 
     def encode_slots(self, b: dict[str, Tensor], slots: Tensor | None = None) -> tuple[SlotState, Tensor]:
         """Page fields (B, K, ...) -> the surroundings of ``slots`` (B, S) (default: every slot), and the
         encoded page items (B, K, dim)."""
-        page_enc = self.items(b["page_type"], b["page_category"], b["page_features"])
-        return self.slots(page_enc, b["page_type"], b["page_category"], slots), page_enc
+        page_enc = self.items(b["page_type"], b["page_category"], b["page_features"], b.get("page_sparse"))
+        seen_enc, seen_type, seen_cat = page_enc, b["page_type"], b["page_category"]
+        mask = b.get("page_mask")
+        if mask is not None and self.config.use_window:  # padded slots look like the page's edge to neighbours
+            seen_enc = torch.where(mask.unsqueeze(-1), page_enc, self.slots.edge.expand_as(page_enc))
+            seen_type = torch.where(mask, seen_type, torch.full_like(seen_type, -1))
+            seen_cat = torch.where(mask, seen_cat, torch.full_like(seen_cat, -1))
+        return self.slots(seen_enc, seen_type, seen_cat, slots), page_enc
 
     # ------------------------------------------------------------ scoring
     def forward(
@@ -475,8 +689,18 @@ class ESAN(nn.Module):
         cand_type: Tensor,
         cand_category: Tensor,
         cand_features: Tensor,
+        exp_sparse: Tensor | None = None,
+        clk_sparse: Tensor | None = None,
+        page_sparse: Tensor | None = None,
+        cand_sparse: Tensor | None = None,
+        context: Tensor | None = None,
+        page_mask: Tensor | None = None,
+        cand_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Score requests: the ``FORWARD_INPUTS`` tensors (see :mod:`esan.data`), with a batch axis B.
+        """Score requests: the ``FORWARD_INPUTS`` tensors (see :mod:`mixrank.logs`), with a batch axis B.
+
+        The optional inputs (sparse IDs, context, masks) are those of
+        :attr:`input_names` beyond ``FORWARD_INPUTS``, for a config that uses them.
 
         Returns
         -------
@@ -491,21 +715,53 @@ class ESAN(nn.Module):
             "clk_type": clk_type, "clk_category": clk_category, "clk_features": clk_features,
             "clk_action": clk_action, "clk_mask": clk_mask,
             "page_type": page_type, "page_category": page_category, "page_features": page_features,
+            "exp_sparse": exp_sparse, "clk_sparse": clk_sparse, "page_sparse": page_sparse, "page_mask": page_mask,
         }  # fmt: skip
         user = self.encode_user(b)
         slots, page_enc = self.encode_slots(b)  # every slot, once
-        cand = self.encode_candidates(cand_type, cand_category, cand_features, user)  # every candidate, once
-        organic = self.encode_candidates(page_type, page_category, page_features, user, enc=page_enc)
-        card_logit = self.head.grid(cand, cand_type, cand_category, slots)
-        organic_logit = self.head.pairs(organic, page_type, page_category, slots)
-        return torch.sigmoid(card_logit), torch.sigmoid(organic_logit)
+        cand = self.encode_candidates(  # every candidate, once
+            cand_type, cand_category, cand_features, user, sparse=cand_sparse, context=context
+        )
+        organic = self.encode_candidates(page_type, page_category, page_features, user, enc=page_enc, context=context)
+        card_logit = self._calibrated(self.head.grid(cand, cand_type, cand_category, slots), cand_type.unsqueeze(-1))
+        organic_logit = self._calibrated(self.head.pairs(organic, page_type, page_category, slots), page_type)
+        card_ctr, organic_ctr = torch.sigmoid(card_logit), torch.sigmoid(organic_logit)
+        if page_mask is not None:  # padded slots and candidates score 0
+            organic_ctr = organic_ctr * page_mask.to(organic_ctr.dtype)
+            card_ctr = card_ctr * page_mask.to(card_ctr.dtype).unsqueeze(1)
+        if cand_mask is not None:
+            card_ctr = card_ctr * cand_mask.to(card_ctr.dtype).unsqueeze(-1)
+        return card_ctr, organic_ctr
 
-    def log_logits(self, b: dict[str, Tensor]) -> Tensor:
-        """Logits (B, K) of the items of logged pages at their own slots (the training path)."""
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The positional inputs of :meth:`forward` (and of the exports) for this config, in order."""
+        cfg = self.config
+        return (
+            *FORWARD_INPUTS,
+            *(SPARSE_INPUTS if cfg.n_sparse else ()),
+            *(("context",) if cfg.context_dim else ()),
+            *(MASK_INPUTS if cfg.use_masks else ()),
+        )
+
+    def call(self, t: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` on the inputs of :attr:`input_names` found in ``t`` (the optional ones by keyword)."""
+        base = [t[name] for name in FORWARD_INPUTS]
+        return self(*base, **{name: t[name] for name in self.input_names[len(FORWARD_INPUTS) :]})
+
+    def _calibrated(self, logit: Tensor, types: Tensor) -> Tensor:
+        """Per-type calibration of logits; ``types`` broadcasts against ``logit``."""
+        return logit * self.calib_scale[types] + self.calib_bias[types]
+
+    def log_logits(self, b: dict[str, Tensor], calibrated: bool = True) -> Tensor:
+        """Logits (B, K) of the items of logged pages at their own slots (the training path, uncalibrated)."""
         user = self.encode_user(b)
         slots, page_enc = self.encode_slots(b)
-        items = self.encode_candidates(b["page_type"], b["page_category"], b["page_features"], user, enc=page_enc)
-        return self.head.pairs(items, b["page_type"], b["page_category"], slots)
+        items = self.encode_candidates(
+            b["page_type"], b["page_category"], b["page_features"], user, enc=page_enc, context=b.get("context")
+        )
+        logit = self.head.pairs(items, b["page_type"], b["page_category"], slots)
+        return self._calibrated(logit, b["page_type"]) if calibrated else logit
 
     def score_pairs(self, b: dict[str, Tensor], slots: Tensor) -> Tensor:
         """Score one (card, slot) pair per row, each row encoded on its own: logits (P,).
@@ -518,8 +774,112 @@ class ESAN(nn.Module):
         user = self.encode_user(b)
         state, _ = self.encode_slots(b, slots.unsqueeze(-1))  # (P, 1, ...)
         ctype, ccat = b["cand_type"].unsqueeze(-1), b["cand_category"].unsqueeze(-1)
-        cand = self.encode_candidates(ctype, ccat, b["cand_features"].unsqueeze(1), user)
-        return self.head.pairs(cand, ctype, ccat, state).squeeze(-1)
+        csparse = b.get("cand_sparse")
+        cand = self.encode_candidates(
+            ctype, ccat, b["cand_features"].unsqueeze(1), user,
+            sparse=None if csparse is None else csparse.unsqueeze(1), context=b.get("context"),
+        )  # fmt: skip
+        return self._calibrated(self.head.pairs(cand, ctype, ccat, state), ctype).squeeze(-1)
+
+    # ------------------------------------------------------------ fitted statistics
+    def fit_scaling(self, log: FeedLog | LogShards) -> None:
+        """Fit the statistics of ``log``'s live entries: the standardisation of item, action and context
+        features, and the sparse columns' vocabulary (the buckets its IDs hit).
+
+        A :class:`~mixrank.logs.LogShards` is read chunk by chunk. :func:`esan.training.train` calls
+        this once, on the training log, unless the model is already fitted.
+        """
+        cfg = self.config
+        sums: dict[str, list] = {}
+
+        def add(name: str, values: np.ndarray) -> None:
+            v = values.astype(np.float64)
+            acc = sums.setdefault(name, [0.0, 0.0, 0])
+            acc[0] = acc[0] + v.sum(0)
+            acc[1] = acc[1] + (v**2).sum(0)
+            acc[2] += v.shape[0]
+
+        parts = log.chunks(128) if isinstance(log, LogShards) else [log]  # bounded memory
+        for i, part in enumerate(parts):
+            self.check_data(part)
+            page_live = part.fields.get("page_mask", np.ones(part.page_type.shape, bool))
+            add("items", part.page_features[page_live])
+            if cfg.n_sparse:
+                self.items.fit_vocabulary(part.page_sparse[page_live], reset=i == 0)
+            for prefix in ("exp", "clk"):
+                live = getattr(part, f"{prefix}_mask")[:, : cfg.max_seq_len]
+                if cfg.use_behaviour:
+                    add("items", getattr(part, f"{prefix}_features")[:, : cfg.max_seq_len][live])
+                    add(prefix, getattr(part, f"{prefix}_action")[:, : cfg.max_seq_len][live])
+                if cfg.n_sparse:
+                    self.items.fit_vocabulary(getattr(part, f"{prefix}_sparse")[:, : cfg.max_seq_len][live], reset=False)
+            if cfg.context_dim:
+                add("context", part.context)
+        targets = {"items": self.items.scaling}
+        if cfg.use_behaviour:
+            targets.update(exp=self.exp_seq.scaling, clk=self.clk_seq.scaling)
+        if cfg.context_dim:
+            targets["context"] = self.context_scaling
+        for name, scaler in targets.items():
+            if name in sums:
+                scaler.fit_moments(*sums[name])
+        self.fitted[0] = 1.0
+
+    @torch.no_grad()
+    def calibrate(self, log: FeedLog, batch_size: int = 512, prior_std: float = 1.0) -> dict[int, float]:
+        """Fit a logit offset per item type so that predicted clicks match observed clicks on ``log``.
+
+        ``log`` should be held out from training (e.g. the validation log).
+        For each type, the offset ``b`` maximises the log-likelihood of the
+        exposed items' clicks plus a Gaussian prior ``N(0, prior_std**2)``:
+        ``sum (sigmoid(logit + b) - clicked) + b / prior_std**2 = 0`` (Newton's
+        method on a monotone function). With many clicks this is
+        ``sum sigmoid(logit + b) = sum clicked`` (predicted = observed, within
+        ~1 % at a hundred clicks for an offset of 1); with few, the offset stays near 0
+        instead of chasing noise.
+
+        Returns
+        -------
+        dict
+            The offset per type (organic = ``n_types``).
+        """
+        if not isinstance(log, FeedLog):
+            raise InputError(f"log must be a mixrank.logs.FeedLog; got {type(log).__name__}")
+        if isinstance(prior_std, bool) or not isinstance(prior_std, (int, float)) or not prior_std > 0:
+            raise InputError(f"prior_std must be a number > 0; got {prior_std!r}")
+        self.check_data(log)
+        was_training = self.training
+        self.eval()
+        try:
+            raw = np.concatenate(
+                [
+                    self.log_logits(self.inputs(log, slice(i, i + batch_size)), calibrated=False)
+                    .double()
+                    .cpu()
+                    .numpy()
+                    for i in range(0, len(log), batch_size)
+                ]
+            )
+        finally:
+            self.train(was_training)
+        sel = log.exposed
+        types, logits, clicks = log.page_type[sel].astype(np.int64), raw[sel], log.clicked[sel]
+        offsets = {}
+        for t in range(self.config.n_types + 1):
+            x, y = logits[types == t], clicks[types == t]
+            b = 0.0
+            if y.size:
+                for _ in range(50):
+                    p = 0.5 * (1.0 + np.tanh(0.5 * (x + b)))  # the sigmoid, without overflow
+                    step = (p.sum() - y.sum() + b / prior_std**2) / ((p * (1 - p)).sum() + 1 / prior_std**2)
+                    b -= float(np.clip(step, -2.0, 2.0))
+                    if abs(step) < 1e-10:
+                        break
+            offsets[t] = b
+        self.calib_scale.fill_(1.0)
+        self.calib_bias.copy_(torch.tensor([offsets[t] for t in range(self.config.n_types + 1)]))
+        self.fitted[1] = 1.0
+        return offsets
 
     # ------------------------------------------------------------ numpy face
     def n_parameters(self) -> int:
@@ -539,19 +899,57 @@ class ESAN(nn.Module):
             "Ae (exposure actions)": (d["Ae"], cfg.exp_action_dim),
             "Ac (click actions)": (d["Ac"], cfg.clk_action_dim),
         }
+        if cfg.use_dwell_filter and max(cfg.dwell_column, cfg.click_column) >= d["Ae"]:
+            raise InputError(
+                f"data Ae (exposure actions) must exceed dwell_column ({cfg.dwell_column}) and click_column "
+                f"({cfg.click_column}) for the dwell filter; got {d['Ae']}"
+            )
+        if cfg.n_sparse:
+            want["S (sparse columns)"] = (d.get("S", 0), cfg.n_sparse)
+        if cfg.context_dim:
+            want["D (context features)"] = (d.get("D", 0), cfg.context_dim)
         for name, (got, need) in want.items():
             if got != need:
                 raise InputError(f"data {name} must be {need} for this model; got {got}")
-        for seq in ("Le", "Lc"):
-            if d[seq] > cfg.max_seq_len:
-                raise InputError(f"data {seq} must be <= max_seq_len ({cfg.max_seq_len}); got {d[seq]}")
+        # sequences longer than max_seq_len are truncated (the most recent entries kept) by inputs()
+
+    def _move(self, device: Any) -> None:
+        if device is None:
+            return
+        try:
+            self.to(torch.device(device))
+        except (RuntimeError, TypeError) as exc:
+            raise InputError(f"device must name a torch device (e.g. 'cpu', 'cuda'); got {device!r} ({exc})") from None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return self.calib_bias.device
+
+    def inputs(self, data: FeedLog | Requests, index: Any = slice(None)) -> dict[str, Tensor]:
+        """:meth:`tensors` for this model: on its device, sequences cut to ``max_seq_len`` (most recent
+        kept), and all-True masks where the config takes masks that the record lacks."""
+        t = self.tensors(data, index, device=self.device, max_seq_len=self.config.max_seq_len)
+        if self.config.use_masks:
+            ref = {"page_mask": t["page_type"], "cand_mask": t.get("cand_type")}
+            for name, like in ref.items():
+                if name not in t and like is not None:
+                    t[name] = torch.ones_like(like, dtype=torch.bool)
+        return t
 
     @staticmethod
-    def tensors(data: FeedLog | Requests, index: Any = slice(None)) -> dict[str, Tensor]:
-        """The record's fields (rows ``index``) as tensors of the dtypes the model takes."""
+    def tensors(
+        data: FeedLog | Requests, index: Any = slice(None), device: Any = None, max_seq_len: int | None = None
+    ) -> dict[str, Tensor]:
+        """The record's fields (rows ``index``) as tensors of the dtypes the model takes, on ``device``.
+
+        With ``max_seq_len``, the behaviour sequences keep their first (most recent) ``max_seq_len`` entries.
+        """
         out = {}
         for name, arr in data.fields.items():
             a = arr[index]
+            if max_seq_len is not None and name.startswith(("exp_", "clk_")):
+                a = a[:, :max_seq_len]
             if name in _INT_FIELDS:
                 a = a.astype(np.int64)
             elif name in _BOOL_FIELDS or a.dtype == np.bool_:
@@ -559,27 +957,32 @@ class ESAN(nn.Module):
             else:
                 a = np.array(a, dtype=np.float32)
             out[name] = torch.from_numpy(a)  # a fresh, writable copy
+            if device is not None:
+                out[name] = out[name].to(device)
         return out
 
     @torch.no_grad()
-    def predict(self, requests: Requests, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """CTR matrices of serving requests, as float64 numpy arrays.
+    def predict(self, requests: Requests, batch_size: int = 256, device: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated CTR matrices of serving requests, as float64 numpy arrays.
+
+        ``device`` (e.g. ``"cuda"``) moves the model there first; the inputs
+        always go to the model's device.
 
         Returns ``(card_ctr, organic_ctr)`` of shapes (R, N, K) and (R, K), or
         (N, K) and (K,) when ``requests`` holds one request.
         """
         if not isinstance(requests, Requests):
-            raise InputError(f"requests must be an esan.data.Requests; got {type(requests).__name__}")
+            raise InputError(f"requests must be a mixrank.logs.Requests; got {type(requests).__name__}")
         self.check_data(requests)
+        self._move(device)
         was_training = self.training
         self.eval()
         cards, organics = [], []
         try:
             for start in range(0, len(requests), batch_size):
-                t = self.tensors(requests, slice(start, start + batch_size))
-                c, o = self(*(t[name] for name in FORWARD_INPUTS))
-                cards.append(c.double().numpy())
-                organics.append(o.double().numpy())
+                c, o = self.call(self.inputs(requests, slice(start, start + batch_size)))
+                cards.append(c.double().cpu().numpy())
+                organics.append(o.double().cpu().numpy())
         finally:
             self.train(was_training)
         card, org = np.concatenate(cards), np.concatenate(organics)
@@ -588,17 +991,19 @@ class ESAN(nn.Module):
         return card, org
 
     @torch.no_grad()
-    def predict_log(self, log: FeedLog, batch_size: int = 512) -> np.ndarray:
-        """Predicted click probability of every item of logged pages at its slot, (R, K)."""
+    def predict_log(self, log: FeedLog, batch_size: int = 512, device: Any = None) -> np.ndarray:
+        """Predicted (calibrated) click probability of every item of logged pages at its slot, (R, K)."""
         if not isinstance(log, FeedLog):
-            raise InputError(f"log must be an esan.data.FeedLog; got {type(log).__name__}")
+            raise InputError(f"log must be a mixrank.logs.FeedLog; got {type(log).__name__}")
         self.check_data(log)
+        self._move(device)
         was_training = self.training
         self.eval()
         out = []
         try:
             for start in range(0, len(log), batch_size):
-                out.append(torch.sigmoid(self.log_logits(self.tensors(log, slice(start, start + batch_size)))).double().numpy())
+                batch = self.inputs(log, slice(start, start + batch_size))
+                out.append(torch.sigmoid(self.log_logits(batch)).double().cpu().numpy())
         finally:
             self.train(was_training)
         return np.concatenate(out)

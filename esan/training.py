@@ -37,6 +37,7 @@ from esan.checkpoint import save_checkpoint
 from esan.data import FeedLog, InputError
 from esan.metrics import evaluate_predictions
 from esan.model import ESAN
+from mixrank.logs import LogShards
 
 __all__ = ["train", "TrainResult", "evaluate"]
 
@@ -144,6 +145,8 @@ def train(
     progress: bool = True,
     threads: int | None = None,
     max_steps: int | None = None,
+    calibrate: bool = True,
+    device: str | torch.device | None = None,
 ) -> TrainResult:
     """Fit ``model`` to ``train_log``, validating on ``val_log`` after each epoch.
 
@@ -151,8 +154,11 @@ def train(
     ----------
     model : ESAN
         Trained in place; on return it holds the best validation weights.
-    train_log, val_log : FeedLog
-        ``val_log`` None: no validation, no early stopping, the last weights are kept.
+    train_log : FeedLog or LogShards
+        A :class:`~mixrank.logs.LogShards` is read batch by batch through memory maps (logs larger
+        than memory).
+    val_log : FeedLog, optional
+        None: no validation, no early stopping, the last weights are kept.
     epochs : int >= 1
     batch_size : int >= 1
         Requests per step.
@@ -179,6 +185,18 @@ def train(
         ``torch.set_num_threads`` for the run (restored after).
     max_steps : int, optional
         Stop after this many steps in all (for quick runs).
+    calibrate : bool
+        After training, fit the per-type calibration on ``val_log``
+        (:meth:`ESAN.calibrate`; stored in the model, so in its checkpoint and
+        exports). Needs ``val_log``.
+    device : str or torch.device, optional
+        Where to train (``"cuda"``, ``"cpu"``, ...); the model is moved there
+        and each batch is moved with it. Default: the model's current device.
+
+    Notes
+    -----
+    The feature scaling (:meth:`ESAN.fit_scaling`) is fitted on ``train_log``
+    before the first step unless the model already has one.
 
     Returns
     -------
@@ -189,8 +207,11 @@ def train(
     for name, lg in (("train_log", train_log), ("val_log", val_log)):
         if lg is None and name == "val_log":
             continue
+        if name == "train_log" and isinstance(lg, LogShards):
+            model.check_data(lg.take([0]))
+            continue
         if not isinstance(lg, FeedLog):
-            raise InputError(f"{name} must be an esan.data.FeedLog; got {type(lg).__name__}")
+            raise InputError(f"{name} must be a mixrank.logs.FeedLog (train_log also LogShards); got {type(lg).__name__}")
         model.check_data(lg)
         if lg.n_impressions == 0:
             raise InputError(f"{name} must hold at least one exposed item; got none")
@@ -208,6 +229,20 @@ def train(
         max_steps = _check_int("max_steps", max_steps, 1)
     if threads is not None:
         threads = _check_int("threads", threads, 1)
+    if not isinstance(calibrate, bool):
+        raise InputError(f"calibrate must be a bool; got {calibrate!r}")
+    try:
+        device = torch.device(device) if device is not None else next(model.parameters()).device
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"device must name a torch device (e.g. 'cpu', 'cuda'); got {device!r} ({exc})") from None
+    model.to(device)
+    sharded = isinstance(train_log, LogShards)
+    if not model.fitted[0]:
+        model.fit_scaling(train_log)
+    if calibrate and val_log is not None:  # refitted on the new weights at the end
+        model.calib_scale.fill_(1.0)
+        model.calib_bias.zero_()
+        model.fitted[1] = 0.0
 
     from tqdm.auto import tqdm
 
@@ -220,7 +255,7 @@ def train(
         rng = np.random.default_rng(seed)
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         history: list[dict[str, float]] = []
-        best_loss, best_epoch, best_state = math.inf, 0, None
+        best_loss, best_epoch, best_state, best_row = math.inf, 0, None, {}
         bad_epochs, steps, stopped = 0, 0, False
         n = len(train_log)
         n_batches = math.ceil(n / batch_size)
@@ -231,7 +266,7 @@ def train(
             bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=not progress, leave=False)
             for i in bar:
                 idx = np.sort(order[i * batch_size : (i + 1) * batch_size])
-                batch = model.tensors(train_log, idx)
+                batch = model.inputs(train_log.take(idx)) if sharded else model.inputs(train_log, idx)
                 mask = batch["exposed"]
                 n_items = int(mask.sum())
                 if n_items == 0:
@@ -240,7 +275,7 @@ def train(
                     done = ((epoch - 1) * n_batches + i) / max(epochs * n_batches - 1, 1)
                     for g in opt.param_groups:
                         g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * done)))
-                logits = model.log_logits(batch)
+                logits = model.log_logits(batch, calibrated=False)
                 weight = None
                 if card_weight != 1.0:
                     is_card = batch["page_type"][mask] < model.config.n_types
@@ -264,7 +299,7 @@ def train(
                 row.update({f"val_{k}": v for k, v in metrics.items() if k != "n"})
                 if row["val_logloss"] < best_loss - 1e-6:
                     best_loss, best_epoch, bad_epochs = row["val_logloss"], epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
+                    best_state, best_row = copy.deepcopy(model.state_dict()), row
                     if checkpoint is not None:
                         save_checkpoint(model, checkpoint, extra={"epoch": epoch, **{k: v for k, v in row.items()}})
                 else:
@@ -287,6 +322,10 @@ def train(
                 break
         if best_state is not None:
             model.load_state_dict(best_state)
+        if calibrate and val_log is not None:
+            model.calibrate(val_log)
+            if checkpoint is not None:
+                save_checkpoint(model, checkpoint, extra={"epoch": best_epoch, **best_row, "calibrated": True})
         model.eval()
     finally:
         if threads is not None:

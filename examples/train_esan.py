@@ -6,11 +6,15 @@ Steps:
    a randomised logging policy (the array schema of :mod:`esan.data`; your own
    logs go in the same arrays);
 2. train ESAN with validation, early stopping, a progress bar and a safe
-   checkpoint;
-3. compare its test metrics with the oracle's (the true click probabilities);
+   checkpoint (feature scaling fitted on the training log, per-type
+   calibration on the validation log, both stored in the checkpoint);
+3. compare its test metrics with the oracle's (the true click probabilities),
+   per-type calibration, and its (N, K) matrix with the environment's true one;
 4. export it (ONNX) and check parity on onnxruntime;
-5. turn a fresh request into a :class:`mixrank.MixProblem` with ESAN's matrix,
-   solve it, and score the plan with the oracle's exact expected clicks.
+5. turn a fresh request into a :class:`mixrank.MixProblem` with ESAN's matrix
+   and the examination curve estimated from the logs
+   (:func:`mixrank.pipeline.estimate_examination`, as with real logs), solve it,
+   and score the plan with the oracle's exact expected clicks.
 
 Run from the repository root::
 
@@ -35,9 +39,10 @@ if str(ROOT) not in sys.path:
 import mixrank  # noqa: E402
 from esan.checkpoint import load_checkpoint  # noqa: E402
 from esan.export import export_onnx, onnx_parity  # noqa: E402
+from esan.metrics import matrix_errors, per_type_calibration  # noqa: E402
 from esan.model import ESAN, ESANConfig  # noqa: E402
 from esan.training import evaluate, train  # noqa: E402
-from mixrank.pipeline import request_to_problem  # noqa: E402
+from mixrank.pipeline import estimate_examination, request_to_problem  # noqa: E402
 from mixrank.synthetic import FeedEnv  # noqa: E402
 
 #: Size of the default example log (requests) and of its validation log.
@@ -85,6 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         label = {"all": "ESAN", "cards": "ESAN (cards)"}.get(name, name)
         print(f"  {label:<14} AUC {m['auc']:.4f}  GAUC {m['gauc']:.4f}  logloss {m['logloss']:.5f}  "
               f"ECE {m['calibration_error']:.4f}  pred/obs {m['pred_over_obs']:.3f}")
+    sel = test_log.exposed
+    per_type = per_type_calibration(test_log.page_type[sel], test_log.clicked[sel], model.predict_log(test_log)[sel],
+                                    expected=test_log.true_ctr[sel])
+    print("  per-type predicted / observed clicks (/ true expected clicks): " + ", ".join(
+        f"type {t}: {v['pred_over_obs']:.3f} ({v['pred_over_expected']:.3f})" for t, v in per_type.items()))
+    fresh = env.sample(200, seed=99)
+    err = matrix_errors(model.predict(fresh.requests)[0], env.ctr_matrix(fresh)[0])
+    print(f"  matrix vs the true matrix (200 fresh requests): logit RMSE {err['logit_rmse'].mean():.3f}, "
+          f"rank correlation across each card's slots {err['slot_rank_corr'].mean():.3f}, "
+          f"across each slot's cards {err['card_rank_corr'].mean():.3f}")
 
     # 4. export
     req = env.sample(1, seed=123).requests
@@ -99,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         mixrank.TypeRule(min_gap=4, max_share=0.15),
     ]
     gains = env.gains[: env.n_types]
-    problem = request_to_problem(batch.requests, model, rules=rules, gains=gains, min_gap_any=2,
-                                 examination=env.examination)
+    exam = estimate_examination(train_log)  # a team's own logs give the curve the same way
+    print(f"examination estimated from the logs: max |error| {abs(exam - env.examination).max():.3f}")
+    problem = request_to_problem(batch.requests, model, rules=rules, gains=gains, min_gap_any=2, examination=exam)
     solver = "beam" if "beam" in mixrank.available_solvers() else "cpsat"
     sol = mixrank.solve(problem, solver=solver)
     page = batch.requests.compose(sol.assignment)

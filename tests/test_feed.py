@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from esan.data import FeedLog, LogSchemaError, Requests
 from mixrank.errors import ProblemError
+from mixrank.logs import FeedLog, LogSchemaError, Requests
 from mixrank.synthetic import FeedBatch, FeedConfig, FeedEnv, random_policy
 
 SMALL = FeedConfig(n_slots=12, n_cards=6, exposure_len=20, history_len=60, click_len=5)
@@ -69,17 +69,68 @@ def test_weighted_expected_clicks_use_gains(env: FeedEnv) -> None:
     np.testing.assert_allclose(env.expected_clicks(b, organic, weighted=True), env.expected_clicks(b, organic))
 
 
-def test_ctr_matrix_is_single_insertion_truth(env: FeedEnv) -> None:
+SECOND = FeedConfig.second_world(n_slots=14, n_cards=6, exposure_len=20, history_len=60, click_len=5)
+
+
+@pytest.mark.parametrize("world", ["default", "second"])
+def test_ctr_matrix_is_single_insertion_truth(env: FeedEnv, world: str) -> None:
+    if world == "second":
+        env = FeedEnv(SECOND)
     b = env.sample(5, seed=4)
     card, organic = env.ctr_matrix(b)
     np.testing.assert_allclose(organic, env.ctr(b, b.requests.organic))
     rng = np.random.default_rng(0)
-    k, n = SMALL.n_slots, SMALL.n_cards
+    k, n = env.config.n_slots, env.config.n_cards
     for _ in range(20):
         c, s = int(rng.integers(n)), int(rng.integers(k))
         a = np.full((5, k), -1)
         a[:, s] = c
         np.testing.assert_allclose(card[:, c, s], env.ctr(b, b.requests.compose(a))[:, s], rtol=1e-12)
+
+
+def test_default_world_is_unchanged() -> None:
+    """The second world's options are off by default: logs and matrices are bit for bit as before them."""
+    import hashlib
+
+    env = FeedEnv()
+    log = env.log(50, seed=3)
+    h = hashlib.sha256()
+    for k, v in sorted(log.fields.items()):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(v).tobytes())
+    assert h.hexdigest() == "446d4549d2b9f4230f8085104e17e60f698407c052d91c8e874ec53f68d56eca"
+    card, organic = env.ctr_matrix(env.sample(5, seed=4))
+    digest = hashlib.sha256(np.round(card, 12).tobytes() + np.round(organic, 12).tobytes()).hexdigest()
+    assert digest == "04874959fcc047e734c6418cd52f82a2d60bfad0a5c294d2594b0b864b3ca0ed"
+
+
+def test_second_world_effects() -> None:
+    env = FeedEnv(SECOND)
+    cfg = env.config
+    assert cfg.dwell_noise > FeedConfig().dwell_noise and cfg.feature_reach > FeedConfig().type_window
+    b = env.sample(1, seed=0)
+    org = b.requests.organic
+    base = env.ctr(b, org)[0]
+    # a neighbour 5 slots away still matters (beyond the default world's reach of 3)
+    feats = np.array(org.features)
+    feats[0, 10] += 3.0
+    moved = env.ctr(b, org._replace(features=feats))[0]
+    assert abs(moved[5] - base[5]) > 1e-4 and abs(moved[3] - base[3]) < 1e-15  # reach 6: slot 3 is 7 away
+    # the effect is non-linear in the features: doubling a shift does not double the change
+    feats2 = np.array(org.features)
+    feats2[0, 10] += 6.0
+    moved2 = env.ctr(b, org._replace(features=feats2))[0]
+    lg = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert abs((lg(moved2[5]) - lg(base[5])) - 2 * (lg(moved[5]) - lg(base[5]))) > 1e-3
+    # behaviour changes within a page: one more earlier item of the same category lowers a later one
+    cats = np.array(org.category)
+    cats[0, :] = np.arange(cfg.n_slots) % cfg.n_categories  # no repeats within 8 slots
+    cats[0, 2] = cats[0, 12]
+    plain = env.ctr(b, org._replace(category=(np.arange(cfg.n_slots) % cfg.n_categories)[None, :]))
+    sat = env.ctr(b, org._replace(category=cats))
+    assert sat[0, 12] < plain[0, 12]
+    with pytest.raises(ProblemError, match="feature_penalty"):
+        FeedConfig.second_world(feature_penalty=-1.0)
 
 
 # ------------------------------------------------------------------ the click model's effects

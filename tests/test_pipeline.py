@@ -35,12 +35,32 @@ def test_values_formula(env: FeedEnv) -> None:
     assert p.rules == tuple(RULES) and p.min_gap_any == 2
 
 
-def test_default_examination_and_gains(env: FeedEnv) -> None:
+def test_default_gains_and_no_silent_examination(env: FeedEnv) -> None:
     b = env.sample(1, seed=1)
     card, organic = env.ctr_matrix(b)
-    p = request_to_problem(b.requests, ctr=(card[0], organic[0]), rules=RULES)
-    np.testing.assert_allclose(p.pv_weights, examination(CFG.n_slots))
-    np.testing.assert_allclose(p.values, mix_values(card[0], organic[0], p.types, [1, 1], examination(CFG.n_slots)))
+    exam = examination(CFG.n_slots)
+    p = request_to_problem(b.requests, ctr=(card[0], organic[0]), rules=RULES, examination=exam)
+    np.testing.assert_allclose(p.pv_weights, exam)
+    np.testing.assert_allclose(p.values, mix_values(card[0], organic[0], p.types, [1, 1], exam))
+    with pytest.raises(ProblemError, match="examination must be given.*estimate_examination"):
+        request_to_problem(b.requests, ctr=(card[0], organic[0]), rules=RULES)
+    with pytest.raises(ProblemError, match="examination must hold probabilities"):
+        request_to_problem(b.requests, ctr=(card[0], organic[0]), rules=RULES, examination=exam + 1)
+
+
+def test_estimate_examination_recovers_the_curve() -> None:
+    from mixrank.pipeline import estimate_examination
+
+    env = FeedEnv(FeedConfig(n_slots=20, n_cards=4, exposure_len=5, history_len=10, click_len=2))
+    log = env.log(6000, seed=0)
+    est = estimate_examination(log)
+    assert est.shape == (20,) and (np.diff(est) <= 0).all() and est[0] == 1.0
+    np.testing.assert_allclose(est, env.examination, atol=0.02)
+    # a curve that differs (the synthetic default is not the feed's) is told apart
+    other = FeedEnv(FeedConfig(n_slots=20, n_cards=4, exposure_len=5, history_len=10, click_len=2, tau=2.0))
+    assert np.abs(estimate_examination(other.log(6000, seed=0)) - env.examination).max() > 0.1
+    with pytest.raises(ProblemError, match="FeedLog"):
+        estimate_examination(b"not a log")
 
 
 def test_values_are_the_true_gain_of_single_insertions() -> None:
@@ -80,7 +100,8 @@ def test_history_and_allowed_pass_through(env: FeedEnv) -> None:
     allowed = np.ones((CFG.n_cards, CFG.n_slots), bool)
     allowed[:, 0] = False
     card, organic = env.ctr_matrix(b)
-    p = request_to_problem(b.requests, ctr=(card[0], organic[0]), rules=RULES, history=hist, allowed=allowed)
+    p = request_to_problem(b.requests, ctr=(card[0], organic[0]), rules=RULES, history=hist, allowed=allowed,
+                           examination=env.examination)
     assert p.history == hist
     assert not p.allowed[:, 0].any()
 
@@ -91,18 +112,18 @@ def test_bad_input(env: FeedEnv) -> None:
     with pytest.raises(ProblemError, match="exactly one"):
         requests_to_problems(b.requests, rules=RULES)
     with pytest.raises(ProblemError, match="one request"):
-        request_to_problem(b.requests, ctr=(card[0], organic[0]), rules=RULES)
+        request_to_problem(b.requests, ctr=(card[0], organic[0]), rules=RULES, examination=env.examination)
     with pytest.raises(ProblemError, match="rules must be a sequence of 2"):
-        requests_to_problems(b.requests, ctr=(card, organic), rules=RULES[:1])
+        requests_to_problems(b.requests, ctr=(card, organic), rules=RULES[:1], examination=env.examination)
     with pytest.raises(ProblemError, match="card_ctr must have shape"):
-        requests_to_problems(b.requests, ctr=(card[:, :, :-1], organic), rules=RULES)
+        requests_to_problems(b.requests, ctr=(card[:, :, :-1], organic), rules=RULES, examination=env.examination)
     bad = card.copy()
     bad[0, 0, 0] = np.nan
     with pytest.raises(ProblemError, match="card_ctr must be finite"):
-        requests_to_problems(b.requests, ctr=(bad, organic), rules=RULES)
+        requests_to_problems(b.requests, ctr=(bad, organic), rules=RULES, examination=env.examination)
     with pytest.raises(ProblemError, match="probabilities"):
         mix_values(card[0] + 1, organic[0], b.requests.cand_type[0], [1, 1], env.examination)
     with pytest.raises(ProblemError, match="gains"):
-        requests_to_problems(b.requests, ctr=(card, organic), rules=RULES, gains=[1.0])
+        requests_to_problems(b.requests, ctr=(card, organic), rules=RULES, gains=[1.0], examination=env.examination)
     with pytest.raises(ProblemError, match="predict"):
         requests_to_problems(b.requests, object(), rules=RULES)

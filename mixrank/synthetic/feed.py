@@ -4,7 +4,7 @@ Everything is vectorised over requests and seeded. One request is a user with
 latent interests, the user's recent behaviour, an organic page of ``K`` slots
 and ``N`` candidate cards. The environment knows the truth, so it can give the
 exact expected clicks of any page (the *oracle*), sample clicks, and write
-training logs in the array schema of :mod:`esan.data`.
+training logs in the array schema of :mod:`mixrank.logs`.
 
 The click model
 ---------------
@@ -30,6 +30,12 @@ exposure sequence holds the latest ``exposure_len`` of them with action features
 (log dwell time, scroll speed, clicked); the click sequence the latest
 ``click_len`` clicks with (log dwell on the detail page, how long ago). Dwell
 times reveal the hidden interests, with noise ``dwell_noise``.
+
+A second world (:meth:`FeedConfig.second_world`), which ESAN was not shaped
+after, adds a feature-based, non-linear neighbour effect of wider reach, far
+noisier dwell times, and satiation within a page (each earlier item of the same
+category lowers the logit); its options are off by default, so the default
+world is unchanged.
 
 The logging policy (:func:`random_policy`) inserts a random subset of the
 candidates at random slots (density drawn per request from ``log_density``),
@@ -57,8 +63,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from esan.data import FeedLog, Page, Requests
 from mixrank.errors import ProblemError
+from mixrank.logs import FeedLog, Page, Requests
 from mixrank.synthetic.instances import examination
 
 __all__ = ["FeedConfig", "FeedEnv", "FeedBatch", "Users", "random_policy"]
@@ -116,6 +122,46 @@ class FeedConfig:
     card_share: float = 0.3  #: share of cards among the earlier exposures
     dwell_noise: float = 0.3
     log_density: tuple[float, float] = (0.05, 0.35)  #: logging policy: range of the share of slots given to cards
+    # ---- the second world's effects (all off by default; see FeedConfig.second_world)
+    feature_penalty: float = 0.0  #: amplitude of the feature-based, non-linear neighbour effect
+    feature_reach: int = 6  #: slots on each side that the feature-based effect reaches
+    feature_decay: float = 0.75  #: its weight falls by this factor per slot of distance
+    page_satiation: float = 0.0  #: per earlier same-category item on the page (the user tires while scrolling)
+    satiation_decay: float = 0.9  #: its weight falls by this factor per slot of distance
+
+    @classmethod
+    def second_world(cls, **overrides: Any) -> FeedConfig:
+        """A world ESAN was not shaped after: the defaults plus these changes (``overrides`` on top).
+
+        * neighbour effects are feature-based and non-linear, with a wider reach
+          (``feature_penalty`` 0.4 over ``feature_reach`` 6 slots on each side):
+          each item has a hidden 2-d style ``z = tanh(P x)`` of its features,
+          and a neighbour at distance d shifts the logit by
+          ``-feature_penalty * feature_decay**(d-1) * g(z_i, z_j)``, with
+          ``g = relu(z_i . z_j)**2 + 0.5 * sigmoid(3 z_j[1]) - 0.6`` (similar
+          styles clash; an eye-catching neighbour steals attention);
+        * the same-type and same-category penalties are weaker (0.25, 0.1);
+        * dwell times are far noisier (``dwell_noise`` 1.0 instead of 0.3);
+        * behaviour changes within a page: each earlier item of the same
+          category on the page lowers the logit by ``page_satiation`` 0.15,
+          decaying by 0.9 per slot.
+
+        Examples
+        --------
+        >>> cfg = FeedConfig.second_world(n_slots=20)
+        >>> cfg.feature_penalty, cfg.dwell_noise, cfg.n_slots
+        (0.4, 1.0, 20)
+        """
+        options: dict[str, Any] = {
+            "feature_penalty": 0.4,
+            "feature_reach": 6,
+            "type_penalty": (0.25, 0.2, 0.25),
+            "category_penalty": 0.1,
+            "dwell_noise": 1.0,
+            "page_satiation": 0.15,
+        }
+        options.update(overrides)
+        return cls(**options)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -139,7 +185,9 @@ class FeedConfig:
         for name in ("tau", "power"):
             if getattr(self, name) <= 0:
                 raise ProblemError(f"FeedConfig.{name} must be > 0; got {getattr(self, name)}")
-        for name in ("card_share", "penalty_decay", "fatigue_decay", "boost_decay"):
+        if self.feature_penalty < 0 or self.page_satiation < 0:
+            raise ProblemError("FeedConfig.feature_penalty and page_satiation must be >= 0")
+        for name in ("card_share", "penalty_decay", "fatigue_decay", "boost_decay", "feature_decay", "satiation_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ProblemError(f"FeedConfig.{name} must be in [0, 1]; got {getattr(self, name)}")
         lo_hi = self.log_density
@@ -171,8 +219,11 @@ class FeedBatch:
         return len(self.requests)
 
     def __getitem__(self, index: Any) -> FeedBatch:
-        if isinstance(index, (int, np.integer)):
-            index = slice(int(index), int(index) + 1) if index != -1 else slice(-1, None)
+        if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+            n, i = len(self), int(index)
+            if not -n <= i < n:
+                raise IndexError(f"FeedBatch index out of range: {i} (the batch holds {n} requests)")
+            index = slice(i % n, i % n + 1)
         return FeedBatch(self.requests[index], Users(self.users.interest[index], self.users.type_pref[index]))
 
 
@@ -244,6 +295,8 @@ class FeedEnv:
         self.fatigue = np.append(_cycle(cfg.fatigue, t), 0.0)
         self.feature_weights = _cycle(cfg.feature_weights, cfg.n_features)
         self.examination = examination(cfg.n_slots, tau=cfg.tau, power=cfg.power)
+        #: the hidden style projection of the second world's neighbour effect (fixed per config)
+        self.style = np.random.default_rng([_CODE, 5]).normal(0.0, 1.0, size=(cfg.n_features, 2))
 
     def __repr__(self) -> str:
         return f"FeedEnv({self.config!r})"
@@ -369,7 +422,7 @@ class FeedEnv:
         if not isinstance(batch, FeedBatch):
             raise ProblemError(f"batch must be a FeedBatch (from FeedEnv.sample); got {type(batch).__name__}")
         if not isinstance(page, Page):
-            raise ProblemError(f"page must be an esan.data.Page (e.g. from Requests.compose); got {type(page).__name__}")
+            raise ProblemError(f"page must be an mixrank.logs.Page (e.g. from Requests.compose); got {type(page).__name__}")
         want = (len(batch), batch.requests.dims["K"])
         if page.type.shape != want or page.category.shape != want or page.features.shape[:2] != want:
             raise ProblemError(f"page arrays must have shape {want} (R, K); got {page.type.shape}")
@@ -408,10 +461,49 @@ class FeedEnv:
                 same = cats[:, d:] == cats[:, :-d]
                 penalty[:, d:] += same * cfg.category_penalty * w
                 penalty[:, :-d] += same * cfg.category_penalty * w
+        if cfg.feature_penalty > 0:
+            penalty += self._feature_penalty(page.features)
+        if cfg.page_satiation > 0:
+            penalty += self._satiation(cats)
         fat, bst = self._realtime(batch.requests)
         rows = np.arange(r)[:, None]
         logit += -penalty - self.fatigue[types] * fat[rows, types] + cfg.boost * bst[rows, cats]
         return _sigmoid(logit)
+
+    # ------------------------------------------------------------ the second world's effects
+    def _styles(self, feats: np.ndarray) -> np.ndarray:
+        return np.tanh(feats.astype(np.float64) @ self.style)
+
+    @staticmethod
+    def _clash(z_item: np.ndarray, z_nb: np.ndarray) -> np.ndarray:
+        """g(z_i, z_j) of the module docstring, broadcasting over leading axes."""
+        sim = np.maximum((z_item * z_nb).sum(-1), 0.0)
+        return sim**2 + 0.5 * _sigmoid(3.0 * z_nb[..., 1]) - 0.6  # about mean-zero over random pairs
+
+    def _feature_penalty(self, feats: np.ndarray) -> np.ndarray:
+        """The feature-based neighbour penalty of every item of pages (R, K, F) -> (R, K)."""
+        cfg = self.config
+        z = self._styles(feats)
+        k = z.shape[1]
+        pen = np.zeros(z.shape[:2])
+        for d in range(1, min(cfg.feature_reach, k - 1) + 1):
+            w = cfg.feature_penalty * cfg.feature_decay ** (d - 1)
+            pen[:, d:] += w * self._clash(z[:, d:], z[:, :-d])  # the neighbour above
+            pen[:, :-d] += w * self._clash(z[:, :-d], z[:, d:])  # the neighbour below
+        return pen
+
+    def _satiation(self, cats: np.ndarray) -> np.ndarray:
+        """Penalty (R, K) from the earlier items of the same category on each page (R, K)."""
+        cfg = self.config
+        r, k = cats.shape
+        rows = np.arange(r)
+        state = np.zeros((r, self.n_categories))  # decayed count of each category seen so far
+        out = np.zeros((r, k))
+        for s in range(k):
+            out[:, s] = state[rows, cats[:, s]]
+            state *= cfg.satiation_decay
+            state[rows, cats[:, s]] += 1.0
+        return cfg.page_satiation * out
 
     def ctr_matrix(self, batch: FeedBatch) -> tuple[np.ndarray, np.ndarray]:
         """The oracle's CTR matrix: each candidate alone at each slot of the organic page.
@@ -454,7 +546,24 @@ class FeedEnv:
         cat_pen = np.take_along_axis(near.transpose(0, 2, 1), ccats[:, :, None], axis=1)  # (R, N, K)
         fat, bst = self._realtime(req)
         rt = -self.fatigue[ctypes] * fat[rows, ctypes] + cfg.boost * bst[rows, ccats]  # (R, N)
-        card_ctr = _sigmoid((static + rt)[:, :, None] + pos - cat_pen)
+        logit = (static + rt)[:, :, None] + pos - cat_pen
+        if cfg.feature_penalty > 0:  # the card at slot s among the organic items at s +- d
+            zc = self._styles(req.cand_features)[:, :, None, :]  # (R, N, 1, 2)
+            zo = self._styles(req.page_features)[:, None, :, :]  # (R, 1, K, 2)
+            clash = self._clash(zc, zo)  # (R, N, K): card c next to organic item j
+            for d in range(1, min(cfg.feature_reach, k - 1) + 1):
+                w = cfg.feature_penalty * cfg.feature_decay ** (d - 1)
+                logit[:, :, d:] -= w * clash[:, :, :-d]
+                logit[:, :, :-d] -= w * clash[:, :, d:]
+        if cfg.page_satiation > 0:  # the organic items above slot s, by category
+            state = np.zeros((r, self.n_categories))
+            above = np.zeros((r, k, self.n_categories))
+            for s in range(k):
+                above[:, s] = state
+                state = state * cfg.satiation_decay
+                state[rows[:, 0], req.page_category[:, s].astype(np.int64)] += 1.0
+            logit -= cfg.page_satiation * np.take_along_axis(above.transpose(0, 2, 1), ccats[:, :, None], axis=1)
+        card_ctr = _sigmoid(logit)
         return card_ctr, self.ctr(batch, req.organic)
 
     def expected_clicks(self, batch: FeedBatch, page: Page, weighted: bool = False) -> np.ndarray:
