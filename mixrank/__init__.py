@@ -39,12 +39,14 @@ __all__ = [
     "SolverError",
     "CheckpointError",
     "synthetic",
+    "MixSession",
 ]
 
 # Submodules and functions that pull heavier imports load on first use.
 _LAZY = {
     "synthetic": ("mixrank.synthetic", None),
     "solve_many": ("mixrank.batch", "solve_many"),
+    "MixSession": ("mixrank.session", "MixSession"),
 }
 
 
