@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=int, default=40000, help="logged requests ESAN trains on")
     ap.add_argument("--solver", default="beam")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--organic-gain", type=float, default=None,
+                    help="value of the organic click a card displaces, in the planners' objective (default 0)")
     ap.add_argument("--oracle", action="store_true", help="also run dynamic re-planning on the true CTR matrix")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -65,16 +67,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{metrics['cards']['calibration_error']:.4f}")
     t0 = time.perf_counter()
     runs = compare_policies(env, model, n_sessions=args.sessions, n_pages=args.pages, screen=args.screen,
-                            solver=args.solver, seed=args.seed + 1000, progress=progress)
+                            solver=args.solver, seed=args.seed + 1000, progress=progress, organic_gain=args.organic_gain)
     if args.oracle:
         oracle = compare_policies(env, "oracle", n_sessions=args.sessions, n_pages=args.pages, screen=args.screen,
-                                  solver=args.solver, seed=args.seed + 1000, progress=progress, policies=("dynamic",))
+                                  solver=args.solver, seed=args.seed + 1000, progress=progress, policies=("dynamic",),
+                                  organic_gain=args.organic_gain)
         runs["dyn-oracle"] = oracle["dynamic"]
     t_sessions = time.perf_counter() - t0
     rules = session_rules()
     violations = {name: sum(len(audit_feed(f, rules, MIN_GAP_ANY)) for f in run.feeds) for name, run in runs.items()}
     print(f"\n{args.sessions} sessions x {args.pages} pages x {env.n_slots} slots, screens of {args.screen}, "
-          f"solver {args.solver}, seed {args.seed} ({t_sessions:.0f} s for the sessions)")
+          f"solver {args.solver}, organic gain {args.organic_gain or 0}, seed {args.seed} ({t_sessions:.0f} s for the sessions)")
     print(policy_table(runs))
     dyn = runs["dynamic"].card_clicks
     print(f"\ndynamic vs fixed : {paired_uplift(dyn, runs['fixed'].card_clicks)} true card clicks (95 % CI)")

@@ -105,6 +105,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mixrank.demo import run_demo
+
+    result = run_demo(args.out, fast=args.fast, progress=not args.no_progress, seed=args.seed)
+    return 0 if result.violations == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mixrank.solve import available_solvers
 
@@ -142,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--plot", default=None, help="write a latency/gap plot (PNG) here")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=_cmd_bench)
+
+    d = sub.add_parser("demo", help="the whole pipeline on a synthetic feed (about two minutes): "
+                       "train ESAN, run sessions under three policies, re-rank; a table and a plot")
+    d.add_argument("--out", default=None, help="a new folder for the plot, table and JSON (default: a fresh one)")
+    d.add_argument("--fast", action="store_true", help="a few seconds, tiny sizes (figures not meaningful)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -133,8 +133,12 @@ def compare_policies(
     seed: int = 0,
     progress: bool = True,
     policies: Sequence[str] = ("fixed", "static", "dynamic"),
+    organic_gain: float | None = None,
 ) -> dict[str, Any]:
-    """Run the same ``n_sessions`` sessions under each policy; returns ``{policy: SessionRun}``."""
+    """Run the same ``n_sessions`` sessions under each policy; returns ``{policy: SessionRun}``.
+
+    The planners' objective is :data:`PLAN_OBJECTIVE` unless ``organic_gain`` is given.
+    """
     from mixrank.synthetic.sessions import run_sessions
 
     rules = session_rules() if rules is None else list(rules)
@@ -143,7 +147,8 @@ def compare_policies(
     return {
         policy: run_sessions(env, policy, scorer, rules, n_sessions=n_sessions, n_pages=n_pages, screen=screen,
                              solver=solver, min_gap_any=MIN_GAP_ANY, gains=gains,
-                             organic_gain=PLAN_OBJECTIVE["organic_gain"], seed=seed, progress=progress)
+                             organic_gain=PLAN_OBJECTIVE["organic_gain"] if organic_gain is None else organic_gain,
+                             seed=seed, progress=progress)
         for policy in policies
     }
 
@@ -238,16 +243,19 @@ def _plot(runs: dict[str, Any], path: Path, screen: int) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.5, 3.2), dpi=90)
-    names = list(runs)
-    means = [runs[n].card_clicks.mean() for n in names]
-    errs = [1.96 * runs[n].card_clicks.std(ddof=1) / np.sqrt(runs[n].card_clicks.size) for n in names]
-    ax1.bar(names, means, yerr=errs, color=["#999999", "#6a9fd4", "#d4764a"][: len(names)], capsize=4)
-    ax1.set_ylabel("true expected card clicks / session")
-    ax1.set_title("clicks on inserted cards")
-    for n in names:
-        ax2.plot(np.cumsum(runs[n].screen_clicks.mean(axis=0)), label=n)
+    colours = {"fixed": "#8c8c8c", "static": "#4a7fb5", "dynamic": "#d4643a"}
+    pairs = [("static", "fixed"), ("dynamic", "fixed"), ("dynamic", "static")]
+    ups = [paired_uplift(runs[a].card_clicks, runs[b].card_clicks) for a, b in pairs]
+    ax1.bar([f"{a}\nvs {b}" for a, b in pairs], [u.ratio * 100 for u in ups],
+            yerr=[[(u.ratio - u.low) * 100 for u in ups], [(u.high - u.ratio) * 100 for u in ups]],
+            color=[colours[a] for a, _ in pairs], capsize=4)
+    ax1.axhline(0, color="black", lw=0.8)
+    ax1.set_ylabel("% more true card clicks")
+    ax1.set_title("uplift, 95 % CI (paired over sessions)")
+    for n in runs:
+        ax2.plot(np.cumsum(runs[n].screen_clicks.mean(axis=0)), label=n, color=colours.get(n))
     ax2.set_xlabel(f"screen ({screen} slots each)")
-    ax2.set_ylabel("cumulative card clicks")
+    ax2.set_ylabel("card clicks so far / session")
     ax2.set_title("along the session")
     ax2.legend(frameon=False)
     fig.tight_layout()

@@ -11,10 +11,10 @@ and its candidate cards). The loop in user code::
 
     session = MixSession(rules, model, solver="beam", gains=gains)
     for request in pages:                       # each page of the session, as it loads
-        while not session.page_done:
-            plan = session.plan(request)        # re-score and re-plan the slots left
-            ...                                 # show the next screen of plan.assignment
-            session.commit(5, clicked=clicked)  # what was shown and what the user did
+        for _ in range(0, K, 5):                # a screen of 5 slots at a time
+            plan = session.plan(request)        # re-score and re-plan the slots left (the first call starts the page)
+            ...                                 # show the next screen: plan.assignment[:5]
+            session.commit(min(5, len(plan.assignment)), clicked=clicked)  # what was shown, what the user did
     session.feed                                # every committed slot, for an audit
 
 Rule windows: gaps and PV shares count over the whole session (the committed
