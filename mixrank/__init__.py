@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mixrank.errors import CheckpointError, InstanceFileError, MixrankError, ProblemError, SolverError
+from mixrank.errors import CheckpointError, InstanceFileError, MixrankError, ProblemError, SessionError, SolverError
 from mixrank.problem import History, MixProblem, TypeRule
 from mixrank.solution import Plan, Solution, Status
 from mixrank.solve import SOLVERS, available_solvers, solve
@@ -38,6 +38,7 @@ __all__ = [
     "InstanceFileError",
     "SolverError",
     "CheckpointError",
+    "SessionError",
     "synthetic",
     "MixSession",
 ]

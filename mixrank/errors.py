@@ -4,7 +4,7 @@ All input errors are ``ValueError`` subclasses, so code that already catches
 ``ValueError`` keeps working; catch :class:`MixrankError` to catch only ours.
 """
 
-__all__ = ["MixrankError", "ProblemError", "InstanceFileError", "SolverError", "CheckpointError"]
+__all__ = ["MixrankError", "ProblemError", "InstanceFileError", "SolverError", "CheckpointError", "SessionError"]
 
 
 class MixrankError(Exception):
@@ -25,3 +25,7 @@ class SolverError(MixrankError, ValueError):
 
 class CheckpointError(MixrankError, ValueError):
     """A model checkpoint is missing, corrupt or of an unknown format."""
+
+
+class SessionError(ProblemError):
+    """Feedback a :class:`~mixrank.MixSession` cannot take: a slot committed twice, a card not planned, a length mismatch."""

@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mixrank.errors import ProblemError, SolverError
+from mixrank.errors import ProblemError, SessionError, SolverError
 from mixrank.problem import History, MixProblem, TypeRule
 from mixrank.solution import Solution
 
@@ -58,10 +58,6 @@ __all__ = ["MixSession", "SessionPlan", "CommittedFeed", "SessionError"]
 _EXP = ("exp_type", "exp_category", "exp_features", "exp_action", "exp_mask")
 _CLK = ("clk_type", "clk_category", "clk_features", "clk_action", "clk_mask")
 _PAGE = ("page_type", "page_category", "page_features", "cand_type", "cand_category", "cand_features")
-
-
-class SessionError(ProblemError):
-    """Feedback a session cannot take (a slot committed twice, a card not planned, a length mismatch)."""
 
 
 class CommittedFeed(NamedTuple):
@@ -347,6 +343,9 @@ class MixSession:
         Returns
         -------
         SessionPlan
+            When the solver finds no feasible plan (status ``INFEASIBLE`` or
+            ``UNKNOWN``, e.g. a min-share rule that the slots left cannot meet),
+            every slot left keeps its organic item; ``plan.solution.status`` says so.
         """
         from mixrank.pipeline import _float_array, mix_values
 
