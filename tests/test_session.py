@@ -263,3 +263,16 @@ def test_fixed_rule_takes_the_best_card_of_the_type_that_keeps_the_rules():
                            pv_weights=[1.0, 1.0, 1.0], rules=[TypeRule(min_gap=2), TypeRule()])
     assert FixedPositionRule([0, 0, 1])(p, 0).tolist() == [1, -1, 2]  # slot 1 would break type 0's gap
     assert FixedPositionRule([-1, 0, 1, 0])(p, 1).tolist() == [1, 2, 0]  # from slot 1 of the page on
+
+
+def test_paired_uplift_finds_a_planted_uplift_and_none_where_there_is_none():
+    from mixrank.demo import paired_uplift
+
+    rng = np.random.default_rng(0)
+    base = rng.gamma(2.0, 0.5, size=2000)  # sessions differ a lot; the pairing removes that
+    planted = paired_uplift(base * 1.05 * rng.normal(1.0, 0.02, size=base.size), base)
+    assert planted.low < 0.05 < planted.high and planted.low > 0.04
+    none = paired_uplift(base * rng.normal(1.0, 0.02, size=base.size), base)
+    assert none.low < 0 < none.high
+    with pytest.raises(mixrank.MixrankError, match="paired sessions"):
+        paired_uplift([1.0, 2.0], [1.0])
