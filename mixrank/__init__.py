@@ -39,11 +39,13 @@ __all__ = [
     "SolverError",
     "CheckpointError",
     "synthetic",
+    "rerank",
 ]
 
 # Submodules and functions that pull heavier imports load on first use.
 _LAZY = {
     "synthetic": ("mixrank.synthetic", None),
+    "rerank": ("mixrank.rerank", None),
     "solve_many": ("mixrank.batch", "solve_many"),
 }
 
