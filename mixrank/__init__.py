@@ -41,11 +41,13 @@ __all__ = [
     "SessionError",
     "synthetic",
     "MixSession",
+    "rerank",
 ]
 
 # Submodules and functions that pull heavier imports load on first use.
 _LAZY = {
     "synthetic": ("mixrank.synthetic", None),
+    "rerank": ("mixrank.rerank", None),
     "solve_many": ("mixrank.batch", "solve_many"),
     "MixSession": ("mixrank.session", "MixSession"),
 }
