@@ -61,6 +61,7 @@ def test_demo_fast_writes_its_table_and_plot(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "rule violations over every committed session feed: 0" in out.stdout
     assert "dynamic vs fixed:" in out.stdout and "dynamic vs static:" in out.stdout
+    assert "of the exhaustive optimum's true clicks" in out.stdout  # the re-rank step ran
     plot = tmp_path / "demo" / "demo.png"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size < 200_000
     assert (tmp_path / "demo" / "results.json").is_file() and (tmp_path / "demo" / "table.txt").is_file()
@@ -82,5 +83,5 @@ def test_demo_rerank_step_is_skipped_with_a_note_when_rerank_is_missing(monkeypa
     from mixrank import demo
 
     monkeypatch.setitem(sys.modules, "mixrank.rerank", None)  # import mixrank.rerank now raises ImportError
-    assert demo._rerank_step(None, fast=True, progress=False) is None
+    assert demo._rerank_step(fast=True, progress=False) is None
     assert "re-rank: skipped" in capsys.readouterr().out
