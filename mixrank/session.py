@@ -209,6 +209,7 @@ class MixSession:
         self._next_slot = 0  # next uncommitted slot of the current page
         self._plan: np.ndarray | None = None  # the current page's plan (committed part included)
         self._page_count = np.zeros(self.n_types, np.int64)
+        self._planned = False
 
     # ------------------------------------------------------------ state
     @property
@@ -396,6 +397,7 @@ class MixSession:
             if bad:
                 raise SolverError(f"the planner's plan breaks the rules: {'; '.join(bad[:3])}")
         self._plan[r0:] = assignment
+        self._planned = True
         assignment = assignment.copy()
         assignment.setflags(write=False)
         return SessionPlan(self._page, r0, assignment, problem, solution)
@@ -418,6 +420,7 @@ class MixSession:
         self._next_slot = 0
         self._plan = np.full(request.dims["K"], -1, np.int64)
         self._page_count[:] = 0
+        self._planned = False  # set by a successful plan of this page
 
     def commit(
         self,
@@ -449,8 +452,8 @@ class MixSession:
             The page slot of ``shown[0]``; when given it must be the next slot, so a
             repeated message (a slot committed twice) is refused.
         """
-        if self._request is None or self._plan is None:
-            raise SessionError("commit needs a plan: call plan(request) first")
+        if self._request is None or not self._planned:
+            raise SessionError("commit needs a plan of the current page: call plan(request) first")
         k, r0 = self._request.dims["K"], self._next_slot
         if slot is not None:
             slot = _int_arg("slot", slot, 0)

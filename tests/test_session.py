@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mixrank
 from mixrank import History, TypeRule
@@ -241,6 +243,8 @@ def test_bad_construction_is_refused(env):
         s.plan(batch.requests)
     with pytest.raises(mixrank.ProblemError, match=r"card_ctr must have shape \(8, 12\)"):
         s.plan(batch.requests, ctr=(np.zeros((8, 11)), np.zeros(12)))
+    with pytest.raises(SessionError, match="commit needs a plan"):  # the failed plan left nothing to commit
+        s.commit(1)
 
 
 def test_static_and_dynamic_see_the_same_first_screen_and_fixed_keeps_its_slots(env):
@@ -276,3 +280,21 @@ def test_paired_uplift_finds_a_planted_uplift_and_none_where_there_is_none():
     assert none.low < 0 < none.high
     with pytest.raises(mixrank.MixrankError, match="paired sessions"):
         paired_uplift([1.0, 2.0], [1.0])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    gaps=st.lists(st.integers(1, 6), min_size=2, max_size=2),
+    caps=st.lists(st.floats(0.05, 0.6), min_size=2, max_size=2),
+    counts=st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=2, max_size=2),
+    gap_any=st.integers(1, 3),
+    screen=st.integers(1, 7),
+    policy=st.sampled_from(["fixed", "static", "dynamic"]),
+    seed=st.integers(0, 1000),
+)
+def test_any_rules_hold_over_whole_sessions(env, gaps, caps, counts, gap_any, screen, policy, seed):
+    rules = [TypeRule(min_gap=g, max_share=c, max_count=n) for g, c, n in zip(gaps, caps, counts)]
+    run = run_sessions(env, policy, "oracle", rules, n_sessions=4, n_pages=2, screen=screen, solver="greedy",
+                       min_gap_any=gap_any, organic_gain=0.0, progress=False, seed=seed)
+    for feed in run.feeds:
+        assert audit(feed, rules, gap_any) == []
