@@ -177,7 +177,7 @@ class MixSession:
         seed: int = 0,
         **options: Any,
     ) -> None:
-        from mixrank.pipeline import _float_array
+        from mixrank.pipeline import _float_array, mix_values
         from mixrank.solve import _check_common, resolve_solver
 
         if isinstance(rules, TypeRule) or not isinstance(rules, Sequence) or not rules:
@@ -200,6 +200,9 @@ class MixSession:
         self.min_gap_any = _int_arg("min_gap_any", min_gap_any, 1)
         self.gains = np.ones(self.n_types) if gains is None else _float_array("gains", gains, (self.n_types,))
         self.examination = None if examination is None else _float_array("examination", examination)
+        # gains, organic_gain and value_scale are checked now (on a 1-slot dummy), not at the first plan
+        mix_values(np.zeros((self.n_types, 1)), [0.0], np.arange(self.n_types), self.gains, [1.0],
+                   organic_gain=organic_gain, value_scale=value_scale)
         self.organic_gain, self.value_scale = organic_gain, value_scale
         self._feed: dict[str, list] = {name: [] for name in CommittedFeed._fields}
         self._behaviour: dict[str, np.ndarray] | None = None

@@ -234,6 +234,10 @@ def test_bad_construction_is_refused(env):
         MixSession([], None)
     with pytest.raises(mixrank.ProblemError, match="scorer"):
         MixSession(RULES, 42)
+    with pytest.raises(mixrank.ProblemError, match="organic_gain must be a finite number >= 0"):
+        MixSession(RULES, None, organic_gain=-1.0)
+    with pytest.raises(mixrank.ProblemError, match="gains must be"):
+        MixSession(RULES, None, gains=[1.0, -2.0])
     s = MixSession(RULES, None, lambda problem, first: np.zeros(problem.n_slots, int), examination=env.examination)
     batch = _tiny_request(env)
     with pytest.raises(SolverError, match="breaks the rules"):  # card 0 in every slot
