@@ -107,22 +107,25 @@ class ItemEncoder(nn.Module):
 class ListModel(nn.Module):
     """Click logit of every position of ordered lists (see the module docstring).
 
-    For the items ``e_s`` of a list (encoded with the context):
+    For the items of a list, ``e_s`` encoded with the context and ``x_s`` raw:
 
+    * the point-wise part: the item's appeal ``a(e_s)``, a bias per position and an
+      item-specific position effect ``<P e_s, position_s>`` (low rank);
     * pair scores ``S[h, s, t] = <Q_h x_s, K_h x_t>`` of the raw item features
-      ``x`` (``pair_heads`` low-rank bilinear forms);
+      (``pair_heads`` low-rank bilinear forms);
     * near-neighbour features: ``S[h, s, s + d]`` for ``d = +-1 .. +-neighbours``
       (zero past the ends), one per head and offset;
     * an all-pairs feature per head: ``sum_t w_h(t - s) * S[h, s, t]`` with a learned
       weight per relative offset, so a pair's effect may depend on its distance;
-    * a list summary: the mean of the list's encodings;
-    * optionally ``layers`` Transformer layers over the list (0 by default: the
-      features above are cheaper at serving time and learn pair effects directly).
+    * optionally ``layers`` of a bidirectional GRU or a Transformer over the list
+      (0 by default: the features above are cheaper at serving time, learn pair
+      effects directly and overfit less).
 
-    The logit is a point-wise part (item appeal from ``e_s`` plus a bias per
-    position) plus a list correction, a small MLP on ``[e_s + position_s, the
-    features, the summary]`` whose output layer starts at zero: the model starts
-    as a point-wise model and learns list effects as far as the log supports them.
+    The logit is the point-wise part plus a list correction, a small MLP on the
+    pair features (and the sequence model's output, when there is one) whose
+    output layer starts at zero: the model starts as a point-wise model and learns
+    list effects as far as the log supports them. The correction does not see the
+    context encodings, which keeps it from memorising requests.
     """
 
     def __init__(self, config: EvaluatorConfig) -> None:
@@ -132,22 +135,23 @@ class ListModel(nn.Module):
         self.offsets = [o for o in range(-config.neighbours, config.neighbours + 1) if o]
         self.pair_heads, self.pair_dim = h, max(4, d // 2)
         self.encoder = ItemEncoder(config.n_features, config.context_dim, d)
-        self.position = nn.Embedding(config.max_len, d)
+        self.position = nn.Embedding(config.max_len, 8)
+        self.position_proj = nn.Linear(d, 8, bias=False)
         self.mixer: nn.Module | None = None
         if config.layers and config.mixer == "gru":
             self.mixer = nn.GRU(d, d // 2, num_layers=config.layers, batch_first=True, bidirectional=True)
         elif config.layers:
             layer = nn.TransformerEncoderLayer(d, config.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
             self.mixer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.mixer_in = nn.Linear(8, d) if self.mixer is not None else None
         self.dim = d
         # pair scores are low-rank bilinear forms of the raw item features (not of the context)
         self.pair_q = nn.Linear(config.n_features, h * self.pair_dim, bias=False)
         self.pair_k = nn.Linear(config.n_features, h * self.pair_dim, bias=False)
         self.relative = nn.Parameter(torch.zeros(h, 2 * config.max_len - 1))
-        self.summary = nn.Linear(d, d)
         self.item = nn.Linear(d, 1)  # the point-wise part: item appeal ...
         self.position_bias = nn.Parameter(torch.zeros(config.max_len))  # ... plus a bias per position
-        n_in = d + d + h * (len(self.offsets) + 1)
+        n_in = h * (len(self.offsets) + 1) + (d if self.mixer is not None else 0)
         self.head = nn.Sequential(nn.Linear(n_in, 2 * d), nn.ReLU(), nn.Linear(2 * d, 1))
         nn.init.zeros_(self.head[2].weight)  # the list part starts at zero: a point-wise model until data says more
         nn.init.zeros_(self.head[2].bias)
@@ -184,14 +188,14 @@ class ListModel(nn.Module):
         gathered = gathered.reshape(r * n_lists, k, -1)
         d, hp = self.dim, self.pair_heads * self.pair_dim
         x, q, kk = gathered[..., :d], gathered[..., d:d + hp], gathered[..., d + hp:]
-        h = x + self.position.weight[:k]
+        pos = self.position.weight[:k]
+        pointwise = self.item(torch.relu(x))[..., 0] + self.position_bias[:k] + (self.position_proj(x) * pos).sum(-1)
+        parts = [self.pair_features(q, kk)]
         if isinstance(self.mixer, nn.GRU):
-            h = self.mixer(h)[0]
+            parts.append(self.mixer(x + self.mixer_in(pos))[0])
         elif self.mixer is not None:
-            h = self.mixer(h)
-        summary = torch.relu(self.summary(x.mean(dim=1, keepdim=True))).expand(-1, k, -1)
-        pointwise = self.item(torch.relu(x))[..., 0] + self.position_bias[:k]
-        correction = self.head(torch.cat([h, summary, self.pair_features(q, kk)], dim=2))[..., 0]
+            parts.append(self.mixer(x + self.mixer_in(pos)))
+        correction = self.head(torch.cat(parts, dim=2))[..., 0]
         return (pointwise + correction).reshape(r, n_lists, k)
 
 
