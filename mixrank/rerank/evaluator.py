@@ -3,10 +3,11 @@
 :class:`Evaluator` holds two small PyTorch models trained on one :class:`ListLog`:
 
 * the **list model** (:class:`ListModel`) — each item of a list is encoded with
-  the request's context (``MLP([item features, context])``), a position
-  embedding is added, and a Transformer encoder lets every position attend to
-  the whole list (both directions: a neighbour below matters as much as one
-  above). A linear head gives each position's click logit. It predicts the
+  the request's context (``MLP([item features, context])``); every position
+  sees its neighbours on both sides through learned bilinear pair features
+  (per offset, and over all pairs weighted by distance), a summary of the list
+  and its position (optionally also Transformer layers); a small MLP gives each
+  position's click logit. It predicts the
   probability that the item at each position is clicked, reaching included, so
   a list's score is the sum over positions (expected clicks) or a weighted sum;
 * the **point-wise model** (:class:`PointwiseModel`) — ``MLP([item, context])``
@@ -68,15 +69,22 @@ class EvaluatorConfig:
     max_len: int  #: the longest list (positions) the model knows
     dim: int = 32
     heads: int = 4
-    layers: int = 2
+    layers: int = 0
+    mixer: str = "gru"  #: what runs over the list when ``layers > 0``: 'gru' (bidirectional) or 'transformer'
     neighbours: int = 3  #: explicit pairwise features with items up to this far away
     pair_heads: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("n_features", "max_len", "dim", "heads", "layers", "neighbours", "pair_heads"):
+        for name in ("n_features", "max_len", "dim", "heads", "neighbours", "pair_heads"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise SolverError(f"EvaluatorConfig.{name} must be an int >= 1; got {v!r}")
+        if self.mixer not in ("gru", "transformer"):
+            raise SolverError(f"EvaluatorConfig.mixer must be 'gru' or 'transformer'; got {self.mixer!r}")
+        if self.mixer == "gru" and self.dim % 2:
+            raise SolverError(f"dim must be even for the bidirectional GRU; got {self.dim}")
+        if isinstance(self.layers, bool) or not isinstance(self.layers, int) or self.layers < 0:
+            raise SolverError(f"EvaluatorConfig.layers must be an int >= 0; got {self.layers!r}")
         if isinstance(self.context_dim, bool) or not isinstance(self.context_dim, int) or self.context_dim < 0:
             raise SolverError(f"EvaluatorConfig.context_dim must be an int >= 0; got {self.context_dim!r}")
         if self.dim % self.heads:
@@ -99,51 +107,96 @@ class ItemEncoder(nn.Module):
 class ListModel(nn.Module):
     """Click logit of every position of ordered lists (see the module docstring).
 
-    Besides the Transformer over the list, each position gets explicit pairwise
-    features with its neighbours at offsets ``+-1 .. +-neighbours``: bilinear
-    forms ``<Q_h e_s, K_h e_{s+d}>`` of the item encodings (``pair_heads`` of
-    them per offset; zero past the ends), so effects of adjacent pairs are
-    learnt directly rather than through position embeddings.
+    For the items of a list, ``e_s`` encoded with the context and ``x_s`` raw:
+
+    * the point-wise part: the item's appeal ``a(e_s)``, a bias per position and an
+      item-specific position effect ``<P e_s, position_s>`` (low rank);
+    * pair scores ``S[h, s, t] = <Q_h x_s, K_h x_t>`` of the raw item features
+      (``pair_heads`` low-rank bilinear forms);
+    * near-neighbour features: ``S[h, s, s + d]`` for ``d = +-1 .. +-neighbours``
+      (zero past the ends), one per head and offset;
+    * an all-pairs feature per head: ``sum_t w_h(t - s) * S[h, s, t]`` with a learned
+      weight per relative offset, so a pair's effect may depend on its distance;
+    * optionally ``layers`` of a bidirectional GRU or a Transformer over the list
+      (0 by default: the features above are cheaper at serving time, learn pair
+      effects directly and overfit less).
+
+    The logit is the point-wise part plus a list correction, a small MLP on the
+    pair features (and the sequence model's output, when there is one) whose
+    output layer starts at zero: the model starts as a point-wise model and learns
+    list effects as far as the log supports them. The correction does not see the
+    context encodings, which keeps it from memorising requests.
     """
 
     def __init__(self, config: EvaluatorConfig) -> None:
         super().__init__()
-        d = config.dim
+        d, h = config.dim, config.pair_heads
+        self.max_len = config.max_len
         self.offsets = [o for o in range(-config.neighbours, config.neighbours + 1) if o]
-        self.pair_heads = config.pair_heads
+        self.pair_heads, self.pair_dim = h, max(4, d // 2)
         self.encoder = ItemEncoder(config.n_features, config.context_dim, d)
-        self.position = nn.Embedding(config.max_len, d)
-        layer = nn.TransformerEncoderLayer(d, config.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
-        self.mixer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
-        self.pair_q = nn.Linear(d, self.pair_heads * 8, bias=False)
-        self.pair_k = nn.Linear(d, self.pair_heads * 8, bias=False)
-        n_pair = len(self.offsets) * self.pair_heads
-        self.norm = nn.LayerNorm(d)
-        self.head = nn.Sequential(nn.Linear(d + n_pair, d), nn.ReLU(), nn.Linear(d, 1))
+        self.position = nn.Embedding(config.max_len, 8)
+        self.position_proj = nn.Linear(d, 8, bias=False)
+        self.mixer: nn.Module | None = None
+        if config.layers and config.mixer == "gru":
+            self.mixer = nn.GRU(d, d // 2, num_layers=config.layers, batch_first=True, bidirectional=True)
+        elif config.layers:
+            layer = nn.TransformerEncoderLayer(d, config.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
+            self.mixer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.mixer_in = nn.Linear(8, d) if self.mixer is not None else None
+        self.dim = d
+        # pair scores are low-rank bilinear forms of the raw item features (not of the context)
+        self.pair_q = nn.Linear(config.n_features, h * self.pair_dim, bias=False)
+        self.pair_k = nn.Linear(config.n_features, h * self.pair_dim, bias=False)
+        self.relative = nn.Parameter(torch.zeros(h, 2 * config.max_len - 1))
+        self.item = nn.Linear(d, 1)  # the point-wise part: item appeal ...
+        self.position_bias = nn.Parameter(torch.zeros(config.max_len))  # ... plus a bias per position
+        n_in = h * (len(self.offsets) + 1) + (d if self.mixer is not None else 0)
+        self.head = nn.Sequential(nn.Linear(n_in, 2 * d), nn.ReLU(), nn.Linear(2 * d, 1))
+        nn.init.zeros_(self.head[2].weight)  # the list part starts at zero: a point-wise model until data says more
+        nn.init.zeros_(self.head[2].bias)
 
-    def pair_features(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, K, d) item encodings → (B, K, offsets * pair_heads) bilinear neighbour features."""
-        b, k, _ = x.shape
-        q = self.pair_q(x).reshape(b, k, self.pair_heads, -1)
-        kk = self.pair_k(x).reshape(b, k, self.pair_heads, -1)
+    def _relative_weights(self, k: int) -> torch.Tensor:
+        """(H, K, K): the learned weight of the offset t - s, zero on the diagonal."""
+        idx = torch.arange(k)[None, :] - torch.arange(k)[:, None] + self.max_len - 1
+        return self.relative[:, idx] * (1.0 - torch.eye(k))
+
+    def encode(self, items: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """items (R, N, F), context (R, C) → (R, N, dim + 2 pair_heads pair_dim): encodings, pair queries and keys."""
+        return torch.cat([self.encoder(items, context), self.pair_q(items), self.pair_k(items)], dim=2)
+
+    def pair_features(self, q: torch.Tensor, kk: torch.Tensor) -> torch.Tensor:
+        """Pair queries and keys (B, K, pair_heads * pair_dim) → (B, K, pair_heads * (offsets + 1)) pair features."""
+        b, k, _ = q.shape
+        q = q.reshape(b, k, self.pair_heads, -1)
+        kk = kk.reshape(b, k, self.pair_heads, -1)
+        scores = torch.einsum("bshe,bthe->bhst", q, kk) / math.sqrt(self.pair_dim)  # (B, H, K, K)
         feats = []
         for o in self.offsets:
-            f = x.new_zeros((b, k, self.pair_heads))
-            if abs(o) < k:
-                if o > 0:
-                    f[:, :-o] = (q[:, :-o] * kk[:, o:]).sum(-1)
-                else:
-                    f[:, -o:] = (q[:, -o:] * kk[:, :o]).sum(-1)
-            feats.append(f)
-        return torch.cat(feats, dim=2) / math.sqrt(q.shape[-1])
+            if abs(o) >= k:
+                feats.append(q.new_zeros((b, self.pair_heads, k)))
+                continue
+            diag = torch.diagonal(scores, offset=o, dim1=2, dim2=3)  # (B, H, K - |o|): pairs (s, s + o)
+            feats.append(F.pad(diag, (0, o) if o > 0 else (-o, 0)))
+        feats.append(torch.einsum("bhst,hst->bhs", scores, self._relative_weights(k)))
+        return torch.cat(feats, dim=1).transpose(1, 2)
 
     def forward(self, encoded: torch.Tensor, lists: torch.Tensor) -> torch.Tensor:
-        """encoded (R, N, dim) from ``encoder``, lists (R, L, K) int → logits (R, L, K)."""
+        """encoded (R, N, ...) from :meth:`encode`, lists (R, L, K) int → logits (R, L, K)."""
         r, n_lists, k = lists.shape
-        x = torch.gather(encoded, 1, lists.reshape(r, n_lists * k, 1).expand(-1, -1, encoded.shape[2]))
-        x = x.reshape(r * n_lists, k, -1)
-        h = self.norm(self.mixer(x + self.position.weight[:k]))
-        return self.head(torch.cat([h, self.pair_features(x)], dim=2)).reshape(r, n_lists, k)
+        gathered = torch.gather(encoded, 1, lists.reshape(r, n_lists * k, 1).expand(-1, -1, encoded.shape[2]))
+        gathered = gathered.reshape(r * n_lists, k, -1)
+        d, hp = self.dim, self.pair_heads * self.pair_dim
+        x, q, kk = gathered[..., :d], gathered[..., d:d + hp], gathered[..., d + hp:]
+        pos = self.position.weight[:k]
+        pointwise = self.item(torch.relu(x))[..., 0] + self.position_bias[:k] + (self.position_proj(x) * pos).sum(-1)
+        parts = [self.pair_features(q, kk)]
+        if isinstance(self.mixer, nn.GRU):
+            parts.append(self.mixer(x + self.mixer_in(pos))[0])
+        elif self.mixer is not None:
+            parts.append(self.mixer(x + self.mixer_in(pos)))
+        correction = self.head(torch.cat(parts, dim=2))[..., 0]
+        return (pointwise + correction).reshape(r, n_lists, k)
 
 
 class PointwiseModel(nn.Module):
@@ -237,8 +290,9 @@ def _fit_model(model: nn.Module, logits_fn: Any, train: ListLog, val: ListLog, s
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad += 1
-            for g in opt.param_groups:
-                g["lr"] *= 0.5
+            if bad % 2 == 0:  # halve the rate after two epochs in a row without progress
+                for g in opt.param_groups:
+                    g["lr"] *= 0.5
             if bad >= settings["patience"]:
                 stopped = True
                 break
@@ -264,8 +318,13 @@ class Evaluator:
 
     Parameters
     ----------
-    dim, heads, layers : int
-        Width, attention heads and Transformer layers of the list model.
+    dim : int
+        Width of the models.
+    heads, layers : int
+        Attention heads, and layers of the sequence model over the list (``layers=0``
+        uses only the pair features; see :class:`ListModel`).
+    mixer : {'gru', 'transformer'}
+        The sequence model when ``layers > 0``: a bidirectional GRU or a Transformer.
     epochs : int
         At most this many passes over the training log.
     batch_size : int
@@ -284,10 +343,14 @@ class Evaluator:
         ``torch.set_num_threads`` while fitting and predicting (restored after).
     """
 
-    def __init__(self, dim: int = 32, heads: int = 4, layers: int = 2, epochs: int = 40, batch_size: int = 128,
-                 lr: float = 3e-3, weight_decay: float = 1e-5, patience: int = 4, val_fraction: float = 0.1,
+    def __init__(self, dim: int = 32, heads: int = 4, layers: int = 0, mixer: str = "gru", epochs: int = 40, batch_size: int = 128,
+                 lr: float = 5e-3, weight_decay: float = 1e-5, patience: int = 4, val_fraction: float = 0.1,
                  seed: int = 0, progress: bool = True, threads: int | None = None) -> None:
-        self.dim, self.heads, self.layers = (_check_int(n, v, 1) for n, v in (("dim", dim), ("heads", heads), ("layers", layers)))
+        self.dim, self.heads = _check_int("dim", dim, 1), _check_int("heads", heads, 1)
+        self.layers = _check_int("layers", layers, 0)
+        if mixer not in ("gru", "transformer"):
+            raise SolverError(f"mixer must be 'gru' or 'transformer'; got {mixer!r}")
+        self.mixer = mixer
         if dim % heads:
             raise SolverError(f"dim must be a multiple of heads ({heads}); got {dim}")
         self.settings = {
@@ -341,14 +404,15 @@ class Evaluator:
         if len(log) < 2:
             raise ProblemError(f"log must hold at least 2 requests (one for validation); got {len(log)}")
         train, val = log.split(self.val_fraction, seed=self.settings["seed"])
-        self.config = EvaluatorConfig(log.n_features, log.context_dim, log.list_len, self.dim, self.heads, self.layers)
+        self.config = EvaluatorConfig(log.n_features, log.context_dim, log.list_len, self.dim, self.heads, self.layers,
+                                      self.mixer)
         with self._threads():
             torch.manual_seed(self.settings["seed"])
             self.list_model = ListModel(self.config)
             self.pointwise = PointwiseModel(self.config)
             lm, pw = self.list_model, self.pointwise
             self.fit_results = {
-                "list": _fit_model(lm, lambda x, c, li: lm(lm.encoder(x, c), li), train, val, self.settings, "evaluator"),
+                "list": _fit_model(lm, lambda x, c, li: lm(lm.encode(x, c), li), train, val, self.settings, "evaluator"),
                 "pointwise": _fit_model(pw, pw, train, val, self.settings, "point-wise"),
             }
         return self
@@ -368,12 +432,12 @@ class Evaluator:
         """Unchecked fast path for generators: logits (R, L, K) of ``lists`` (R, L, K) (a tensor), no grad."""
         lm = self.list_model
         if encoded is None:
-            encoded = lm.encoder(torch.from_numpy(req.items), torch.from_numpy(req.context))
+            encoded = lm.encode(torch.from_numpy(req.items), torch.from_numpy(req.context))
         return lm(encoded, lists)
 
     def encode_t(self, req: Requests) -> torch.Tensor:
-        """The list model's item encodings (R, N, dim) of a checked request batch (reuse across many lists)."""
-        return self.list_model.encoder(torch.from_numpy(req.items), torch.from_numpy(req.context))
+        """The list model's item encodings (R, N, ...) of a checked request batch (reuse across many lists)."""
+        return self.list_model.encode(torch.from_numpy(req.items), torch.from_numpy(req.context))
 
     def item_scores(self, items: Any, context: Any = None, n_items: Any = None) -> np.ndarray:
         """The point-wise model's appeal of each candidate, (N,) or (R, N); padding gets -inf."""
@@ -466,7 +530,7 @@ class Evaluator:
             raise CheckpointError(f"checkpoint {path} has no valid weights")
         if payload.get("digest") != _digest(states):
             raise CheckpointError(f"checkpoint {path} is corrupt: its weights do not match their SHA-256 digest")
-        ev = cls(dim=cfg.dim, heads=cfg.heads, layers=cfg.layers, threads=threads, progress=False)
+        ev = cls(dim=cfg.dim, heads=cfg.heads, layers=cfg.layers, mixer=cfg.mixer, threads=threads, progress=False)
         ev.config, ev.list_model, ev.pointwise = cfg, ListModel(cfg), PointwiseModel(cfg)
         try:
             ev.list_model.load_state_dict(states["list"], strict=True)

@@ -55,7 +55,10 @@ from mixrank.errors import ProblemError
 from mixrank.rerank.log import ListLog
 from mixrank.synthetic.instances import examination
 
-__all__ = ["SlateConfig", "SlateEnv", "PairSlateConfig", "PairSlateEnv", "SlateBatch", "all_lists"]
+__all__ = [
+    "SlateConfig", "SlateEnv", "PairSlateConfig", "PairSlateEnv", "SlateBatch", "all_lists",
+    "behaviour_context", "feed_page_log", "feed_slates",
+]
 
 _CODE = 0x51A7E
 
@@ -403,3 +406,57 @@ class PairSlateEnv(_SlateWorld):
             logit[..., d:] += eff
             logit[..., :-d] += eff
         return logit
+
+
+# ---------------------------------------------------------------- feed pages as slates
+def _onehot(x: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n, dtype=np.float32)[x.astype(np.int64)]
+
+
+def behaviour_context(records: Any, exposure_decay: float = 0.9, click_decay: float = 0.8) -> np.ndarray:
+    """A context vector per request from ESAN-style behaviour sequences, (R, 2 (T + 1) + 2 C).
+
+    Recency-weighted counts of recent exposures by type and of recent clicks
+    by category, and the mean first action feature (e.g. log dwell) of recent
+    exposures by type and by category. ``records``: an ``esan.data.FeedLog`` or
+    ``Requests`` (any object with the behaviour arrays and ``n_types``, ``n_categories``).
+    """
+    t1, c = records.n_types + 1, records.n_categories
+    le, lc = records.exp_type.shape[1], records.clk_type.shape[1]
+    w_exp = records.exp_mask * exposure_decay ** np.arange(le)
+    w_clk = records.clk_mask * click_decay ** np.arange(lc)
+    exp_t, exp_c = _onehot(records.exp_type, t1), _onehot(records.exp_category, c)
+    seen_t = np.einsum("rl,rlt->rt", w_exp, exp_t)
+    clicked_c = np.einsum("rl,rlc->rc", w_clk, _onehot(records.clk_category, c))
+    dwell = records.exp_action[..., 0] * records.exp_mask
+    mean_t = np.einsum("rl,rlt->rt", dwell, exp_t) / np.maximum(np.einsum("rl,rlt->rt", records.exp_mask, exp_t), 1)
+    mean_c = np.einsum("rl,rlc->rc", dwell, exp_c) / np.maximum(np.einsum("rl,rlc->rc", records.exp_mask, exp_c), 1)
+    return np.concatenate([seen_t, clicked_c, mean_t, mean_c], axis=1).astype(np.float32)
+
+
+def _item_features(types: np.ndarray, cats: np.ndarray, feats: np.ndarray, t1: int, c: int) -> np.ndarray:
+    return np.concatenate([_onehot(types, t1), _onehot(cats, c), feats.astype(np.float32)], axis=-1)
+
+
+def feed_page_log(log: Any) -> ListLog:
+    """A feed log (``esan.data.FeedLog``) as a ``ListLog``: each shown page is a list of its K items in order.
+
+    Items: one-hot type (organic last), one-hot category, features; context:
+    :func:`behaviour_context`. See :mod:`mixrank.rerank.pages` for plans as lists.
+    """
+    t1, c = log.n_types + 1, log.n_categories
+    items = _item_features(log.page_type, log.page_category, log.page_features, t1, c)
+    r, k = log.page_type.shape
+    return ListLog(items, np.broadcast_to(np.arange(k), (r, k)), log.clicked, None, behaviour_context(log))
+
+
+def feed_slates(requests: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates of mixing requests (``esan.data.Requests``) as slates: (items (R, K + N, F), context (R, C)).
+
+    Items ``0 .. K-1`` are the organic page's items, ``K ..`` the cards, in the
+    layout of :func:`feed_page_log` (so an evaluator trained there scores them).
+    """
+    t1, c = requests.n_types + 1, requests.n_categories
+    organic = _item_features(requests.page_type, requests.page_category, requests.page_features, t1, c)
+    cards = _item_features(requests.cand_type, requests.cand_category, requests.cand_features, t1, c)
+    return np.concatenate([organic, cards], axis=1), behaviour_context(requests)
