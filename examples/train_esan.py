@@ -20,6 +20,7 @@ Run from the repository root::
 
     python examples/train_esan.py            # the default log: 100k requests (a few minutes on 2 cores)
     python examples/train_esan.py --small    # 5,000 requests, under a minute
+    python examples/train_esan.py --fast     # a smoke run on tiny logs (figures not meaningful; for tests)
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train ESAN on a synthetic feed and plan with it.")
     ap.add_argument("--train", type=int, default=DEFAULT_TRAIN_REQUESTS)
     ap.add_argument("--small", action="store_true", help="5,000 training requests")
+    ap.add_argument("--fast", action="store_true", help="tiny logs, a smoke run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--outdir", default=str(ROOT / "runs" / "example_esan"))
     args = ap.parse_args(argv)
-    n_train = 5_000 if args.small else args.train
+    n_train = 500 if args.fast else 5_000 if args.small else args.train
+    n_val, n_test = (300, 300) if args.fast else (DEFAULT_VAL_REQUESTS, 5_000)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
 
@@ -68,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     env = FeedEnv()
     t0 = time.perf_counter()
     train_log = env.log(n_train, seed=0)
-    val_log = env.log(DEFAULT_VAL_REQUESTS, seed=1)
-    test_log = env.log(5_000, seed=2)
+    val_log = env.log(n_val, seed=1)
+    test_log = env.log(n_test, seed=2)
     train_log.save(outdir / "train_log.npz")  # the documented schema, as a user would write it
     print(f"logs: {len(train_log)} training requests ({train_log.n_impressions} impressions) "
           f"in {time.perf_counter() - t0:.1f} s")

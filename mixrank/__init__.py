@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mixrank.errors import CheckpointError, InstanceFileError, MixrankError, ProblemError, SolverError
+from mixrank.errors import CheckpointError, InstanceFileError, MixrankError, ProblemError, SessionError, SolverError
 from mixrank.problem import History, MixProblem, TypeRule
 from mixrank.solution import Plan, Solution, Status
 from mixrank.solve import SOLVERS, available_solvers, solve
@@ -38,13 +38,18 @@ __all__ = [
     "InstanceFileError",
     "SolverError",
     "CheckpointError",
+    "SessionError",
     "synthetic",
+    "MixSession",
+    "rerank",
 ]
 
 # Submodules and functions that pull heavier imports load on first use.
 _LAZY = {
     "synthetic": ("mixrank.synthetic", None),
+    "rerank": ("mixrank.rerank", None),
     "solve_many": ("mixrank.batch", "solve_many"),
+    "MixSession": ("mixrank.session", "MixSession"),
 }
 
 

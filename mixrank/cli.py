@@ -1,4 +1,4 @@
-"""The ``mixrank`` command line: ``gen``, ``solve``, ``bench``.
+"""The ``mixrank`` command line: ``demo``, ``gen``, ``solve``, ``bench``.
 
 Run ``mixrank COMMAND --help`` for each command's options. Each command is a pair
 of functions, ``_add_NAME(subparsers)`` (its options) and ``_cmd_NAME(args)`` (its
@@ -337,10 +337,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo(sub: Any) -> None:
+    d = sub.add_parser("demo", help="the whole pipeline on a synthetic feed (about two minutes): "
+                       "train ESAN, run sessions under three policies, re-rank; a table and a plot")
+    d.add_argument("--out", default=None, help="a new folder for the plot, table and JSON (default: a fresh one)")
+    d.add_argument("--fast", action="store_true", help="a few seconds, tiny sizes (figures not meaningful)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mixrank.demo import run_demo
+
+    result = run_demo(args.out, fast=args.fast, progress=not args.no_progress, seed=args.seed)
+    return 0 if result.violations == 0 else 1
+
+
 # ----------------------------------------------------------------------------------------------------------------
 
 #: The subcommands, in the order ``mixrank --help`` lists them: each adds its parser (and its ``func``).
-COMMANDS: list[Callable[[Any], None]] = [_add_gen, _add_solve, _add_bench]
+COMMANDS: list[Callable[[Any], None]] = [_add_demo, _add_gen, _add_solve, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

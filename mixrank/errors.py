@@ -4,7 +4,15 @@ All input errors are ``ValueError`` subclasses, so code that already catches
 ``ValueError`` keeps working; catch :class:`MixrankError` to catch only ours.
 """
 
-__all__ = ["MixrankError", "ProblemError", "InstanceFileError", "SolverError", "CheckpointError", "WorkerLostError"]
+__all__ = [
+    "MixrankError",
+    "ProblemError",
+    "InstanceFileError",
+    "SolverError",
+    "CheckpointError",
+    "WorkerLostError",
+    "SessionError",
+]
 
 
 class MixrankError(Exception):
@@ -29,3 +37,7 @@ class CheckpointError(MixrankError, ValueError):
 
 class WorkerLostError(MixrankError, RuntimeError):
     """Work lost with its worker (a Ray worker that died on every try); the message names what was lost."""
+
+
+class SessionError(ProblemError):
+    """Feedback a :class:`~mixrank.MixSession` cannot take: a slot committed twice, a card not planned, a length mismatch."""

@@ -1,0 +1,158 @@
+"""Generators: each proposes candidate ordered lists for a batch of requests.
+
+A generator is any object with a ``name`` and
+``generate(evaluator, requests, k) -> ndarray (R, M, k)`` (``M`` lists per
+request, candidate indices in order). Built in:
+
+* :class:`Greedy` — sort by the evaluator's point-wise model (trained on the same
+  log); the baseline, one list.
+* :class:`Beam` — beam search over positions: each step extends every kept
+  prefix by every unused candidate, completes each extension with the best
+  remaining candidates in point-wise order, scores all completed lists with the
+  evaluator in one batch, and keeps the ``width`` best prefixes. With a width at
+  least the number of prefixes it scores every ordered list (exhaustive search).
+* :class:`~mixrank.rerank.ptrnet.PtrNetGenerator` — a Pointer Network (see there).
+
+Examples
+--------
+>>> from mixrank.synthetic.slates import SlateEnv, SlateConfig
+>>> env = SlateEnv(SlateConfig(n_items=6, list_len=3))
+>>> from mixrank.rerank.evaluator import Evaluator
+>>> ev = Evaluator(dim=8, epochs=1, progress=False).fit(env.log(100, seed=0))
+>>> req = ev.requests(env.sample(2, seed=1).items, env.sample(2, seed=1).context)
+>>> Beam(width=3).generate(ev, req, 3).shape
+(2, 3, 3)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from mixrank.errors import ProblemError, SolverError
+from mixrank.rerank._arrays import Requests
+
+__all__ = ["Generator", "Greedy", "Beam", "list_scores_t"]
+
+
+class Generator(Protocol):
+    """What the retriever needs of a generator."""
+
+    name: str
+
+    def generate(self, evaluator: Any, requests: Requests, k: int) -> np.ndarray:
+        """Candidate lists (R, M, k) for the checked ``requests``."""
+        ...
+
+
+def list_scores_t(evaluator: Any, req: Requests, lists: torch.Tensor, encoded: torch.Tensor | None = None,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Evaluator scores (R, L) of ``lists`` (R, L, K): summed (or ``weights``-weighted) click probabilities."""
+    p = torch.sigmoid(evaluator.logits_t(req, lists, encoded))
+    return (p if weights is None else p * weights).sum(dim=-1)
+
+
+def _check_k(req: Requests, k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ProblemError(f"k must be an int >= 1; got {k!r}")
+    if k > req.n_items.min():
+        raise ProblemError(f"k must be <= the candidates of every request (min n_items {req.n_items.min()}); got {k}")
+    return int(k)
+
+
+def pointwise_order(evaluator: Any, req: Requests) -> torch.Tensor:
+    """Candidates by descending point-wise appeal, padding last: (R, N) int64."""
+    s = evaluator.pointwise.item_logits(torch.from_numpy(req.items), torch.from_numpy(req.context))
+    s = torch.where(torch.arange(s.shape[1]) < torch.from_numpy(req.n_items)[:, None], s, torch.tensor(-torch.inf))
+    return torch.argsort(s, dim=1, descending=True, stable=True)
+
+
+class Greedy:
+    """The baseline: the top ``k`` candidates by the point-wise model, best first (one list)."""
+
+    name = "greedy"
+
+    def generate(self, evaluator: Any, requests: Requests, k: int) -> np.ndarray:
+        k = _check_k(requests, k)
+        with torch.inference_mode():
+            return pointwise_order(evaluator, requests)[:, None, :k].numpy()
+
+
+def _completions(order: torch.Tensor, used: torch.Tensor, m: int) -> torch.Tensor:
+    """For each beam b and next item j: the first ``m`` items of ``order`` not used by b and not j.
+
+    order (R, N), used (R, B, N) bool → (R, B, N, m).
+    """
+    r, b, n = used.shape
+    ar = torch.arange(n)
+    avail = ~torch.gather(used, 2, order[:, None, :].expand(r, b, n))  # by rank
+    key = torch.where(avail, ar, ar + n)
+    first = torch.gather(order[:, None, :].expand(r, b, n), 2, torch.argsort(key, dim=2)[..., : m + 1])  # (R, B, m+1)
+    hit = first[:, :, None, :] == ar[None, None, :, None]  # (R, B, N, m+1): j among them?
+    drop = torch.where(hit.any(dim=3), hit.float().argmax(dim=3), torch.tensor(m))  # (R, B, N)
+    pos = torch.arange(m)[None, None, None, :]
+    pos = pos + (pos >= drop[..., None]).long()
+    return torch.gather(first[:, :, None, :].expand(r, b, n, m + 1), 3, pos)
+
+
+class Beam:
+    """Beam search over positions; prefixes are completed in point-wise order and scored by the evaluator.
+
+    Parameters
+    ----------
+    width : int >= 1
+        Prefixes kept per step; the final ``width`` lists are the candidates.
+    complete : bool
+        Complete each prefix with the best remaining candidates (point-wise order)
+        before scoring (default); ``False`` scores the prefix alone.
+    weights : array (K,), optional
+        Position weights of the score (default: expected clicks).
+    """
+
+    name = "beam"
+
+    def __init__(self, width: int = 4, complete: bool = True, weights: Any = None) -> None:
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+            raise SolverError(f"width must be an int >= 1; got {width!r}")
+        self.width, self.complete = int(width), bool(complete)
+        self.weights = None if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float32))
+
+    def __repr__(self) -> str:
+        return f"Beam(width={self.width}, complete={self.complete})"
+
+    def generate(self, evaluator: Any, requests: Requests, k: int) -> np.ndarray:
+        k = _check_k(requests, k)
+        with torch.inference_mode():
+            return self._search(evaluator, requests, k)[0].numpy()
+
+    def _search(self, ev: Any, req: Requests, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        r, n = req.items.shape[:2]
+        encoded = ev.encode_t(req)
+        valid = torch.arange(n)[None, :] < torch.from_numpy(req.n_items)[:, None]
+        order = pointwise_order(ev, req) if self.complete else None
+        beams = torch.zeros((r, 1, 0), dtype=torch.long)
+        alive = torch.ones((r, 1), dtype=torch.bool)
+        scores = torch.zeros((r, 1))
+        for t in range(k):
+            b = beams.shape[1]
+            used = torch.zeros((r, b, n), dtype=torch.bool)
+            if t:
+                used.scatter_(2, beams, True)
+            allowed = ~used & valid[:, None, :] & alive[:, :, None]  # (R, B, N)
+            ext = torch.cat([beams[:, :, None, :].expand(r, b, n, t), torch.arange(n).expand(r, b, n)[..., None]], dim=3)
+            m = k - t - 1
+            if self.complete and m:
+                ext = torch.cat([ext, _completions(order, used, m)], dim=3)
+            w = None if self.weights is None else self.weights[: ext.shape[3]]
+            s = list_scores_t(ev, req, ext.reshape(r, b * n, -1), encoded, w)  # (R, B*N)
+            s = torch.where(allowed.reshape(r, b * n), s, torch.tensor(-torch.inf))
+            keep = min(self.width, b * n)
+            top_s, top_i = torch.topk(s, keep, dim=1)
+            alive = torch.isfinite(top_s)
+            beams = torch.gather(ext[..., : t + 1].reshape(r, b * n, t + 1), 1, top_i[..., None].expand(-1, -1, t + 1))
+            scores = top_s
+        # dead beams (fewer prefixes than the width) repeat the best list
+        beams = torch.where(alive[..., None], beams, beams[:, :1])
+        return beams, scores
