@@ -48,279 +48,36 @@ import numpy as np
 from numba import njit
 
 from solvers._clock import now  # time.perf_counter() inside a kernel
+from solvers._core.dp import backward_dp
+from solvers._core.resources import left_units
 
 NEG = -np.inf
 #: SHA-256 of the other source file whose compiled code the kernels here embed (as in solvers._beam_kernels):
 #: Numba's cache knows this file only; a test asks for this to be updated when that file changes.
 DEPENDENCY_SHA256 = {
     "solvers/_clock.py": "0f479f6b20b2cfec4a972b5603795b0fe4e101f3f4deb8bb1cb6fb18b998a272",
+    "solvers/_core/dp.py": "45d855581198cfebdcca1a745d5436342c4083d7a67f6f6b38f004b337ca11c1",
+    "solvers/_core/resources.py": "46544383194da5fbbe96b258cf0b551fd17874aca106d16f8ca2f8497f7d373c",
 }
 
 
-# ----------------------------------------------------------------- distance states
+# ------------------------------------------------------------------ grid tables
 @njit(cache=True)
-def build_states(gaps, init, type_rule, any_rule, n_types, max_states):
-    """Reachable distance states of the tracked gap rules, with per-type transitions.
-
-    ``gaps``/``init`` (R,): gap and initial distance of each tracked rule;
-    ``type_rule[t]``: the tracked rule of type ``t`` or ``-1``; ``any_rule``: the
-    tracked any-card rule or ``-1``. Returns ``(trans, n_states)``:
-    ``trans[i, 0]`` is the state after an organic slot, ``trans[i, 1 + t]`` the
-    state after a type-``t`` card (``-1`` when a tracked gap forbids it); state 0
-    is ``init``. ``n_states == -1`` when more than ``max_states`` are reachable.
-    """
-    r_count = gaps.shape[0]
-    mult = np.ones(max(r_count, 1), dtype=np.int64)
-    total = 1
-    for r in range(r_count):
-        mult[r] = total
-        total *= gaps[r]
-    id_of = np.full(total, -1, dtype=np.int64)
-    codes = np.empty(max_states, dtype=np.int64)
-    trans = np.full((max_states, n_types + 1), -1, dtype=np.int64)
-    code0 = 0
-    for r in range(r_count):
-        code0 += (init[r] - 1) * mult[r]
-    id_of[code0] = 0
-    codes[0] = code0
-    n = 1
-    head = 0
-    d = np.empty(max(r_count, 1), dtype=np.int64)
-    nd = np.empty(max(r_count, 1), dtype=np.int64)
-    while head < n:
-        rem = codes[head]
-        for r in range(r_count):
-            d[r] = rem % gaps[r] + 1
-            rem //= gaps[r]
-        for col in range(n_types + 1):
-            for r in range(r_count):
-                v = d[r] + 1
-                nd[r] = gaps[r] if v > gaps[r] else v
-            if col > 0:
-                r = type_rule[col - 1]
-                if r >= 0:
-                    if d[r] != gaps[r]:
-                        continue
-                    nd[r] = 1
-                if any_rule >= 0:
-                    if d[any_rule] != gaps[any_rule]:
-                        continue
-                    nd[any_rule] = 1
-            nxt = 0
-            for r in range(r_count):
-                nxt += (nd[r] - 1) * mult[r]
-            if id_of[nxt] < 0:
-                if n >= max_states:
-                    return trans[:1].copy(), -1
-                id_of[nxt] = n
-                codes[n] = nxt
-                n += 1
-            trans[head, col] = id_of[nxt]
-        head += 1
-    return trans[:n].copy(), n
-
-
-# ----------------------------------------------------------------------- bound DP
-@njit(cache=True)
-def best_reduced(vmask, types, mu, price, count_price, pv, out_r, out_arg):
-    """``out_r[t, s] = max_c (vmask[c, s] - mu[c]) - price[t] * pv[s] - count_price[t]`` over type-t cards.
-
-    ``vmask`` holds the values with ``-inf`` where a card may not stand (or its
-    type may not be placed at all); ``out_arg`` the maximising card (``-1``: none).
-    """
-    n, k = vmask.shape
-    n_types = out_r.shape[0]
-    out_r[:, :] = NEG
-    out_arg[:, :] = -1
-    for c in range(n):
-        t = types[c]
-        m = mu[c]
-        row = vmask[c]
-        best = out_r[t]
-        arg = out_arg[t]
-        for s in range(k):
-            v = row[s] - m
-            if v > best[s]:
-                best[s] = v
-                arg[s] = c
-    for t in range(n_types):
-        p_t = price[t]
-        c_t = count_price[t]
-        best = out_r[t]
-        arg = out_arg[t]
-        for s in range(k):
-            if arg[s] >= 0:
-                best[s] -= p_t * pv[s] + c_t
-
-
-@njit(cache=True)
-def backward_dp(r, trans, n_states, H, choice):
-    """``H[s, i]``: best path value of slots ``s..K-1`` from state ``i`` (``H[K] = 0``).
-
-    ``choice[s, i]`` is the argmax (``0`` organic, ``1 + t`` a type-``t`` card).
-    """
-    n_types, k = r.shape
-    rs = np.empty(n_types)
-    for i in range(n_states):
-        H[k, i] = 0.0
-    for s in range(k - 1, -1, -1):
-        nxt = H[s + 1]
-        cur = H[s]
-        ch = choice[s]
-        for t in range(n_types):
-            rs[t] = r[t, s]
-        for i in range(n_states):
-            row = trans[i]
-            best = nxt[row[0]]
-            arg = 0
-            for t in range(n_types):
-                j = row[1 + t]
-                if j < 0 or rs[t] == NEG:
-                    continue
-                v = rs[t] + nxt[j]
-                if v > best:
-                    best = v
-                    arg = 1 + t
-            cur[i] = best
-            ch[i] = arg
-
-
-@njit(cache=True)
-def lagrangian(
-    vmask, types, n_types, pv, trans, n_states,
-    hi, lo, mcount, use_alpha, use_beta, use_gamma,
-    lower, iters, deadline, mu, alpha, beta, gamma, H, stall_limit, deflect,
-):
-    """Projected subgradient descent on the Lagrangian dual (Polyak steps).
-
-    ``lower`` is a known plan value (or -inf) that the steps aim at. The best
-    multipliers found are left in ``mu``/``alpha``/``beta``/``gamma`` and their
-    DP table in ``H``. Returns ``(best_bound, iterations)``.
-    """
-    n, k = vmask.shape
-    r = np.empty((n_types, k))
-    arg = np.empty((n_types, k), dtype=np.int64)
-    choice = np.empty((k + 1, n_states), dtype=np.int8)
-    price = np.empty(n_types)
-    best_mu = mu.copy()
-    best_alpha = alpha.copy()
-    best_beta = beta.copy()
-    best_gamma = gamma.copy()
-    g_mu = np.zeros(n)
-    g_alpha = np.zeros(n_types)
-    g_beta = np.zeros(n_types)
-    g_gamma = np.zeros(n_types)
-    d_mu = np.zeros(n)
-    d_alpha = np.zeros(n_types)
-    d_beta = np.zeros(n_types)
-    d_gamma = np.zeros(n_types)
-    pv_sum = np.zeros(n_types)
-    cnt = np.zeros(n_types)
-    best = np.inf
-    theta = 1.0
-    stall = 0
-    it = 0
-    while it < iters:
-        it += 1
-        for t in range(n_types):
-            price[t] = alpha[t] - beta[t]
-        best_reduced(vmask, types, mu, price, gamma, pv, r, arg)
-        backward_dp(r, trans, n_states, H, choice)
-        bound = H[0, 0]
-        for c in range(n):
-            bound += mu[c]
-        for t in range(n_types):
-            bound += alpha[t] * hi[t] - beta[t] * lo[t] + gamma[t] * mcount[t]
-        if best == np.inf or bound < best - 1e-12 * max(1.0, abs(best)):
-            best = bound
-            best_mu[:] = mu
-            best_alpha[:] = alpha
-            best_beta[:] = beta
-            best_gamma[:] = gamma
-            stall = 0
-        else:
-            stall += 1
-            if stall >= stall_limit:
-                theta *= 0.5
-                stall = 0
-        if theta < 1e-3 or (lower > NEG and best - lower <= 1e-9 * max(1.0, abs(lower))):
-            break
-        if (it & 15) == 0 and now() > deadline:
-            break
-        # the subgradient: how far the DP's best path breaks each relaxed row
-        g_mu[:] = 1.0
-        pv_sum[:] = 0.0
-        cnt[:] = 0.0
-        i = 0
-        for s in range(k):
-            ch = choice[s, i]
-            if ch > 0:
-                t = ch - 1
-                g_mu[arg[t, s]] -= 1.0
-                pv_sum[t] += pv[s]
-                cnt[t] += 1.0
-            i = trans[i, ch]
-        # deflected direction d = g + deflect * d_prev (less zig-zag between steps)
-        norm = 0.0
-        for c in range(n):
-            gm = g_mu[c] + deflect * d_mu[c]
-            if mu[c] <= 0.0 and gm > 0.0:
-                gm = 0.0
-            g_mu[c] = gm
-            d_mu[c] = gm
-            norm += gm * gm
-        for t in range(n_types):
-            ga = (hi[t] - pv_sum[t] if use_alpha[t] else 0.0) + deflect * d_alpha[t]
-            if alpha[t] <= 0.0 and ga > 0.0:
-                ga = 0.0
-            gb = (pv_sum[t] - lo[t] if use_beta[t] else 0.0) + deflect * d_beta[t]
-            if beta[t] <= 0.0 and gb > 0.0:
-                gb = 0.0
-            gg = (mcount[t] - cnt[t] if use_gamma[t] else 0.0) + deflect * d_gamma[t]
-            if gamma[t] <= 0.0 and gg > 0.0:
-                gg = 0.0
-            g_alpha[t] = d_alpha[t] = ga
-            g_beta[t] = d_beta[t] = gb
-            g_gamma[t] = d_gamma[t] = gg
-            norm += ga * ga + gb * gb + gg * gg
-        if norm <= 0.0:
-            break  # the path keeps every relaxed row with complementary slackness
-        target = lower if lower > NEG else best - 0.05 * max(1.0, abs(best))
-        if bound - target <= 0.0:
-            target = best - 0.01 * max(1.0, abs(best))
-        step = theta * (bound - target) / norm
-        for c in range(n):
-            mu[c] = max(0.0, mu[c] - step * g_mu[c])
-        for t in range(n_types):
-            alpha[t] = max(0.0, alpha[t] - step * g_alpha[t])
-            beta[t] = max(0.0, beta[t] - step * g_beta[t])
-            gamma[t] = max(0.0, gamma[t] - step * g_gamma[t])
-    mu[:] = best_mu
-    alpha[:] = best_alpha
-    beta[:] = best_beta
-    gamma[:] = best_gamma
-    for t in range(n_types):
-        price[t] = alpha[t] - beta[t]
-    best_reduced(vmask, types, mu, price, gamma, pv, r, arg)
-    backward_dp(r, trans, n_states, H, choice)
-    return best, it
-
-
-@njit(cache=True)
-def grid_tables(r, pv, alpha, trans, n_states, grid_kind, grid_type, grid_delta):
+def grid_tables(r, pv, alpha, trans, res, grid_kind, grid_type, grid_delta):
     """DP tables with share or count multipliers moved, one table per grid point.
 
     ``grid_kind[j]``: 0 share cap (``alpha``), 1 share floor (``beta``), 2 count
     cap (``gamma``) of type ``grid_type[j]``, moved by ``grid_delta[j]``; 3 every
     share cap at once, scaled by ``1 + grid_delta[j]``. Returns the tables as
-    ``(K + 1, S, J)`` (a node reads all ``J`` at once).
+    ``(K + 1, S, J)`` (a node reads all ``J`` at once). ``res`` tracks no resource.
     """
     n_types, k = r.shape
+    n_states = trans.shape[0]
     n_grid = grid_type.shape[0]
     out = np.empty((k + 1, n_states, n_grid))
-    tab = np.empty((k + 1, n_states))
+    tab = np.empty((k + 1, n_states, 1))
     rr = np.empty((n_types, k))
-    choice = np.empty((k + 1, n_states), dtype=np.int8)
+    choice = np.empty((k + 1, n_states, 1), dtype=np.int8)
     for j in range(n_grid):
         rr[:, :] = r
         d = grid_delta[j]
@@ -338,8 +95,8 @@ def grid_tables(r, pv, alpha, trans, n_states, grid_kind, grid_type, grid_delta)
                         rr[t, s] -= d
                     else:
                         rr[t, s] -= d * alpha[t] * pv[s]
-        backward_dp(rr, trans, n_states, tab, choice)
-        out[:, :, j] = tab
+        backward_dp(rr, trans, res, tab, choice)
+        out[:, :, j] = tab[:, :, 0]
     return out
 
 
@@ -539,7 +296,33 @@ def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed, alph
 
 
 @njit(cache=True)
-def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W, out_card, out_bound):
+def _split_part(s, nst, placed, dist_s, pvu_s, cnt_s, pv, gap, split):
+    """The split relaxation's bound of a child, less its prefix value and unused cards' prices.
+
+    ``placed``: the child's card type at slot ``s``, or -1 for the organic item;
+    ``nst`` its gap state. Sums the DP's suffix, the floor and count terms and
+    each capped type's knapsack from the units its cap has left (-inf when a
+    cap is already broken).
+    """
+    res = split.res
+    s1 = s + 1
+    b = split.H[s1, nst]
+    for u in range(split.beta.shape[0]):
+        p = pvu_s[u] + (pv[s] if u == placed else 0.0)
+        n = cnt_s[u] + (1 if u == placed else 0)
+        b += split.gamma[u] * (split.count[u] - n) - split.beta[u] * (split.lo[u] - p)
+        j = res.of_type[u]
+        if j >= 0:
+            d = 0 if u == placed else min(dist_s[u] + 1, gap[u]) - 1
+            q = left_units(res, j, p)
+            if q < 0:
+                return NEG
+            b += split.tables[j, s1, d, q]
+    return b
+
+
+@njit(cache=True)
+def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W, out_card, out_bound):
     """Children of a node at slot ``s`` with bound above ``thr``, best bound first.
 
     ``only``: -2 for every child, else the one child allowed (-1 organic, or a
@@ -548,12 +331,14 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W
     the next slot tightens it again), which saves half the work when cards must
     stand apart.
 
-    Writes cards (``-1``: organic) and bounds to ``out_card``/``out_bound`` and
-    returns ``(count, bound_prunes, floor_prunes)``. ``W`` holds scratch arrays.
+    A child's bound is the smaller of the plain relaxation's (tightened for the
+    node) and the split relaxation's (:func:`_split_part`), both valid. Writes
+    cards (``-1``: organic) and bounds to ``out_card``/``out_bound`` and returns
+    ``(count, bound_prunes, floor_prunes)``. ``W`` holds scratch arrays.
     """
     values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
     red, mu, slack, H, trans = L[0]
-    Hg, grid_kind, grid_type, grid_delta = L[7], L[8], L[9], L[10]
+    Hg, grid_kind, grid_type, grid_delta, split = L[7], L[8], L[9], L[10], L[11]
     ex, ex_card, ex_pos, n_ex, tmin, V, credit = W
     n_types = card_start.shape[0] - 1
     any_idx = n_types
@@ -569,6 +354,7 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W
         return 0, 1, 0
     # unused cards' prices: per type, their excesses over what the suffix can earn back
     tot_mu = 0.0
+    split_mu = 0.0
     for t in range(n_types):
         ne = 0
         for jj in range(card_start[t], card_start[t + 1]):
@@ -576,6 +362,7 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W
             if used[c]:
                 continue
             tot_mu += mu[c]
+            split_mu += split.mu[c]
             e = mu[c] - slack[c, s1]
             if e < 0.0:
                 e = 0.0
@@ -605,6 +392,8 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W
             floors = False
     if b > thr:
         b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, -1, L[1])
+    if b > thr and split.on:
+        b = min(b, g_s + split_mu + _split_part(s, nst, -1, dist_s, pvu_s, cnt_s, pv, gap, split))
     if only >= 0:
         pass
     elif b <= thr:
@@ -642,11 +431,14 @@ def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W
                 base += credit[1, u] - V[1, 0, u]
         base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t, L[1])
         _credit(t, V[2, 2, t], ex, n_ex, tmin)
+        split_base = g_s + split_mu + _split_part(s, nst, t, dist_s, pvu_s, cnt_s, pv, gap, split) if split.on else 0.0
         for jj in range(card_start[t], card_start[t + 1]):
             c = card_list[jj]
             if used[c] or not allowed[c, s] or (only >= 0 and c != only):
                 continue
             bc = base + red[c, s] + mu[c] + _credit_without(t, ex_pos[c], ex, tmin)
+            if split.on and bc > thr:
+                bc = min(bc, split_base + values[c, s] - split.mu[c])
             if bc <= thr:
                 bound_prunes += 1
                 continue
@@ -686,7 +478,7 @@ def _leaf_ok(pvu_row, pv_shown, lo_cmp, hi_cmp):
 
 # ---------------------------------------------------------------------- the beam
 @njit(cache=True)
-def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
+def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_plan):
     """Beam search over slots ranked by the node bound; returns the best plan value found.
 
     Keeps every rule exactly (the plan it writes to ``out_plan`` passes
@@ -735,10 +527,11 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
     for s in range(k):
         if (s & 7) == 7 and now() > deadline:
             return NEG
-        thr = inc_val + tol_rel * max(1.0, abs(inc_val)) if inc_val > NEG else NEG
+        thr = inc_val + tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else NEG
         m = 0
         for i in range(size):
-            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_pvu[i], b_cnt[i], b_used[i], thr, -2, b_bound[i],
+            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_g[i], b_pvu[i], b_cnt[i], b_used[i], thr, -2,
+                                b_bound[i],
                                 P, L, R, W, kid_card, kid_bound)
             for j in range(got):
                 c_par[m] = i
@@ -829,13 +622,15 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
 
 # -------------------------------------------------------------------- the search
 @njit(cache=True)
-def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, stats, forced):
+def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, tol_abs, stats,
+           forced):
     """Depth-first branch and bound over slots, children best bound first.
 
     A node at depth ``s`` has decided slots ``0..s-1``; its children are the
     organic item and every unused allowed card that keeps the rules at slot
     ``s``. A child is pruned when its bound does not beat the incumbent by more
-    than ``tol_rel`` (relative), when a share floor can no longer be met, or when
+    than ``tol_rel * |inc_val| + tol_abs`` (``tol_abs``: round-off of the problem's
+    magnitudes), when a share floor can no longer be met, or when
     the memo holds a node with the same slot, distances and cards used that
     dominates it (at least its value, no more PV on capped types, equal PV on
     types with a floor).
@@ -889,14 +684,14 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     complete = True
     dist[0, :] = dist0
     f[0] = f0
-    tol = tol_rel * max(1.0, abs(inc_val)) if inc_val > NEG else 0.0
+    tol = tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else 0.0
     next_check = min(1024, node_limit)
     depth = 0
     expand = True
     while True:
         if expand:
             s = depth
-            m, bp, fp = _expand(s, dist[s], st[s], f[s], pvu[s], cnt[s], used, inc_val + tol, forced[s], nb[s],
+            m, bp, fp = _expand(s, dist[s], st[s], f[s], g[s], pvu[s], cnt[s], used, inc_val + tol, forced[s], nb[s],
                                 P, L, R, W, cand[s], cb[s])
             bound_prunes += bp
             floor_prunes += fp
@@ -959,7 +754,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
             leaves += 1
             if g[s1] > inc_val and _leaf_ok(pvu[s1], pv_shown, lo_cmp, hi_cmp):
                 inc_val = g[s1]
-                tol = tol_rel * max(1.0, abs(inc_val))
+                tol = tol_rel * abs(inc_val) + tol_abs
                 improvements += 1
                 inc_plan[:] = cur[:k]
             continue

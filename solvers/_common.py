@@ -9,14 +9,19 @@ import numpy as np
 from mixrank.errors import SolverError
 
 
-def check_int_option(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
-    """``value`` as an int >= ``low`` (or None when allowed); otherwise a SolverError naming ``name``."""
+def check_int_option(name: str, value: Any, low: int, allow_none: bool = False, high: int | None = None) -> int | None:
+    """``value`` as an int in ``[low, high]`` (or None when allowed); otherwise a SolverError naming ``name``."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        what = f"an int >= {low}" + (" or None" if allow_none else "")
-        raise SolverError(f"{name} must be {what}; got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
+            or (high is not None and value > high)):
+        what = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
+        raise SolverError(f"{name} must be {what}" + (" or None" if allow_none else "") + f"; got {value!r}")
     return int(value)
+
+
+#: The widest beam any solver takes: its work arrays grow with width x cards x slots.
+MAX_WIDTH = 4096
 
 
 def warm_up_problem():

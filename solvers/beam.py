@@ -108,7 +108,7 @@ import time
 
 from mixrank.solution import Counters, Solution, Status, make_solution
 from solvers import _beam_kernels as _k
-from solvers._common import check_int_option, warm_up_problem
+from solvers._common import MAX_WIDTH, check_int_option, warm_up_problem
 
 __all__ = ["solve_beam"]
 
@@ -151,7 +151,7 @@ def solve_beam(
         of steps, :mod:`solvers._clock`; expect an overrun of that order).
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
-    width : int >= 1, default 12
+    width : int in [1, 4096], default 12
         States kept after each slot (half as many, rounded up, over the first third of the slots).
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
@@ -191,8 +191,8 @@ def solve_beam(
     start = time.perf_counter()
     # Plain ints >= the floor pass straight through (the common case costs no call); anything else
     # goes to check_int_option, which converts numpy ints and words the error.
-    if type(width) is not int or width < 1:
-        width = check_int_option("width", width, 1)
+    if type(width) is not int or not 1 <= width <= MAX_WIDTH:
+        width = check_int_option("width", width, 1, high=MAX_WIDTH)
     if type(n_solutions) is not int or n_solutions < 1:
         n_solutions = check_int_option("n_solutions", n_solutions, 1)
     if type(cards_per_type) is not int or cards_per_type < 1:
