@@ -296,6 +296,36 @@ def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed, alph
 
 
 @njit(cache=True)
+def _sort_excess(t, mu, slack, s1, used, card_start, card_list, ex, ex_card, ex_pos):
+    """Type ``t``'s unused cards by price excess over their slack from slot ``s1`` on, largest first.
+
+    Fills ``ex[t]``/``ex_card[t]`` (and ``ex_pos``: each card's place) for
+    :func:`_credit`; returns ``(count, sum of their prices)``.
+    """
+    ne = 0
+    total = 0.0
+    for jj in range(card_start[t], card_start[t + 1]):
+        c = card_list[jj]
+        if used[c]:
+            continue
+        total += mu[c]
+        e = mu[c] - slack[c, s1]
+        if e < 0.0:
+            e = 0.0
+        i = ne
+        while i > 0 and ex[t, i - 1] < e:
+            ex[t, i] = ex[t, i - 1]
+            ex_card[t, i] = ex_card[t, i - 1]
+            i -= 1
+        ex[t, i] = e
+        ex_card[t, i] = c
+        ne += 1
+    for i in range(ne):
+        ex_pos[ex_card[t, i]] = i
+    return ne, total
+
+
+@njit(cache=True)
 def _split_part(s, nst, placed, dist_s, pvu_s, cnt_s, pv, gap, split):
     """The split relaxation's bound of a child, less its prefix value and unused cards' prices.
 
@@ -339,7 +369,7 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
     values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
     red, mu, slack, H, trans = L[0]
     Hg, grid_kind, grid_type, grid_delta, split = L[7], L[8], L[9], L[10], L[11]
-    ex, ex_card, ex_pos, n_ex, tmin, V, credit = W
+    ex, ex_card, ex_pos, n_ex, tmin, V, credit, ex2, ex_card2, ex_pos2, tmin2, credit2 = W
     n_types = card_start.shape[0] - 1
     any_idx = n_types
     s1 = s + 1
@@ -354,33 +384,18 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
         return 0, 1, 0
     # unused cards' prices: per type, their excesses over what the suffix can earn back
     tot_mu = 0.0
-    split_mu = 0.0
     for t in range(n_types):
-        ne = 0
-        for jj in range(card_start[t], card_start[t + 1]):
-            c = card_list[jj]
-            if used[c]:
-                continue
-            tot_mu += mu[c]
-            split_mu += split.mu[c]
-            e = mu[c] - slack[c, s1]
-            if e < 0.0:
-                e = 0.0
-            i = ne
-            while i > 0 and ex[t, i - 1] < e:
-                ex[t, i] = ex[t, i - 1]
-                ex_card[t, i] = ex_card[t, i - 1]
-                i -= 1
-            ex[t, i] = e
-            ex_card[t, i] = c
-            ne += 1
-        n_ex[t] = ne
-        for i in range(ne):
-            ex_pos[ex_card[t, i]] = i
+        n_ex[t], part = _sort_excess(t, mu, slack, s1, used, card_start, card_list, ex, ex_card, ex_pos)
+        tot_mu += part
+        if split.on:
+            _sort_excess(t, split.mu, split.slack, s1, used, card_start, card_list, ex2, ex_card2, ex_pos2)
     _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V)
     for u in range(n_types):
         credit[0, u] = _credit(u, V[0, 2, u], ex, n_ex, tmin)
         credit[1, u] = _credit(u, V[1, 2, u], ex, n_ex, tmin)
+        if split.on:
+            credit2[0, u] = _credit(u, V[0, 2, u], ex2, n_ex, tmin2)
+            credit2[1, u] = _credit(u, V[1, 2, u], ex2, n_ex, tmin2)
     # the organic child
     nst = trans[st_s, 0]
     b = f_s + H[s1, nst] - tot_mu
@@ -393,7 +408,7 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
     if b > thr:
         b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, -1, L[1])
     if b > thr and split.on:
-        b = min(b, g_s + split_mu + _split_part(s, nst, -1, dist_s, pvu_s, cnt_s, pv, gap, split))
+        b = min(b, g_s + credit2[0].sum() + _split_part(s, nst, -1, dist_s, pvu_s, cnt_s, pv, gap, split))
     if only >= 0:
         pass
     elif b <= thr:
@@ -431,14 +446,18 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
                 base += credit[1, u] - V[1, 0, u]
         base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t, L[1])
         _credit(t, V[2, 2, t], ex, n_ex, tmin)
-        split_base = g_s + split_mu + _split_part(s, nst, t, dist_s, pvu_s, cnt_s, pv, gap, split) if split.on else 0.0
+        split_base = NEG
+        if split.on:
+            _credit(t, V[2, 2, t], ex2, n_ex, tmin2)
+            split_base = g_s + credit2[1].sum() - credit2[1, t] + _split_part(s, nst, t, dist_s, pvu_s, cnt_s, pv,
+                                                                              gap, split)
         for jj in range(card_start[t], card_start[t + 1]):
             c = card_list[jj]
             if used[c] or not allowed[c, s] or (only >= 0 and c != only):
                 continue
             bc = base + red[c, s] + mu[c] + _credit_without(t, ex_pos[c], ex, tmin)
             if split.on and bc > thr:
-                bc = min(bc, split_base + values[c, s] - split.mu[c])
+                bc = min(bc, split_base + values[c, s] + _credit_without(t, ex_pos2[c], ex2, tmin2))
             if bc <= thr:
                 bound_prunes += 1
                 continue
@@ -463,7 +482,9 @@ def _scratch(n, n_types):
     tmin = np.zeros((3, n + 2))
     V = np.zeros((3, 7, n_types))
     credit = np.zeros((2, n_types))
-    return ex, ex_card, ex_pos, n_ex, tmin, V, credit
+    # the same for the split relaxation's card prices
+    return (ex, ex_card, ex_pos, n_ex, tmin, V, credit, ex.copy(), ex_card.copy(), ex_pos.copy(), tmin.copy(),
+            credit.copy())
 
 
 @njit(cache=True)

@@ -81,7 +81,8 @@ _MAX_WIDTH = 256  # widest beam of the later rounds
 _LNS_WINDOW = 16  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
 _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
-_SPLIT_LEVELS = 256  # units of a capped type's PV in its knapsack
+_SPLIT_LEVELS = 256  # units of a capped type's PV in its knapsack, while pricing
+_SPLIT_FINE = 2048  # ... and in the tables the search reads
 _MAX_SPLIT = 4_000_000  # entries of the knapsack tables
 
 
@@ -218,6 +219,23 @@ class _Layout:
                   self.mcount, self.pv_shown, self.hi_cmp, self.lo_cmp, self.floor_types, self.margin)
 
 
+def _slack(red: np.ndarray, lay: _Layout):
+    """Per type its best reduced value at each slot, and ``slack[c, s]``: how far below its type's best card
+    ``c`` stays from slot ``s`` on (``inf`` at ``s = K``; what :func:`_credit` of the kernels reads)."""
+    n, k, t_count, types = lay.n, lay.k, lay.t_count, lay.types
+    rmax = np.full((t_count, k), -np.inf)
+    for t in range(t_count):
+        if lay.n_of_type[t] > 0:
+            rmax[t] = red[lay.card_list[lay.card_start[t]:lay.card_start[t + 1]]].max(axis=0)
+    with np.errstate(invalid="ignore"):
+        diff = rmax[types] - red
+    diff[~np.isfinite(red)] = np.inf
+    slack = np.full((n, k + 1), np.inf)
+    if n:
+        slack[:, :k] = np.minimum.accumulate(diff[:, ::-1], axis=1)[:, ::-1]
+    return rmax, slack
+
+
 class _Relaxation:
     """Lagrange multipliers and the DP table of the bound; :meth:`tables` is the search's view of them."""
 
@@ -234,7 +252,8 @@ class _Relaxation:
         self.bound = math.inf
         self.iters = 0
         self.split_iters = 0
-        self.split = SplitView(False, np.zeros((lay.k + 1, self.n_states)), np.zeros(lay.n), np.zeros(lay.t_count),
+        self.split = SplitView(False, np.zeros((lay.k + 1, self.n_states)), np.zeros(lay.n),
+                               np.zeros((lay.n, lay.k + 1)), np.zeros(lay.t_count),
                                np.zeros(lay.t_count), lay.mcount_f, lay.lo_b, self.res, np.zeros((0, 1, 1, 1)))
 
     def improve_split(self, iters: int, lower: float) -> None:
@@ -244,20 +263,21 @@ class _Relaxation:
         the knapsacks begin as the share prices) and closes the gap that a
         price on a cap that admits only a few cards leaves.
         """
-        from solvers._core.split import improve_split
+        from solvers._core.split import improve_split, split_bound
 
         lay, k = self.lay, self.lay.k
         capped = [t for t in range(lay.t_count) if self.prices.alpha[t] > 0.0 and lay.hi_b[t] > 0.0]
         if not capped or iters <= 0:
             return
         g_max = max(int(lay.gap[t]) for t in capped)
-        levels = min(_SPLIT_LEVELS, _MAX_SPLIT // (len(capped) * (k + 1) * g_max) - 1)
-        if levels < 8:
+        fine = min(_SPLIT_FINE, _MAX_SPLIT // (len(capped) * (k + 1) * g_max) - 1)
+        coarse = min(_SPLIT_LEVELS, fine)
+        if coarse < 8:
             return
-        res = pv_resources(lay.pv, lay.hi_b, capped, [levels] * len(capped))
         avail = np.zeros((lay.t_count, k), dtype=bool)
         for t in range(lay.t_count):
             avail[t] = np.isfinite(lay.vmask[lay.types == t]).any(axis=0)
+        res = pv_resources(lay.pv, lay.hi_b, capped, [coarse] * len(capped))
         kn = new_split_tables(res, lay.gap, lay.dist0, avail, k)
         mu, alpha, beta, gamma = (x.copy() for x in self.prices)
         lam = np.where(res.of_type[:, None] >= 0, alpha[:, None] * lay.pv[None, :], 0.0)
@@ -266,9 +286,17 @@ class _Relaxation:
         choice = np.empty((k + 1, self.n_states, 1), dtype=np.int8)
         bound, it = improve_split(self.rows, self.trans, self.res, res, kn, prices, lam, lower, iters, self.deadline,
                                   max(1e-3 * lay.scale, 1e-300), H, choice, 8, _DEFLECT)
+        if fine > coarse:  # the search reads knapsacks in finer units: less PV lost to rounding
+            res = pv_resources(lay.pv, lay.hi_b, capped, [fine] * len(capped))
+            kn = new_split_tables(res, lay.gap, lay.dist0, avail, k)
+            r = np.empty((lay.t_count, k))
+            arg = np.empty((lay.t_count, k), dtype=np.int64)
+            bound = min(bound, split_bound(self.rows, self.trans, self.res, res, kn, prices, lam, r, arg, H, choice))
         self.split_iters += it
         self.bound = min(self.bound, bound + lay.tol_abs)  # past the DP's round-off
-        self.split = SplitView(True, np.ascontiguousarray(H[:, :, 0]), prices.mu, prices.beta, prices.gamma,
+        with np.errstate(invalid="ignore"):
+            _, slack = _slack(lay.vmask - prices.mu[:, None], lay)
+        self.split = SplitView(True, np.ascontiguousarray(H[:, :, 0]), prices.mu, slack, prices.beta, prices.gamma,
                                lay.mcount_f, lay.lo_b, res, kn.tables)
 
     def improve(self, iters: int, lower: float) -> None:
@@ -286,22 +314,12 @@ class _Relaxation:
         from solvers import _bnb_kernels as kern
 
         lay = self.lay
-        n, k, t_count, types = lay.n, lay.k, lay.t_count, lay.types
+        k, t_count, types = lay.k, lay.t_count, lay.types
         mu, alpha, beta, gamma = (x.copy() for x in self.prices)
         price = alpha - beta
         with np.errstate(invalid="ignore"):
             red = lay.vmask - mu[:, None] - price[types][:, None] * lay.pv[None, :] - gamma[types][:, None]
-        rmax = np.full((t_count, k), -np.inf)
-        for t in range(t_count):
-            if lay.n_of_type[t] > 0:
-                rmax[t] = red[lay.card_list[lay.card_start[t]:lay.card_start[t + 1]]].max(axis=0)
-        # slack[c, s]: how far below its type's best card c stays from slot s on
-        with np.errstate(invalid="ignore"):
-            diff = rmax[types] - red
-        diff[~np.isfinite(red)] = np.inf
-        slack = np.full((n, k + 1), np.inf)
-        if n:
-            slack[:, :k] = np.minimum.accumulate(diff[:, ::-1], axis=1)[:, ::-1]
+        rmax, slack = _slack(red, lay)
         gk, gt, gd = [], [], []
         for kind, mult, facs in ((0, alpha, _GRID_CAP), (1, beta, _GRID_FLOOR), (2, gamma, _GRID_COUNT)):
             for t in range(t_count):
@@ -376,6 +394,15 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         rel.improve_split(lagrange_iters, inc_val)
     L, f0 = rel.tables()
     timing["lagrange_time"] += time.perf_counter() - t0
+    if rel.split.on and width > 0 and time.perf_counter() < deadline:
+        # the beam again, ranked by the split bound too: a better first plan prunes more
+        t0 = time.perf_counter()
+        beam_plan = np.full(k, -1, dtype=np.int64)
+        val = kern.beam(lay.P, L, R, lay.dist0, f0, width * 4, inc_val, _TOL_REL, lay.tol_abs, deadline, beam_plan)
+        if val > inc_val:
+            inc_val, inc_plan = val, beam_plan
+        beam_val = max(beam_val, val)
+        timing["beam_time"] += time.perf_counter() - t0
 
     # --- the search, in rounds
     t0 = time.perf_counter()
@@ -461,7 +488,10 @@ def warm_up() -> float:
     True
     """
     start = time.perf_counter()
+    from mixrank.synthetic import instance
+
     p = warm_up_problem()
     solve_bnb(p)
     solve_bnb(p, time_limit=60.0, node_limit=2)
+    solve_bnb(instance("tight-tiny", 0))  # a cap that admits one card: the split relaxation's kernels
     return time.perf_counter() - start

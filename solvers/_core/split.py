@@ -196,6 +196,7 @@ class SplitView(NamedTuple):
     on: bool
     H: np.ndarray  #: (K + 1, S): the DP's best suffix from each slot and gap state
     mu: np.ndarray  #: (N,) card prices
+    slack: np.ndarray  #: (N, K + 1): how far below its type's best card c stays from slot s on
     beta: np.ndarray  #: (T,) floor prices
     gamma: np.ndarray  #: (T,) count prices
     count: np.ndarray  #: (T,) float64 count caps
