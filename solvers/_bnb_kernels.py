@@ -52,13 +52,6 @@ from solvers._core.dp import backward_dp
 from solvers._core.resources import left_units
 
 NEG = -np.inf
-#: SHA-256 of the other source file whose compiled code the kernels here embed (as in solvers._beam_kernels):
-#: Numba's cache knows this file only; a test asks for this to be updated when that file changes.
-DEPENDENCY_SHA256 = {
-    "solvers/_clock.py": "0f479f6b20b2cfec4a972b5603795b0fe4e101f3f4deb8bb1cb6fb18b998a272",
-    "solvers/_core/dp.py": "45d855581198cfebdcca1a745d5436342c4083d7a67f6f6b38f004b337ca11c1",
-    "solvers/_core/resources.py": "46544383194da5fbbe96b258cf0b551fd17874aca106d16f8ca2f8497f7d373c",
-}
 
 
 # ------------------------------------------------------------------ grid tables

@@ -20,8 +20,10 @@ def check_int_option(name: str, value: Any, low: int, allow_none: bool = False, 
     return int(value)
 
 
-#: The widest beam any solver takes: its work arrays grow with width x cards x slots.
-MAX_WIDTH = 4096
+#: The widest beam a solver takes (its work arrays grow with width x cards x slots): bnb's first-plan beam
+#: (its later rounds use at most 256) and the beam solver (whose tests run exhaustive widths on tiny pages).
+MAX_BNB_WIDTH = 4096
+MAX_BEAM_WIDTH = 1 << 20
 
 
 def warm_up_problem():

@@ -57,7 +57,7 @@ import numpy as np
 
 from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
-from solvers._common import MAX_WIDTH, check_int_option, warm_up_problem
+from solvers._common import MAX_BNB_WIDTH, check_int_option, warm_up_problem
 from solvers._core.gaps import gap_states
 from solvers._core.prices import Rows, new_prices
 from solvers._core.resources import no_resources, pv_resources
@@ -172,7 +172,7 @@ def solve_bnb(
                                    or not math.isfinite(time_limit) or time_limit <= 0):
         raise SolverError(f"time_limit must be a positive number of seconds or None; got {time_limit!r}")
     check_int_option("node_limit", node_limit, 1, allow_none=True)
-    check_int_option("width", width, 0, high=MAX_WIDTH)
+    check_int_option("width", width, 0, high=MAX_BNB_WIDTH)
     check_int_option("lagrange_iters", lagrange_iters, 0)
     if not isinstance(memo, (bool, np.bool_)):
         raise SolverError(f"memo must be True or False; got {memo!r}")

@@ -32,15 +32,6 @@ __all__ = ["SplitTables", "SplitView", "new_split_tables", "split_reduced", "spl
 
 NEG = -np.inf
 
-#: SHA-256 of the other source files whose compiled code the kernels here embed (transitively): Numba's cache
-#: knows this file only; tests/test_kernel_dependencies.py asks for these to be updated when one changes.
-DEPENDENCY_SHA256 = {
-    "solvers/_clock.py": "0f479f6b20b2cfec4a972b5603795b0fe4e101f3f4deb8bb1cb6fb18b998a272",
-    "solvers/_core/dp.py": "45d855581198cfebdcca1a745d5436342c4083d7a67f6f6b38f004b337ca11c1",
-    "solvers/_core/knapsack.py": "e87c0e016ed4156f92c0e45408db334ceb6bb0f55903650c844cb95ac768958f",
-    "solvers/_core/prices.py": "a1f8d6de180f102e1f52be42422898692b2f0d1fdffedb73b45957713a7f3e3e",
-    "solvers/_core/resources.py": "46544383194da5fbbe96b258cf0b551fd17874aca106d16f8ca2f8497f7d373c",
-}
 
 
 class SplitTables(NamedTuple):
