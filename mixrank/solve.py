@@ -50,7 +50,9 @@ SOLVERS: dict[str, SolverInfo] = {
     for info in (
         SolverInfo(
             "greedy", "solvers.greedy:solve_greedy", exact=False,
-            summary="slot by slot, the best card that keeps every rule (the online baseline)",
+            summary="each step the best (card, slot) pair that keeps every rule, with a min-share look-ahead "
+                    "(the online baseline); order='slot' fills slot by slot",
+            options={"order": "pair"},
         ),
         SolverInfo(
             "beam", "solvers.beam:solve_beam", exact=False,

@@ -3,7 +3,9 @@
 import pytest
 
 from mixrank import ProblemError
-from mixrank.synthetic import FAMILIES, instance
+from mixrank.synthetic import FAMILIES, Family, instance
+
+BASE = [name for name, f in FAMILIES.items() if isinstance(f, Family)]
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -33,7 +35,7 @@ def test_instance_refuses_bad_arguments(args, kw, match):
         instance(*args, **kw)
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", BASE)  # (the generated families: tests/test_stress_instances.py)
 def test_every_seed_gives_a_valid_instance_with_history(family):
     # (seeds 11, 168 and 196 of `large` drew more PV shown per type than in all, and raised)
     for seed in range(250):

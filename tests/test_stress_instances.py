@@ -141,11 +141,12 @@ def test_every_seed_gives_a_valid_instance(family):
         ({"negative_share": 1.0}, r"Knobs.negative_share must be a number in \[0, 0.95\]; got 1.0"),
         ({"mask_density": 0.0}, r"Knobs.mask_density must be a number in \(0, 1\]; got 0.0"),
         ({"count_cap_share": "x"}, r"Knobs.count_cap_share must be a number in \[0, 1\]; got 'x'"),
-        ({"max_share": (0.3, 0.1)}, r"Knobs.max_share must be None or a tuple \(low, high\) .*; got \(0.3, 0.1\)"),
-        ({"max_share": [0.1, 0.3]}, r"Knobs.max_share must be None or a tuple"),
-        ({"max_share": (0.0, 0.3)}, r"Knobs.max_share must be None or a tuple"),
-        ({"gap_range": (0, 3)}, r"Knobs.gap_range must be a tuple \(low, high\) of ints .*; got \(0, 3\)"),
-        ({"gap_any_range": (2.0, 3)}, r"Knobs.gap_any_range must be a tuple"),
+        ({"max_share": (0.3, 0.1)}, r"Knobs.max_share must be None or a pair \(low, high\) .*; got \(0.3, 0.1\)"),
+        ({"max_share": (0.1, 0.2, 0.3)}, r"Knobs.max_share must be None or a pair"),
+        ({"max_share": (0.0, 0.3)}, r"Knobs.max_share must be None or a pair"),
+        ({"max_share": 0.3}, r"Knobs.max_share must be None or a pair"),
+        ({"gap_range": (0, 3)}, r"Knobs.gap_range must be a pair \(low, high\) of ints .*; got \(0, 3\)"),
+        ({"gap_any_range": (2.0, 3)}, r"Knobs.gap_any_range must be a pair"),
     ],
 )
 def test_knobs_refuse_bad_values(kw, match):
@@ -177,3 +178,40 @@ def test_generate_is_a_pure_function_of_its_arguments():
     assert a != generate(12, 20, 3, knobs, seed=8, history=True, min_share=True)
     assert a != generate(12, 20, 3, Knobs(value_noise=0.2), seed=7, history=True, min_share=True)
     assert Knobs().as_dict()["gap_range"] == [2, 6]
+    # Pairs may come as lists (e.g. from JSON): the same knobs, the same instance.
+    listed = Knobs(**{**knobs.as_dict(), "gap_range": [2, 6]})
+    assert listed == knobs and listed.max_share == (0.06, 0.3)
+    assert generate(12, 20, 3, listed, seed=7, history=True, min_share=True) == a
+
+
+def test_the_command_line_takes_the_generated_families(tmp_path):
+    from mixrank.cli import build_parser, main
+
+    args = build_parser().parse_args(["bench", "--family", "stress-device", "--seeds", "0"])
+    assert args.family == "stress-device"
+    out = tmp_path / "p.json"
+    assert main(["gen", "tight-small", "--seed", "3", "--min-share", "-o", str(out)]) == 0
+    assert mixrank.MixProblem.load(out) == instance("tight-small", 3, min_share=True)
+
+
+def test_bench_stress_runs_and_writes_its_results(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "bench_stress.py"
+    spec = importlib.util.spec_from_file_location("bench_stress", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "b.json"
+    assert bench.main(["--families", "stress-tiny", "--seeds", "0", "--variants", "plain,both",
+                       "--solvers", "greedy,greedy:order=slot,cpsat", "--repeats", "1", "--skip-limit-check",
+                       "--json", str(out)]) == 0
+    got = json.loads(out.read_text())["families"]["stress-tiny"]
+    assert got["summary"]["cpsat"]["optimal"] == 2 and got["summary"]["greedy"]["n"] == 2
+    assert got["summary"]["greedy"]["max_gap"] >= 0.0 and not got["summary"]["false_claims"]
+    assert "greedy:order=slot" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"--solvers: 'width=3' is not OPTION=VALUE with an option of greedy \(order\)"):
+        bench.main(["--solvers", "greedy:width=3"])
+    with pytest.raises(SystemExit, match="--families: 'huge' is not a family"):
+        bench.main(["--families", "huge"])

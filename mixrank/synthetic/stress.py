@@ -118,16 +118,18 @@ class Knobs:
             raise ProblemError(f"Knobs.mask_density must be a number in (0, 1]; got {x!r}")
         x = self.max_share
         if x is not None:
-            ok = isinstance(x, tuple) and len(x) == 2 and all(_is_number(v) for v in x)
+            ok = isinstance(x, (tuple, list)) and len(x) == 2 and all(_is_number(v) for v in x)
             if not ok or not 0.0 < x[0] <= x[1] <= 1.0:
-                raise ProblemError(f"Knobs.max_share must be None or a tuple (low, high) with 0 < low <= high <= 1; "
+                raise ProblemError(f"Knobs.max_share must be None or a pair (low, high) with 0 < low <= high <= 1; "
                                    f"got {x!r}")
+            object.__setattr__(self, "max_share", (float(x[0]), float(x[1])))  # (a list, e.g. from JSON, too)
         for name in ("gap_range", "gap_any_range"):
             x = getattr(self, name)
-            ok = isinstance(x, tuple) and len(x) == 2 and all(_is_int(v) for v in x)
+            ok = isinstance(x, (tuple, list)) and len(x) == 2 and all(_is_int(v) for v in x)
             if not ok or not 1 <= x[0] <= x[1] <= 1000:
-                raise ProblemError(f"Knobs.{name} must be a tuple (low, high) of ints with 1 <= low <= high <= 1000; "
+                raise ProblemError(f"Knobs.{name} must be a pair (low, high) of ints with 1 <= low <= high <= 1000; "
                                    f"got {x!r}")
+            object.__setattr__(self, name, (int(x[0]), int(x[1])))
 
     def as_dict(self) -> dict:
         """The knobs as a plain dict (tuples as lists), e.g. for JSON."""
