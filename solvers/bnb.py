@@ -22,6 +22,15 @@ scaled), lets every node pick the one that suits its remaining capacity. Share
 floors are checked ahead with an optimistic reach table, so dead ends are cut
 early.
 
+Where a share cap admits only a few cards, a price on it pays for fractions of
+a card and the bound sits far above the optimum (18 % on ``stress-device`` seed
+6). The split relaxation of :mod:`solvers._core.split` closes that gap: every
+priced cap becomes a knapsack of its own (the type's PV in units, its own gap),
+linked to the DP by prices on "a card of type t at slot s". Its prices start at
+the plain ones and improve by subgradient steps; the search reads its DP and
+knapsack tables (the knapsack at the units the node has left) and takes, for
+each child, the smaller of the two bounds.
+
 Memo. Two nodes at the same slot with the same distances and the same set of
 cards used have the same feasible completions; the one with at least the
 value, no more PV on capped types and equal PV on types with a floor dominates,
