@@ -97,7 +97,7 @@ _MAX_SPLIT = 4_000_000  # entries of the knapsack tables
 
 def _reach_tables(lay):
     """Per type: the most PV (and cards) it can still place from each slot and distance state."""
-    from solvers import _bnb_kernels as kern
+    from solvers._core.reach import count_reach, pv_reach
 
     k, t_count, gap = lay.k, lay.t_count, lay.gap
     rg = np.ones((3, t_count), dtype=np.int64)
@@ -114,8 +114,8 @@ def _reach_tables(lay):
         kd = int(lay.kmax[t]) + 1
         if (k + 1) * g * ga * kd > _MAX_REACH:
             kd = 1  # no count dimension
-        part = kern.pv_reach(lay.pv, avail, g, ga, kd).ravel()
-        cpart = kern.count_reach(avail, g, ga).ravel()
+        part = pv_reach(lay.pv, avail, g, ga, kd).ravel()
+        cpart = count_reach(avail, g, ga).ravel()
         rg[:, t] = (g, ga, kd)
         off[t], coff[t] = o, co
         parts.append(part)
@@ -320,7 +320,7 @@ class _Relaxation:
 
     def tables(self):
         """``(L, f0)``: reduced values, prices, slacks, the DP table and its grid, and the root's constant."""
-        from solvers import _bnb_kernels as kern
+        from solvers._bnb_node import grid_tables
 
         lay = self.lay
         k, t_count, types = lay.k, lay.t_count, lay.types
@@ -345,7 +345,7 @@ class _Relaxation:
         keep = max(0, _MAX_GRID // ((k + 1) * self.n_states))  # big problems: a smaller grid
         grid = (np.array(gk[:keep], dtype=np.int64), np.array(gt[:keep], dtype=np.int64),
                 np.array(gd[:keep], dtype=np.float64))
-        Hg = kern.grid_tables(rmax, lay.pv, alpha, self.trans, self.res, *grid)
+        Hg = grid_tables(rmax, lay.pv, alpha, self.trans, self.res, *grid)
         f0 = float(mu.sum() + (alpha * lay.hi_b - beta * lay.lo_b + gamma * lay.mcount_f).sum())
         L = ((red, mu, slack, np.ascontiguousarray(self.H3[:, :, 0]), self.trans), alpha, beta, gamma, lay.hi_b,
              lay.lo_b, lay.mcount_f, Hg, *grid, self.split)

@@ -16,8 +16,9 @@ import pytest
 from mixrank import _kernel_cache
 from mixrank._kernel_cache import ROOT, closure_digest, closure_files
 
-KERNEL_MODULES = ["mixrank._fastcheck", "solvers._beam_kernels", "solvers._bnb_kernels", "solvers._core.prices",
-                  "solvers._core.split"]
+KERNEL_MODULES = ["mixrank._fastcheck", "solvers._beam_kernels", "solvers._bnb_kernels", "solvers._bnb_node",
+                  "solvers._core.dp", "solvers._core.gaps", "solvers._core.knapsack", "solvers._core.prices",
+                  "solvers._core.reach", "solvers._core.resources", "solvers._core.split"]
 
 
 def rel(paths):
