@@ -21,6 +21,7 @@ import time
 import numpy as np
 from numba import njit
 
+import mixrank._kernel_cache  # noqa: F401  (installs the cache locator before the kernel below)
 from mixrank.errors import ProblemError
 
 __all__ = ["check_plan"]

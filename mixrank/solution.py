@@ -180,15 +180,6 @@ class Counters(Mapping):
         return f"Counters({self._items()!r})"
 
 
-def _new_solution(status, assignment, objective, bound, wall_time, solver, stats, pool) -> Solution:
-    """A Solution from fields already checked and converted (as ``Solution(...)`` would make it, without the
-    frozen dataclass's per-field ``object.__setattr__`` calls: ~2 us less per solve)."""
-    sol = object.__new__(Solution)
-    sol.__dict__.update(status=status, assignment=assignment, objective=objective, bound=bound,
-                        wall_time=wall_time, solver=solver, stats=stats, pool=pool)
-    return sol
-
-
 def _frozen(a: Any) -> np.ndarray:
     a = np.array(a, dtype=np.int64)
     a.setflags(write=False)
@@ -206,8 +197,8 @@ def _unpickled_plan(a: Any) -> np.ndarray:
 
 
 def _rebuild_solution(status, assignment, objective, bound, wall_time, solver, stats, pool) -> Solution:
-    return _new_solution(Status(status), _unpickled_plan(assignment), objective, bound, wall_time, solver,
-                         MappingProxyType(stats), tuple(Plan(_unpickled_plan(a), obj) for a, obj in pool))
+    return Solution(Status(status), _unpickled_plan(assignment), objective, bound, wall_time, solver,
+                    MappingProxyType(stats), tuple(Plan(_unpickled_plan(a), obj) for a, obj in pool))
 
 
 # (module constants: an Enum member looked up on its class costs more, and make_solution runs on every solve)
@@ -226,22 +217,14 @@ def _load_check_plan():
     return check_plan
 
 
-def _checked_plan(problem, solver: str, plan: np.ndarray, in_pool: bool = False,
-                  verdict: tuple[bool, float] | None = None) -> tuple[np.ndarray, float]:
+def _checked_plan(problem, solver: str, plan: np.ndarray, in_pool: bool = False) -> tuple[np.ndarray, float]:
     """``plan`` (a fresh int64 array) made read-only, and its objective; a RuntimeError naming ``solver``.
 
     The verdict comes from one compiled pass (:mod:`mixrank._fastcheck`, the same
-    comparisons as ``problem.check``), or is ``verdict`` when a kernel has run that
-    compiled pass on this very array itself; ``problem.check`` runs only when it says no,
+    comparisons as ``problem.check``); ``problem.check`` runs only when it says no,
     for the words (and raises ProblemError for something that is not a plan at all).
     """
-    if verdict is None:
-        feasible, objective = (_check_plan or _load_check_plan())(problem, plan)
-    elif type(verdict) is tuple and len(verdict) == 2 and isinstance(verdict[0], (bool, np.bool_)):
-        feasible, objective = verdict
-    else:
-        raise TypeError(f"verdict must be None or a (feasible: bool, objective: float) pair from a kernel's run "
-                        f"of mixrank._fastcheck's check; got {verdict!r}")
+    feasible, objective = (_check_plan or _load_check_plan())(problem, plan)
     if not feasible:
         violations = problem.check(plan)
         if violations:
@@ -262,23 +245,13 @@ def make_solution(
     wall_time: float,
     stats: Mapping[str, Any] | None = None,
     pool: Iterable[Any] = (),
-    owned: bool = False,
-    verdict: tuple[bool, float] | None = None,
 ) -> Solution:
     """The one place that builds a :class:`Solution` and keeps its promises.
 
     Computes the objective, makes ``bound`` consistent with the status, and
     re-checks every plan against the problem's rules: a solver that produced an
-    infeasible plan is a bug, and it is raised here rather than served.
-
-    ``owned=True`` says that ``assignment`` is a 1-D int64 array that nobody else
-    holds (a kernel's fresh output): it is checked and made read-only in place
-    instead of copied. Everything else is copied.
-
-    ``verdict`` (with ``owned=True`` only): the ``(feasible, objective)`` that
-    :mod:`mixrank._fastcheck`'s compiled check gave on ``assignment``, run by the
-    solver's kernel in the same call (``solvers._beam_kernels.plan_and_check``);
-    it is used instead of running that check again. Ignored otherwise.
+    infeasible plan is a bug, and it is raised here rather than served. Plans
+    are copied (the solution's are read-only).
 
     Examples
     --------
@@ -293,14 +266,7 @@ def make_solution(
     RuntimeError: solver 'mine' returned an infeasible plan: ['type 0 cards at slots 0 and 1 stand 1 apart; min_gap is 2']
     """
     if status is _FEASIBLE or status is _OPTIMAL:
-        if owned and type(assignment) is np.ndarray:
-            if type(verdict) is tuple and len(verdict) == 2 and verdict[0] is True:  # (the usual beam solve)
-                assignment.setflags(write=False)
-                plan, objective = assignment, verdict[1]
-            else:
-                plan, objective = _checked_plan(problem, solver, assignment, verdict=verdict)
-        else:
-            plan, objective = _checked_plan(problem, solver, np.array(assignment, dtype=np.int64))
+        plan, objective = _checked_plan(problem, solver, np.array(assignment, dtype=np.int64))
         if status is _OPTIMAL:
             bound = objective
         else:
@@ -324,4 +290,4 @@ def make_solution(
     # Counters are read-only already; any other mapping is frozen as a copy.
     if type(stats) is not Counters:
         stats = MappingProxyType(dict(stats) if stats else {})
-    return _new_solution(status, plan, objective, float(bound), float(wall_time), solver, stats, tuple(plans))
+    return Solution(status, plan, objective, float(bound), float(wall_time), solver, stats, tuple(plans))

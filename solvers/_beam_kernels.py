@@ -53,13 +53,6 @@ from mixrank._fastcheck import _check_plan  # the library's compiled plan check 
 from solvers._clock import now  # time.perf_counter() inside a kernel (used only when a deadline is set)
 
 NEG = -1e300
-#: SHA-256 of the other source files whose compiled code the kernels here embed (mixrank/_fastcheck.py,
-#: solvers/_clock.py). Numba's cache knows this file only, so an edit there would go unseen; a test compares
-#: these with the files and asks for them to be updated, which edits this file and so recompiles the kernels.
-DEPENDENCY_SHA256 = {
-    "mixrank/_fastcheck.py": "97a21c7e7a0ca1fb1cc91f0a27908fcf2c1f8f20e2d613ef37869bcd045c9637",
-    "solvers/_clock.py": "0f479f6b20b2cfec4a972b5603795b0fe4e101f3f4deb8bb1cb6fb18b998a272",
-}
 #: Relative margin that plan_and_check adds to the Lagrangian bound against rounding (it stays a proven bound).
 BOUND_MARGIN = 1e-9
 #: Most states of the gap machine; above it, type rules with the largest gaps are left out of the estimate.

@@ -26,9 +26,9 @@ used, PV ``P_t``, counts ``n_t``) is bounded by
 and the search keeps ``f = g + (the constant)`` incrementally. Node-local
 tightenings, each a valid change of multipliers for the node's suffix only:
 unused cards whose price the suffix cannot earn back give part of it up
-(:func:`_credit`), multipliers whose rows the suffix can no longer reach drop
-out (:func:`_type_terms`), and a grid of tables with one multiplier moved picks
-the best for the node (:func:`_grid_gain`).
+(:func:`solvers._bnb_node._credit`), multipliers whose rows the suffix can no longer reach drop
+out (:func:`solvers._bnb_node._type_terms`), and a grid of tables with one multiplier moved picks
+the best for the node (:func:`solvers._bnb_node._grid_gain`).
 
 Argument bundles (tuples, so that the kernels' signatures stay readable)
 -----------------------------------------------------------------------
@@ -39,7 +39,7 @@ type, ``card_list[card_start[t]:card_start[t + 1]]`` being type ``t``'s.
 lo_b, mcount_f, Hg, grid_kind, grid_type, grid_delta)``; ``red[c, s]`` is the
 reduced value of card ``c`` at slot ``s`` (``-inf`` where it may not stand).
 ``R`` the reach tables: ``(pv_reach, offsets, count_reach, offsets, dims,
-kmax)``. ``W`` scratch arrays from :func:`_scratch`.
+kmax)``. ``W`` scratch arrays from :func:`solvers._bnb_node._scratch`.
 """
 
 from __future__ import annotations
@@ -47,646 +47,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from solvers._bnb_node import _expand, _leaf_ok, _scratch
 from solvers._clock import now  # time.perf_counter() inside a kernel
 
 NEG = -np.inf
-#: SHA-256 of the other source file whose compiled code the kernels here embed (as in solvers._beam_kernels):
-#: Numba's cache knows this file only; a test asks for this to be updated when that file changes.
-DEPENDENCY_SHA256 = {
-    "solvers/_clock.py": "0f479f6b20b2cfec4a972b5603795b0fe4e101f3f4deb8bb1cb6fb18b998a272",
-}
-
-
-# ----------------------------------------------------------------- distance states
-@njit(cache=True)
-def build_states(gaps, init, type_rule, any_rule, n_types, max_states):
-    """Reachable distance states of the tracked gap rules, with per-type transitions.
-
-    ``gaps``/``init`` (R,): gap and initial distance of each tracked rule;
-    ``type_rule[t]``: the tracked rule of type ``t`` or ``-1``; ``any_rule``: the
-    tracked any-card rule or ``-1``. Returns ``(trans, n_states)``:
-    ``trans[i, 0]`` is the state after an organic slot, ``trans[i, 1 + t]`` the
-    state after a type-``t`` card (``-1`` when a tracked gap forbids it); state 0
-    is ``init``. ``n_states == -1`` when more than ``max_states`` are reachable.
-    """
-    r_count = gaps.shape[0]
-    mult = np.ones(max(r_count, 1), dtype=np.int64)
-    total = 1
-    for r in range(r_count):
-        mult[r] = total
-        total *= gaps[r]
-    id_of = np.full(total, -1, dtype=np.int64)
-    codes = np.empty(max_states, dtype=np.int64)
-    trans = np.full((max_states, n_types + 1), -1, dtype=np.int64)
-    code0 = 0
-    for r in range(r_count):
-        code0 += (init[r] - 1) * mult[r]
-    id_of[code0] = 0
-    codes[0] = code0
-    n = 1
-    head = 0
-    d = np.empty(max(r_count, 1), dtype=np.int64)
-    nd = np.empty(max(r_count, 1), dtype=np.int64)
-    while head < n:
-        rem = codes[head]
-        for r in range(r_count):
-            d[r] = rem % gaps[r] + 1
-            rem //= gaps[r]
-        for col in range(n_types + 1):
-            for r in range(r_count):
-                v = d[r] + 1
-                nd[r] = gaps[r] if v > gaps[r] else v
-            if col > 0:
-                r = type_rule[col - 1]
-                if r >= 0:
-                    if d[r] != gaps[r]:
-                        continue
-                    nd[r] = 1
-                if any_rule >= 0:
-                    if d[any_rule] != gaps[any_rule]:
-                        continue
-                    nd[any_rule] = 1
-            nxt = 0
-            for r in range(r_count):
-                nxt += (nd[r] - 1) * mult[r]
-            if id_of[nxt] < 0:
-                if n >= max_states:
-                    return trans[:1].copy(), -1
-                id_of[nxt] = n
-                codes[n] = nxt
-                n += 1
-            trans[head, col] = id_of[nxt]
-        head += 1
-    return trans[:n].copy(), n
-
-
-# ----------------------------------------------------------------------- bound DP
-@njit(cache=True)
-def best_reduced(vmask, types, mu, price, count_price, pv, out_r, out_arg):
-    """``out_r[t, s] = max_c (vmask[c, s] - mu[c]) - price[t] * pv[s] - count_price[t]`` over type-t cards.
-
-    ``vmask`` holds the values with ``-inf`` where a card may not stand (or its
-    type may not be placed at all); ``out_arg`` the maximising card (``-1``: none).
-    """
-    n, k = vmask.shape
-    n_types = out_r.shape[0]
-    out_r[:, :] = NEG
-    out_arg[:, :] = -1
-    for c in range(n):
-        t = types[c]
-        m = mu[c]
-        row = vmask[c]
-        best = out_r[t]
-        arg = out_arg[t]
-        for s in range(k):
-            v = row[s] - m
-            if v > best[s]:
-                best[s] = v
-                arg[s] = c
-    for t in range(n_types):
-        p_t = price[t]
-        c_t = count_price[t]
-        best = out_r[t]
-        arg = out_arg[t]
-        for s in range(k):
-            if arg[s] >= 0:
-                best[s] -= p_t * pv[s] + c_t
-
-
-@njit(cache=True)
-def backward_dp(r, trans, n_states, H, choice):
-    """``H[s, i]``: best path value of slots ``s..K-1`` from state ``i`` (``H[K] = 0``).
-
-    ``choice[s, i]`` is the argmax (``0`` organic, ``1 + t`` a type-``t`` card).
-    """
-    n_types, k = r.shape
-    rs = np.empty(n_types)
-    for i in range(n_states):
-        H[k, i] = 0.0
-    for s in range(k - 1, -1, -1):
-        nxt = H[s + 1]
-        cur = H[s]
-        ch = choice[s]
-        for t in range(n_types):
-            rs[t] = r[t, s]
-        for i in range(n_states):
-            row = trans[i]
-            best = nxt[row[0]]
-            arg = 0
-            for t in range(n_types):
-                j = row[1 + t]
-                if j < 0 or rs[t] == NEG:
-                    continue
-                v = rs[t] + nxt[j]
-                if v > best:
-                    best = v
-                    arg = 1 + t
-            cur[i] = best
-            ch[i] = arg
-
-
-@njit(cache=True)
-def lagrangian(
-    vmask, types, n_types, pv, trans, n_states,
-    hi, lo, mcount, use_alpha, use_beta, use_gamma,
-    lower, iters, deadline, mu, alpha, beta, gamma, H, stall_limit, deflect,
-):
-    """Projected subgradient descent on the Lagrangian dual (Polyak steps).
-
-    ``lower`` is a known plan value (or -inf) that the steps aim at. The best
-    multipliers found are left in ``mu``/``alpha``/``beta``/``gamma`` and their
-    DP table in ``H``. Returns ``(best_bound, iterations)``.
-    """
-    n, k = vmask.shape
-    r = np.empty((n_types, k))
-    arg = np.empty((n_types, k), dtype=np.int64)
-    choice = np.empty((k + 1, n_states), dtype=np.int8)
-    price = np.empty(n_types)
-    best_mu = mu.copy()
-    best_alpha = alpha.copy()
-    best_beta = beta.copy()
-    best_gamma = gamma.copy()
-    g_mu = np.zeros(n)
-    g_alpha = np.zeros(n_types)
-    g_beta = np.zeros(n_types)
-    g_gamma = np.zeros(n_types)
-    d_mu = np.zeros(n)
-    d_alpha = np.zeros(n_types)
-    d_beta = np.zeros(n_types)
-    d_gamma = np.zeros(n_types)
-    pv_sum = np.zeros(n_types)
-    cnt = np.zeros(n_types)
-    best = np.inf
-    theta = 1.0
-    stall = 0
-    it = 0
-    while it < iters:
-        it += 1
-        for t in range(n_types):
-            price[t] = alpha[t] - beta[t]
-        best_reduced(vmask, types, mu, price, gamma, pv, r, arg)
-        backward_dp(r, trans, n_states, H, choice)
-        bound = H[0, 0]
-        for c in range(n):
-            bound += mu[c]
-        for t in range(n_types):
-            bound += alpha[t] * hi[t] - beta[t] * lo[t] + gamma[t] * mcount[t]
-        if best == np.inf or bound < best - 1e-12 * max(1.0, abs(best)):
-            best = bound
-            best_mu[:] = mu
-            best_alpha[:] = alpha
-            best_beta[:] = beta
-            best_gamma[:] = gamma
-            stall = 0
-        else:
-            stall += 1
-            if stall >= stall_limit:
-                theta *= 0.5
-                stall = 0
-        if theta < 1e-3 or (lower > NEG and best - lower <= 1e-9 * max(1.0, abs(lower))):
-            break
-        if (it & 15) == 0 and now() > deadline:
-            break
-        # the subgradient: how far the DP's best path breaks each relaxed row
-        g_mu[:] = 1.0
-        pv_sum[:] = 0.0
-        cnt[:] = 0.0
-        i = 0
-        for s in range(k):
-            ch = choice[s, i]
-            if ch > 0:
-                t = ch - 1
-                g_mu[arg[t, s]] -= 1.0
-                pv_sum[t] += pv[s]
-                cnt[t] += 1.0
-            i = trans[i, ch]
-        # deflected direction d = g + deflect * d_prev (less zig-zag between steps)
-        norm = 0.0
-        for c in range(n):
-            gm = g_mu[c] + deflect * d_mu[c]
-            if mu[c] <= 0.0 and gm > 0.0:
-                gm = 0.0
-            g_mu[c] = gm
-            d_mu[c] = gm
-            norm += gm * gm
-        for t in range(n_types):
-            ga = (hi[t] - pv_sum[t] if use_alpha[t] else 0.0) + deflect * d_alpha[t]
-            if alpha[t] <= 0.0 and ga > 0.0:
-                ga = 0.0
-            gb = (pv_sum[t] - lo[t] if use_beta[t] else 0.0) + deflect * d_beta[t]
-            if beta[t] <= 0.0 and gb > 0.0:
-                gb = 0.0
-            gg = (mcount[t] - cnt[t] if use_gamma[t] else 0.0) + deflect * d_gamma[t]
-            if gamma[t] <= 0.0 and gg > 0.0:
-                gg = 0.0
-            g_alpha[t] = d_alpha[t] = ga
-            g_beta[t] = d_beta[t] = gb
-            g_gamma[t] = d_gamma[t] = gg
-            norm += ga * ga + gb * gb + gg * gg
-        if norm <= 0.0:
-            break  # the path keeps every relaxed row with complementary slackness
-        target = lower if lower > NEG else best - 0.05 * max(1.0, abs(best))
-        if bound - target <= 0.0:
-            target = best - 0.01 * max(1.0, abs(best))
-        step = theta * (bound - target) / norm
-        for c in range(n):
-            mu[c] = max(0.0, mu[c] - step * g_mu[c])
-        for t in range(n_types):
-            alpha[t] = max(0.0, alpha[t] - step * g_alpha[t])
-            beta[t] = max(0.0, beta[t] - step * g_beta[t])
-            gamma[t] = max(0.0, gamma[t] - step * g_gamma[t])
-    mu[:] = best_mu
-    alpha[:] = best_alpha
-    beta[:] = best_beta
-    gamma[:] = best_gamma
-    for t in range(n_types):
-        price[t] = alpha[t] - beta[t]
-    best_reduced(vmask, types, mu, price, gamma, pv, r, arg)
-    backward_dp(r, trans, n_states, H, choice)
-    return best, it
-
-
-@njit(cache=True)
-def grid_tables(r, pv, alpha, trans, n_states, grid_kind, grid_type, grid_delta):
-    """DP tables with share or count multipliers moved, one table per grid point.
-
-    ``grid_kind[j]``: 0 share cap (``alpha``), 1 share floor (``beta``), 2 count
-    cap (``gamma``) of type ``grid_type[j]``, moved by ``grid_delta[j]``; 3 every
-    share cap at once, scaled by ``1 + grid_delta[j]``. Returns the tables as
-    ``(K + 1, S, J)`` (a node reads all ``J`` at once).
-    """
-    n_types, k = r.shape
-    n_grid = grid_type.shape[0]
-    out = np.empty((k + 1, n_states, n_grid))
-    tab = np.empty((k + 1, n_states))
-    rr = np.empty((n_types, k))
-    choice = np.empty((k + 1, n_states), dtype=np.int8)
-    for j in range(n_grid):
-        rr[:, :] = r
-        d = grid_delta[j]
-        kind = grid_kind[j]
-        for t in range(n_types):
-            if kind != 3 and t != grid_type[j]:
-                continue
-            for s in range(k):
-                if rr[t, s] != NEG:
-                    if kind == 0:
-                        rr[t, s] -= d * pv[s]
-                    elif kind == 1:
-                        rr[t, s] += d * pv[s]
-                    elif kind == 2:
-                        rr[t, s] -= d
-                    else:
-                        rr[t, s] -= d * alpha[t] * pv[s]
-        backward_dp(rr, trans, n_states, tab, choice)
-        out[:, :, j] = tab
-    return out
-
-
-# ------------------------------------------------------------------ reach tables
-@njit(cache=True)
-def pv_reach(pv, avail, gap, gap_any, kdim):
-    """``out[s, d, da, k]``: most PV one type can still collect from slot ``s`` on.
-
-    ``d``/``da`` (0-based: distance - 1) are the type's and the any-card
-    distances, ``k`` the cards it may still place (``kdim == 1``: no count
-    limit). Other types are ignored, so this over-estimates: safe for pruning.
-    """
-    k = pv.shape[0]
-    out = np.zeros((k + 1, gap, gap_any, kdim))
-    for s in range(k - 1, -1, -1):
-        for d in range(gap):
-            nd = d + 1 if d + 1 < gap else gap - 1
-            for da in range(gap_any):
-                nda = da + 1 if da + 1 < gap_any else gap_any - 1
-                open_ = avail[s] and d == gap - 1 and da == gap_any - 1
-                for kk in range(kdim):
-                    best = out[s + 1, nd, nda, kk]
-                    if open_:
-                        if kdim == 1:
-                            v = pv[s] + out[s + 1, 0, 0, 0]
-                        elif kk > 0:
-                            v = pv[s] + out[s + 1, 0, 0, kk - 1]
-                        else:
-                            v = NEG
-                        if v > best:
-                            best = v
-                    out[s, d, da, kk] = best
-    return out
-
-
-@njit(cache=True)
-def count_reach(avail, gap, gap_any):
-    """``out[s, d, da]``: most cards of one type that still fit from slot ``s`` on (gaps only)."""
-    k = avail.shape[0]
-    out = np.zeros((k + 1, gap, gap_any))
-    for s in range(k - 1, -1, -1):
-        for d in range(gap):
-            nd = d + 1 if d + 1 < gap else gap - 1
-            for da in range(gap_any):
-                nda = da + 1 if da + 1 < gap_any else gap_any - 1
-                best = out[s + 1, nd, nda]
-                if avail[s] and d == gap - 1 and da == gap_any - 1:
-                    v = 1.0 + out[s + 1, 0, 0]
-                    if v > best:
-                        best = v
-                out[s, d, da] = best
-    return out
-
-
-# ------------------------------------------------------------- node-local bounds
-@njit(cache=True)
-def _credit(u, most, ex, n_ex, tmin):
-    """The part of type ``u``'s unused-card prices that a suffix may still need.
-
-    The suffix holds at most ``most`` more type-``u`` cards. Card ``c`` keeps
-    price ``e_c = max(0, mu_c - slack_c)`` without raising any slot above the
-    table (``slack_c``: how far ``c`` stays below its type's best from here on);
-    dropping the prices of a set Z instead raises each type-``u`` slot by at most
-    ``max_Z e``. With ``e`` sorted descending the best is ``min_j T_j`` with
-    ``T_j = sum(e[:j]) + most * e[j]`` (``e[len] = 0``). Fills ``tmin`` so that
-    :func:`_credit_without` can leave one card out in O(1); returns the minimum.
-    """
-    ne = n_ex[u]
-    run = 0.0
-    for j in range(ne):
-        tmin[0, j] = run + most * ex[u, j]
-        run += ex[u, j]
-    tmin[0, ne] = run
-    # tmin[1, j]: min of T over 0..j-1; tmin[2, j]: min of T over j+1..ne
-    lo = np.inf
-    for j in range(ne + 1):
-        tmin[1, j] = lo
-        if tmin[0, j] < lo:
-            lo = tmin[0, j]
-    hi = np.inf
-    for j in range(ne, -1, -1):
-        tmin[2, j] = hi
-        if tmin[0, j] < hi:
-            hi = tmin[0, j]
-    return lo
-
-
-@njit(cache=True)
-def _credit_without(u, i, ex, tmin):
-    """:func:`_credit` (same ``most``) with the card at sorted position ``i`` left out."""
-    a = tmin[1, i]
-    b = tmin[2, i] - ex[u, i]
-    return a if a < b else b
-
-
-@njit(cache=True)
-def _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V):
-    """What a child's bound needs of each type, for each way the child changes it.
-
-    Variant ``v`` of type ``u``: 0 an organic child, 1 a card of another type
-    (the any-card distance restarts), 2 a card of type ``u``. Rows of
-    ``V[v, :, u]``: 0 what the constant may drop, 1 the most PV and 2 the most
-    cards the suffix can still give ``u``, 3-5 the grid quantities (PV cap the
-    suffix can use, minus the PV still needed, count it can use), 6 whether the
-    share floor is still reachable (1.0 or 0.0). Computing these once per node,
-    not once per child, is what keeps a node cheap.
-
-    The constant charges ``alpha[u] * (PV cap left)``, ``gamma[u] * (count
-    left)`` and ``-beta[u] * (PV still needed)``. Dropping ``alpha[u]`` (or
-    ``gamma[u]``) for the suffix raises its path by at most ``alpha[u]`` times the
-    PV (count) the suffix can still hold, so only the smaller of the two need be
-    charged; dropping ``beta[u]`` once the floor is met only lowers the path.
-    """
-    alpha, beta, gamma, hi_b, lo_b, mcount = L[1], L[2], L[3], L[4], L[5], L[6]
-    reach, reach_off, creach, creach_off, rg, kmax = R
-    n_types = alpha.shape[0]
-    s1 = s + 1
-    for u in range(n_types):
-        g = rg[0, u]
-        ga = rg[1, u]
-        kd = rg[2, u]
-        cells = g * ga
-        du0 = dist_s[u] + 1
-        if du0 > g:
-            du0 = g
-        da0 = dist_s[n_types] + 1
-        if da0 > ga:
-            da0 = ga
-        for v in range(3):
-            if v == 0:
-                cell = (du0 - 1) * ga + (da0 - 1)
-                npv = pvu_s[u]
-                ncnt = cnt_s[u]
-            elif v == 1:
-                cell = (du0 - 1) * ga
-                npv = pvu_s[u]
-                ncnt = cnt_s[u]
-            else:
-                cell = 0
-                npv = pvu_s[u] + pv[s]
-                ncnt = cnt_s[u] + 1
-            kk = 0
-            if kd > 1:
-                kk = kmax[u] - ncnt
-                if kk < 0:
-                    kk = 0
-                if kk >= kd:
-                    kk = kd - 1
-            most_pv = reach[reach_off[u] + (s1 * cells + cell) * kd + kk]
-            most = creach[creach_off[u] + s1 * cells + cell]
-            cap = hi_b[u] - npv
-            left = mcount[u] - ncnt
-            need = lo_b[u] - npv
-            drop = 0.0
-            if alpha[u] > 0.0 and cap > most_pv:
-                drop += alpha[u] * (cap - most_pv)
-            if beta[u] > 0.0 and need < 0.0:
-                drop -= beta[u] * need
-            if gamma[u] > 0.0 and left > most:
-                drop += gamma[u] * (left - most)
-            V[v, 0, u] = drop
-            V[v, 1, u] = most_pv
-            V[v, 2, u] = most
-            use = cap if cap < most_pv else most_pv
-            V[v, 3, u] = use if use > 0.0 else 0.0
-            V[v, 4, u] = -need if need > 0.0 else 0.0
-            V[v, 5, u] = left if left < most else most
-            V[v, 6, u] = 1.0 if pv_shown[u] + npv + most_pv >= lo_cmp[u] - margin else 0.0
-
-
-@njit(cache=True)
-def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed, alpha):
-    """How much lower the best table of the grid puts a child's bound (``<= 0``).
-
-    Table ``j`` moves one multiplier by ``delta``; the child's bound changes by
-    ``Hg[j] - H`` plus ``delta`` times what that multiplier charges for, capped by
-    what the suffix can use (:func:`_type_terms` rows 3-5); a table that scales
-    every share cap at once sums that over the types. ``placed``: the child's
-    card type, or -1 for the organic item.
-    """
-    all_caps = 0.0
-    for u in range(alpha.shape[0]):
-        v = 0 if placed < 0 else (2 if u == placed else 1)
-        all_caps += alpha[u] * V[v, 3, u]
-    best = 0.0
-    for j in range(grid_type.shape[0]):
-        kind = grid_kind[j]
-        if kind == 3:
-            gain = hg_row[j] - h_base + grid_delta[j] * all_caps
-        else:
-            u = grid_type[j]
-            v = 0 if placed < 0 else (2 if u == placed else 1)
-            gain = hg_row[j] - h_base + grid_delta[j] * V[v, 3 + kind, u]
-        if gain < best:
-            best = gain
-    return best
-
-
-@njit(cache=True)
-def _expand(s, dist_s, st_s, f_s, pvu_s, cnt_s, used, thr, only, own, P, L, R, W, out_card, out_bound):
-    """Children of a node at slot ``s`` with bound above ``thr``, best bound first.
-
-    ``only``: -2 for every child, else the one child allowed (-1 organic, or a
-    card). ``own``: the node's own bound; a node whose slot the any-card gap
-    keeps organic passes it on to its one child unchanged (a valid bound, and
-    the next slot tightens it again), which saves half the work when cards must
-    stand apart.
-
-    Writes cards (``-1``: organic) and bounds to ``out_card``/``out_bound`` and
-    returns ``(count, bound_prunes, floor_prunes)``. ``W`` holds scratch arrays.
-    """
-    values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
-    red, mu, slack, H, trans = L[0]
-    Hg, grid_kind, grid_type, grid_delta = L[7], L[8], L[9], L[10]
-    ex, ex_card, ex_pos, n_ex, tmin, V, credit = W
-    n_types = card_start.shape[0] - 1
-    any_idx = n_types
-    s1 = s + 1
-    m = 0
-    bound_prunes = 0
-    floor_prunes = 0
-    if dist_s[any_idx] < gap[any_idx] and only < 0:
-        if own > thr:
-            out_card[0] = -1
-            out_bound[0] = own
-            return 1, 0, 0
-        return 0, 1, 0
-    # unused cards' prices: per type, their excesses over what the suffix can earn back
-    tot_mu = 0.0
-    for t in range(n_types):
-        ne = 0
-        for jj in range(card_start[t], card_start[t + 1]):
-            c = card_list[jj]
-            if used[c]:
-                continue
-            tot_mu += mu[c]
-            e = mu[c] - slack[c, s1]
-            if e < 0.0:
-                e = 0.0
-            i = ne
-            while i > 0 and ex[t, i - 1] < e:
-                ex[t, i] = ex[t, i - 1]
-                ex_card[t, i] = ex_card[t, i - 1]
-                i -= 1
-            ex[t, i] = e
-            ex_card[t, i] = c
-            ne += 1
-        n_ex[t] = ne
-        for i in range(ne):
-            ex_pos[ex_card[t, i]] = i
-    _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V)
-    for u in range(n_types):
-        credit[0, u] = _credit(u, V[0, 2, u], ex, n_ex, tmin)
-        credit[1, u] = _credit(u, V[1, 2, u], ex, n_ex, tmin)
-    # the organic child
-    nst = trans[st_s, 0]
-    b = f_s + H[s1, nst] - tot_mu
-    floors = True
-    for u in range(n_types):
-        b += credit[0, u] - V[0, 0, u]
-    for j in range(floor_types.shape[0]):
-        if V[0, 6, floor_types[j]] == 0.0:
-            floors = False
-    if b > thr:
-        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, -1, L[1])
-    if only >= 0:
-        pass
-    elif b <= thr:
-        bound_prunes += 1
-    elif not floors:
-        floor_prunes += 1
-    else:
-        out_card[0] = -1
-        out_bound[0] = b
-        m = 1
-    if dist_s[any_idx] < gap[any_idx] or only == -1:
-        return m, bound_prunes, floor_prunes
-    # cards, type by type
-    for t in range(n_types):
-        if dist_s[t] < gap[t] or cnt_s[t] >= mcount[t] or (only >= 0 and types[only] != t):
-            continue
-        if pv_shown[t] + (pvu_s[t] + pv[s]) > hi_cmp[t]:
-            continue
-        nst = trans[st_s, 1 + t]
-        if nst < 0:
-            continue
-        floors = True
-        for j in range(floor_types.shape[0]):
-            u = floor_types[j]
-            if V[2 if u == t else 1, 6, u] == 0.0:
-                floors = False
-        if not floors:
-            floor_prunes += 1
-            continue
-        base = f_s + H[s1, nst] - tot_mu
-        for u in range(n_types):
-            if u == t:
-                base -= V[2, 0, u]
-            else:
-                base += credit[1, u] - V[1, 0, u]
-        base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t, L[1])
-        _credit(t, V[2, 2, t], ex, n_ex, tmin)
-        for jj in range(card_start[t], card_start[t + 1]):
-            c = card_list[jj]
-            if used[c] or not allowed[c, s] or (only >= 0 and c != only):
-                continue
-            bc = base + red[c, s] + mu[c] + _credit_without(t, ex_pos[c], ex, tmin)
-            if bc <= thr:
-                bound_prunes += 1
-                continue
-            i = m
-            while i > 0 and out_bound[i - 1] < bc:
-                out_card[i] = out_card[i - 1]
-                out_bound[i] = out_bound[i - 1]
-                i -= 1
-            out_card[i] = c
-            out_bound[i] = bc
-            m += 1
-    return m, bound_prunes, floor_prunes
-
-
-@njit(cache=True)
-def _scratch(n, n_types):
-    """Work arrays of :func:`_expand`: sorted price excesses per type and the per-type bound terms."""
-    ex = np.zeros((n_types, n + 1))
-    ex_card = np.zeros((n_types, n + 1), dtype=np.int64)
-    ex_pos = np.zeros(max(n, 1), dtype=np.int64)
-    n_ex = np.zeros(n_types, dtype=np.int64)
-    tmin = np.zeros((3, n + 2))
-    V = np.zeros((3, 7, n_types))
-    credit = np.zeros((2, n_types))
-    return ex, ex_card, ex_pos, n_ex, tmin, V, credit
-
-
-@njit(cache=True)
-def _leaf_ok(pvu_row, pv_shown, lo_cmp, hi_cmp):
-    """The share rules exactly as :meth:`MixProblem.check` compares them."""
-    for t in range(pv_shown.shape[0]):
-        share = pv_shown[t] + pvu_row[t]
-        if share < lo_cmp[t] or share > hi_cmp[t]:
-            return False
-    return True
 
 
 # ---------------------------------------------------------------------- the beam
 @njit(cache=True)
-def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
+def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_plan):
     """Beam search over slots ranked by the node bound; returns the best plan value found.
 
     Keeps every rule exactly (the plan it writes to ``out_plan`` passes
@@ -735,10 +104,11 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
     for s in range(k):
         if (s & 7) == 7 and now() > deadline:
             return NEG
-        thr = inc_val + tol_rel * max(1.0, abs(inc_val)) if inc_val > NEG else NEG
+        thr = inc_val + tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else NEG
         m = 0
         for i in range(size):
-            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_pvu[i], b_cnt[i], b_used[i], thr, -2, b_bound[i],
+            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_g[i], b_pvu[i], b_cnt[i], b_used[i], thr, -2,
+                                b_bound[i],
                                 P, L, R, W, kid_card, kid_bound)
             for j in range(got):
                 c_par[m] = i
@@ -829,13 +199,15 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, deadline, out_plan):
 
 # -------------------------------------------------------------------- the search
 @njit(cache=True)
-def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, stats, forced):
+def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, tol_abs, stats,
+           forced):
     """Depth-first branch and bound over slots, children best bound first.
 
     A node at depth ``s`` has decided slots ``0..s-1``; its children are the
     organic item and every unused allowed card that keeps the rules at slot
     ``s``. A child is pruned when its bound does not beat the incumbent by more
-    than ``tol_rel`` (relative), when a share floor can no longer be met, or when
+    than ``tol_rel * |inc_val| + tol_abs`` (``tol_abs``: round-off of the problem's
+    magnitudes), when a share floor can no longer be met, or when
     the memo holds a node with the same slot, distances and cards used that
     dominates it (at least its value, no more PV on capped types, equal PV on
     types with a floor).
@@ -889,14 +261,14 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     complete = True
     dist[0, :] = dist0
     f[0] = f0
-    tol = tol_rel * max(1.0, abs(inc_val)) if inc_val > NEG else 0.0
+    tol = tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else 0.0
     next_check = min(1024, node_limit)
     depth = 0
     expand = True
     while True:
         if expand:
             s = depth
-            m, bp, fp = _expand(s, dist[s], st[s], f[s], pvu[s], cnt[s], used, inc_val + tol, forced[s], nb[s],
+            m, bp, fp = _expand(s, dist[s], st[s], f[s], g[s], pvu[s], cnt[s], used, inc_val + tol, forced[s], nb[s],
                                 P, L, R, W, cand[s], cb[s])
             bound_prunes += bp
             floor_prunes += fp
@@ -959,7 +331,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
             leaves += 1
             if g[s1] > inc_val and _leaf_ok(pvu[s1], pv_shown, lo_cmp, hi_cmp):
                 inc_val = g[s1]
-                tol = tol_rel * max(1.0, abs(inc_val))
+                tol = tol_rel * abs(inc_val) + tol_abs
                 improvements += 1
                 inc_plan[:] = cur[:k]
             continue

@@ -8,10 +8,8 @@ straight from the kernel: ~30 ns a read. Elsewhere (or if that ever changes) it 
 back to an object-mode block that calls ``time.perf_counter()`` itself: ~1 us a read, and
 its first call in a process compiles the block (~80 ms, which ``warm_up`` pays).
 
-Numba's cache keys a kernel on its own source file only, so the kernel modules that call
-:func:`now` record this file's SHA-256 (``DEPENDENCY_SHA256``); after an edit here,
-``tests/test_kernel_dependencies.py`` asks for those records to be updated, which edits the
-kernel modules and makes Numba compile them again with the new clock.
+Kernels of other files embed :func:`now`; :mod:`mixrank._kernel_cache` keys their Numba cache by
+this file too, so an edit here recompiles them.
 """
 
 from __future__ import annotations

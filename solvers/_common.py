@@ -9,14 +9,21 @@ import numpy as np
 from mixrank.errors import SolverError
 
 
-def check_int_option(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
-    """``value`` as an int >= ``low`` (or None when allowed); otherwise a SolverError naming ``name``."""
+def check_int_option(name: str, value: Any, low: int, allow_none: bool = False, high: int | None = None) -> int | None:
+    """``value`` as an int in ``[low, high]`` (or None when allowed); otherwise a SolverError naming ``name``."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        what = f"an int >= {low}" + (" or None" if allow_none else "")
-        raise SolverError(f"{name} must be {what}; got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
+            or (high is not None and value > high)):
+        what = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
+        raise SolverError(f"{name} must be {what}" + (" or None" if allow_none else "") + f"; got {value!r}")
     return int(value)
+
+
+#: The widest beam a solver takes (its work arrays grow with width x cards x slots): bnb's first-plan beam
+#: (its later rounds use at most 256) and the beam solver (whose tests run exhaustive widths on tiny pages).
+MAX_BNB_WIDTH = 4096
+MAX_BEAM_WIDTH = 1 << 20
 
 
 def warm_up_problem():

@@ -108,7 +108,7 @@ import time
 
 from mixrank.solution import Counters, Solution, Status, make_solution
 from solvers import _beam_kernels as _k
-from solvers._common import check_int_option, warm_up_problem
+from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problem
 
 __all__ = ["solve_beam"]
 
@@ -151,7 +151,7 @@ def solve_beam(
         of steps, :mod:`solvers._clock`; expect an overrun of that order).
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
-    width : int >= 1, default 12
+    width : int in [1, 2**20], default 12
         States kept after each slot (half as many, rounded up, over the first third of the slots).
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
@@ -191,8 +191,8 @@ def solve_beam(
     start = time.perf_counter()
     # Plain ints >= the floor pass straight through (the common case costs no call); anything else
     # goes to check_int_option, which converts numpy ints and words the error.
-    if type(width) is not int or width < 1:
-        width = check_int_option("width", width, 1)
+    if type(width) is not int or not 1 <= width <= MAX_BEAM_WIDTH:
+        width = check_int_option("width", width, 1, high=MAX_BEAM_WIDTH)
     if type(n_solutions) is not int or n_solutions < 1:
         n_solutions = check_int_option("n_solutions", n_solutions, 1)
     if type(cards_per_type) is not int or cards_per_type < 1:
@@ -204,8 +204,8 @@ def solve_beam(
     deadline = math.inf if time_limit is None else start + float(time_limit)
     # check_args: values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi, pv_shown,
     # cached read-only on the problem's arrays (one Numba signature, even for an unpickled problem). The
-    # kernel also runs make_solution's plan check on its best plan (verdict).
-    plans, objectives, n_found, counters, bound, infeasible, feasible, objective = _k.plan_and_check(
+    # kernel's own check of its best plan is not reused: make_solution checks every plan it serves.
+    plans, objectives, n_found, counters, bound, infeasible, _feasible, _objective = _k.plan_and_check(
         *problem.arrays.check_args, width, cards_per_type, n_solutions, price_iters, deadline, local_search)
     # The counters stay an array until someone reads them (a dict of them costs ~5 us a solve).
     stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
@@ -213,10 +213,8 @@ def solve_beam(
         status = Status.INFEASIBLE if infeasible else Status.UNKNOWN
         return make_solution(problem, "beam", status, None, math.nan, time.perf_counter() - start, stats)
     pool = [plans[i] for i in range(n_found)] if n_solutions > 1 else ()
-    # plans[0] is a row of the kernel's fresh output: make_solution may check it in place (owned) when no pool
-    # row shares its memory.
     return make_solution(problem, "beam", Status.FEASIBLE, plans[0], bound, time.perf_counter() - start,
-                         stats, pool=pool, owned=n_solutions == 1, verdict=(feasible, objective))
+                         stats, pool=pool)
 
 
 def warm_up() -> float:

@@ -472,3 +472,10 @@ def test_tight_floors_that_starve_a_width_32_beam_are_met_by_a_wider_retry(seed,
     sol = solve_beam(p, width=32, local_search=0)
     assert sol.status is Status.FEASIBLE and p.check(sol.assignment) == []
     assert sol.stats["retries"] in (1, 2)
+
+
+@pytest.mark.parametrize("width", [2**20 + 1, 2**63])
+def test_huge_widths_are_refused_before_any_work(width):
+    """``width=2**63`` raised an OverflowError from inside the kernel call (issue 16)."""
+    with pytest.raises(SolverError, match=rf"width must be an int in \[1, 1048576\]; got {width}"):
+        mixrank.solve(instance("tiny", 0), solver="beam", width=width)

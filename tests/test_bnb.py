@@ -212,7 +212,7 @@ def test_stats_report_the_search():
     ("option", "value", "message"),
     [("node_limit", 0, "node_limit must be an int >= 1 or None"),
      ("node_limit", 2.5, "node_limit must be an int >= 1 or None"),
-     ("width", -1, "width must be an int >= 0"),
+     ("width", -1, r"width must be an int in \[0, 4096\]"),
      ("lagrange_iters", True, "lagrange_iters must be an int >= 0"),
      ("memo", "yes", "memo must be True or False")],
 )
@@ -233,3 +233,41 @@ def test_registry_lists_bnb_as_exact_with_its_options():
     assert info.exact and set(info.options) == {"node_limit", "width", "lagrange_iters", "memo"}
     with pytest.raises(SolverError, match="valid options: lagrange_iters, memo, node_limit, width"):
         mixrank.solve(instance("tiny", 0), solver="bnb", beam_width=3)
+
+
+# ------------------------------------------------- tolerance, ranges (issue 16)
+def scaled(p, factor):
+    return MixProblem(values=p.values * factor, types=p.types, pv_weights=p.pv_weights, rules=p.rules,
+                      min_gap_any=p.min_gap_any, allowed=p.allowed, history=p.history)
+
+
+@pytest.mark.parametrize("factor", [1e-9, 1e-12, 1e9])
+def test_optimality_tolerance_is_relative_to_the_objective(factor):
+    """small seed 1 scaled by 1e-9 was called OPTIMAL at 3.1198e-8 (the optimum is 3.1428e-8); by 1e-12, 0."""
+    p = instance("small", 1)
+    ref = solve_bnb(p)
+    sol = solve_bnb(scaled(p, factor))
+    assert sol.status is Status.OPTIMAL
+    assert abs(sol.objective - ref.objective * factor) <= 1e-9 * abs(ref.objective * factor)
+    assert sol.bound >= sol.objective
+
+
+@pytest.mark.parametrize("width", [4097, 10**9, 2**63])
+def test_huge_widths_are_refused_before_any_work(width):
+    with pytest.raises(SolverError, match=rf"width must be an int in \[0, 4096\]; got {width}"):
+        mixrank.solve(instance("tiny", 0), solver="bnb", width=width)
+
+
+# ---------------------------------------------------- the stress families
+@pytest.mark.parametrize("family", ["tight-small", "stress-small", "noisy-small"])
+def test_bnb_equals_cpsat_on_the_stress_families(family):
+    outcomes = [agrees_with_cpsat(instance(family, s)) for s in range(8)]
+    assert outcomes.count("optimal") + outcomes.count("infeasible") == 8
+
+
+def test_the_split_bound_closes_a_tight_cap_gap():
+    """stress-device seed 6: three share caps that admit about one card each; the plain bound is ~18 % high."""
+    p = instance("stress-device", 6)
+    sol = solve_bnb(p)
+    assert sol.status is Status.OPTIMAL and sol.stats["split_iters"] > 0
+    assert sol.stats["root_bound"] <= sol.objective * 1.01

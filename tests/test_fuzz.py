@@ -111,16 +111,10 @@ def large_k_problem(seed: int) -> MixProblem:
     return MixProblem(values=values, types=np.zeros(n, dtype=int), pv_weights=pv, rules=[rule])
 
 
-#: bnb prunes with an absolute 1e-9 today (issue 16, item 3, owned by the bnb kernel): its claims get that much
-#: extra room here, and ``test_fuzz_found_bnb_absolute_tolerance`` below holds the case, strictly xfailed.
-BNB_KNOWN_ABS_TOL = 2e-9
-
-
 def slack(p: MixProblem, a: float, b: float, solver: str = "") -> float:
     """How far two objectives of ``p`` may differ and still agree (relative tolerance and float-sum rounding)."""
     vmax = float(np.abs(p.values).max()) if p.values.size else 0.0
-    extra = BNB_KNOWN_ABS_TOL if solver == "bnb" else 0.0
-    return RTOL * max(abs(a), abs(b)) + 16 * p.n_slots * 2.0**-52 * vmax + extra
+    return RTOL * max(abs(a), abs(b)) + 16 * p.n_slots * 2.0**-52 * vmax
 
 
 def solve_all(p: MixProblem) -> dict[str, mixrank.Solution]:
@@ -191,9 +185,8 @@ def test_fuzz_time_limited_claims_hold(kind, seed, time_limit):
 
 
 # ------------------------------------------------------------ what the fuzzing found, held as cases
-@pytest.mark.xfail(strict=True, reason="issue 16 item 3 (bnb kernel, core): bnb prunes with an absolute 1e-9, so on "
-                   "values ~1e-300 it claims OPTIMAL 7e-300 where brute force and cpsat find 1e-299")
 def test_fuzz_found_bnb_absolute_tolerance():
+    """bnb pruned with an absolute 1e-9 (issue 16 item 3): on values ~1e-300 it claimed OPTIMAL 7e-300, not 1e-299."""
     p = edge_problem("scaled", 696015)
     optimum = brute_force(p).optimum
     sol = mixrank.solve(p, solver="bnb")

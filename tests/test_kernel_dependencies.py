@@ -1,36 +1,86 @@
-"""Numba caches a kernel module by its own source file only, so kernels that embed compiled code from another
-file (the plan check, the clock) record that file's SHA-256: an edit there must be matched by updating the
-record, which edits the kernel module and so makes Numba compile it again instead of serving a stale copy."""
+"""mixrank._kernel_cache: Numba's cache of a kernel is keyed by its file's whole import closure, so an edit to a
+kernel it embeds from another file (the plan check, the clock, the relaxation engine) recompiles it instead of
+serving stale machine code."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
 
+import numba
 import pytest
 
-from solvers import _beam_kernels, _bnb_kernels
+from mixrank import _kernel_cache
+from mixrank._kernel_cache import ROOT, closure_digest, closure_files
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def sha256(relative: str) -> str:
-    return hashlib.sha256((ROOT / relative).read_bytes().replace(b"\r\n", b"\n")).hexdigest()
-
-
-@pytest.mark.parametrize("module", [_beam_kernels, _bnb_kernels], ids=lambda m: m.__name__)
-def test_kernel_dependencies_are_recorded(module):
-    for relative, recorded in module.DEPENDENCY_SHA256.items():
-        assert sha256(relative) == recorded, (
-            f"{relative} changed: set {module.__name__}.DEPENDENCY_SHA256[{relative!r}] to {sha256(relative)!r} "
-            "(editing that module makes Numba recompile its kernels with the new code)")
+KERNEL_MODULES = ["mixrank._fastcheck", "solvers._beam_kernels", "solvers._bnb_kernels", "solvers._bnb_node",
+                  "solvers._core.dp", "solvers._core.gaps", "solvers._core.knapsack", "solvers._core.prices",
+                  "solvers._core.reach", "solvers._core.resources", "solvers._core.split"]
 
 
-def test_every_embedded_module_is_recorded():
-    # The kernel modules' own imports of compiled code from elsewhere in the package.
-    for module, deps in ((_beam_kernels, {"mixrank/_fastcheck.py", "solvers/_clock.py"}),
-                         (_bnb_kernels, {"solvers/_clock.py"})):
-        source = Path(module.__file__).read_text()
-        imported = {line.split()[1].replace(".", "/") + ".py" for line in source.splitlines()
-                    if line.startswith("from mixrank") or line.startswith("from solvers")}
-        assert imported == deps == set(module.DEPENDENCY_SHA256)
+def rel(paths):
+    return {p.relative_to(ROOT).as_posix() for p in paths}
+
+
+def test_closures_hold_every_embedded_kernel_file():
+    assert {"mixrank/_fastcheck.py", "solvers/_clock.py"} <= rel(closure_files(ROOT / "solvers/_beam_kernels.py"))
+    assert {"solvers/_clock.py", "solvers/_core/dp.py", "solvers/_core/resources.py"} <= rel(
+        closure_files(ROOT / "solvers/_bnb_kernels.py"))
+    assert {"solvers/_core/prices.py", "solvers/_core/knapsack.py", "solvers/_core/dp.py"} <= rel(
+        closure_files(ROOT / "solvers/_core/split.py"))
+
+
+@pytest.mark.parametrize("name", KERNEL_MODULES)
+def test_every_cached_kernel_is_stamped_by_its_closure(name):
+    module = importlib.import_module(name)
+    kernels = [f for f in vars(module).values()
+               if isinstance(f, numba.core.registry.CPUDispatcher) and f.__module__ == name]
+    assert kernels
+    for f in kernels:
+        locator = f._cache._impl.locator
+        assert isinstance(locator, _kernel_cache._ClosureStamp), (f, type(locator))
+        assert locator.get_source_stamp() == closure_digest(module.__file__)
+
+
+PROBE = """
+import sys
+from pathlib import Path
+import mixrank._kernel_cache as kc
+kc.ROOT, kc.PACKAGES = Path(sys.argv[1]), ("probe",)
+sys.path.insert(0, sys.argv[1])
+from probe.user import twice
+print(twice())
+"""
+
+
+def test_an_edit_to_an_embedded_kernel_recompiles_its_users(tmp_path):
+    """Numba alone would serve probe.user's cached code (it watches user.py only) and print 2 after the edit."""
+    pkg = tmp_path / "probe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    dep = pkg / "dep.py"
+    dep.write_text("from numba import njit\n\n\n@njit(cache=True)\ndef base():\n    return 1\n")
+    (pkg / "user.py").write_text(textwrap.dedent("""\
+        from numba import njit
+
+        from probe.dep import base
+
+
+        @njit(cache=True)
+        def twice():
+            return 2 * base()
+        """))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True, env=env,
+                             check=True)
+        return out.stdout.split()[-1]
+
+    assert run() == "2"
+    assert run() == "2"  # from the cache
+    dep.write_text(dep.read_text().replace("return 1", "return 21"))
+    assert run() == "42"

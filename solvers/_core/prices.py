@@ -1,0 +1,163 @@
+"""Lagrange multipliers of the relaxation, improved by deflected subgradient steps.
+
+The relaxed rows: "each card once" (card prices ``mu``), the share caps and
+floors (``alpha``, ``beta``, per type, on PV) and the count caps (``gamma``).
+For any non-negative multipliers the relaxation's value
+
+    H[0, 0, z0] + sum(mu) + sum_t alpha[t] hi[t] - beta[t] lo[t] + gamma[t] m[t]
+
+is an upper bound of the optimum (:func:`dual_bound`); :func:`improve_prices`
+looks for multipliers that make it small (Polyak steps aimed at a known plan's
+value, with Camerini-Fratta-Maffioli deflection).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from solvers._clock import now
+from solvers._core.dp import backward_dp, best_reduced, walk_path
+from solvers._core.resources import code_left
+
+__all__ = ["Rows", "Prices", "new_prices", "copy_prices", "dual_bound", "improve_prices"]
+
+NEG = -np.inf
+
+
+
+class Rows(NamedTuple):
+    """What the relaxed rows read."""
+
+    vmask: np.ndarray  #: (N, K) values, -inf where a card may not stand (or its type may not be placed)
+    types: np.ndarray  #: (N,) int64
+    pv: np.ndarray  #: (K,) PV weights
+    hi: np.ndarray  #: (T,) PV cap of each type (widened past rounding)
+    lo: np.ndarray  #: (T,) PV floor of each type (lowered past rounding)
+    count: np.ndarray  #: (T,) float64: count cap of each type
+    use_alpha: np.ndarray  #: (T,) bool: the cap can bind
+    use_beta: np.ndarray  #: (T,) bool: the floor is set
+    use_gamma: np.ndarray  #: (T,) bool: the count cap can bind
+
+
+class Prices(NamedTuple):
+    """Non-negative multipliers of the relaxed rows."""
+
+    mu: np.ndarray  #: (N,) card prices
+    alpha: np.ndarray  #: (T,) share-cap prices (per unit of PV)
+    beta: np.ndarray  #: (T,) share-floor prices
+    gamma: np.ndarray  #: (T,) count-cap prices
+
+
+def new_prices(n_cards: int, n_types: int) -> Prices:
+    """All multipliers zero."""
+    return Prices(np.zeros(n_cards), np.zeros(n_types), np.zeros(n_types), np.zeros(n_types))
+
+
+@njit(cache=True)
+def copy_prices(src, dst):
+    """Copy ``src`` into ``dst`` (both :class:`Prices`)."""
+    dst.mu[:] = src.mu
+    dst.alpha[:] = src.alpha
+    dst.beta[:] = src.beta
+    dst.gamma[:] = src.gamma
+
+
+@njit(cache=True)
+def dual_bound(rows, prices, trans, res, r, arg, H, choice):
+    """The relaxation's value for ``prices``; fills ``r``/``arg`` (:func:`best_reduced`) and ``H``/``choice``."""
+    best_reduced(rows.vmask, rows.types, prices.mu, prices.alpha - prices.beta, prices.gamma, rows.pv, r, arg)
+    backward_dp(r, trans, res, H, choice)
+    z0 = code_left(res, np.zeros(rows.hi.shape[0]))
+    bound = H[0, 0, z0] + prices.mu.sum()
+    for t in range(rows.hi.shape[0]):
+        bound += prices.alpha[t] * rows.hi[t] - prices.beta[t] * rows.lo[t] + prices.gamma[t] * rows.count[t]
+    return bound
+
+
+@njit(cache=True)
+def _project(g, x):
+    """A direction component held at zero where the multiplier sits at 0 and the step would push it below."""
+    return 0.0 if x <= 0.0 and g > 0.0 else g
+
+
+@njit(cache=True)
+def _direction(rows, prices, use, pv_sum, count, d, deflect):
+    """Deflected, projected subgradient of the relaxed rows into ``d``; returns its squared norm.
+
+    ``use``/``pv_sum``/``count``: what the relaxation's path takes (:func:`walk_path`).
+    A row's subgradient is its slack along the path (e.g. ``1 - use[c]``).
+    """
+    norm = 0.0
+    for c in range(prices.mu.shape[0]):
+        d.mu[c] = _project(1.0 - use[c] + deflect * d.mu[c], prices.mu[c])
+        norm += d.mu[c] ** 2
+    for t in range(prices.alpha.shape[0]):
+        ga = (rows.hi[t] - pv_sum[t]) if rows.use_alpha[t] else 0.0
+        gb = (pv_sum[t] - rows.lo[t]) if rows.use_beta[t] else 0.0
+        gg = (rows.count[t] - count[t]) if rows.use_gamma[t] else 0.0
+        d.alpha[t] = _project(ga + deflect * d.alpha[t], prices.alpha[t])
+        d.beta[t] = _project(gb + deflect * d.beta[t], prices.beta[t])
+        d.gamma[t] = _project(gg + deflect * d.gamma[t], prices.gamma[t])
+        norm += d.alpha[t] ** 2 + d.beta[t] ** 2 + d.gamma[t] ** 2
+    return norm
+
+
+@njit(cache=True)
+def _step(prices, d, step):
+    """``prices -= step * d``, projected on the non-negative orthant."""
+    prices.mu[:] = np.maximum(0.0, prices.mu - step * d.mu)
+    prices.alpha[:] = np.maximum(0.0, prices.alpha - step * d.alpha)
+    prices.beta[:] = np.maximum(0.0, prices.beta - step * d.beta)
+    prices.gamma[:] = np.maximum(0.0, prices.gamma - step * d.gamma)
+
+
+@njit(cache=True)
+def improve_prices(rows, trans, res, prices, lower, iters, deadline, scale, H, choice, stall_limit, deflect):
+    """Subgradient steps from ``prices`` aimed at ``lower`` (a plan's value, or -inf).
+
+    Leaves the best multipliers found in ``prices`` and their tables in
+    ``H``/``choice``; returns ``(best_bound, iterations)``. ``scale`` (> 0): the
+    least magnitude a step's target is measured in (the bound's own when larger),
+    so that steps keep their size on problems whose values are tiny or huge.
+    """
+    n_types, k = rows.hi.shape[0], rows.pv.shape[0]
+    r = np.empty((n_types, k))
+    arg = np.empty((n_types, k), dtype=np.int64)
+    best_prices = Prices(prices.mu.copy(), prices.alpha.copy(), prices.beta.copy(), prices.gamma.copy())
+    d = Prices(np.zeros_like(prices.mu), np.zeros(n_types), np.zeros(n_types), np.zeros(n_types))
+    use = np.zeros(prices.mu.shape[0])
+    pv_sum = np.zeros(n_types)
+    count = np.zeros(n_types)
+    z0 = code_left(res, np.zeros(n_types))
+    best, theta, stall, it = np.inf, 1.0, 0, 0
+    while it < iters:
+        it += 1
+        bound = dual_bound(rows, prices, trans, res, r, arg, H, choice)
+        size = max(abs(best) if best < np.inf else abs(bound), scale)
+        if bound < best - 1e-12 * size:
+            best = bound
+            copy_prices(prices, best_prices)
+            stall = 0
+        else:
+            stall += 1
+            if stall >= stall_limit:
+                theta *= 0.5
+                stall = 0
+        if theta < 1e-3 or (lower > NEG and best - lower <= 1e-9 * max(abs(lower), scale)):
+            break
+        if (it & 15) == 0 and now() > deadline:
+            break
+        walk_path(choice, trans, res, z0, arg, rows.pv, use, pv_sum, count)
+        norm = _direction(rows, prices, use, pv_sum, count, d, deflect)
+        if norm <= 0.0:
+            break  # the path keeps every relaxed row with complementary slackness
+        target = lower if lower > NEG else best - 0.05 * size
+        if bound - target <= 0.0:
+            target = best - 0.01 * size
+        _step(prices, d, theta * (bound - target) / norm)
+    copy_prices(best_prices, prices)
+    dual_bound(rows, prices, trans, res, r, arg, H, choice)
+    return best, it

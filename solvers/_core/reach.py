@@ -1,0 +1,65 @@
+"""Reach tables: how much PV, and how many cards, one type can still place from a slot on.
+
+Optimistic (other types are ignored, and with ``gap == 1`` spacing too), so safe
+for pruning: a node whose type cannot reach its share floor any more has no
+feasible completion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["pv_reach", "count_reach"]
+
+NEG = -np.inf
+
+
+@njit(cache=True)
+def pv_reach(pv, avail, gap, gap_any, kdim):
+    """``out[s, d, da, k]``: most PV one type can still collect from slot ``s`` on.
+
+    ``d``/``da`` (0-based: distance - 1) are the type's and the any-card
+    distances, ``k`` the cards it may still place (``kdim == 1``: no count
+    limit). Other types are ignored, so this over-estimates: safe for pruning.
+    """
+    k = pv.shape[0]
+    out = np.zeros((k + 1, gap, gap_any, kdim))
+    for s in range(k - 1, -1, -1):
+        for d in range(gap):
+            nd = d + 1 if d + 1 < gap else gap - 1
+            for da in range(gap_any):
+                nda = da + 1 if da + 1 < gap_any else gap_any - 1
+                open_ = avail[s] and d == gap - 1 and da == gap_any - 1
+                for kk in range(kdim):
+                    best = out[s + 1, nd, nda, kk]
+                    if open_:
+                        if kdim == 1:
+                            v = pv[s] + out[s + 1, 0, 0, 0]
+                        elif kk > 0:
+                            v = pv[s] + out[s + 1, 0, 0, kk - 1]
+                        else:
+                            v = NEG
+                        if v > best:
+                            best = v
+                    out[s, d, da, kk] = best
+    return out
+
+
+@njit(cache=True)
+def count_reach(avail, gap, gap_any):
+    """``out[s, d, da]``: most cards of one type that still fit from slot ``s`` on (gaps only)."""
+    k = avail.shape[0]
+    out = np.zeros((k + 1, gap, gap_any))
+    for s in range(k - 1, -1, -1):
+        for d in range(gap):
+            nd = d + 1 if d + 1 < gap else gap - 1
+            for da in range(gap_any):
+                nda = da + 1 if da + 1 < gap_any else gap_any - 1
+                best = out[s + 1, nd, nda]
+                if avail[s] and d == gap - 1 and da == gap_any - 1:
+                    v = 1.0 + out[s + 1, 0, 0]
+                    if v > best:
+                        best = v
+                out[s, d, da] = best
+    return out

@@ -1,0 +1,196 @@
+"""The split relaxation: the gap DP and one knapsack per capped type, linked by type-slot prices.
+
+Plain Lagrangian relaxation prices a share cap per unit of PV, and pays for
+fractions of a card where the cap admits only a few: the bound then sits well
+above the optimum. Here every capped type ``t`` gets a copy ``y[t, s]`` of "a
+type-t card at slot s" that must keep the cap integrally (a knapsack with the
+type's own gap, :mod:`solvers._core.knapsack`), and prices ``lam[t, s]`` on
+``x = y`` link the copy to the gap DP (:mod:`solvers._core.dp`), which drops
+the cap. For any ``lam``, card prices ``mu >= 0``, floor prices ``beta >= 0`` and
+count prices ``gamma >= 0``:
+
+    bound = H[0, 0] + sum(mu) + sum_t (gamma[t] m[t] - beta[t] lo[t]) + sum_t KN_t[0, d0_t, q0_t]
+
+with ``H`` the DP of ``max_c (v[c, s] - mu[c]) + beta[t] pv[s] - gamma[t] - lam[t, s]``.
+With ``lam[t, s] = alpha[t] pv[s]`` it is never above the plain bound, and the
+subgradient steps (:func:`improve_split`) move every price at once.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from solvers._clock import now
+from solvers._core.dp import backward_dp, best_reduced
+from solvers._core.knapsack import knapsack_path, knapsack_table
+from solvers._core.prices import Prices
+
+__all__ = ["SplitTables", "SplitView", "new_split_tables", "split_reduced", "split_bound", "improve_split"]
+
+NEG = -np.inf
+
+
+
+class SplitTables(NamedTuple):
+    """The knapsacks of the capped types (R of them, resource ``j`` of :class:`~solvers._core.resources.Resources`)."""
+
+    gap: np.ndarray  #: (R,) int64: the type's own gap
+    d0: np.ndarray  #: (R,) int64: distance - 1 to its last card before slot 0
+    avail: np.ndarray  #: (R, K) bool: some card of the type may stand at the slot
+    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1) float64: KN of each type (padded)
+    take: np.ndarray  #: (R, K) float64: scratch, the slots a knapsack takes
+
+
+def new_split_tables(res, min_gap, init_dist, avail_by_type, n_slots: int) -> SplitTables:
+    """Work arrays of the knapsacks of the types ``res`` tracks."""
+    tracked = [t for t in range(res.of_type.shape[0]) if res.of_type[t] >= 0]
+    tracked.sort(key=lambda t: res.of_type[t])
+    gap = np.array([min_gap[t] for t in tracked], dtype=np.int64)
+    d0 = np.array([init_dist[t] - 1 for t in tracked], dtype=np.int64)
+    avail = np.array([avail_by_type[t] for t in tracked], dtype=bool).reshape(len(tracked), n_slots)
+    g_max = int(gap.max()) if gap.size else 1
+    q_max = int(res.cap.max()) if res.cap.size else 0
+    tables = np.zeros((len(tracked), n_slots + 1, g_max, q_max + 1))
+    return SplitTables(gap, d0, avail, tables, np.zeros((len(tracked), n_slots)))
+
+
+@njit(cache=True)
+def split_reduced(rows, prices, lam, res, r, arg):
+    """``r[t, s]`` of the split DP: ``max_c (v - mu) + beta[t] pv[s] - gamma[t] - lam[t, s]``."""
+    best_reduced(rows.vmask, rows.types, prices.mu, -prices.beta, prices.gamma, rows.pv, r, arg)
+    for t in range(r.shape[0]):
+        if res.of_type[t] >= 0:
+            for s in range(r.shape[1]):
+                if r[t, s] != NEG:
+                    r[t, s] -= lam[t, s]
+
+
+@njit(cache=True)
+def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice):
+    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables``."""
+    split_reduced(rows, prices, lam, res, r, arg)
+    backward_dp(r, trans, plain, H, choice)
+    bound = H[0, 0, 0] + prices.mu.sum()
+    for t in range(r.shape[0]):
+        bound += prices.gamma[t] * rows.count[t] - prices.beta[t] * rows.lo[t]
+        j = res.of_type[t]
+        if j >= 0:
+            g = kn.gap[j]
+            table = kn.tables[j, :, :g, :res.cap[j] + 1]
+            knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
+            bound += table[0, kn.d0[j], res.cap[j]]
+    return bound
+
+
+@njit(cache=True)
+def _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, deflect):
+    """Deflected, projected subgradient of every price into ``d``/``d_lam``; returns its squared norm."""
+    n_types, k = lam.shape
+    use = np.zeros(prices.mu.shape[0])
+    pv_sum = np.zeros(n_types)
+    count = np.zeros(n_types)
+    x = np.zeros((n_types, k))
+    i = 0
+    for s in range(k):
+        ch = choice[s, i, 0]
+        if ch > 0:
+            t = ch - 1
+            use[arg[t, s]] += 1.0
+            pv_sum[t] += rows.pv[s]
+            count[t] += 1.0
+            x[t, s] = 1.0
+        i = trans[i, ch]
+    norm = 0.0
+    for c in range(use.shape[0]):
+        g = 1.0 - use[c] + deflect * d.mu[c]
+        d.mu[c] = 0.0 if prices.mu[c] <= 0.0 and g > 0.0 else g
+        norm += d.mu[c] ** 2
+    for t in range(n_types):
+        gb = ((pv_sum[t] - rows.lo[t]) if rows.use_beta[t] else 0.0) + deflect * d.beta[t]
+        gg = ((rows.count[t] - count[t]) if rows.use_gamma[t] else 0.0) + deflect * d.gamma[t]
+        d.beta[t] = 0.0 if prices.beta[t] <= 0.0 and gb > 0.0 else gb
+        d.gamma[t] = 0.0 if prices.gamma[t] <= 0.0 and gg > 0.0 else gg
+        norm += d.beta[t] ** 2 + d.gamma[t] ** 2
+        j = res.of_type[t]
+        if j < 0:
+            continue
+        g = kn.gap[j]
+        knapsack_path(kn.tables[j, :, :g, :res.cap[j] + 1], lam[t], kn.avail[j], res.units[j], g, kn.d0[j],
+                      res.cap[j], kn.take[j])
+        for s in range(k):
+            d_lam[t, s] = kn.take[j, s] - x[t, s] + deflect * d_lam[t, s]
+            norm += d_lam[t, s] ** 2
+    return norm
+
+
+@njit(cache=True)
+def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadline, scale, H, choice,
+                  stall_limit, deflect):
+    """Subgradient steps on the split relaxation from ``prices``/``lam``, aimed at ``lower``.
+
+    Leaves the best prices found in ``prices``/``lam`` and their tables in
+    ``H``/``choice``/``kn.tables``; returns ``(best_bound, iterations)``. ``plain``:
+    a :class:`~solvers._core.resources.Resources` tracking nothing (the DP's own).
+    """
+    n_types, k = lam.shape
+    r = np.empty((n_types, k))
+    arg = np.empty((n_types, k), dtype=np.int64)
+    best_mu, best_beta, best_gamma, best_lam = prices.mu.copy(), prices.beta.copy(), prices.gamma.copy(), lam.copy()
+    d = Prices(np.zeros_like(prices.mu), np.zeros(n_types), np.zeros(n_types), np.zeros(n_types))
+    d_lam = np.zeros_like(lam)
+    best, theta, stall, it = np.inf, 1.0, 0, 0
+    while it < iters:
+        it += 1
+        bound = split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice)
+        size = max(abs(best) if best < np.inf else abs(bound), scale)
+        if bound < best - 1e-12 * size:
+            best = bound
+            best_mu[:] = prices.mu
+            best_beta[:] = prices.beta
+            best_gamma[:] = prices.gamma
+            best_lam[:] = lam
+            stall = 0
+        else:
+            stall += 1
+            if stall >= stall_limit:
+                theta *= 0.5
+                stall = 0
+        if theta < 1e-3 or (lower > NEG and best - lower <= 1e-9 * max(abs(lower), scale)):
+            break
+        if (it & 15) == 0 and now() > deadline:
+            break
+        norm = _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, deflect)
+        if norm <= 0.0:
+            break
+        target = lower if lower > NEG else best - 0.05 * size
+        if bound - target <= 0.0:
+            target = best - 0.01 * size
+        step = theta * (bound - target) / norm
+        prices.mu[:] = np.maximum(0.0, prices.mu - step * d.mu)
+        prices.beta[:] = np.maximum(0.0, prices.beta - step * d.beta)
+        prices.gamma[:] = np.maximum(0.0, prices.gamma - step * d.gamma)
+        lam -= step * d_lam
+    prices.mu[:] = best_mu
+    prices.beta[:] = best_beta
+    prices.gamma[:] = best_gamma
+    lam[:] = best_lam
+    split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice)
+    return best, it
+
+
+class SplitView(NamedTuple):
+    """What a node reads of the split relaxation (``on`` False: not built, nothing to read)."""
+
+    on: bool
+    H: np.ndarray  #: (K + 1, S): the DP's best suffix from each slot and gap state
+    mu: np.ndarray  #: (N,) card prices
+    slack: np.ndarray  #: (N, K + 1): how far below its type's best card c stays from slot s on
+    beta: np.ndarray  #: (T,) floor prices
+    gamma: np.ndarray  #: (T,) count prices
+    count: np.ndarray  #: (T,) float64 count caps
+    lo: np.ndarray  #: (T,) PV floors
+    res: object  #: the tracked caps (:class:`~solvers._core.resources.Resources`)
+    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1): the knapsacks (:class:`SplitTables`)

@@ -1,0 +1,200 @@
+"""solvers._core: each kernel against a plain-Python reference, and the bounds against the brute force."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from bruteforce import brute_force
+from strategies import random_problem
+
+from solvers._core.dp import backward_dp, new_tables
+from solvers._core.gaps import build_states, gap_states
+from solvers._core.knapsack import knapsack_path, knapsack_table
+from solvers._core.prices import Rows, dual_bound, improve_prices, new_prices
+from solvers._core.resources import left_units, no_resources, pv_resources
+from solvers._core.split import improve_split, new_split_tables, split_bound
+
+
+def states_by_hand(gaps, init, n_types):
+    """Distance tuples reachable from ``init`` (rules 0..T-1 per type, T any card), as a set."""
+    seen, todo = {tuple(init)}, [tuple(init)]
+    while todo:
+        d = todo.pop()
+        for col in range(n_types + 1):
+            nd = [min(x + 1, g) for x, g in zip(d, gaps)]
+            if col > 0:
+                t = col - 1
+                if d[t] != gaps[t] or d[n_types] != gaps[n_types]:
+                    continue
+                nd[t] = nd[n_types] = 1
+            if tuple(nd) not in seen:
+                seen.add(tuple(nd))
+                todo.append(tuple(nd))
+    return seen
+
+
+@pytest.mark.parametrize("gaps, init", [([2, 3, 2], [1, 3, 2]), ([4, 1, 3], [4, 1, 1]), ([1, 1, 1], [1, 1, 1])])
+def test_gap_states_are_the_reachable_distances(gaps, init):
+    n_types = len(gaps) - 1
+    g = gap_states(np.array(gaps), np.array(init), n_types)
+    tracked = [r for r in range(n_types + 1) if gaps[r] > 1]
+    want = {tuple(d[r] for r in tracked) for d in states_by_hand(gaps, init, n_types)}
+    assert g.n_states == len(want)
+    assert (g.trans[:, 0] >= 0).all()  # the organic item is always allowed
+
+
+def test_build_states_refuses_too_many_states():
+    _, n = build_states(np.array([5, 5]), np.array([5, 5]), np.array([0, -1]), 1, 2, 3)
+    assert n == -1
+
+
+def paths_by_hand(r, trans, res, s, i, z):
+    """Best value of slots s.. from gap state i and resource code z, by recursion."""
+    k = r.shape[1]
+    if s == k:
+        return 0.0
+    best = paths_by_hand(r, trans, res, s + 1, trans[i, 0], z)
+    for t in range(r.shape[0]):
+        j = trans[i, 1 + t]
+        if j < 0 or r[t, s] == -np.inf:
+            continue
+        z2 = z
+        if res.of_type[t] >= 0:
+            q = res.of_type[t]
+            left = (z // res.mult[q]) % (res.cap[q] + 1)
+            if left < res.units[q, s]:
+                continue
+            z2 = z - res.units[q, s] * res.mult[q]
+        best = max(best, r[t, s] + paths_by_hand(r, trans, res, s + 1, j, z2))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_backward_dp_equals_the_recursion(seed):
+    rng = np.random.default_rng(seed)
+    n_types, k = 2, 7
+    g = gap_states(np.array([2, 3, 1 + seed % 2]), np.array([1, 3, 1]), n_types)
+    r = rng.normal(size=(n_types, k))
+    r[rng.random((n_types, k)) < 0.2] = -np.inf
+    pv = rng.uniform(0.2, 1.0, k)
+    for res in (no_resources(n_types, k), pv_resources(pv, np.array([1.3, 5.0]), [0], [5]),
+                pv_resources(pv, np.array([1.3, 0.9]), [0, 1], [4, 3])):
+        H, choice = new_tables(k, g.n_states, res.n_codes)
+        backward_dp(r, g.trans, res, H, choice)
+        for i in range(g.n_states):
+            for z in range(res.n_codes):
+                assert H[0, i, z] == pytest.approx(paths_by_hand(r, g.trans, res, 0, i, z))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_knapsack_table_equals_enumeration(seed):
+    rng = np.random.default_rng(seed)
+    k, gap, q = 8, 1 + seed % 3, 6
+    lam = rng.normal(0.5, 1.0, k)
+    avail = rng.random(k) < 0.8
+    units = rng.integers(0, 4, k)
+    table = np.zeros((k + 1, gap, q + 1))
+    knapsack_table(lam, avail, units, gap, table)
+    for d0 in range(gap):
+        for cap in range(q + 1):
+            best = 0.0
+            for take in itertools.product((0, 1), repeat=k):
+                slots = [s for s in range(k) if take[s]]
+                if any(not avail[s] for s in slots) or sum(units[s] for s in slots) > cap:
+                    continue
+                if slots and slots[0] + d0 + 1 < gap:  # distance at slots[0] is d0 + 1 + slots[0]
+                    continue
+                if any(b - a < gap for a, b in zip(slots, slots[1:])):
+                    continue
+                best = max(best, sum(lam[s] for s in slots))
+            assert table[0, d0, cap] == pytest.approx(best)
+            take = np.zeros(k)
+            knapsack_path(table, lam, avail, units, gap, d0, cap, take)
+            assert lam[take > 0].sum() == pytest.approx(best)
+
+
+def test_units_keep_every_plan_that_keeps_the_cap():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        pv = rng.uniform(0.01, 1.0, 9)
+        hi = float(rng.uniform(0.3, 3.0))
+        res = pv_resources(pv, np.array([hi]), [0], [int(rng.integers(2, 300))])
+        used = float(rng.uniform(0.0, hi))
+        for take in itertools.combinations(range(9), 3):
+            if used + pv[list(take)].sum() <= hi:
+                assert res.units[0, list(take)].sum() <= left_units(res, 0, used)
+
+
+def relaxation(p):
+    ar = p.arrays
+    margin = 1e-12 * (abs(ar.pv_denominator) + 1.0)
+    n_of = np.bincount(ar.types, minlength=ar.n_types)
+    vmask = np.where(ar.allowed & (ar.max_count > 0)[ar.types][:, None], ar.values, -np.inf)
+    rows = Rows(vmask, ar.types, ar.pv, ar.share_hi + margin, ar.share_lo - margin, ar.max_count.astype(float),
+                ar.share_hi < ar.pv.sum(), ar.share_lo > 0, ar.max_count < n_of)
+    return ar, rows, gap_states(ar.min_gap, ar.init_dist, ar.n_types)
+
+
+def split_of(p, ar, rows, prices, plain):
+    capped = [t for t in range(ar.n_types) if rows.hi[t] > 0]
+    res = pv_resources(ar.pv, rows.hi, capped, [64] * len(capped))
+    avail = np.array([np.isfinite(rows.vmask[ar.types == t]).any(axis=0) for t in range(ar.n_types)])
+    kn = new_split_tables(res, ar.min_gap, ar.init_dist, avail, ar.n_slots)
+    lam = np.where(res.of_type[:, None] >= 0, prices.alpha[:, None] * ar.pv[None, :], 0.0)
+    return res, kn, lam
+
+
+def test_plain_and_split_bounds_hold_for_any_prices():
+    """Random non-negative prices: both relaxations stay above the brute-force optimum; at equal prices the split
+    one is never above the plain one."""
+    rng = np.random.default_rng(11)
+    checked = 0
+    while checked < 40:
+        p = random_problem(rng, n=5, k=7, t_count=2)
+        opt = brute_force(p).optimum
+        if opt == -math.inf:
+            continue
+        checked += 1
+        ar, rows, g = relaxation(p)
+        plain = no_resources(ar.n_types, ar.n_slots)
+        prices = new_prices(ar.n_cards, ar.n_types)
+        for x in prices:
+            x[:] = rng.exponential(0.5, x.shape)
+        H, choice = new_tables(ar.n_slots, g.n_states, 1)
+        r = np.empty((ar.n_types, ar.n_slots))
+        arg = np.empty((ar.n_types, ar.n_slots), dtype=np.int64)
+        b_plain = dual_bound(rows, prices, g.trans, plain, r, arg, H, choice)
+        assert b_plain >= opt - 1e-9
+        res, kn, lam = split_of(p, ar, rows, prices, plain)
+        b_split = split_bound(rows, g.trans, plain, res, kn, prices, lam, r, arg, H, choice)
+        # units round each slot's PV down by less than one unit: at most K units' worth of price more
+        slack = sum(prices.alpha[t] * ar.n_slots * res.delta[res.of_type[t]] for t in range(ar.n_types)
+                    if res.of_type[t] >= 0)
+        assert opt - 1e-9 <= b_split <= b_plain + slack + 1e-9
+        lam += rng.normal(0.0, 0.3, lam.shape)  # any lam is valid
+        assert split_bound(rows, g.trans, plain, res, kn, prices, lam, r, arg, H, choice) >= opt - 1e-9
+
+
+def test_subgradient_steps_only_lower_the_bounds_and_keep_them_valid():
+    rng = np.random.default_rng(5)
+    checked = 0
+    while checked < 25:
+        p = random_problem(rng, n=5, k=8, t_count=2)
+        opt = brute_force(p).optimum
+        if opt == -math.inf:
+            continue
+        checked += 1
+        ar, rows, g = relaxation(p)
+        plain = no_resources(ar.n_types, ar.n_slots)
+        prices = new_prices(ar.n_cards, ar.n_types)
+        H, choice = new_tables(ar.n_slots, g.n_states, 1)
+        b0, _ = improve_prices(rows, g.trans, plain, prices, -np.inf, 1, math.inf, 1e-3, H, choice, 8, 0.6)
+        b1, _ = improve_prices(rows, g.trans, plain, prices, opt, 100, math.inf, 1e-3, H, choice, 8, 0.6)
+        assert opt - 1e-9 <= b1 <= b0 + 1e-12
+        res, kn, lam = split_of(p, ar, rows, prices, plain)
+        prices.alpha[:] = 0.0
+        b2, _ = improve_split(rows, g.trans, plain, res, kn, prices, lam, opt, 100, math.inf, 1e-3, H, choice, 8, 0.6)
+        assert b2 >= opt - 1e-9
