@@ -75,7 +75,8 @@ The default (width 12, 25 price steps, ``local_search=1``) replaced a width-32 b
 without the local search: the narrow beam chooses roughly where each type goes and the
 local search repairs what it missed, for about the same plan quality at ~0.85 of the
 kernel time. On ``device`` (seeds 0-19 / 20-99, all four variants: 80 / 320 instances)
-its mean gap to the optimum is 0.171 / 0.310 % with 44 / 153 plans optimal, against
+its mean gap to the optimum was 0.171 / 0.310 % with 44 / 153 plans optimal (0.169 / 0.301 %,
+45 / 155 since the re-matched children of step 3), against
 0.164 / 0.286 % and 45 / 155 for the old default; on ``small`` (seeds 0-49, 200
 instances) 0.234 % / 166 against 0.144 % / 174 (a page of 20 slots is nearly
 exhausted by width 32: raise ``width`` for small pages); on ``large`` (seeds 0-9, 40
