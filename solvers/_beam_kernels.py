@@ -28,7 +28,9 @@ plan in the same call. The pieces, in the order plan_kernel runs them:
 * :func:`beam_search` — the search over slots: children are the organic item or
   the ``cards_per_type`` best unused allowed cards of each type (by priced value),
   ranked by priced value so far + ``H`` + a tenth of the plain value so far; equal
-  states are merged; a reach table keeps min-share floors reachable.
+  states are merged; a reach table keeps min-share floors reachable. A type whose
+  cards allowed at a slot are all used takes it by re-matching its cards
+  (:func:`rematched_child`), so every slot pattern the cards can fill is reachable.
 * :func:`rematch_plan` — the final beam's plans are re-matched: the slots each
   plan gives a type stay, and the type's cards are assigned to them optimally
   (Hungarian method, :func:`hungarian_min`). Shares, gaps and counts depend only
@@ -1134,14 +1136,67 @@ def zobrist_keys(n, n_states, seed):
 
 
 @njit(cache=True)
+def rematched_child(t, s, p, used_row, types, parent_of, card_of, vmT, tstart, tcards, pi, work, slots, new_used):
+    """A type-t card at slot s for beam state ``p`` (of the layer before s) when every type-t card allowed at s
+    is already used: possible when the type's cards can be re-matched so that its slots and s each hold one.
+
+    A state's cards are only one matching of its type slots: the beam gives each slot the best free card, and a
+    slot a card takes may be the only one where that card can stand while another card could stand there too.
+    Without this move such a slot pattern is never reached (on ``tiny`` this lost up to 30 % of the optimum),
+    though the final re-matching (step 4) would fill it. The type's slots are traced up the state's parent
+    links; the best assignment of the type's cards to them and to s decides. Returns (card at s, value gained,
+    card prices gained), card -1 when no assignment exists; ``new_used`` (the state's used-card bits with the
+    type's replaced by the assignment's) then holds the child's cards. The value gained is the assignment's
+    gain from s (its value on the slots and s less its value on the slots), an estimate like the beam's own
+    values; the plan's slots keep every rule whichever cards fill them, and step 4 re-matches them exactly.
+    """
+    m = 0
+    q = np.int64(p)
+    for s2 in range(s - 1, -1, -1):
+        c = card_of[s2, q]
+        if c >= 0 and types[c] == t:
+            slots[m] = s2
+            m += 1
+        q = parent_of[s2, q]
+    base = tstart[t]
+    nt = tstart[t + 1] - base
+    before = _solve_slots(vmT, base, nt, slots, m, work)
+    slots[m] = s
+    after = _solve_slots(vmT, base, nt, slots, m + 1, work)
+    if not after > NEG:
+        return -1, 0.0, 0.0
+    assign = work[7]
+    for w in range(new_used.shape[0]):
+        new_used[w] = used_row[w]
+    d_pi = 0.0
+    one = np.uint64(1)
+    for j in range(base, base + nt):  # the type's bits cleared, its old cards' prices given back
+        c = tcards[j]
+        bit = one << np.uint64(c & 63)
+        if used_row[c >> 6] & bit:
+            d_pi -= pi[c]
+        new_used[c >> 6] &= ~bit
+    for x in range(m + 1):
+        c = tcards[base + assign[x]]
+        new_used[c >> 6] |= one << np.uint64(c & 63)
+        d_pi += pi[c]
+    return tcards[base + assign[m]], after - before, d_pi
+
+
+@njit(cache=True)
 def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order, order_len, reach,
-                skip, place, mdist, delay, fwd, exact, H, pi, price, mu, tie, width, cards_per_type, zkeys, deadline):
+                skip, place, mdist, delay, fwd, exact, H, pi, price, mu, tie, width, cards_per_type, zkeys, deadline,
+                vmT, tstart, tcards, match_work):
     """The beam over slots. Returns (parent_of, card_of, final value, final feasible flag, n_final, stats).
 
     ``exact`` says that the gap machine tracks every rule: its state then stands for
     the distance vector (feasibility is ``place >= 0``, the distances are ``mdist[state]``);
     otherwise the distances are carried and checked as well. ``stats`` = [children generated, dropped by the
     min-share look-ahead, merged duplicates, slots cut by the deadline].
+    A type with no free card allowed at a slot may still take the slot by re-matching its cards
+    (:func:`rematched_child`; ``vmT``, ``tstart``, ``tcards`` and the :func:`assignment_work` arrays ``match_work``
+    serve it). Such a child's traced plan may name a card twice: its slots are right, its cards are chosen by
+    the re-matching of :func:`plan_kernel`'s step 4.
     """
     n, k = values.shape
     T = caps.shape[0]
@@ -1173,6 +1228,14 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
     ib = np.zeros(2 * W * nw + 2 * W * nd + 4 * W + 2 * W * T + 2 * k * W + 4 + 3 * max_children + T
                   + 2 * (T + 1) * S + S * (T + 1) + S + S * nf1 + nf1 + 3 * hsize, np.int64)
     ch_taken = np.zeros(max_children, np.bool_)
+    # Children made by re-matching (rematched_child): their flag (set for the rm_list[:n_rm] of this slot only),
+    # cards, value and priced value gained.
+    ch_rematched = np.zeros(max_children, np.bool_)
+    rm_list = np.empty(max_children, np.int64)
+    n_rm = 0
+    ch_used = np.zeros((max_children, nw), np.uint64)
+    ch_gain = np.zeros((max_children, 2))
+    rm_slots = np.empty(k + 1, np.int64)
     fo = 0
     pv_used = fb[fo:fo + W * T].reshape((W, T))
     fo += W * T
@@ -1301,6 +1364,9 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
         if late:
             stats[3] += 1
         nc = 0
+        for x in range(n_rm):
+            ch_rematched[rm_list[x]] = False
+        n_rm = 0
         hbase = np.uint64(s * F1)
         pvs = pv[s]
         for t in range(T):
@@ -1383,21 +1449,38 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                         ch_key[nc] = base + (1.0 + tie) * values[c, s] - pi[c]
                         nc += 1
                         n_children += 1
-                    continue
-                # The best unused cards of the type, written without a branch on the used bit (the slot
-                # written for a used card is written again by the next one).
-                taken = 0
-                j = 0
-                while taken < cards_per_type and j < ol:
-                    c = np.uint64(order[ty, s, j])
-                    j += 1
-                    free = np.int64(((used[p, c >> u6] >> (c & u63)) & u1) ^ u1)
-                    ch_parent[nc] = p
-                    ch_card[nc] = np.int64(c)
-                    ch_key[nc] = base + (1.0 + tie) * values[c, s] - pi[c]
-                    nc += free
-                    taken += free
-                n_children += taken
+                        continue
+                    taken = 0
+                else:
+                    # The best unused cards of the type, written without a branch on the used bit (the slot
+                    # written for a used card is written again by the next one).
+                    taken = 0
+                    j = 0
+                    while taken < cards_per_type and j < ol:
+                        c = np.uint64(order[ty, s, j])
+                        j += 1
+                        is_free = np.int64(((used[p, c >> u6] >> (c & u63)) & u1) ^ u1)
+                        ch_parent[nc] = p
+                        ch_card[nc] = np.int64(c)
+                        ch_key[nc] = base + (1.0 + tie) * values[c, s] - pi[c]
+                        nc += is_free
+                        taken += is_free
+                    n_children += taken
+                if taken == 0 and ol > 0 and count[p, ty] < tstart[ty + 1] - tstart[ty]:
+                    # Every card allowed here is used: re-match the type's cards to make room (rematched_child).
+                    rc, gain, d_pi = rematched_child(ty, s, p, used[p], types, parent_of, card_of, vmT, tstart,
+                                                     tcards, pi, match_work, rm_slots, ch_used[nc])
+                    if rc >= 0:
+                        ch_parent[nc] = p
+                        ch_card[nc] = rc
+                        ch_key[nc] = base + (1.0 + tie) * gain - d_pi
+                        ch_rematched[nc] = True
+                        rm_list[n_rm] = nc
+                        n_rm += 1
+                        ch_gain[nc, 0] = gain
+                        ch_gain[nc, 1] = gain - d_pi
+                        nc += 1
+                        n_children += 1
         # Keep the best distinct children: rank by key (ties: generation order), merge equal states.
         # Selection and copying are written without data-dependent branches where it matters: keys
         # are close to random around the threshold, and mispredicted branches cost more than the work.
@@ -1490,6 +1573,16 @@ def beam_search(values, types, pv, min_gap, init_dist, caps, share_lo, share_hi,
                 a_card = ap + vcs - pi[cc] - pp[tyu if isc else u0] - mu[tyu if isc else u0]
                 acc_n[ku] = a_card if isc else ap
                 h = zhash[p] ^ (zkeys[cc] if isc else u0)
+                if ch_rematched[q]:  # its cards and gains come from the re-matching
+                    h = zhash[p]
+                    for w in range(nw):
+                        used_n[ku, w] = ch_used[q, w]
+                        flips = used[p, w] ^ ch_used[q, w]
+                        for b in range(64):
+                            if (flips >> np.uint64(b)) & u1:
+                                h ^= zkeys[w * 64 + b]
+                    value_n[ku] = vp + ch_gain[q, 0]
+                    acc_n[ku] = ap + ch_gain[q, 1] - pp[tyu] - mu[tyu]
                 state_n[ku] = nst
                 zhash_n[ku] = h
                 # The hash covers the cards, the gap state and the PV per type (as bits): states that share
@@ -2724,7 +2817,8 @@ def plan_kernel(values, types, pv, allowed, min_gap, init_dist, max_count, share
     while True:
         parent_of, card_of, final_value, feasible, size, bstats = beam_search(
             values, types, pv, min_gap, init_dist, caps, share_lo, share_hi, order, order_len, reach,
-            skip, place, mdist, delay, fwd, exact, H, pi, price, mu, VALUE_TIE, w, cards_per_type, zkeys, deadline)
+            skip, place, mdist, delay, fwd, exact, H, pi, price, mu, VALUE_TIE, w, cards_per_type, zkeys, deadline,
+            vmT, tstart, tcards, work)
         for x in range(4):
             stats[x] += bstats[x]
         found = False

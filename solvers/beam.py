@@ -23,7 +23,14 @@ One kernel call (:func:`solvers._beam_kernels.plan_kernel`) does four things, an
    ``uint64`` bitmask per 64 cards), the distances, the PV and count per type, and
    the value so far. Children are the organic item or one of the
    ``cards_per_type`` best unused allowed cards of each type (by priced value)
-   that the gaps, the count and the share cap allow. They are ranked by priced
+   that the gaps, the count and the share cap allow. Where every card of a type
+   allowed at the slot is used, the type may still take it when its cards can be
+   re-matched to its slots and this one (a small assignment problem): a state's
+   cards are one matching of its slots, and a card the beam gave an earlier slot
+   may be the only one allowed here. Without it, slot patterns that need such a
+   swap were never reached, at any width (on ``tiny`` seed 0 with a floor the beam
+   lost 30 %, and on ``device`` every narrow beam that starved on a floor did so
+   for this). They are ranked by priced
    value so far + the dynamic program's table for the slots left + a tenth of the
    plain value so far, and the best ``width`` distinct ones are kept: equal states
    (same cards, distances, PV and counts) are merged, the better kept, and ties go
@@ -51,8 +58,8 @@ Statuses
 --------
 FEASIBLE with the Lagrangian bound (a heuristic plan, not proven optimal);
 UNKNOWN when the final beam holds no plan that meets every floor, even after two
-retries 8x and 64x wider (tight floors can starve a narrow beam: about 1 in 4,000
-``device`` min-share instances needs a retry); INFEASIBLE only when a floor is out of reach
+retries 8x and 64x wider (tight floors can starve a narrow beam: at width 1, 4 of
+800 ``small`` min-share instances need a retry, none of 600 on ``device``); INFEASIBLE only when a floor is out of reach
 (or a cap exceeded) before the first slot — a proof, since the look-ahead is a
 relaxation.
 
@@ -68,7 +75,8 @@ The default (width 12, 25 price steps, ``local_search=1``) replaced a width-32 b
 without the local search: the narrow beam chooses roughly where each type goes and the
 local search repairs what it missed, for about the same plan quality at ~0.85 of the
 kernel time. On ``device`` (seeds 0-19 / 20-99, all four variants: 80 / 320 instances)
-its mean gap to the optimum is 0.171 / 0.310 % with 44 / 153 plans optimal, against
+its mean gap to the optimum was 0.171 / 0.310 % with 44 / 153 plans optimal (0.169 / 0.301 %,
+45 / 155 since the re-matched children of step 3), against
 0.164 / 0.286 % and 45 / 155 for the old default; on ``small`` (seeds 0-49, 200
 instances) 0.234 % / 166 against 0.144 % / 174 (a page of 20 slots is nearly
 exhausted by width 32: raise ``width`` for small pages); on ``large`` (seeds 0-9, 40
