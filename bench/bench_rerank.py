@@ -17,7 +17,7 @@ learned evaluator, to avoid the "likelihood trap"). Sections:
 6. ``pool`` — mixing pages: true (gain-weighted) clicks of the evaluator's pick
    among the beam solver's pool (``n_solutions=8``) vs the pool's top plan, with a CI.
 
-Run: ``python bench/bench_rerank.py`` (about 10 minutes on 2 cores; ``--quick``
+Run: ``python bench/bench_rerank.py`` (about 3 minutes on 2 quiet cores; ``--quick``
 for a smoke run). ``--json FILE`` writes the figures.
 """
 
