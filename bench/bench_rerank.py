@@ -10,13 +10,14 @@ learned evaluator, to avoid the "likelihood trap"). Sections:
    expected clicks with a 95 % bootstrap CI; each generator's share of served lists.
 3. ``fidelity`` — mean Kendall tau between evaluator and true scores over 100
    random lists of each of 100 requests.
-4. ``latency`` — serving one N 30, K 10 request on one thread: median and p99.
+4. ``latency`` — serving one N 30, K 10 request on one thread: median and p99 (in
+   section 2 with its trained models, and alone in ``latency``).
 5. ``second world`` — the same retriever pipeline, default settings, on a world
    of one-hot item IDs with pairwise effects (generality check).
 6. ``pool`` — mixing pages: true (gain-weighted) clicks of the evaluator's pick
    among the beam solver's pool (``n_solutions=8``) vs the pool's top plan, with a CI.
 
-Run: ``python bench/bench_rerank.py`` (about 10 minutes on 2 cores; ``--quick``
+Run: ``python bench/bench_rerank.py`` (about 3 minutes on 2 quiet cores; ``--quick``
 for a smoke run). ``--json FILE`` writes the figures.
 """
 
@@ -132,6 +133,34 @@ def section_retrieval(args, out):
     torch.set_num_threads(old)
 
 
+def section_latency(args, out):
+    print("4b. serving latency alone (an evaluator of the default size, fitted briefly: speed does not depend on its quality)")
+    env = SlateEnv()
+    log = env.log(3000, seed=args.seed + 11)
+    ev = Evaluator(epochs=2, seed=args.seed, progress=False, threads=1).fit(log)
+    net = PointerNet.for_evaluator(ev)
+    train_ptrnet(net, ev, log, steps=5, progress=False)
+    batch = env.sample(args.latency_requests, seed=args.seed + 12)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rets = (("default", SequenceRetriever(ev)),
+            ("with_ptrnet", SequenceRetriever(ev, [Greedy(), Beam(width=args.width), PtrNetGenerator(net, width=args.width)])))
+    res = {}
+    for label, r in rets:
+        for i in range(10):
+            r.rank(batch.items[i], 10, context=batch.context[i])
+        ms = []
+        for i in range(len(batch)):
+            t = time.perf_counter()
+            r.rank(batch.items[i], 10, context=batch.context[i])
+            ms.append((time.perf_counter() - t) * 1e3)
+        res[label] = {"median": float(np.median(ms)), "p99": float(np.percentile(ms, 99)), "n": len(ms)}
+        print(f"  one N 30, K 10 request, 1 thread, {label} {[g.name for g in r.generators]}: median {np.median(ms):.1f} ms, "
+              f"p99 {np.percentile(ms, 99):.1f} ms ({len(ms)} requests)")
+    torch.set_num_threads(old)
+    out["latency_alone_ms"] = res
+
+
 def section_second_world(args, out):
     print("5. second world: one-hot item IDs, pairwise effects (defaults: SequenceRetriever(evaluator))")
     env = PairSlateEnv()
@@ -202,7 +231,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sections", default="exhaustive,retrieval,second,pool")
+    ap.add_argument("--sections", default="exhaustive,retrieval,latency,second,pool")
     ap.add_argument("--quick", action="store_true", help="a small smoke run")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--json", default=None)
@@ -218,6 +247,8 @@ def main() -> None:
         section_exhaustive(args, out)
     if "retrieval" in sections:
         section_retrieval(args, out)
+    if "latency" in sections:
+        section_latency(args, out)
     if "second" in sections:
         section_second_world(args, out)
     if "pool" in sections:

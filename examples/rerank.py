@@ -49,7 +49,7 @@ def main() -> None:
     torch.set_num_threads(2)
     start = time.perf_counter()
     env = SlateEnv(SlateConfig(n_items=20, list_len=8))
-    log = env.log(8000, seed=1)
+    log = env.log(5000, seed=1)
     print(f"1. {log}")
     with tempfile.TemporaryDirectory() as d:
         log = ListLog.load(log.save(Path(d) / "log.npz"))  # the file round trip a user's pipeline would do
