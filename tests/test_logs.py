@@ -30,7 +30,12 @@ def test_mixrank_never_imports_esan() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
-    for path in (ROOT / "mixrank").rglob("*.py"):  # not even lazily, inside a function
+    # Not even lazily, inside a function -- except in the demo, which sits on top of every package: it is the
+    # whole pipeline (`mixrank demo`: feed, ESAN, sessions, re-ranking) and nothing below it imports it (the CLI, examples, benches and tests do).
+    on_top = {ROOT / "mixrank" / "demo.py"}
+    for path in (ROOT / "mixrank").rglob("*.py"):
+        if path in on_top:
+            continue
         text = path.read_text()
         assert "from esan" not in text and "import esan" not in text, path
 
