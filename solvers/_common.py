@@ -44,7 +44,8 @@ def warm_up_problem():
     )
 
 
-#: Seconds between the caller's checks for Ctrl-C while a kernel runs (a finished kernel is seen at once).
+#: Seconds between the caller's checks for Ctrl-C while a kernel runs (a finished kernel is seen at once; an
+#: untimed wait is not cut by Ctrl-C on every platform).
 _POLL = 0.05
 
 
