@@ -54,15 +54,15 @@ NEG = -np.inf
 
 
 # ---------------------------------------------------------------------- the beam
-@njit(cache=True)
-def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_plan):
+@njit(cache=True, nogil=True)
+def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_plan, stop):
     """Beam search over slots ranked by the node bound; returns the best plan value found.
 
     Keeps every rule exactly (the plan it writes to ``out_plan`` passes
     ``check``), drops children whose bound cannot beat ``inc_val``, and keeps
     the best child of each pattern (distances and PV per type) only, so that
-    card swaps do not fill the beam. Returns -inf when no leaf is feasible or
-    time ran out.
+    card swaps do not fill the beam. Returns -inf when no leaf is feasible,
+    time ran out or ``stop[0]`` was set (Ctrl-C, :func:`solvers._common.run_stoppable`).
     """
     values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
     trans = L[0][4]
@@ -102,7 +102,7 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
     b_f[0] = f0
     size = 1
     for s in range(k):
-        if (s & 7) == 7 and now() > deadline:
+        if stop[0] != 0 or ((s & 7) == 7 and now() > deadline):
             return NEG
         thr = inc_val + tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else NEG
         m = 0
@@ -198,9 +198,9 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
 
 
 # -------------------------------------------------------------------- the search
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, tol_abs, stats,
-           forced):
+           forced, stop):
     """Depth-first branch and bound over slots, children best bound first.
 
     A node at depth ``s`` has decided slots ``0..s-1``; its children are the
@@ -215,7 +215,9 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     ``forced[s]`` (-2: free) restricts slot ``s`` to one child, for the
     neighbourhood searches that improve the plan; ``complete`` and ``bound``
     then speak of the restricted space only, and the memo must be cleared
-    before an unrestricted search uses it again.
+    before an unrestricted search uses it again. The search stops, incomplete, at
+    ``node_limit`` nodes, at ``deadline`` or once ``stop[0]`` is set (Ctrl-C,
+    :func:`solvers._common.run_stoppable`), all read every 1024 nodes.
 
     Returns ``(inc_val, bound, complete)``: ``inc_plan`` is updated in place;
     ``bound`` is proven (the incumbent when complete, else the best open node).
@@ -277,7 +279,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
             cur[s] = -2
             expand = False
         if nodes >= next_check:  # checked where the open list is consistent
-            if nodes >= node_limit or now() > deadline:
+            if nodes >= node_limit or stop[0] != 0 or now() > deadline:
                 complete = False
                 break
             next_check = min(nodes + 1024, node_limit)

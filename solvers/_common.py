@@ -1,7 +1,8 @@
-"""Pieces every solver module shares: option checks and the warm-up problem."""
+"""Pieces every solver module shares: option checks, the warm-up problem, and Ctrl-C for kernels."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -41,3 +42,44 @@ def warm_up_problem():
         min_gap_any=1,
         history=History(last_gap=[1, None], pv_shown=[0.1, 0.0], pv_total_shown=1.0),
     )
+
+
+#: Seconds between the caller's checks for Ctrl-C while a kernel runs (a finished kernel is seen at once; an
+#: untimed wait is not cut by Ctrl-C on every platform).
+_POLL = 0.05
+
+
+def run_stoppable(kernel, *args):
+    """``kernel(*args, stop)``, run in a helper thread so that Ctrl-C stops it promptly.
+
+    ``kernel`` must be compiled with ``nogil=True`` and take as its last argument
+    ``stop``, an int64 array of one element (0 here), which it reads where it
+    reads its deadline, returning early once ``stop[0]`` is set. Ctrl-C
+    (``KeyboardInterrupt``) reaches the calling thread while it waits; it then
+    sets ``stop[0] = 1``, waits for the kernel to return and raises
+    ``KeyboardInterrupt`` again, so that no early result passes for a finished one.
+    Any other error of the kernel is raised in the caller's thread.
+    """
+    stop = np.zeros(1, dtype=np.int64)
+    result: dict[str, Any] = {}
+    done = threading.Event()  # not Thread.join: on Python 3.11 a join cut by Ctrl-C marks the thread as ended
+
+    def run() -> None:
+        try:
+            result["value"] = kernel(*args, stop)
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="mixrank-kernel", daemon=True).start()
+    try:
+        while not done.wait(_POLL):
+            pass
+    except BaseException:  # KeyboardInterrupt above all: stop the kernel, wait for it, and re-raise
+        stop[0] = 1
+        done.wait()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

@@ -47,6 +47,9 @@ returns its best plan as FEASIBLE with a proven bound: the best bound among the
 nodes left open (never above the root's bound, never below the plan). The
 clock is read every 1024 nodes inside the kernels and every 16 subgradient
 steps; ``stats["overrun"]`` says how far past the limit the solver returned.
+Ctrl-C stops a kernel as promptly (they run in a helper thread and read a stop flag
+where they read the clock, :func:`solvers._common.run_stoppable`) and is raised
+again as ``KeyboardInterrupt``: an interrupted solve returns nothing.
 
 Optimality is up to a relative tolerance of ``1e-9``: a node is pruned when its
 bound does not beat the plan's value ``v`` by more than ``1e-9 * |v|`` (plus
@@ -66,7 +69,7 @@ import numpy as np
 
 from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
-from solvers._common import MAX_BNB_WIDTH, check_int_option, warm_up_problem
+from solvers._common import MAX_BNB_WIDTH, check_int_option, run_stoppable, warm_up_problem
 from solvers._core.gaps import gap_states
 from solvers._core.prices import Rows, new_prices
 from solvers._core.resources import no_resources, pv_resources
@@ -392,7 +395,8 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     if width > 0 and time.perf_counter() < deadline:
         L, f0 = rel.tables()
         beam_plan = np.full(k, -1, dtype=np.int64)
-        beam_val = kern.beam(lay.P, L, R, lay.dist0, f0, width, inc_val, _TOL_REL, lay.tol_abs, deadline, beam_plan)
+        beam_val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, width, inc_val, _TOL_REL, lay.tol_abs,
+                                 deadline, beam_plan)
         if beam_val > inc_val:
             inc_val, inc_plan = beam_val, beam_plan
     timing["beam_time"] = time.perf_counter() - t0
@@ -407,7 +411,8 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         # the beam again, ranked by the split bound too: a better first plan prunes more
         t0 = time.perf_counter()
         beam_plan = np.full(k, -1, dtype=np.int64)
-        val = kern.beam(lay.P, L, R, lay.dist0, f0, width * 4, inc_val, _TOL_REL, lay.tol_abs, deadline, beam_plan)
+        val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, width * 4, inc_val, _TOL_REL, lay.tol_abs,
+                            deadline, beam_plan)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
         beam_val = max(beam_val, val)
@@ -429,14 +434,14 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         rounds += 1
         left = limit - int(counters[0])
         cap = min(left, budget) if width > 0 else left
-        inc_val, bound, complete = kern.search(lay.P, L, R, lay.dist0, f0, table, dshift, inc_plan, inc_val,
-                                               cap, deadline, _TOL_REL, lay.tol_abs, counters, free)
+        inc_val, bound, complete = run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, inc_plan,
+                                                 inc_val, cap, deadline, _TOL_REL, lay.tol_abs, counters, free)
         if complete or cap == left:
             break
         beam_width, budget = min(beam_width * 4, _MAX_WIDTH), budget * 4
         beam_plan = np.full(k, -1, dtype=np.int64)
-        val = kern.beam(lay.P, L, R, lay.dist0, f0, beam_width, inc_val, _TOL_REL, lay.tol_abs, deadline,
-                              beam_plan)
+        val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, beam_width, inc_val, _TOL_REL, lay.tol_abs,
+                            deadline, beam_plan)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
         if inc_val > -math.inf:
@@ -449,8 +454,8 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                 forced[lo:lo + _LNS_WINDOW] = -2
                 trial = inc_plan.copy()
                 table[0][:] = -1
-                val, _, _ = kern.search(lay.P, L, R, lay.dist0, f0, table, dshift, trial, inc_val,
-                                        _LNS_NODES, deadline, _TOL_REL, lay.tol_abs, side, forced)
+                val, _, _ = run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, trial, inc_val,
+                                          _LNS_NODES, deadline, _TOL_REL, lay.tol_abs, side, forced)
                 if val > inc_val:
                     inc_val, inc_plan = val, trial
         table[0][:] = -1  # the memo holds nodes of unfinished or restricted searches

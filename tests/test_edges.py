@@ -9,6 +9,7 @@ import math
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -305,6 +306,90 @@ def test_item5_ctrl_c_stops_cpsat_and_propagates():
             cpsat(p)  # would search for minutes: it must not come back with a result
     finally:
         timer.cancel()
+
+
+def ctrl_c_after(delay: float, fired: list) -> threading.Timer:
+    """A started timer that delivers SIGINT to the main thread as Ctrl-C does, noting when in ``fired``."""
+    def press():
+        fired.append(time.perf_counter())
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    timer = threading.Timer(delay, press)
+    timer.start()
+    return timer
+
+
+def test_item5_ctrl_c_stops_bnb_promptly_and_propagates():
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    p = instance("stress-large", 1)
+    mixrank.solve(instance("tiny", 0), solver="bnb")  # kernels loaded before the clock starts
+    fired: list = []
+    timer = ctrl_c_after(0.5, fired)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            # width=0: one search to the end, which takes minutes (over 30 s at time_limit=30); a kernel that
+            # ignored Ctrl-C would raise only after it, and a stopped one must not come back with a result.
+            mixrank.solve(p, solver="bnb", width=0)
+        late = time.perf_counter() - fired[0]
+    finally:
+        timer.cancel()
+    assert late < 5.0, f"KeyboardInterrupt came {late:.1f} s after Ctrl-C"  # ~1 ms; a generous margin
+    # The solver works on after an interrupt.
+    assert mixrank.solve(instance("tiny", 0), solver="bnb").status is Status.OPTIMAL
+
+
+def test_item5_ctrl_c_in_a_kernel_is_raised_after_it_stops_and_errors_pass_through():
+    from solvers._common import run_stoppable
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    seen = []
+
+    def kernel(x, stop):  # stands for a nogil kernel that reads stop where it reads its deadline
+        while stop[0] == 0:
+            time.sleep(0.005)
+        seen.append(x)
+        return x
+
+    timer = ctrl_c_after(0.2, [])
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_stoppable(kernel, 7)
+    finally:
+        timer.cancel()
+    assert seen == [7]  # the kernel saw the flag and returned before the interrupt was raised again
+    assert run_stoppable(lambda a, b, stop: a + b + int(stop[0]), 2, 3) == 5
+
+    def broken(stop):
+        raise ZeroDivisionError("in the kernel")
+
+    with pytest.raises(ZeroDivisionError, match="in the kernel"):
+        run_stoppable(broken)
+
+
+def test_item5_ctrl_c_in_cli_solve_with_bnb_exits_130_claiming_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "hard.json"
+    instance("stress-large", 1).save(path)
+    code = ("from mixrank.cli import main; "
+            f"raise SystemExit(main(['solve', {str(path)!r}, '--solver', 'bnb', '--option', 'bnb.width=0']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        err = ""
+        while "loaded in" not in err:  # the warm-up is done: the solve of the hard instance starts
+            line = proc.stderr.readline()
+            assert line, f"the CLI ended before solving: {err}"
+            err += line
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err + rest
+    assert out == "" and "interrupted; no result" in rest and "Traceback" not in rest, rest
 
 
 def test_item9_time_limit_stops_the_build():
