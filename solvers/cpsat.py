@@ -327,23 +327,24 @@ def _search(built: _Model, clock: _Clock, seed: int, num_workers: int, log: bool
             params.cp_model_presolve = False
             params.cp_model_probing_level = 0  # probing at the search start reads only a deterministic clock
     result: dict[str, Any] = {}
+    done = threading.Event()  # not Thread.join: on Python 3.11 a join cut by Ctrl-C marks the thread as ended
 
     def run() -> None:
         try:
             result["code"] = solver.solve(built.model)
         except BaseException as exc:  # handed to the caller's thread
             result["error"] = exc
+        finally:
+            done.set()
 
-    worker = threading.Thread(target=run, name="mixrank-cpsat", daemon=True)
-    worker.start()
+    threading.Thread(target=run, name="mixrank-cpsat", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(_POLL)
+        while not done.wait(_POLL):
             if clock.left() < 0:  # CP-SAT overran its own limit (presolve can): stop it
                 solver.stop_search()
     except BaseException:  # KeyboardInterrupt above all: stop the search, wait for it, and re-raise
         solver.stop_search()
-        worker.join()
+        done.wait()
         raise
     if "error" in result:
         raise result["error"]
