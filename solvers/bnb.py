@@ -37,7 +37,9 @@ value, no more PV on capped types and equal PV on types with a floor dominates,
 and the other is pruned (a hash table of the nodes seen).
 
 Plans. A beam search ranked by the same node bound gives a first plan
-(``width``); the subgradient then runs again aiming at it. A search that does
+(``width``), and the heuristic beam of :mod:`solvers.beam` (widths 12 and 64,
+about a millisecond on ``device``) another, often better one; the subgradient
+then runs again aiming at the better. A search that does
 not finish within its node budget restarts with a 4x budget, after a 4x wider
 beam and a neighbourhood search (windows of the plan re-planned exactly, the
 rest held fixed) have looked for a better plan: better plans prune more.
@@ -93,6 +95,7 @@ _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
 _SPLIT_LEVELS = 256  # units of a capped type's PV in its knapsack, while pricing
 _SPLIT_FINE = 2048  # ... and in the tables the search reads
 _MAX_SPLIT = 4_000_000  # entries of the knapsack tables
+_SEED_WIDTHS = (12, 64)  # widths of the heuristic beam (solvers.beam) that seeds the first plan
 
 
 def _reach_tables(lay):
@@ -368,6 +371,33 @@ def _memo(lay: _Layout, memo: bool):
     return table, dshift
 
 
+def _seed_plan(problem, deadline: float):
+    """A first plan from the heuristic beam (:mod:`solvers.beam`) at a few widths: ``(value, plan)``.
+
+    Its prices set another ranking than the search's own beam, and its local
+    search re-places whole types, so it often starts the search from a much better
+    plan (a better plan prunes more). Only a plan that :meth:`~mixrank.MixProblem.check`
+    accepts is taken; ``(-inf, None)`` when none is found in time.
+    """
+    from solvers.beam import solve_beam
+
+    best_val, best_plan = -math.inf, None
+    for w in _SEED_WIDTHS:
+        left = deadline - time.perf_counter()
+        if left <= 0.0:
+            break
+        sol = solve_beam(problem, width=w, time_limit=None if math.isinf(left) else left)
+        if sol.assignment is None or not math.isfinite(sol.objective):
+            continue
+        plan = np.asarray(sol.assignment, dtype=np.int64)
+        if np.all(plan < 0) or problem.check(plan):
+            continue
+        val = float(problem.objective(plan))
+        if val > best_val:
+            best_val, best_plan = val, plan.copy()
+    return best_val, best_plan
+
+
 def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
     from solvers import _bnb_kernels as kern
 
@@ -395,6 +425,10 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         beam_val = kern.beam(lay.P, L, R, lay.dist0, f0, width, inc_val, _TOL_REL, lay.tol_abs, deadline, beam_plan)
         if beam_val > inc_val:
             inc_val, inc_plan = beam_val, beam_plan
+    if width > 0:
+        val, plan = _seed_plan(problem, deadline)
+        if val > inc_val:
+            inc_val, inc_plan = val, plan
     timing["beam_time"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if lagrange_iters > first and time.perf_counter() < deadline:

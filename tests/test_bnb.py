@@ -271,3 +271,35 @@ def test_the_split_bound_closes_a_tight_cap_gap():
     sol = solve_bnb(p)
     assert sol.status is Status.OPTIMAL and sol.stats["split_iters"] > 0
     assert sol.stats["root_bound"] <= sol.objective * 1.01
+
+
+# ------------------------------------------------------------ the first plan
+def test_the_heuristic_beam_seeds_the_first_plan():
+    """tight-device seed 6 (floor): bnb's own beam finds 110.2, the heuristic beam ~113.3 (optimum 114.2); a
+    one-node search must already hold the better plan, and without a beam (width 0) it must not."""
+    from solvers.beam import solve_beam
+    from solvers.bnb import _seed_plan
+
+    p = instance("tight-device", 6, min_share=True)
+    val, plan = _seed_plan(p, math.inf)
+    assert p.check(plan) == [] and val == pytest.approx(p.objective(plan), rel=1e-12)
+    assert val >= solve_beam(p, width=12).objective - 1e-9
+    cut = solve_bnb(p, node_limit=1)
+    assert cut.objective >= val - 1e-9 * abs(val) and cut.objective > cut.stats["beam_value"]
+    assert not solve_bnb(p, node_limit=1, width=0).objective >= val - 1e-6  # nan (no plan) or worse
+    assert _seed_plan(p, 0.0) == (-math.inf, None)  # no time left: no plan
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_seeded_search_still_equals_brute_force_with_floors(seed):
+    rng = np.random.default_rng(100 + seed)
+    checked = 0
+    while checked < 15:
+        p = random_problem(rng, n=5, k=7, t_count=2)
+        r = brute_force(p)
+        sol = solve_bnb(p, width=4)
+        if r.optimum == -math.inf:
+            assert sol.status is Status.INFEASIBLE
+        else:
+            assert sol.status is Status.OPTIMAL and same_optimum(sol.objective, r.optimum)
+        checked += 1
