@@ -104,7 +104,8 @@ _MAX_SPLIT = 4_000_000  # entries of the knapsack tables
 _FLOOR_LEVELS = 512  # units of a floored type's PV floor in its knapsack, while pricing
 _FLOOR_FINE = 1024  # ... and in the tables the search reads
 _MAX_FLOOR = 1_500_000  # entries of one floored type's knapsack table
-_SEED_WIDTHS = (12, 64)  # widths of the heuristic beam (solvers.beam) that seeds the first plan
+_SEED_RUNS = ({"width": 12}, {"width": 64})  # the heuristic beam (solvers.beam) that seeds the first plan
+_RESTART_RUNS = ({"width": 256, "local_search": 8, "cards_per_type": 2},)  # ... and a wider one at a restart
 
 
 def _reach_tables(lay):
@@ -422,7 +423,7 @@ def _memo(lay: _Layout, memo: bool):
     return table, dshift
 
 
-def _seed_plan(problem, deadline: float):
+def _seed_plan(problem, deadline: float, runs=None):
     """A first plan from the heuristic beam (:mod:`solvers.beam`) at a few widths: ``(value, plan)``.
 
     Its prices set another ranking than the search's own beam, and its local
@@ -433,11 +434,11 @@ def _seed_plan(problem, deadline: float):
     from solvers.beam import solve_beam
 
     best_val, best_plan = -math.inf, None
-    for w in _SEED_WIDTHS:
+    for opts in _SEED_RUNS if runs is None else runs:
         left = deadline - time.perf_counter()
         if left <= 0.0:
             break
-        sol = solve_beam(problem, width=w, time_limit=None if math.isinf(left) else left)
+        sol = solve_beam(problem, **opts, time_limit=None if math.isinf(left) else left)
         if sol.assignment is None or not math.isfinite(sol.objective):
             continue
         plan = np.asarray(sol.assignment, dtype=np.int64)
@@ -524,6 +525,10 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                               beam_plan)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
+        if rounds == 1:
+            val, plan = _seed_plan(problem, deadline, _RESTART_RUNS)
+            if val > inc_val:
+                inc_val, inc_plan = val, plan
         if inc_val > -math.inf:
             # re-plan windows of the incumbent exactly, the rest of it held fixed
             step = max(1, _LNS_WINDOW // 2)
