@@ -14,6 +14,7 @@ from numba import njit
 
 from solvers._core.dp import backward_dp
 from solvers._core.resources import left_units
+from solvers._core.split import need_left
 
 NEG = -np.inf
 
@@ -253,6 +254,14 @@ def _split_part(s, nst, placed, dist_s, pvu_s, cnt_s, pv, gap, split):
             if q < 0:
                 return NEG
             b += split.tables[j, s1, d, q]
+        fl = split.floors
+        j = fl.of_type[u]
+        if j >= 0:
+            d = 0 if u == placed else min(dist_s[u] + 1, gap[u]) - 1
+            left = fl.count[j] - n
+            if left < 0:
+                return NEG
+            b += fl.tables[j, s1, d, need_left(fl.lo[j], fl.delta[j], fl.need[j], p), left]
     return b
 
 

@@ -29,7 +29,13 @@ priced cap becomes a knapsack of its own (the type's PV in units, its own gap),
 linked to the DP by prices on "a card of type t at slot s". Its prices start at
 the plain ones and improve by subgradient steps; the search reads its DP and
 knapsack tables (the knapsack at the units the node has left) and takes, for
-each child, the smaller of the two bounds.
+each child, the smaller of the two bounds. A share floor that a few cards must
+reach (``stress-device`` seed 0 with history and floors: 4.8 PV with at most 10
+cards; the plain bound 7 % high, no proof in 20 s) gets the same treatment when
+the first search round does not finish: the type's floor and count rows move
+into a knapsack over (slot, PV units still needed, cards left), its PV rounded
+up in 512-1024 units (coarser units let the knapsack gain more from rounding
+than the price loses), and the bound drops to 3 % (proof in ~2 s).
 
 Memo. Two nodes at the same slot with the same distances and the same set of
 cards used have the same feasible completions; the one with at least the
@@ -37,7 +43,9 @@ value, no more PV on capped types and equal PV on types with a floor dominates,
 and the other is pruned (a hash table of the nodes seen).
 
 Plans. A beam search ranked by the same node bound gives a first plan
-(``width``); the subgradient then runs again aiming at it. A search that does
+(``width``), and the heuristic beam of :mod:`solvers.beam` (widths 12 and 64,
+about a millisecond on ``device``) another, often better one; the subgradient
+then runs again aiming at the better. A search that does
 not finish within its node budget restarts with a 4x budget, after a 4x wider
 beam and a neighbourhood search (windows of the plan re-planned exactly, the
 rest held fixed) have looked for a better plan: better plans prune more.
@@ -73,7 +81,7 @@ from solvers._common import MAX_BNB_WIDTH, check_int_option, run_stoppable, warm
 from solvers._core.gaps import gap_states
 from solvers._core.prices import Rows, new_prices
 from solvers._core.resources import no_resources, pv_resources
-from solvers._core.split import SplitView, new_split_tables
+from solvers._core.split import SplitView, new_floor_sacks, new_split_tables, no_floor_sacks
 
 __all__ = ["solve_bnb"]
 
@@ -96,6 +104,11 @@ _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
 _SPLIT_LEVELS = 256  # units of a capped type's PV in its knapsack, while pricing
 _SPLIT_FINE = 2048  # ... and in the tables the search reads
 _MAX_SPLIT = 4_000_000  # entries of the knapsack tables
+_FLOOR_LEVELS = 512  # units of a floored type's PV floor in its knapsack, while pricing
+_FLOOR_FINE = 1024  # ... and in the tables the search reads
+_MAX_FLOOR = 1_500_000  # entries of one floored type's knapsack table
+_SEED_RUNS = ({"width": 12}, {"width": 64})  # the heuristic beam (solvers.beam) that seeds the first plan
+_RESTART_RUNS = ({"width": 256, "local_search": 8, "cards_per_type": 2},)  # ... and a wider one at a restart
 
 
 def _reach_tables(lay):
@@ -163,7 +176,8 @@ def solve_bnb(
         OPTIMAL or INFEASIBLE when the search finished; FEASIBLE or UNKNOWN when
         a limit stopped it. ``stats``: ``nodes``, ``memo_hits``, ``bound_prunes``,
         ``floor_prunes`` (share floor out of reach), ``leaves``, ``improvements``,
-        ``root_bound``, ``lagrange_iters``, ``dp_states``, ``beam_value``,
+        ``root_bound``, ``lagrange_iters``, ``split_iters``, ``floor_knapsacks`` (types whose
+        floor and count rows have a knapsack of their own), ``dp_states``, ``beam_value``,
         ``rounds``, ``neighbourhood_nodes``, phase times, and ``overrun``
         (seconds past ``time_limit``; 0 without one).
 
@@ -264,52 +278,93 @@ class _Relaxation:
         self.bound = math.inf
         self.iters = 0
         self.split_iters = 0
+        self.floors_on = False  # the split relaxation has floor knapsacks
+        self.floors_tried = False
         self.split = SplitView(False, np.zeros((lay.k + 1, self.n_states)), np.zeros(lay.n),
                                np.zeros((lay.n, lay.k + 1)), np.zeros(lay.t_count),
-                               np.zeros(lay.t_count), lay.mcount_f, lay.lo_b, self.res, np.zeros((0, 1, 1, 1)))
+                               np.zeros(lay.t_count), lay.mcount_f, lay.lo_b, self.res, np.zeros((0, 1, 1, 1)),
+                               no_floor_sacks(lay.t_count, lay.k))
+        self.avail = np.zeros((lay.t_count, lay.k), dtype=bool)
+        for t in range(lay.t_count):
+            self.avail[t] = np.isfinite(lay.vmask[lay.types == t]).any(axis=0)
 
-    def improve_split(self, iters: int, lower: float) -> None:
+    def improve_split(self, iters: int, lower: float, floors: bool = False) -> None:
         """Build the split relaxation (a knapsack per type whose cap is priced) from the plain prices.
 
         Its bound is never above the plain one at the start (the prices on
         the knapsacks begin as the share prices) and closes the gap that a
-        price on a cap that admits only a few cards leaves.
+        price on a cap that admits only a few cards leaves. With ``floors``,
+        every other type whose floor or count cap is priced gets a knapsack
+        too (:class:`~solvers._core.split.FloorSacks`): a floor that a few
+        cards must reach. Its PV is rounded up, so it needs fine units to beat
+        the plain price (hundreds of levels; dearer, hence only for searches that
+        did not finish quickly).
         """
         from solvers._core.split import improve_split, split_bound
 
         lay, k = self.lay, self.lay.k
-        capped = [t for t in range(lay.t_count) if self.prices.alpha[t] > 0.0 and lay.hi_b[t] > 0.0]
-        if not capped or iters <= 0:
+        alpha, beta, gamma = self.prices.alpha, self.prices.beta, self.prices.gamma
+        capped = [t for t in range(lay.t_count) if alpha[t] > 0.0 and lay.hi_b[t] > 0.0]
+        floored = [t for t in range(lay.t_count) if floors and t not in capped and (beta[t] > 0.0 or gamma[t] > 0.0)]
+        self.floors_tried = self.floors_tried or floors
+        if not (capped or floored) or iters <= 0 or (floors and not floored):
             return
-        g_max = max(int(lay.gap[t]) for t in capped)
-        fine = min(_SPLIT_FINE, _MAX_SPLIT // (len(capped) * (k + 1) * g_max) - 1)
-        coarse = min(_SPLIT_LEVELS, fine)
-        if coarse < 8:
+        fine = coarse = 0
+        if capped:
+            g_max = max(int(lay.gap[t]) for t in capped)
+            fine = min(_SPLIT_FINE, _MAX_SPLIT // (len(capped) * (k + 1) * g_max) - 1)
+            coarse = min(_SPLIT_LEVELS, fine)
+            if coarse < 8:
+                capped, fine, coarse = [], 0, 0
+        floors = self._floors(floored, _FLOOR_LEVELS) if floored else None
+        if not capped and floors is None:
             return
-        avail = np.zeros((lay.t_count, k), dtype=bool)
-        for t in range(lay.t_count):
-            avail[t] = np.isfinite(lay.vmask[lay.types == t]).any(axis=0)
         res = pv_resources(lay.pv, lay.hi_b, capped, [coarse] * len(capped))
-        kn = new_split_tables(res, lay.gap, lay.dist0, avail, k)
+        kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
         mu, alpha, beta, gamma = (x.copy() for x in self.prices)
         lam = np.where(res.of_type[:, None] >= 0, alpha[:, None] * lay.pv[None, :], 0.0)
+        rows = self.rows
+        if floors is not None:  # the floored types' floor and count rows move to their knapsacks
+            moved = floors.of_type >= 0
+            lam[moved] = gamma[moved, None] - beta[moved, None] * lay.pv[None, :]
+            beta[moved] = gamma[moved] = 0.0
+            rows = rows._replace(use_beta=rows.use_beta & ~moved, use_gamma=rows.use_gamma & ~moved)
         prices = type(self.prices)(mu, np.zeros(lay.t_count), beta, gamma)
         H = np.empty((k + 1, self.n_states, 1))
         choice = np.empty((k + 1, self.n_states, 1), dtype=np.int8)
-        bound, it = improve_split(self.rows, self.trans, self.res, res, kn, prices, lam, lower, iters, self.deadline,
+        bound, it = improve_split(rows, self.trans, self.res, res, kn, prices, lam, lower, iters, self.deadline,
                                   max(1e-3 * lay.scale, 1e-300), H, choice, 8, _DEFLECT)
-        if fine > coarse:  # the search reads knapsacks in finer units: less PV lost to rounding
-            res = pv_resources(lay.pv, lay.hi_b, capped, [fine] * len(capped))
-            kn = new_split_tables(res, lay.gap, lay.dist0, avail, k)
+        if fine > coarse or floors is not None:  # the search reads knapsacks in finer units: less lost to rounding
+            res = pv_resources(lay.pv, lay.hi_b, capped, [max(fine, coarse)] * len(capped))
+            floors = self._floors(floored, _FLOOR_FINE) if floors is not None else None
+            kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
             r = np.empty((lay.t_count, k))
             arg = np.empty((lay.t_count, k), dtype=np.int64)
-            bound = min(bound, split_bound(self.rows, self.trans, self.res, res, kn, prices, lam, r, arg, H, choice))
+            bound = min(bound, split_bound(rows, self.trans, self.res, res, kn, prices, lam, r, arg, H, choice))
         self.split_iters += it
         self.bound = min(self.bound, bound + lay.tol_abs)  # past the DP's round-off
         with np.errstate(invalid="ignore"):
             _, slack = _slack(lay.vmask - prices.mu[:, None], lay)
+        self.floors_on = self.floors_on or bool(np.any(kn.floors.of_type >= 0))
         self.split = SplitView(True, np.ascontiguousarray(H[:, :, 0]), prices.mu, slack, prices.beta, prices.gamma,
-                               lay.mcount_f, lay.lo_b, res, kn.tables)
+                               lay.mcount_f, lay.lo_b, res, kn.tables, kn.floors)
+
+    def _floors(self, floored, levels):
+        """Knapsacks of the ``floored`` types, each floor in ``levels`` units or fewer (None: none fits)."""
+        lay, k = self.lay, self.lay.k
+        keep, lv = [], []
+        for t in floored:
+            cards = int(min(lay.kmax[t], k))
+            q = levels if lay.lo_b[t] > 0.0 else 0
+            while q >= 8 and (k + 1) * int(lay.gap[t]) * (q + 1) * (cards + 1) > _MAX_FLOOR:
+                q //= 2
+            if (k + 1) * int(lay.gap[t]) * (q + 1) * (cards + 1) <= _MAX_FLOOR:
+                keep.append(t)
+                lv.append(q)
+        if not keep:
+            return None
+        return new_floor_sacks(lay.pv, lay.lo_b, np.minimum(lay.kmax, k), keep, lv, lay.gap, lay.dist0, self.avail,
+                               k, lay.t_count)
 
     def improve(self, iters: int, lower: float) -> None:
         """Subgradient steps aimed at ``lower`` (a plan's value, or -inf)."""
@@ -371,6 +426,33 @@ def _memo(lay: _Layout, memo: bool):
     return table, dshift
 
 
+def _seed_plan(problem, deadline: float, runs=None):
+    """A first plan from the heuristic beam (:mod:`solvers.beam`) at a few widths: ``(value, plan)``.
+
+    Its prices set another ranking than the search's own beam, and its local
+    search re-places whole types, so it often starts the search from a much better
+    plan (a better plan prunes more). Only a plan that :meth:`~mixrank.MixProblem.check`
+    accepts is taken; ``(-inf, None)`` when none is found in time.
+    """
+    from solvers.beam import solve_beam
+
+    best_val, best_plan = -math.inf, None
+    for opts in _SEED_RUNS if runs is None else runs:
+        left = deadline - time.perf_counter()
+        if left <= 0.0:
+            break
+        sol = solve_beam(problem, **opts, time_limit=None if math.isinf(left) else left)
+        if sol.assignment is None or not math.isfinite(sol.objective):
+            continue
+        plan = np.asarray(sol.assignment, dtype=np.int64)
+        if np.all(plan < 0) or problem.check(plan):
+            continue
+        val = float(problem.objective(plan))
+        if val > best_val:
+            best_val, best_plan = val, plan.copy()
+    return best_val, best_plan
+
+
 def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
     from solvers import _bnb_kernels as kern
 
@@ -399,6 +481,10 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                                  deadline, beam_plan)
         if beam_val > inc_val:
             inc_val, inc_plan = beam_val, beam_plan
+    if width > 0:
+        val, plan = _seed_plan(problem, deadline)
+        if val > inc_val:
+            inc_val, inc_plan = val, plan
     timing["beam_time"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if lagrange_iters > first and time.perf_counter() < deadline:
@@ -444,6 +530,10 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                             deadline, beam_plan)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
+        if rounds == 1:
+            val, plan = _seed_plan(problem, deadline, _RESTART_RUNS)
+            if val > inc_val:
+                inc_val, inc_plan = val, plan
         if inc_val > -math.inf:
             # re-plan windows of the incumbent exactly, the rest of it held fixed
             step = max(1, _LNS_WINDOW // 2)
@@ -458,6 +548,11 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                                           _LNS_NODES, deadline, _TOL_REL, lay.tol_abs, side, forced)
                 if val > inc_val:
                     inc_val, inc_plan = val, trial
+        if not rel.floors_tried and time.perf_counter() < deadline:
+            # a hard instance: floors that a few cards must reach get knapsacks of their own
+            rel.improve_split(lagrange_iters, inc_val, floors=True)
+            if rel.floors_on:
+                L, f0 = rel.tables()
         table[0][:] = -1  # the memo holds nodes of unfinished or restricted searches
     if not complete:
         if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
@@ -480,6 +575,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         "root_bound": float(rel.bound),
         "lagrange_iters": int(rel.iters),
         "split_iters": int(rel.split_iters),
+        "floor_knapsacks": int((rel.split.floors.of_type >= 0).sum()),
         "dp_states": rel.n_states,
         "beam_value": float(beam_val),
         "rounds": rounds,

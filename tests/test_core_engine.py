@@ -12,10 +12,10 @@ from strategies import random_problem
 
 from solvers._core.dp import backward_dp, new_tables
 from solvers._core.gaps import build_states, gap_states
-from solvers._core.knapsack import knapsack_path, knapsack_table
+from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
 from solvers._core.prices import Rows, dual_bound, improve_prices, new_prices
 from solvers._core.resources import left_units, no_resources, pv_resources
-from solvers._core.split import improve_split, new_split_tables, split_bound
+from solvers._core.split import improve_split, need_left, new_floor_sacks, new_split_tables, split_bound
 
 
 def states_by_hand(gaps, init, n_types):
@@ -116,6 +116,50 @@ def test_knapsack_table_equals_enumeration(seed):
             assert lam[take > 0].sum() == pytest.approx(best)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_floor_table_equals_enumeration(seed):
+    rng = np.random.default_rng(20 + seed)
+    k, gap, r_max, n_max = 8, 1 + seed % 3, 6, 3
+    lam = rng.normal(0.0, 1.0, k)  # negative prices too: a floor may need them
+    avail = rng.random(k) < 0.8
+    units = rng.integers(0, 4, k)
+    table = np.zeros((k + 1, gap, r_max + 1, n_max + 1))
+    floor_table(lam, avail, units, gap, table)
+    for d0 in range(gap):
+        for need in range(r_max + 1):
+            for most in range(n_max + 1):
+                best = -math.inf
+                for take in itertools.product((0, 1), repeat=k):
+                    slots = [s for s in range(k) if take[s]]
+                    if any(not avail[s] for s in slots) or len(slots) > most or sum(units[slots]) < need:
+                        continue
+                    if slots and slots[0] + d0 + 1 < gap:
+                        continue
+                    if any(b - a < gap for a, b in zip(slots, slots[1:])):
+                        continue
+                    best = max(best, sum(lam[s] for s in slots))
+                assert table[0, d0, need, most] == pytest.approx(best)
+                if best > -math.inf:
+                    take = np.zeros(k)
+                    floor_path(table, lam, avail, units, gap, d0, need, most, take)
+                    assert lam[take > 0].sum() == pytest.approx(best)
+                    assert take.sum() <= most and units[take > 0].sum() >= need
+
+
+def test_floor_units_keep_every_plan_that_meets_the_floor():
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        pv = rng.uniform(0.0, 1.0, 9)
+        lo = float(rng.uniform(0.3, 3.0))
+        fl = new_floor_sacks(pv, np.array([lo]), np.array([9]), [0], [int(rng.integers(2, 600))], np.ones(2, int),
+                             np.ones(2, int), np.ones((1, 9), bool), 9, 1)
+        used = float(rng.uniform(0.0, lo))
+        for take in itertools.combinations(range(9), 3):
+            if used + pv[list(take)].sum() >= lo:
+                left = need_left(fl.lo[0], fl.delta[0], fl.need[0], used)
+                assert fl.units[0, list(take)].sum() >= left >= 0
+
+
 def test_units_keep_every_plan_that_keeps_the_cap():
     rng = np.random.default_rng(3)
     for _ in range(200):
@@ -176,6 +220,48 @@ def test_plain_and_split_bounds_hold_for_any_prices():
         assert opt - 1e-9 <= b_split <= b_plain + slack + 1e-9
         lam += rng.normal(0.0, 0.3, lam.shape)  # any lam is valid
         assert split_bound(rows, g.trans, plain, res, kn, prices, lam, r, arg, H, choice) >= opt - 1e-9
+
+
+def test_split_bound_with_floor_knapsacks_holds_for_any_prices():
+    """Floored types' floor and count rows moved to their knapsacks: valid for random prices and any lam; at the
+    plain prices (lam = gamma - beta * pv) within the rounding of the floor's units of the plain bound."""
+    rng = np.random.default_rng(13)
+    checked = 0
+    while checked < 40:
+        p = random_problem(rng, n=5, k=7, t_count=2)
+        opt = brute_force(p).optimum
+        ar, rows, g = relaxation(p)
+        floored = [t for t in range(ar.n_types) if rows.lo[t] > 0 or rows.use_gamma[t]]
+        if opt == -math.inf or not floored:
+            continue
+        checked += 1
+        plain = no_resources(ar.n_types, ar.n_slots)
+        prices = new_prices(ar.n_cards, ar.n_types)
+        for x in prices:
+            x[:] = rng.exponential(0.5, x.shape)
+        prices.alpha[:] = 0.0
+        H, choice = new_tables(ar.n_slots, g.n_states, 1)
+        r = np.empty((ar.n_types, ar.n_slots))
+        arg = np.empty((ar.n_types, ar.n_slots), dtype=np.int64)
+        b_plain = dual_bound(rows, prices, g.trans, plain, r, arg, H, choice)
+        n_of = np.bincount(ar.types, minlength=ar.n_types)
+        cards = np.minimum(ar.max_count, n_of)
+        avail = np.array([np.isfinite(rows.vmask[ar.types == t]).any(axis=0) for t in range(ar.n_types)])
+        fl = new_floor_sacks(ar.pv, rows.lo, cards, floored, [256] * len(floored), ar.min_gap, ar.init_dist, avail,
+                             ar.n_slots, ar.n_types)
+        kn = new_split_tables(plain, ar.min_gap, ar.init_dist, avail, ar.n_slots, fl)
+        moved = fl.of_type >= 0
+        lam = np.zeros((ar.n_types, ar.n_slots))
+        lam[moved] = prices.gamma[moved, None] - prices.beta[moved, None] * ar.pv[None, :]
+        split_prices = new_prices(ar.n_cards, ar.n_types)
+        split_prices.mu[:] = prices.mu
+        split_prices.beta[:] = np.where(moved, 0.0, prices.beta)
+        split_prices.gamma[:] = np.where(moved, 0.0, prices.gamma)
+        b = split_bound(rows, g.trans, plain, plain, kn, split_prices, lam, r, arg, H, choice)
+        slack = sum(prices.beta[t] * cards[t] * fl.delta[fl.of_type[t]] for t in floored)  # units round PV up
+        assert opt - 1e-9 <= b <= b_plain + slack + 1e-9
+        lam += rng.normal(0.0, 0.5, lam.shape)
+        assert split_bound(rows, g.trans, plain, plain, kn, split_prices, lam, r, arg, H, choice) >= opt - 1e-9
 
 
 def test_subgradient_steps_only_lower_the_bounds_and_keep_them_valid():

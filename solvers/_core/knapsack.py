@@ -8,14 +8,18 @@ over slot sets that keep the type's own gap (``d``: distance - 1 to its last
 card, capped at ``gap - 1``) and fit ``q`` units of its PV cap
 (:mod:`solvers._core.resources`: weights rounded down, capacity up, so every
 plan that keeps the cap fits). Slots where no card of the type may stand are
-never chosen.
+never chosen. :func:`floor_table` does the same for a share floor and a count
+cap (PV rounded up, so that every plan that meets the floor meets it in units).
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
-__all__ = ["knapsack_table", "knapsack_path"]
+__all__ = ["knapsack_table", "knapsack_path", "floor_table", "floor_path"]
+
+NEG = -np.inf
 
 
 @njit(cache=True)
@@ -51,5 +55,53 @@ def knapsack_path(table, lam, avail, units, gap, d0, q0, out_take):
             if lam[s] + table[s + 1, 0, q - w] > table[s + 1, nd, q]:
                 out_take[s] = 1.0
                 d, q = 0, q - w
+                continue
+        d = nd
+
+
+@njit(cache=True)
+def floor_table(lam, avail, units, gap, out):
+    """A type's share floor and count cap kept integral: fill ``out`` (K + 1, gap, R + 1, M + 1) from slot K.
+
+    ``out[s, d, r, n]`` is the best ``sum(lam[s'])`` over slot sets from ``s`` on that keep
+    the type's own gap (``d`` as in :func:`knapsack_table`), hold at most ``n`` slots and
+    whose ``units`` (each slot's PV rounded *up*, so every plan that meets the floor
+    meets ``r``) sum to at least ``r``; ``-inf`` when none does. ``lam`` may be negative:
+    a floor may need slots that cost.
+    """
+    k = lam.shape[0]
+    n_r, n_n = out.shape[2], out.shape[3]
+    out[k, :, :, :] = NEG
+    out[k, :, 0, :] = 0.0
+    for s in range(k - 1, -1, -1):
+        w = units[s]
+        for d in range(gap):
+            nd = d + 1 if d + 1 < gap else gap - 1
+            open_ = avail[s] and d == gap - 1
+            for r in range(n_r):
+                r2 = r - w if r > w else 0
+                for n in range(n_n):
+                    best = out[s + 1, nd, r, n]
+                    if open_ and n > 0:
+                        v = lam[s] + out[s + 1, 0, r2, n - 1]
+                        if v > best:
+                            best = v
+                    out[s, d, r, n] = best
+
+
+@njit(cache=True)
+def floor_path(table, lam, avail, units, gap, d0, r0, n0, out_take):
+    """The slots :func:`floor_table`'s best set takes from (slot 0, ``d0``, ``r0``, ``n0``) into ``out_take``."""
+    k = lam.shape[0]
+    d, r, n = d0, r0, n0
+    for s in range(k):
+        nd = d + 1 if d + 1 < gap else gap - 1
+        w = units[s]
+        out_take[s] = 0.0
+        if avail[s] and d == gap - 1 and n > 0:
+            r2 = r - w if r > w else 0
+            if lam[s] + table[s + 1, 0, r2, n - 1] > table[s + 1, nd, r, n]:
+                out_take[s] = 1.0
+                d, r, n = 0, r2, n - 1
                 continue
         d = nd

@@ -25,13 +25,80 @@ from numba import njit
 
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
-from solvers._core.knapsack import knapsack_path, knapsack_table
+from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
 from solvers._core.prices import Prices
 
-__all__ = ["SplitTables", "SplitView", "new_split_tables", "split_reduced", "split_bound", "improve_split"]
+__all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
+           "split_bound", "improve_split"]
 
 NEG = -np.inf
 
+
+
+class FloorSacks(NamedTuple):
+    """The knapsacks of the floored types (F of them): share floor and count cap kept integral.
+
+    Such a type's floor and count rows leave the DP (their prices are zero
+    there) for its knapsack (:func:`~solvers._core.knapsack.floor_table`),
+    linked like the caps' by ``lam[t, s]``.
+    """
+
+    of_type: np.ndarray  #: (T,) int64: the knapsack of type t, or -1
+    gap: np.ndarray  #: (F,) int64: the type's own gap
+    d0: np.ndarray  #: (F,) int64: distance - 1 to its last card before slot 0
+    avail: np.ndarray  #: (F, K) bool
+    units: np.ndarray  #: (F, K) int64: each slot's PV in units, rounded up
+    delta: np.ndarray  #: (F,) float64: PV of one unit
+    lo: np.ndarray  #: (F,) float64: the PV floor (the relaxation's lowered one)
+    need: np.ndarray  #: (F,) int64: units the floor needs from slot 0
+    count: np.ndarray  #: (F,) int64: most cards of the type
+    tables: np.ndarray  #: (F, K + 1, max gap, max need + 1, max count + 1) float64
+    take: np.ndarray  #: (F, K) float64: scratch, the slots a knapsack takes
+
+
+_SLACK = 1e-9  # relative: units grow and the need shrinks by this much, past rounding
+
+
+def new_floor_sacks(pv, lo, count, tracked, levels, min_gap, init_dist, avail_by_type, n_slots: int,
+                    n_types: int) -> FloorSacks:
+    """Knapsacks of the types ``tracked``: floor ``lo[t]`` in ``levels[j]`` units (0: no floor), ``count[t]`` cards."""
+    f = len(tracked)
+    of_type = np.full(n_types, -1, dtype=np.int64)
+    units = np.zeros((f, n_slots), dtype=np.int64)
+    delta = np.ones(f)
+    los = np.zeros(f)
+    need = np.zeros(f, dtype=np.int64)
+    for j, (t, q) in enumerate(zip(tracked, levels)):
+        of_type[t] = j
+        los[j] = lo[t]
+        if q > 0 and lo[t] > 0.0:
+            delta[j] = lo[t] / q
+            units[j] = np.ceil(pv / delta[j] * (1.0 + _SLACK)).astype(np.int64)
+            need[j] = need_left(lo[t], delta[j], q, 0.0)
+    gap = np.array([min_gap[t] for t in tracked], dtype=np.int64)
+    cnt = np.array([count[t] for t in tracked], dtype=np.int64)
+    g_max = int(gap.max()) if f else 1
+    tables = np.zeros((f, n_slots + 1, g_max, int(need.max()) + 1 if f else 1, int(cnt.max()) + 1 if f else 1))
+    return FloorSacks(of_type, gap, np.array([init_dist[t] - 1 for t in tracked], dtype=np.int64),
+                      np.array([avail_by_type[t] for t in tracked], dtype=bool).reshape(f, n_slots), units, delta,
+                      los, need, cnt, tables, np.zeros((f, n_slots)))
+
+
+def no_floor_sacks(n_types: int, n_slots: int) -> FloorSacks:
+    """No floored type."""
+    return new_floor_sacks(np.zeros(n_slots), np.zeros(n_types), np.zeros(n_types, dtype=np.int64), [], [],
+                           np.ones(n_types + 1, dtype=np.int64), np.ones(n_types + 1, dtype=np.int64),
+                           np.zeros((n_types, n_slots), dtype=bool), n_slots, n_types)
+
+
+@njit(cache=True)
+def need_left(lo, delta, most, pv_used):
+    """Units (of ``delta`` PV) a floor ``lo`` still needs with ``pv_used`` PV placed: rounded down, in [0, most]."""
+    x = (lo - pv_used) / delta
+    r = np.floor(x * (1.0 - _SLACK) - _SLACK) if x > 0.0 else 0.0
+    if r <= 0.0:
+        return 0
+    return most if r > most else np.int64(r)
 
 
 class SplitTables(NamedTuple):
@@ -42,9 +109,10 @@ class SplitTables(NamedTuple):
     avail: np.ndarray  #: (R, K) bool: some card of the type may stand at the slot
     tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1) float64: KN of each type (padded)
     take: np.ndarray  #: (R, K) float64: scratch, the slots a knapsack takes
+    floors: FloorSacks  #: the floored types' knapsacks
 
 
-def new_split_tables(res, min_gap, init_dist, avail_by_type, n_slots: int) -> SplitTables:
+def new_split_tables(res, min_gap, init_dist, avail_by_type, n_slots: int, floors=None) -> SplitTables:
     """Work arrays of the knapsacks of the types ``res`` tracks."""
     tracked = [t for t in range(res.of_type.shape[0]) if res.of_type[t] >= 0]
     tracked.sort(key=lambda t: res.of_type[t])
@@ -54,7 +122,11 @@ def new_split_tables(res, min_gap, init_dist, avail_by_type, n_slots: int) -> Sp
     g_max = int(gap.max()) if gap.size else 1
     q_max = int(res.cap.max()) if res.cap.size else 0
     tables = np.zeros((len(tracked), n_slots + 1, g_max, q_max + 1))
-    return SplitTables(gap, d0, avail, tables, np.zeros((len(tracked), n_slots)))
+    if floors is None:
+        floors = no_floor_sacks(res.of_type.shape[0], n_slots)
+    if np.any((floors.of_type >= 0) & (res.of_type >= 0)):
+        raise ValueError("a type may have a cap knapsack or a floor knapsack, not both (one price links each)")
+    return SplitTables(gap, d0, avail, tables, np.zeros((len(tracked), n_slots)), floors)
 
 
 @njit(cache=True)
@@ -62,10 +134,9 @@ def split_reduced(rows, prices, lam, res, r, arg):
     """``r[t, s]`` of the split DP: ``max_c (v - mu) + beta[t] pv[s] - gamma[t] - lam[t, s]``."""
     best_reduced(rows.vmask, rows.types, prices.mu, -prices.beta, prices.gamma, rows.pv, r, arg)
     for t in range(r.shape[0]):
-        if res.of_type[t] >= 0:
-            for s in range(r.shape[1]):
-                if r[t, s] != NEG:
-                    r[t, s] -= lam[t, s]
+        for s in range(r.shape[1]):
+            if r[t, s] != NEG:
+                r[t, s] -= lam[t, s]  # zero where no knapsack tracks the type
 
 
 @njit(cache=True)
@@ -82,6 +153,13 @@ def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice):
             table = kn.tables[j, :, :g, :res.cap[j] + 1]
             knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
             bound += table[0, kn.d0[j], res.cap[j]]
+        fl = kn.floors
+        j = fl.of_type[t]
+        if j >= 0:
+            g = fl.gap[j]
+            ftab = fl.tables[j, :, :g, :fl.need[j] + 1, :fl.count[j] + 1]
+            floor_table(lam[t], fl.avail[j], fl.units[j], g, ftab)
+            bound += ftab[0, fl.d0[j], fl.need[j], fl.count[j]]
     return bound
 
 
@@ -115,13 +193,22 @@ def _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, d
         d.gamma[t] = 0.0 if prices.gamma[t] <= 0.0 and gg > 0.0 else gg
         norm += d.beta[t] ** 2 + d.gamma[t] ** 2
         j = res.of_type[t]
-        if j < 0:
+        fl = kn.floors
+        jf = fl.of_type[t]
+        if j >= 0:
+            g = kn.gap[j]
+            knapsack_path(kn.tables[j, :, :g, :res.cap[j] + 1], lam[t], kn.avail[j], res.units[j], g, kn.d0[j],
+                          res.cap[j], kn.take[j])
+            take = kn.take[j]
+        elif jf >= 0:
+            g = fl.gap[jf]
+            floor_path(fl.tables[jf, :, :g, :fl.need[jf] + 1, :fl.count[jf] + 1], lam[t], fl.avail[jf],
+                       fl.units[jf], g, fl.d0[jf], fl.need[jf], fl.count[jf], fl.take[jf])
+            take = fl.take[jf]
+        else:
             continue
-        g = kn.gap[j]
-        knapsack_path(kn.tables[j, :, :g, :res.cap[j] + 1], lam[t], kn.avail[j], res.units[j], g, kn.d0[j],
-                      res.cap[j], kn.take[j])
         for s in range(k):
-            d_lam[t, s] = kn.take[j, s] - x[t, s] + deflect * d_lam[t, s]
+            d_lam[t, s] = take[s] - x[t, s] + deflect * d_lam[t, s]
             norm += d_lam[t, s] ** 2
     return norm
 
@@ -145,6 +232,11 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     while it < iters:
         it += 1
         bound = split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice)
+        if bound == NEG:  # a floor no plan can meet: nothing is feasible
+            best = bound
+            best_mu[:] = prices.mu
+            best_lam[:] = lam
+            break
         size = max(abs(best) if best < np.inf else abs(bound), scale)
         if bound < best - 1e-12 * size:
             best = bound
@@ -194,3 +286,4 @@ class SplitView(NamedTuple):
     lo: np.ndarray  #: (T,) PV floors
     res: object  #: the tracked caps (:class:`~solvers._core.resources.Resources`)
     tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1): the knapsacks (:class:`SplitTables`)
+    floors: FloorSacks  #: the floored types' knapsacks
