@@ -80,6 +80,10 @@ def test_checkpoint_round_trip_and_refusals(planted, tmp_path):
     with pytest.raises(CheckpointError, match="version"):
         Evaluator.load(tmp_path / "newer.pt")
     payload["version"] = 1
+    torch.save(payload, tmp_path / "older.pt")
+    with pytest.raises(CheckpointError, match="version"):
+        Evaluator.load(tmp_path / "older.pt")
+    payload["version"] = 2
     payload["states"]["list"]["head.2.bias"] += 1.0
     torch.save(payload, tmp_path / "tampered.pt")
     with pytest.raises(CheckpointError, match="digest"):

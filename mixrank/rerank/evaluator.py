@@ -57,7 +57,8 @@ from mixrank.rerank.log import ListLog
 __all__ = ["Evaluator", "EvaluatorConfig", "FitResult", "ListModel", "PointwiseModel"]
 
 CHECKPOINT_FORMAT = "mixrank.rerank.evaluator"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  #: 2: the item encoder has item-context interactions (version 1 files do not fit)
+CHECKPOINT_MIN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -92,16 +93,28 @@ class EvaluatorConfig:
 
 
 class ItemEncoder(nn.Module):
-    """``MLP([item features, context])`` → (R, N, dim): each candidate seen by this request's user."""
+    """Each candidate seen by this request's user: ``MLP([item, context, (U item) * (V context)])``.
+
+    The element-wise products of a low-rank item embedding ``U item`` and a user
+    embedding ``V context`` are item–context interactions (a user's taste for an
+    item's category, or for an item known only by a one-hot ID) that a ReLU MLP
+    over the concatenation can only approximate; their sum is also returned as a
+    direct bilinear appeal term (zero when there is no context).
+    """
 
     def __init__(self, n_features: int, context_dim: int, dim: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_features + context_dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
+        self.rank = dim if context_dim else 0
+        self.item_emb = nn.Linear(n_features, self.rank, bias=False)
+        self.user_emb = nn.Linear(context_dim, self.rank)
+        self.net = nn.Sequential(nn.Linear(n_features + context_dim + self.rank, 2 * dim), nn.ReLU(),
+                                 nn.Linear(2 * dim, dim))
 
-    def forward(self, items: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """items (R, N, F), context (R, C) → (R, N, dim)."""
+    def forward(self, items: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """items (R, N, F), context (R, C) → encodings (R, N, dim) and bilinear appeal (R, N)."""
         ctx = context[:, None, :].expand(-1, items.shape[1], -1)
-        return self.net(torch.cat([items, ctx], dim=2))
+        inter = self.item_emb(items) * self.user_emb(context)[:, None, :]
+        return self.net(torch.cat([items, ctx, inter], dim=2)), inter.sum(-1) / math.sqrt(max(self.rank, 1))
 
 
 class ListModel(nn.Module):
@@ -162,8 +175,9 @@ class ListModel(nn.Module):
         return self.relative[:, idx] * (1.0 - torch.eye(k))
 
     def encode(self, items: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """items (R, N, F), context (R, C) → (R, N, dim + 2 pair_heads pair_dim): encodings, pair queries and keys."""
-        return torch.cat([self.encoder(items, context), self.pair_q(items), self.pair_k(items)], dim=2)
+        """items (R, N, F), context (R, C) → (R, N, dim + 1 + 2 pair_heads pair_dim): encodings, bilinear appeal, pair queries and keys."""
+        x, bilinear = self.encoder(items, context)
+        return torch.cat([x, bilinear[..., None], self.pair_q(items), self.pair_k(items)], dim=2)
 
     def pair_features(self, q: torch.Tensor, kk: torch.Tensor) -> torch.Tensor:
         """Pair queries and keys (B, K, pair_heads * pair_dim) → (B, K, pair_heads * (offsets + 1)) pair features."""
@@ -187,9 +201,11 @@ class ListModel(nn.Module):
         gathered = torch.gather(encoded, 1, lists.reshape(r, n_lists * k, 1).expand(-1, -1, encoded.shape[2]))
         gathered = gathered.reshape(r * n_lists, k, -1)
         d, hp = self.dim, self.pair_heads * self.pair_dim
-        x, q, kk = gathered[..., :d], gathered[..., d:d + hp], gathered[..., d + hp:]
+        x, bilinear = gathered[..., :d], gathered[..., d]
+        q, kk = gathered[..., d + 1:d + 1 + hp], gathered[..., d + 1 + hp:]
         pos = self.position.weight[:k]
-        pointwise = self.item(torch.relu(x))[..., 0] + self.position_bias[:k] + (self.position_proj(x) * pos).sum(-1)
+        pointwise = (self.item(torch.relu(x))[..., 0] + bilinear + self.position_bias[:k]
+                     + (self.position_proj(x) * pos).sum(-1))
         parts = [self.pair_features(q, kk)]
         if isinstance(self.mixer, nn.GRU):
             parts.append(self.mixer(x + self.mixer_in(pos))[0])
@@ -210,7 +226,8 @@ class PointwiseModel(nn.Module):
 
     def item_logits(self, items: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(R, N, F), (R, C) → (R, N): the position-free appeal of each candidate."""
-        return self.out(torch.relu(self.encoder(items, context)))[..., 0]
+        x, bilinear = self.encoder(items, context)
+        return self.out(torch.relu(x))[..., 0] + bilinear
 
     def forward(self, items: torch.Tensor, context: torch.Tensor, lists: torch.Tensor) -> torch.Tensor:
         """Logits (R, L, K) of the items of ``lists`` (R, L, K) at their positions."""
@@ -264,9 +281,18 @@ def _fit_model(model: nn.Module, logits_fn: Any, train: ListLog, val: ListLog, s
     bs = settings["batch_size"]
     history: list[dict[str, float]] = []
     best, best_epoch, best_state, bad, stopped = math.inf, 0, None, 0, False
+    # Polyak averaging: validation and the kept weights use an exponential moving average of the
+    # weights over steps, which damps the noise that single-step weights pick up from 0/1 clicks
+    params = list(model.parameters())
+    ema = [p.detach().clone() for p in params] if settings["ema"] > 0 else None
+    raw: list[torch.Tensor] = []  # the raw weights while the averaged ones are loaded for validation
     bar = tqdm(range(1, settings["epochs"] + 1), desc=desc, disable=not settings["progress"], leave=False)
     for epoch in bar:
         model.train()
+        if raw:  # continue training from the raw weights
+            with torch.no_grad():
+                for p, r in zip(params, raw):
+                    p.copy_(r)
         order = rng.permutation(len(train))
         total = 0.0
         for a in range(0, len(train), bs):
@@ -275,7 +301,15 @@ def _fit_model(model: nn.Module, logits_fn: Any, train: ListLog, val: ListLog, s
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(ema, [p.detach() for p in params], 1.0 - settings["ema"])
             total += float(loss.detach()) * len(items)
+        if ema is not None:  # validate (and keep) the averaged weights
+            with torch.no_grad():
+                raw = [p.detach().clone() for p in params]
+                for p, e in zip(params, ema):
+                    p.copy_(e)
         model.eval()
         with torch.inference_mode():
             vl = 0.0
@@ -333,6 +367,10 @@ class Evaluator:
         Adam's settings; the rate halves after an epoch without a better validation loss.
     patience : int
         Epochs without a better validation loss before stopping.
+    ema : float in [0, 1)
+        Decay of the exponential moving average of the weights over training steps
+        (Polyak averaging); validation, early stopping and the kept weights use the
+        average. It damps the noise 0/1 clicks put into the weights. 0 turns it off.
     val_fraction : float in (0, 1)
         Share of the log held out for validation (the split is seeded).
     seed : int
@@ -345,7 +383,7 @@ class Evaluator:
 
     def __init__(self, dim: int = 32, heads: int = 4, layers: int = 0, mixer: str = "gru", epochs: int = 40, batch_size: int = 128,
                  lr: float = 5e-3, weight_decay: float = 1e-5, patience: int = 4, val_fraction: float = 0.1,
-                 seed: int = 0, progress: bool = True, threads: int | None = None) -> None:
+                 seed: int = 0, progress: bool = True, threads: int | None = None, ema: float = 0.99) -> None:
         self.dim, self.heads = _check_int("dim", dim, 1), _check_int("heads", heads, 1)
         self.layers = _check_int("layers", layers, 0)
         if mixer not in ("gru", "transformer"):
@@ -361,7 +399,10 @@ class Evaluator:
             "patience": _check_int("patience", patience, 1),
             "seed": _check_int("seed", seed, 0),
             "progress": bool(progress),
+            "ema": float(ema) if isinstance(ema, (int, float)) and not isinstance(ema, bool) and 0 <= ema < 1 else None,
         }
+        if self.settings["ema"] is None:
+            raise SolverError(f"ema must be a number in [0, 1); got {ema!r}")
         if self.settings["weight_decay"] is None:
             raise SolverError(f"weight_decay must be a number >= 0; got {weight_decay!r}")
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
@@ -519,8 +560,9 @@ class Evaluator:
             got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
             raise CheckpointError(f"checkpoint {path} is not an evaluator checkpoint (format must be {CHECKPOINT_FORMAT!r}; got {got!r})")
         version = payload.get("version")
-        if not isinstance(version, int) or not 1 <= version <= CHECKPOINT_VERSION:
-            raise CheckpointError(f"checkpoint {path}: version must be an int in [1, {CHECKPOINT_VERSION}]; got {version!r}")
+        if not isinstance(version, int) or not CHECKPOINT_MIN_VERSION <= version <= CHECKPOINT_VERSION:
+            raise CheckpointError(f"checkpoint {path}: version must be an int in [{CHECKPOINT_MIN_VERSION}, "
+                                  f"{CHECKPOINT_VERSION}] (older files predate the current layout); got {version!r}")
         try:
             cfg = EvaluatorConfig(**payload["config"])
         except (KeyError, TypeError, SolverError) as exc:
