@@ -45,7 +45,7 @@ def gain_ci(served: np.ndarray, base: np.ndarray, seed: int = 0, n_boot: int = 2
 
 def fit_evaluator(log, args, label):
     t = time.perf_counter()
-    ev = Evaluator(seed=args.seed, progress=args.progress, threads=args.threads).fit(log)
+    ev = Evaluator(seed=args.seed, progress=args.progress, threads=args.threads, members=args.members).fit(log)
     r = ev.fit_results["list"]
     print(f"  [{label}] evaluator: {len(log)} logged lists, {len(r.history)} epochs, val loss {r.best_val_loss:.4f} "
           f"(point-wise {ev.fit_results['pointwise'].best_val_loss:.4f}), {time.perf_counter() - t:.0f} s")
@@ -229,6 +229,7 @@ def main() -> None:
     ap.add_argument("--log", type=int, default=20000, help="logged lists per world")
     ap.add_argument("--ptr-steps", type=int, default=300)
     ap.add_argument("--width", type=int, default=4)
+    ap.add_argument("--members", type=int, default=1, help="list models averaged in each evaluator (Evaluator(members=))")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sections", default="exhaustive,retrieval,latency,second,pool")

@@ -80,6 +80,10 @@ def test_checkpoint_round_trip_and_refusals(planted, tmp_path):
     with pytest.raises(CheckpointError, match="version"):
         Evaluator.load(tmp_path / "newer.pt")
     payload["version"] = 1
+    torch.save(payload, tmp_path / "older.pt")
+    with pytest.raises(CheckpointError, match="version"):
+        Evaluator.load(tmp_path / "older.pt")
+    payload["version"] = 2
     payload["states"]["list"]["head.2.bias"] += 1.0
     torch.save(payload, tmp_path / "tampered.pt")
     with pytest.raises(CheckpointError, match="digest"):
@@ -114,3 +118,57 @@ def test_errors_name_the_parameter(planted):
         Evaluator(dim=10, heads=4)
     with pytest.raises(ProblemError, match="log"):
         Evaluator().fit("log.npz")
+
+
+def _taste_world(r, seed):
+    """Items known only by one-hot IDs; a user likes an item by ``<user, embedding[id]>`` (seen via the context)."""
+    rng = np.random.default_rng(seed)
+    m, n, k = 12, 6, 3
+    emb = np.random.default_rng(99).normal(size=(m, 2))
+    ids = np.argsort(rng.random((r, m)), axis=1)[:, :n]
+    user = rng.normal(size=(r, 2))
+    taste = np.einsum("rnd,rd->rn", emb[ids], user)
+    shown = np.argsort(rng.random((r, n)), axis=1)[:, :k]
+    p = 1 / (1 + np.exp(-(-0.5 + 1.5 * taste[np.arange(r)[:, None], shown])))
+    context = np.concatenate([user, rng.normal(size=(r, 1))], axis=1)  # a dimension that carries nothing
+    log = ListLog(items=np.eye(m)[ids], shown=shown, clicks=rng.random((r, k)) < p, context=context)
+    return log, taste
+
+
+def test_learns_user_item_tastes_from_one_hot_ids_and_context():
+    log, _ = _taste_world(3000, 0)
+    ev = Evaluator(dim=16, epochs=10, progress=False, threads=1).fit(log)
+    test, taste = _taste_world(100, 1)
+    from scipy.stats import kendalltau
+
+    pw = np.mean([kendalltau(ev.item_scores(test.items[r], context=test.context[r]), taste[r])[0] for r in range(100)])
+    # the list model's first-position click probability of each candidate, alone
+    lm = np.mean([kendalltau(ev.predict(test.items[r], np.arange(6)[:, None], context=test.context[r])[:, 0],
+                             taste[r])[0] for r in range(100)])
+    assert pw > 0.7 and lm > 0.7, (pw, lm)
+
+
+def test_ema_and_members_settings_are_checked():
+    with pytest.raises(SolverError, match="members"):
+        Evaluator(members=0)
+    with pytest.raises(SolverError, match="ema"):
+        Evaluator(ema=1.0)
+    with pytest.raises(SolverError, match="ema"):
+        Evaluator(ema=-0.1)
+
+
+def test_members_average_their_logits_and_survive_a_checkpoint(tmp_path):
+    log, _ = _neighbour_world(300, 5)
+    ev = Evaluator(dim=8, heads=2, epochs=2, members=2, progress=False, threads=1).fit(log)
+    assert set(ev.fit_results) == {"list", "list1", "pointwise"}
+    test, _ = _neighbour_world(3, 6)
+    lists = np.array([[0, 1, 2, 3], [3, 2, 1, 0], [5, 0, 4, 1]])
+    req = ev.requests(test.items[0], test.context[0])
+    x, c = torch.from_numpy(req.items), torch.from_numpy(req.context)
+    with torch.no_grad():
+        each = [lm(lm.encode(x, c), torch.from_numpy(lists)[None]) for lm in ev.list_models]
+    assert not torch.allclose(each[0], each[1])  # different seeds, different members
+    want = torch.sigmoid((each[0] + each[1]) / 2)[0].numpy()
+    np.testing.assert_allclose(ev.predict(test.items[0], lists, context=test.context[0]), want, atol=1e-6)
+    back = Evaluator.load(ev.save(tmp_path / "two.pt"))
+    np.testing.assert_allclose(back.predict(test.items[0], lists, context=test.context[0]), want, atol=1e-6)

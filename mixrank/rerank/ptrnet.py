@@ -86,7 +86,7 @@ class PointerNet(nn.Module):
         if context is None:
             context = items.new_zeros((r, 0))
         pad = torch.zeros((r, n), dtype=torch.bool) if n_items is None else torch.arange(n)[None, :] >= n_items[:, None]
-        enc = self.set_layer(self.encoder(items, context), src_key_padding_mask=pad if pad.any() else None)
+        enc = self.set_layer(self.encoder(items, context)[0], src_key_padding_mask=pad if pad.any() else None)
         real = (~pad).float()[..., None]
         pooled = (enc * real).sum(1) / real.sum(1)
         return enc, self.key(enc), torch.tanh(self.init(pooled)), pad
