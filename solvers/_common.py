@@ -49,37 +49,47 @@ def warm_up_problem():
 _POLL = 0.05
 
 
-def run_stoppable(kernel, *args):
-    """``kernel(*args, stop)``, run in a helper thread so that Ctrl-C stops it promptly.
+def run_in_thread(work, stop, tick=None, poll: float = _POLL):
+    """``work()``, run in a helper thread while the calling thread waits, so that Ctrl-C is heard.
 
-    ``kernel`` must be compiled with ``nogil=True`` and take as its last argument
-    ``stop``, an int64 array of one element (0 here), which it reads where it
-    reads its deadline, returning early once ``stop[0]`` is set. Ctrl-C
-    (``KeyboardInterrupt``) reaches the calling thread while it waits; it then
-    sets ``stop[0] = 1``, waits for the kernel to return and raises
-    ``KeyboardInterrupt`` again, so that no early result passes for a finished one.
-    Any other error of the kernel is raised in the caller's thread.
+    The caller polls every ``poll`` seconds (calling ``tick()`` when given: a
+    watchdog's look at the clock). Ctrl-C (``KeyboardInterrupt``) reaches the
+    calling thread while it waits; it then calls ``stop()``, waits for ``work``
+    to return and raises ``KeyboardInterrupt`` again, so that no early result
+    passes for a finished one. Any other error of ``work`` is raised in the
+    caller's thread.
     """
-    stop = np.zeros(1, dtype=np.int64)
     result: dict[str, Any] = {}
     done = threading.Event()  # not Thread.join: on Python 3.11 a join cut by Ctrl-C marks the thread as ended
 
     def run() -> None:
         try:
-            result["value"] = kernel(*args, stop)
+            result["value"] = work()
         except BaseException as exc:  # handed to the caller's thread
             result["error"] = exc
         finally:
             done.set()
 
-    threading.Thread(target=run, name="mixrank-kernel", daemon=True).start()
+    threading.Thread(target=run, name="mixrank-solve", daemon=True).start()
     try:
-        while not done.wait(_POLL):
-            pass
-    except BaseException:  # KeyboardInterrupt above all: stop the kernel, wait for it, and re-raise
-        stop[0] = 1
+        while not done.wait(poll):
+            if tick is not None:
+                tick()
+    except BaseException:  # KeyboardInterrupt above all: stop the work, wait for it, and re-raise
+        stop()
         done.wait()
         raise
     if "error" in result:
         raise result["error"]
     return result["value"]
+
+
+def run_stoppable(kernel, *args):
+    """``kernel(*args, stop)``, run by :func:`run_in_thread` so that Ctrl-C stops it promptly.
+
+    ``kernel`` must be compiled with ``nogil=True`` and take as its last argument
+    ``stop``, an int64 array of one element (0 here), which it reads where it
+    reads its deadline, returning early once ``stop[0]`` is set (as Ctrl-C does).
+    """
+    stop = np.zeros(1, dtype=np.int64)
+    return run_in_thread(lambda: kernel(*args, stop), stop=lambda: stop.__setitem__(0, 1))

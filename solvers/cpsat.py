@@ -48,7 +48,6 @@ interrupted solve never comes back as a result.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from typing import Any, NamedTuple
 
@@ -56,7 +55,7 @@ import numpy as np
 
 from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
-from solvers._common import check_int_option
+from solvers._common import check_int_option, run_in_thread
 
 __all__ = ["solve_cpsat", "RTOL", "MAX_WORKERS", "MAX_SEED"]
 
@@ -326,29 +325,12 @@ def _search(built: _Model, clock: _Clock, seed: int, num_workers: int, log: bool
         if clock.left() < _PRESOLVE_BUILDS * build_time:  # short of time for a large model
             params.cp_model_presolve = False
             params.cp_model_probing_level = 0  # probing at the search start reads only a deterministic clock
-    result: dict[str, Any] = {}
-    done = threading.Event()  # not Thread.join: on Python 3.11 a join cut by Ctrl-C marks the thread as ended
 
-    def run() -> None:
-        try:
-            result["code"] = solver.solve(built.model)
-        except BaseException as exc:  # handed to the caller's thread
-            result["error"] = exc
-        finally:
-            done.set()
+    def watchdog() -> None:
+        if clock.left() < 0:  # CP-SAT overran its own limit (presolve can): stop it
+            solver.stop_search()
 
-    threading.Thread(target=run, name="mixrank-cpsat", daemon=True).start()
-    try:
-        while not done.wait(_POLL):
-            if clock.left() < 0:  # CP-SAT overran its own limit (presolve can): stop it
-                solver.stop_search()
-    except BaseException:  # KeyboardInterrupt above all: stop the search, wait for it, and re-raise
-        solver.stop_search()
-        done.wait()
-        raise
-    if "error" in result:
-        raise result["error"]
-    code = result["code"]
+    code = run_in_thread(lambda: solver.solve(built.model), stop=solver.stop_search, tick=watchdog, poll=_POLL)
     if code == cp_model.MODEL_INVALID:
         raise RuntimeError(f"CP-SAT rejected the model: {built.model.validate()}")
     return solver, code
