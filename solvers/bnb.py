@@ -43,12 +43,16 @@ value, no more PV on capped types and equal PV on types with a floor dominates,
 and the other is pruned (a hash table of the nodes seen).
 
 Plans. A beam search ranked by the same node bound gives a first plan
-(``width``), and the heuristic beam of :mod:`solvers.beam` (widths 12 and 64,
-about a millisecond on ``device``) another, often better one; the subgradient
-then runs again aiming at the better. A search that does
-not finish within its node budget restarts with a 4x budget, after a 4x wider
-beam and a neighbourhood search (windows of the plan re-planned exactly, the
-rest held fixed) have looked for a better plan: better plans prune more.
+(``width``); the subgradient then runs again aiming at it, and the beam again
+(4x wider) ranked by the split bound too. A search that does not finish within
+its node budget restarts with a 4x budget, after a 4x wider beam and a
+neighbourhood search (windows of the plan re-planned exactly, the rest held
+fixed) have looked for a better plan: better plans prune more, and a better
+plan is also a better target for the subgradient steps, which run again. (The
+heuristic beam of :mod:`solvers.beam` seeded the first plan once: it found
+better plans on some share-floor instances, but moved the subgradient's target
+on others, made one solver import another and compiled the beam's kernels with
+bnb's.)
 
 Anytime. With ``time_limit`` (or ``node_limit``) the search stops early and
 returns its best plan as FEASIBLE with a proven bound: the best bound among the
@@ -98,7 +102,7 @@ _FIRST_SHARE = 0.5  # of the subgradient steps, before the first plan
 _DEFLECT = 0.6  # deflection of the subgradient direction (Camerini-Fratta-Maffioli)
 _ROUND_NODES = 20_000  # nodes of the first search round
 _MAX_WIDTH = 256  # widest beam of the later rounds
-_LNS_WINDOW = 16  # slots re-planned at once by the neighbourhood search
+_LNS_WINDOW = 12  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
 _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
 _SPLIT_LEVELS = 256  # units of a capped type's PV in its knapsack, while pricing
@@ -107,8 +111,6 @@ _MAX_SPLIT = 4_000_000  # entries of the knapsack tables
 _FLOOR_LEVELS = 512  # units of a floored type's PV floor in its knapsack, while pricing
 _FLOOR_FINE = 1024  # ... and in the tables the search reads
 _MAX_FLOOR = 1_500_000  # entries of one floored type's knapsack table
-_SEED_RUNS = ({"width": 12}, {"width": 64})  # the heuristic beam (solvers.beam) that seeds the first plan
-_RESTART_RUNS = ({"width": 256, "local_search": 8, "cards_per_type": 2},)  # ... and a wider one at a restart
 
 
 def _reach_tables(lay):
@@ -426,33 +428,6 @@ def _memo(lay: _Layout, memo: bool):
     return table, dshift
 
 
-def _seed_plan(problem, deadline: float, runs=None):
-    """A first plan from the heuristic beam (:mod:`solvers.beam`) at a few widths: ``(value, plan)``.
-
-    Its prices set another ranking than the search's own beam, and its local
-    search re-places whole types, so it often starts the search from a much better
-    plan (a better plan prunes more). Only a plan that :meth:`~mixrank.MixProblem.check`
-    accepts is taken; ``(-inf, None)`` when none is found in time.
-    """
-    from solvers.beam import solve_beam
-
-    best_val, best_plan = -math.inf, None
-    for opts in _SEED_RUNS if runs is None else runs:
-        left = deadline - time.perf_counter()
-        if left <= 0.0:
-            break
-        sol = solve_beam(problem, **opts, time_limit=None if math.isinf(left) else left)
-        if sol.assignment is None or not math.isfinite(sol.objective):
-            continue
-        plan = np.asarray(sol.assignment, dtype=np.int64)
-        if np.all(plan < 0) or problem.check(plan):
-            continue
-        val = float(problem.objective(plan))
-        if val > best_val:
-            best_val, best_plan = val, plan.copy()
-    return best_val, best_plan
-
-
 def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
     from solvers import _bnb_kernels as kern
 
@@ -481,10 +456,6 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                                  deadline, beam_plan)
         if beam_val > inc_val:
             inc_val, inc_plan = beam_val, beam_plan
-    if width > 0:
-        val, plan = _seed_plan(problem, deadline)
-        if val > inc_val:
-            inc_val, inc_plan = val, plan
     timing["beam_time"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if lagrange_iters > first and time.perf_counter() < deadline:
@@ -492,6 +463,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     if time.perf_counter() < deadline:
         rel.improve_split(lagrange_iters, inc_val)
     L, f0 = rel.tables()
+    priced = inc_val  # the plan value the prices were aimed at
     timing["lagrange_time"] += time.perf_counter() - t0
     if rel.split.on and width > 0 and time.perf_counter() < deadline:
         # the beam again, ranked by the split bound too: a better first plan prunes more
@@ -530,10 +502,6 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                             deadline, beam_plan)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
-        if rounds == 1:
-            val, plan = _seed_plan(problem, deadline, _RESTART_RUNS)
-            if val > inc_val:
-                inc_val, inc_plan = val, plan
         if inc_val > -math.inf:
             # re-plan windows of the incumbent exactly, the rest of it held fixed
             step = max(1, _LNS_WINDOW // 2)
@@ -551,8 +519,15 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         if not rel.floors_tried and time.perf_counter() < deadline:
             # a hard instance: floors that a few cards must reach get knapsacks of their own
             rel.improve_split(lagrange_iters, inc_val, floors=True)
+            priced = inc_val
             if rel.floors_on:
                 L, f0 = rel.tables()
+        if inc_val > priced + _TOL_REL * abs(inc_val) + lay.tol_abs and time.perf_counter() < deadline:
+            # a better plan: the subgradient steps again, aimed at it (Polyak steps want the optimum)
+            rel.improve(lagrange_iters, inc_val)
+            rel.improve_split(lagrange_iters, inc_val, floors=rel.floors_on)
+            priced = inc_val
+            L, f0 = rel.tables()
         table[0][:] = -1  # the memo holds nodes of unfinished or restricted searches
     if not complete:
         if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
