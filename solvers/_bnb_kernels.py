@@ -352,7 +352,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
             pruned = False
             for probe in range(4):
                 e = (home + probe) & mask
-                if memo_key[e] == -1:
+                if memo_key[e] == 0:  # empty (a key holds its slot, >= 1)
                     if slot < 0:
                         slot = e
                     break

@@ -423,7 +423,8 @@ def _memo(lay: _Layout, memo: bool):
     if bits > 62:
         size = 1  # the distances do not pack into one key: no memo
     n_words = max(1, (lay.n + 63) // 64)
-    table = (np.full(size, -1, dtype=np.int64), np.zeros((size, n_words), dtype=np.uint64),
+    # key 0 marks an empty entry (a key holds the node's slot, >= 1): zeroed pages cost nothing until used
+    table = (np.zeros(size, dtype=np.int64), np.zeros((size, n_words), dtype=np.uint64),
              np.zeros((size, lay.t_count)), np.zeros(size))
     return table, dshift
 
@@ -460,7 +461,9 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     t0 = time.perf_counter()
     if lagrange_iters > first and time.perf_counter() < deadline:
         rel.improve(lagrange_iters - first, inc_val)
-    if time.perf_counter() < deadline:
+    # the plain bound already meets the plan (the search will only confirm it): no split relaxation, no beam
+    closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
+    if not closed and time.perf_counter() < deadline:
         rel.improve_split(lagrange_iters, inc_val)
     L, f0 = rel.tables()
     priced = inc_val  # the plan value the prices were aimed at
@@ -511,7 +514,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                 forced = inc_plan.copy()
                 forced[lo:lo + _LNS_WINDOW] = -2
                 trial = inc_plan.copy()
-                table[0][:] = -1
+                table[0][:] = 0
                 val, _, _ = run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, trial, inc_val,
                                           _LNS_NODES, deadline, _TOL_REL, lay.tol_abs, side, forced)
                 if val > inc_val:
@@ -528,7 +531,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
             rel.improve_split(lagrange_iters, inc_val, floors=rel.floors_on)
             priced = inc_val
             L, f0 = rel.tables()
-        table[0][:] = -1  # the memo holds nodes of unfinished or restricted searches
+        table[0][:] = 0  # the memo holds nodes of unfinished or restricted searches
     if not complete:
         if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
             bound = max(bound, inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs)
