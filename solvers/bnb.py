@@ -61,7 +61,10 @@ clock is read every 1024 nodes inside the kernels and every 16 subgradient
 steps; ``stats["overrun"]`` says how far past the limit the solver returned.
 Ctrl-C stops a kernel as promptly (they run in a helper thread and read a stop flag
 where they read the clock, :func:`solvers._common.run_stoppable`) and is raised
-again as ``KeyboardInterrupt``: an interrupted solve returns nothing.
+again as ``KeyboardInterrupt``: an interrupted solve returns nothing. Short runs
+(a search's first 2000 nodes, a small beam: milliseconds) run in the calling
+thread instead, which Ctrl-C interrupts once they return: on a busy machine each
+hand-off to a helper thread waits milliseconds for the scheduler.
 
 Optimality is up to a relative tolerance of ``1e-9``: a node is pruned when its
 bound does not beat the plan's value ``v`` by more than ``1e-9 * |v|`` (plus
@@ -105,6 +108,8 @@ _MAX_WIDTH = 256  # widest beam of the later rounds
 _LNS_WINDOW = 12  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
 _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
+_INLINE_NODES = 2000  # a search's first nodes run in the calling thread (no hand-off to a helper)
+_INLINE_WORK = 100_000  # width * K * (N + 1) up to which a beam runs in the calling thread
 _SPLIT_LEVELS = 256  # units of a capped type's PV in its knapsack, while pricing
 _SPLIT_FINE = 2048  # ... and in the tables the search reads
 _MAX_SPLIT = 4_000_000  # entries of the knapsack tables
@@ -429,9 +434,44 @@ def _memo(lay: _Layout, memo: bool):
     return table, dshift
 
 
-def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
+def _beam(lay: _Layout, L, R, f0: float, width: int, inc_val: float, deadline: float):
+    """The beam of the kernels at ``width``: ``(value, plan)``, -inf when it finds nothing above ``inc_val``.
+
+    A small beam (``width * K * (N + 1)`` up to ``_INLINE_WORK``, a few milliseconds) runs in this thread:
+    a helper thread (:func:`~solvers._common.run_stoppable`) costs two scheduler hand-offs, milliseconds
+    each on a busy machine, and Ctrl-C is heard as soon as it returns.
+    """
     from solvers import _bnb_kernels as kern
 
+    plan = np.full(lay.k, -1, dtype=np.int64)
+    args = (lay.P, L, R, lay.dist0, f0, width, inc_val, _TOL_REL, lay.tol_abs, deadline, plan)
+    if width * lay.k * (lay.n + 1) <= _INLINE_WORK:
+        return kern.beam(*args, np.zeros(1, dtype=np.int64)), plan
+    return run_stoppable(kern.beam, *args), plan
+
+
+def _search(lay: _Layout, L, R, f0: float, memo, plan, inc_val: float, cap: int, deadline: float, counters,
+            forced):
+    """The search of the kernels, up to ``cap`` nodes: ``(inc_val, bound, complete)``; ``plan`` updated in place.
+
+    Its first ``_INLINE_NODES`` nodes run in this thread (most searches end there; see :func:`_beam`); one
+    that goes on starts again in a helper thread, the memo cleared, the better plan kept.
+    """
+    from solvers import _bnb_kernels as kern
+
+    table, dshift = memo
+    first = min(cap, _INLINE_NODES)
+    before = int(counters[0])
+    inc_val, bound, complete = kern.search(lay.P, L, R, lay.dist0, f0, table, dshift, plan, inc_val, first, deadline,
+                                           _TOL_REL, lay.tol_abs, counters, forced, np.zeros(1, dtype=np.int64))
+    if complete or first == cap or time.perf_counter() >= deadline:
+        return inc_val, bound, complete
+    table[0][:] = 0  # the memo holds the unfinished search's nodes
+    return run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, plan, inc_val,
+                         cap - (int(counters[0]) - before), deadline, _TOL_REL, lay.tol_abs, counters, forced)
+
+
+def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
     deadline = math.inf if time_limit is None else start + float(time_limit)
     lay = _Layout(problem)
     k = lay.k
@@ -452,9 +492,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     beam_val = -math.inf
     if width > 0 and time.perf_counter() < deadline:
         L, f0 = rel.tables()
-        beam_plan = np.full(k, -1, dtype=np.int64)
-        beam_val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, width, inc_val, _TOL_REL, lay.tol_abs,
-                                 deadline, beam_plan)
+        beam_val, beam_plan = _beam(lay, L, R, f0, width, inc_val, deadline)
         if beam_val > inc_val:
             inc_val, inc_plan = beam_val, beam_plan
     timing["beam_time"] = time.perf_counter() - t0
@@ -471,9 +509,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     if rel.split.on and width > 0 and time.perf_counter() < deadline:
         # the beam again, ranked by the split bound too: a better first plan prunes more
         t0 = time.perf_counter()
-        beam_plan = np.full(k, -1, dtype=np.int64)
-        val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, width * 4, inc_val, _TOL_REL, lay.tol_abs,
-                            deadline, beam_plan)
+        val, beam_plan = _beam(lay, L, R, f0, width * 4, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
         beam_val = max(beam_val, val)
@@ -495,14 +531,12 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         rounds += 1
         left = limit - int(counters[0])
         cap = min(left, budget) if width > 0 else left
-        inc_val, bound, complete = run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, inc_plan,
-                                                 inc_val, cap, deadline, _TOL_REL, lay.tol_abs, counters, free)
+        inc_val, bound, complete = _search(lay, L, R, f0, (table, dshift), inc_plan, inc_val, cap, deadline,
+                                           counters, free)
         if complete or cap == left:
             break
         beam_width, budget = min(beam_width * 4, _MAX_WIDTH), budget * 4
-        beam_plan = np.full(k, -1, dtype=np.int64)
-        val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, beam_width, inc_val, _TOL_REL, lay.tol_abs,
-                            deadline, beam_plan)
+        val, beam_plan = _beam(lay, L, R, f0, beam_width, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
         if inc_val > -math.inf:
@@ -515,8 +549,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
                 forced[lo:lo + _LNS_WINDOW] = -2
                 trial = inc_plan.copy()
                 table[0][:] = 0
-                val, _, _ = run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, trial, inc_val,
-                                          _LNS_NODES, deadline, _TOL_REL, lay.tol_abs, side, forced)
+                val, _, _ = _search(lay, L, R, f0, (table, dshift), trial, inc_val, _LNS_NODES, deadline, side, forced)
                 if val > inc_val:
                     inc_val, inc_plan = val, trial
         if not rel.floors_tried and time.perf_counter() < deadline:
