@@ -105,6 +105,7 @@ _FIRST_SHARE = 0.5  # of the subgradient steps, before the first plan
 _DEFLECT = 0.6  # deflection of the subgradient direction (Camerini-Fratta-Maffioli)
 _ROUND_NODES = 20_000  # nodes of the first search round
 _MAX_WIDTH = 256  # widest beam of the later rounds
+_SPLIT_BEAM = 1  # the beam ranked by the split bound too: this many times `width`
 _LNS_WINDOW = 12  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
 _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
@@ -509,7 +510,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     if rel.split.on and width > 0 and time.perf_counter() < deadline:
         # the beam again, ranked by the split bound too: a better first plan prunes more
         t0 = time.perf_counter()
-        val, beam_plan = _beam(lay, L, R, f0, width * 4, inc_val, deadline)
+        val, beam_plan = _beam(lay, L, R, f0, width * _SPLIT_BEAM, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
         beam_val = max(beam_val, val)
