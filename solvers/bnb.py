@@ -105,6 +105,7 @@ _FIRST_SHARE = 0.5  # of the subgradient steps, before the first plan
 _DEFLECT = 0.6  # deflection of the subgradient direction (Camerini-Fratta-Maffioli)
 _ROUND_NODES = 20_000  # nodes of the first search round
 _MAX_WIDTH = 256  # widest beam of the later rounds
+_SPLIT_SHARE = 0.5  # subgradient steps of the split relaxation, relative to `lagrange_iters`
 _SPLIT_BEAM = 1  # the beam ranked by the split bound too: this many times `width`
 _LNS_WINDOW = 12  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
@@ -503,7 +504,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     # the plain bound already meets the plan (the search will only confirm it): no split relaxation, no beam
     closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
     if not closed and time.perf_counter() < deadline:
-        rel.improve_split(lagrange_iters, inc_val)
+        rel.improve_split(int(lagrange_iters * _SPLIT_SHARE), inc_val)
     L, f0 = rel.tables()
     priced = inc_val  # the plan value the prices were aimed at
     timing["lagrange_time"] += time.perf_counter() - t0
