@@ -23,7 +23,7 @@ from solvers._core.dp import backward_dp, best_reduced, walk_path
 from solvers._core.resources import code_left
 
 __all__ = ["Rows", "Prices", "Steps", "new_prices", "copy_prices", "dual_bound", "improve_prices", "record_step",
-           "steps_done", "step_length"]
+           "steps_done", "step_length", "step_prices"]
 
 NEG = -np.inf
 
@@ -107,12 +107,20 @@ def _direction(rows, prices, use, pv_sum, count, d, deflect):
 
 
 @njit(cache=True)
-def _step(prices, d, step):
-    """``prices -= step * d``, projected on the non-negative orthant."""
-    prices.mu[:] = np.maximum(0.0, prices.mu - step * d.mu)
-    prices.alpha[:] = np.maximum(0.0, prices.alpha - step * d.alpha)
-    prices.beta[:] = np.maximum(0.0, prices.beta - step * d.beta)
-    prices.gamma[:] = np.maximum(0.0, prices.gamma - step * d.gamma)
+def _step_down(x, d, step):
+    """``x -= step * d`` in place, held at zero or above."""
+    for i in range(x.shape[0]):
+        v = x[i] - step * d[i]
+        x[i] = v if v > 0.0 else 0.0
+
+
+@njit(cache=True)
+def step_prices(prices, d, step):
+    """``prices -= step * d``, projected on the non-negative orthant (in place: no work arrays per step)."""
+    _step_down(prices.mu, d.mu, step)
+    _step_down(prices.alpha, d.alpha, step)
+    _step_down(prices.beta, d.beta, step)
+    _step_down(prices.gamma, d.gamma, step)
 
 
 class Steps(NamedTuple):
@@ -181,7 +189,7 @@ def improve_prices(rows, trans, res, prices, lower, iters, deadline, scale, H, c
         norm = _direction(rows, prices, use, pv_sum, count, d, deflect)
         if norm <= 0.0:
             break  # the path keeps every relaxed row with complementary slackness
-        _step(prices, d, step_length(steps, bound, lower, norm))
+        step_prices(prices, d, step_length(steps, bound, lower, norm))
     copy_prices(best_prices, prices)
     dual_bound(rows, prices, trans, res, r, arg, H, choice)
     return steps.best, it

@@ -26,7 +26,7 @@ from numba import njit
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
 from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
-from solvers._core.prices import Prices, Steps, record_step, step_length, steps_done
+from solvers._core.prices import Prices, Steps, record_step, step_length, step_prices, steps_done
 
 __all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
            "split_bound", "improve_split"]
@@ -249,9 +249,7 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
         if norm <= 0.0:
             break
         step = step_length(steps, bound, lower, norm)
-        prices.mu[:] = np.maximum(0.0, prices.mu - step * d.mu)
-        prices.beta[:] = np.maximum(0.0, prices.beta - step * d.beta)
-        prices.gamma[:] = np.maximum(0.0, prices.gamma - step * d.gamma)
+        step_prices(prices, d, step)  # its alpha and d.alpha stay zero
         lam -= step * d_lam
     prices.mu[:] = best_mu
     prices.beta[:] = best_beta
