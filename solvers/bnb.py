@@ -48,11 +48,7 @@ Plans. A beam search ranked by the same node bound gives a first plan
 its node budget restarts with a 4x budget, after a 4x wider beam and a
 neighbourhood search (windows of the plan re-planned exactly, the rest held
 fixed) have looked for a better plan: better plans prune more, and a better
-plan is also a better target for the subgradient steps, which run again. (The
-heuristic beam of :mod:`solvers.beam` seeded the first plan once: it found
-better plans on some share-floor instances, but moved the subgradient's target
-on others, made one solver import another and compiled the beam's kernels with
-bnb's.)
+plan is also a better target for the subgradient steps, which run again.
 
 Anytime. With ``time_limit`` (or ``node_limit``) the search stops early and
 returns its best plan as FEASIBLE with a proven bound: the best bound among the

@@ -13,8 +13,16 @@ from strategies import random_problem
 from solvers._core.dp import backward_dp, new_tables
 from solvers._core.gaps import build_states, gap_states
 from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
-from solvers._core.prices import (Rows, Steps, dual_bound, improve_prices, new_prices, record_step, step_length,
-                                  steps_done)
+from solvers._core.prices import (
+    Rows,
+    Steps,
+    dual_bound,
+    improve_prices,
+    new_prices,
+    record_step,
+    step_length,
+    steps_done,
+)
 from solvers._core.resources import left_units, no_resources, pv_resources
 from solvers._core.split import improve_split, need_left, new_floor_sacks, new_split_tables, split_bound
 
