@@ -469,6 +469,25 @@ def _search(lay: _Layout, L, R, f0: float, memo, plan, inc_val: float, cap: int,
                          cap - (int(counters[0]) - before), deadline, _TOL_REL, lay.tol_abs, counters, forced)
 
 
+def _windows(lay: _Layout, L, R, f0: float, memo, inc_val: float, inc_plan, deadline: float, side):
+    """The neighbourhood search: windows of ``_LNS_WINDOW`` slots of the plan re-planned exactly (up to
+    ``_LNS_NODES`` nodes each), the rest held fixed; returns the better ``(inc_val, inc_plan)``."""
+    if inc_val == -math.inf:
+        return inc_val, inc_plan
+    step = max(1, _LNS_WINDOW // 2)
+    for lo in range(0, max(1, lay.k - step), step):
+        if time.perf_counter() >= deadline:
+            break
+        forced = inc_plan.copy()
+        forced[lo:lo + _LNS_WINDOW] = -2
+        trial = inc_plan.copy()
+        memo[0][0][:] = 0
+        val, _, _ = _search(lay, L, R, f0, memo, trial, inc_val, _LNS_NODES, deadline, side, forced)
+        if val > inc_val:
+            inc_val, inc_plan = val, trial
+    return inc_val, inc_plan
+
+
 def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
     deadline = math.inf if time_limit is None else start + float(time_limit)
     lay = _Layout(problem)
@@ -537,19 +556,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         val, beam_plan = _beam(lay, L, R, f0, beam_width, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
-        if inc_val > -math.inf:
-            # re-plan windows of the incumbent exactly, the rest of it held fixed
-            step = max(1, _LNS_WINDOW // 2)
-            for lo in range(0, max(1, k - step), step):
-                if time.perf_counter() >= deadline:
-                    break
-                forced = inc_plan.copy()
-                forced[lo:lo + _LNS_WINDOW] = -2
-                trial = inc_plan.copy()
-                table[0][:] = 0
-                val, _, _ = _search(lay, L, R, f0, (table, dshift), trial, inc_val, _LNS_NODES, deadline, side, forced)
-                if val > inc_val:
-                    inc_val, inc_plan = val, trial
+        inc_val, inc_plan = _windows(lay, L, R, f0, (table, dshift), inc_val, inc_plan, deadline, side)
         if not rel.floors_tried and time.perf_counter() < deadline:
             # a hard instance: floors that a few cards must reach get knapsacks of their own
             rel.improve_split(lagrange_iters, inc_val, floors=True)
