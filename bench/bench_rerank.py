@@ -52,25 +52,39 @@ def fit_evaluator(log, args, label):
     return ev
 
 
-def section_exhaustive(args, out):
-    print("1. exhaustive optimum, N 8, K 5")
-    env = SlateEnv(SlateConfig(n_items=8, list_len=5))
-    ev = fit_evaluator(env.log(args.log, seed=args.seed + 1), args, "N8 K5")
+def exhaustive_ratios(env, n_log, args):
+    """Fit on ``n_log`` lists of the N 8, K 5 world; true clicks / optimum of the served list, greedy, the evaluator's own pick."""
+    ev = fit_evaluator(env.log(n_log, seed=args.seed + 1), args, "N8 K5")
     batch = env.sample(args.small_requests, seed=args.seed + 2)
     _, best = env.optimum(batch)
-    ret = SequenceRetriever(ev)
-    served = ret.rank_many(batch.items, 5, context=batch.context)
+    served = SequenceRetriever(ev).rank_many(batch.items, 5, context=batch.context)
     greedy = Greedy().generate(ev, ev.requests(batch.items, batch.context), 5)[:, 0]
-    ratio = env.expected_clicks(batch, served.orders)[:, 0] / best
-    g_ratio = env.expected_clicks(batch, greedy)[:, 0] / best
-    # the evaluator's own exhaustive optimum: separates search error from evaluator error
+    # the evaluator's own exhaustive optimum (all 6,720 lists scored): separates search error from evaluator error
     every = all_lists(8, 5)
-    ev_best = np.stack([every[np.argmax(ev.score(batch.items[r], every, context=batch.context[r]))] for r in range(len(batch))])
-    e_ratio = env.expected_clicks(batch, ev_best)[:, 0] / best
-    print(f"  served / optimum: mean {ratio.mean():.2%} (min {ratio.min():.2%}); greedy point-wise {g_ratio.mean():.2%}; "
-          f"the evaluator's exhaustive pick {e_ratio.mean():.2%}; {len(batch)} requests, shares {served.shares()}")
-    out["exhaustive"] = {"ratio": float(ratio.mean()), "min": float(ratio.min()), "greedy_ratio": float(g_ratio.mean()),
-                         "evaluator_exhaustive_ratio": float(e_ratio.mean()), "requests": len(batch)}
+    scores = np.concatenate([ev.score(batch.items[a:a + 8], np.broadcast_to(every, (len(batch.items[a:a + 8]), *every.shape)),
+                                      context=batch.context[a:a + 8]) for a in range(0, len(batch), 8)])
+    ratio = env.expected_clicks(batch, served.orders)[:, 0] / best
+    return {"log": n_log, "ratio": float(ratio.mean()), "min": float(ratio.min()),
+            "greedy_ratio": float((env.expected_clicks(batch, greedy)[:, 0] / best).mean()),
+            "evaluator_exhaustive_ratio": float((env.expected_clicks(batch, every[scores.argmax(1)])[:, 0] / best).mean()),
+            "requests": len(batch), "shares": served.shares(), "fit_s": ev.fit_results["list"].wall_time}
+
+
+def section_exhaustive(args, out):
+    print(f"1. exhaustive optimum, N 8, K 5 ({args.exhaustive_log} logged lists)")
+    env = SlateEnv(SlateConfig(n_items=8, list_len=5))
+    res = exhaustive_ratios(env, args.exhaustive_log, args)
+    print(f"  served / optimum: mean {res['ratio']:.2%} (min {res['min']:.2%}); greedy point-wise {res['greedy_ratio']:.2%}; "
+          f"the evaluator's exhaustive pick {res['evaluator_exhaustive_ratio']:.2%}; {res['requests']} requests, "
+          f"shares {res['shares']}")
+    out["exhaustive"] = res
+    if args.curve:
+        out["exhaustive_curve"] = []
+        for n_log in (int(v) for v in args.curve.split(",")):
+            r = exhaustive_ratios(env, n_log, args)
+            print(f"  curve: {n_log} logged lists: served {r['ratio']:.2%} (min {r['min']:.2%}), evaluator's exhaustive "
+                  f"pick {r['evaluator_exhaustive_ratio']:.2%}, fit {r['fit_s']:.0f} s")
+            out["exhaustive_curve"].append(r)
 
 
 def build_retriever(env, log, args, label):
@@ -226,7 +240,9 @@ def main() -> None:
     ap.add_argument("--small-requests", type=int, default=200)
     ap.add_argument("--pool-requests", type=int, default=200)
     ap.add_argument("--latency-requests", type=int, default=200)
-    ap.add_argument("--log", type=int, default=20000, help="logged lists per world")
+    ap.add_argument("--log", type=int, default=20000, help="logged lists per world (but the N 8, K 5 one)")
+    ap.add_argument("--exhaustive-log", type=int, default=200000, help="logged lists of the N 8, K 5 world")
+    ap.add_argument("--curve", default="", help="comma-separated log sizes: N 8, K 5 ratio vs log size (one fit each)")
     ap.add_argument("--ptr-steps", type=int, default=300)
     ap.add_argument("--width", type=int, default=4)
     ap.add_argument("--members", type=int, default=1, help="list models averaged in each evaluator (Evaluator(members=))")
@@ -239,7 +255,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.requests, args.small_requests, args.pool_requests, args.latency_requests = 100, 30, 20, 30
-        args.log, args.ptr_steps = 2000, 30
+        args.log, args.exhaustive_log, args.ptr_steps = 2000, 2000, 30
     torch.manual_seed(args.seed)
     out: dict = {"args": vars(args)}
     start = time.perf_counter()

@@ -11,6 +11,10 @@ request, candidate indices in order). Built in:
   remaining candidates in point-wise order, scores all completed lists with the
   evaluator in one batch, and keeps the ``width`` best prefixes. With a width at
   least the number of prefixes it scores every ordered list (exhaustive search).
+  Then a local search polishes the best list: every swap of two positions and
+  every replacement of one item by an unused candidate is scored in one batch,
+  and the best move is taken while it improves the score (``local_search``
+  rounds at most).
 * :class:`~mixrank.rerank.ptrnet.PtrNetGenerator` — a Pointer Network (see there).
 
 Examples
@@ -34,7 +38,7 @@ import torch
 from mixrank.errors import ProblemError, SolverError
 from mixrank.rerank._arrays import Requests
 
-__all__ = ["Generator", "Greedy", "Beam", "list_scores_t"]
+__all__ = ["Generator", "Greedy", "Beam", "list_scores_t", "polish"]
 
 
 class Generator(Protocol):
@@ -109,23 +113,33 @@ class Beam:
         before scoring (default); ``False`` scores the prefix alone.
     weights : array (K,), optional
         Position weights of the score (default: expected clicks).
+    local_search : int >= 0
+        Rounds of local search on the best final list (swap two positions, or
+        replace one item by an unused candidate; the best improving move per
+        round); the polished list replaces the beam's best. 0 turns it off.
     """
 
     name = "beam"
 
-    def __init__(self, width: int = 4, complete: bool = True, weights: Any = None) -> None:
+    def __init__(self, width: int = 4, complete: bool = True, weights: Any = None, local_search: int = 2) -> None:
         if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
             raise SolverError(f"width must be an int >= 1; got {width!r}")
-        self.width, self.complete = int(width), bool(complete)
+        if isinstance(local_search, bool) or not isinstance(local_search, (int, np.integer)) or local_search < 0:
+            raise SolverError(f"local_search must be an int >= 0; got {local_search!r}")
+        self.width, self.complete, self.local_search = int(width), bool(complete), int(local_search)
         self.weights = None if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float32))
 
     def __repr__(self) -> str:
-        return f"Beam(width={self.width}, complete={self.complete})"
+        return f"Beam(width={self.width}, complete={self.complete}, local_search={self.local_search})"
 
     def generate(self, evaluator: Any, requests: Requests, k: int) -> np.ndarray:
         k = _check_k(requests, k)
         with torch.inference_mode():
-            return self._search(evaluator, requests, k)[0].numpy()
+            beams, scores = self._search(evaluator, requests, k)
+            if self.local_search:
+                beams = beams.clone()
+                beams[:, 0] = polish(evaluator, requests, beams[:, 0], scores[:, 0], self.local_search, self.weights)
+            return beams.numpy()
 
     def _search(self, ev: Any, req: Requests, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         r, n = req.items.shape[:2]
@@ -156,3 +170,59 @@ class Beam:
         # dead beams (fewer prefixes than the width) repeat the best list
         beams = torch.where(alive[..., None], beams, beams[:, :1])
         return beams, scores
+
+
+def _moves(n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The local search's neighbourhood of a list of ``k`` positions over ``n`` candidates.
+
+    Returns ``(source, item)``, both (M, k) with M = k(k-1)/2 swaps + k*n replacements:
+    a neighbour's position s holds the current list's position ``source[m, s]``, or
+    candidate ``item[m, s]`` where ``source`` is -1 (a replacement).
+    """
+    base = torch.arange(k)
+    swaps = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            p = base.clone()
+            p[i], p[j] = j, i
+            swaps.append(p)
+    source = torch.cat([torch.stack(swaps) if swaps else base[None, :0].expand(0, k),
+                        base.repeat(k * n, 1)])
+    item = torch.full_like(source, -1)
+    rows = torch.arange(k * n) + len(swaps)
+    pos = torch.arange(k).repeat_interleave(n)
+    source[rows, pos] = -1
+    item[rows, pos] = torch.arange(n).repeat(k)
+    return source, item
+
+
+def polish(evaluator: Any, req: Requests, lists: torch.Tensor, scores: torch.Tensor, rounds: int,
+           weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Local search from ``lists`` (R, K) with evaluator ``scores`` (R,): best-improvement swaps and replacements.
+
+    Each round scores every neighbour (see :func:`_moves`) of every request in one
+    batch and moves to the best one if it beats the current score; stops early when
+    no request improves. Returns the polished lists (R, K).
+    """
+    r, k = lists.shape
+    n = req.items.shape[1]
+    source, item = _moves(n, k)
+    encoded = evaluator.encode_t(req)
+    valid = torch.arange(n)[None, :] < torch.from_numpy(req.n_items)[:, None]  # (R, N)
+    w = None if weights is None else weights[:k]
+    cur, best = lists.clone(), scores.clone()
+    for _ in range(rounds):
+        taken = torch.gather(cur, 1, source.clamp(min=0).reshape(1, -1).expand(r, -1)).reshape(r, *source.shape)
+        nb = torch.where(source >= 0, taken, item)  # (R, M, K)
+        used = torch.zeros((r, n), dtype=torch.bool).scatter_(1, cur, True)
+        new = item.max(dim=1).values  # the replacing candidate of each move (-1 for swaps)
+        ok = (new < 0) | (~used & valid).gather(1, new.clamp(min=0).expand(r, -1))
+        s = list_scores_t(evaluator, req, nb, encoded, w)
+        s = torch.where(ok, s, torch.tensor(-torch.inf))
+        top, arg = s.max(dim=1)
+        better = top > best + 1e-7
+        if not bool(better.any()):
+            break
+        cur = torch.where(better[:, None], nb[torch.arange(r), arg], cur)
+        best = torch.where(better, top, best)
+    return cur
