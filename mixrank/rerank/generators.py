@@ -9,7 +9,8 @@ request, candidate indices in order). Built in:
 * :class:`Beam` — beam search over positions: each step extends every kept
   prefix by every unused candidate, completes each extension with the best
   remaining candidates in point-wise order, scores all completed lists with the
-  evaluator in one batch, and keeps the ``width`` best prefixes. With a width at
+  evaluator in one batch, and keeps the ``width`` best prefixes (by default as
+  wide as a budget of about 1,200 scored lists per request allows). With a width at
   least the number of prefixes it scores every ordered list (exhaustive search).
   Then a local search polishes the best list: every swap of two positions and
   every replacement of one item by an unused candidate is scored in one batch,
@@ -106,8 +107,14 @@ class Beam:
 
     Parameters
     ----------
-    width : int >= 1
-        Prefixes kept per step; the final ``width`` lists are the candidates.
+    width : int >= 1, optional
+        Prefixes kept per step; the final ``width`` lists are the candidates. By
+        default it follows from ``budget``.
+    budget : int >= 1
+        With no ``width``: about this many lists scored per request, so the width is
+        ``max(4, budget // (N * K))`` — 4 for N 30, K 10, and 30 for N 8, K 5, where a
+        width of 4 found the evaluator's best list in a third of the requests, and
+        a width of 30 in nearly all (near-exhaustive at a fifth of the cost).
     complete : bool
         Complete each prefix with the best remaining candidates (point-wise order)
         before scoring (default); ``False`` scores the prefix alone.
@@ -121,16 +128,26 @@ class Beam:
 
     name = "beam"
 
-    def __init__(self, width: int = 4, complete: bool = True, weights: Any = None, local_search: int = 2) -> None:
-        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-            raise SolverError(f"width must be an int >= 1; got {width!r}")
+    def __init__(self, width: int | None = None, complete: bool = True, weights: Any = None, local_search: int = 2,
+                 budget: int = 1200) -> None:
+        if width is not None and (isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1):
+            raise SolverError(f"width must be an int >= 1 or None; got {width!r}")
+        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+            raise SolverError(f"budget must be an int >= 1; got {budget!r}")
+        self.budget = int(budget)
         if isinstance(local_search, bool) or not isinstance(local_search, (int, np.integer)) or local_search < 0:
             raise SolverError(f"local_search must be an int >= 0; got {local_search!r}")
-        self.width, self.complete, self.local_search = int(width), bool(complete), int(local_search)
+        self.width = None if width is None else int(width)
+        self.complete, self.local_search = bool(complete), int(local_search)
         self.weights = None if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float32))
 
     def __repr__(self) -> str:
-        return f"Beam(width={self.width}, complete={self.complete}, local_search={self.local_search})"
+        width = f"{self.width}" if self.width is not None else f"None, budget={self.budget}"
+        return f"Beam(width={width}, complete={self.complete}, local_search={self.local_search})"
+
+    def width_for(self, n: int, k: int) -> int:
+        """The beam's width for ``n`` candidates and lists of ``k``: ``width``, or ``max(4, budget // (n * k))``."""
+        return self.width if self.width is not None else max(4, self.budget // max(n * k, 1))
 
     def generate(self, evaluator: Any, requests: Requests, k: int) -> np.ndarray:
         k = _check_k(requests, k)
@@ -143,6 +160,7 @@ class Beam:
 
     def _search(self, ev: Any, req: Requests, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         r, n = req.items.shape[:2]
+        width = self.width_for(int(req.n_items.max()), k)
         encoded = ev.encode_t(req)
         valid = torch.arange(n)[None, :] < torch.from_numpy(req.n_items)[:, None]
         order = pointwise_order(ev, req) if self.complete else None
@@ -162,7 +180,7 @@ class Beam:
             w = None if self.weights is None else self.weights[: ext.shape[3]]
             s = list_scores_t(ev, req, ext.reshape(r, b * n, -1), encoded, w)  # (R, B*N)
             s = torch.where(allowed.reshape(r, b * n), s, torch.tensor(-torch.inf))
-            keep = min(self.width, b * n)
+            keep = min(width, b * n)
             top_s, top_i = torch.topk(s, keep, dim=1)
             alive = torch.isfinite(top_s)
             beams = torch.gather(ext[..., : t + 1].reshape(r, b * n, t + 1), 1, top_i[..., None].expand(-1, -1, t + 1))
