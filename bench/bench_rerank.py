@@ -20,8 +20,9 @@ learned evaluator, to avoid the "likelihood trap"). Sections:
 6. ``pool`` — mixing pages: true (gain-weighted) clicks of the evaluator's pick
    among the beam solver's pool (``n_solutions=8``) vs the pool's top plan, with a CI.
 
-Run: ``python bench/bench_rerank.py`` (about 3 minutes on 2 quiet cores; ``--quick``
-for a smoke run). ``--json FILE`` writes the figures.
+Run: ``OMP_NUM_THREADS=1 python bench/bench_rerank.py`` (13 minutes on a loaded 2-core
+machine, a third of it the N 8, K 5 evaluator's fit on 200,000 lists; ``--quick`` for a
+smoke run). ``--json FILE`` writes the figures.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def section_latency(args, out):
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     rets = (("default", SequenceRetriever(ev)),
+            ("no_local_search", SequenceRetriever(ev, [Greedy(), Beam(local_search=0)])),
             ("with_ptrnet", SequenceRetriever(ev, [Greedy(), Beam(width=args.width), PtrNetGenerator(net, width=args.width)])))
     res = {}
     for label, r in rets:
