@@ -43,19 +43,21 @@ def test_full_width_beam_equals_exhaustive_search(world, complete):
         assert lists[r].max() < req.n_items[r]
 
 
-def _neighbours(order, n):
-    """Every swap of two positions and every replacement by an unused candidate, by plain loops."""
+def _neighbours(order, n, appeal=None, m=None):
+    """Every swap of two positions and every replacement by an unused candidate (the ``m`` best by ``appeal``), by loops."""
+    unused = [c for c in range(n) if c not in order]
+    if m is not None:
+        unused = sorted(unused, key=lambda c: -appeal[c])[:m]
     out = []
     for i in range(len(order)):
         for j in range(i + 1, len(order)):
             o = list(order)
             o[i], o[j] = o[j], o[i]
             out.append(o)
-        for c in range(n):
-            if c not in order:
-                o = list(order)
-                o[i] = c
-                out.append(o)
+        for c in unused:
+            o = list(order)
+            o[i] = c
+            out.append(o)
     return out
 
 
@@ -75,6 +77,15 @@ def test_local_search_ends_at_a_local_optimum_and_never_worsens(world):
         assert mine >= float(s0[r]) - 1e-6
         others = ev.score(b.items[r], _neighbours(got[r].tolist(), n), context=b.context[r], n_items=n)
         assert others.max() <= mine + 1e-5
+    # replacements only by the best unused candidate in point-wise order
+    with torch.inference_mode():
+        got = polish(ev, req, start, s0, rounds=50, replacements=1).numpy()
+    for r in range(6):
+        n = int(n_items[r])
+        mine = ev.score(b.items[r], got[r:r + 1], context=b.context[r], n_items=n)[0]
+        appeal = ev.item_scores(b.items[r], b.context[r], n_items=n)
+        others = ev.score(b.items[r], _neighbours(got[r].tolist(), n, appeal, 1), context=b.context[r], n_items=n)
+        assert got[r].max() < n and others.max() <= mine + 1e-5
     # in the beam: the polished list replaces the best, so it scores at least as well as without local search
     plain = Beam(width=1, local_search=0).generate(ev, req, 3)
     polished = Beam(width=1, local_search=3).generate(ev, req, 3)

@@ -13,7 +13,8 @@ request, candidate indices in order). Built in:
   wide as a budget of about 1,200 scored lists per request allows). With a width at
   least the number of prefixes it scores every ordered list (exhaustive search).
   Then a local search polishes the best list: every swap of two positions and
-  every replacement of one item by an unused candidate is scored in one batch,
+  every replacement of one item by one of the 8 best unused candidates (point-wise
+  order) is scored in one batch,
   and the best move is taken while it improves the score (``local_search``
   rounds at most).
 * :class:`~mixrank.rerank.ptrnet.PtrNetGenerator` — a Pointer Network (see there).
@@ -122,8 +123,9 @@ class Beam:
         Position weights of the score (default: expected clicks).
     local_search : int >= 0
         Rounds of local search on the best final list (swap two positions, or
-        replace one item by an unused candidate; the best improving move per
-        round); the polished list replaces the beam's best. 0 turns it off.
+        replace one item by one of the 8 best unused candidates in point-wise
+        order; the best improving move per round); the polished list replaces the
+        beam's best. 0 turns it off.
     """
 
     name = "beam"
@@ -190,51 +192,48 @@ class Beam:
         return beams, scores
 
 
-def _moves(n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The local search's neighbourhood of a list of ``k`` positions over ``n`` candidates.
-
-    Returns ``(source, item)``, both (M, k) with M = k(k-1)/2 swaps + k*n replacements:
-    a neighbour's position s holds the current list's position ``source[m, s]``, or
-    candidate ``item[m, s]`` where ``source`` is -1 (a replacement).
-    """
-    base = torch.arange(k)
-    swaps = []
+def _swaps(k: int) -> torch.Tensor:
+    """(k(k-1)/2, k): the position permutations that swap two positions of a list of ``k``."""
+    out = []
     for i in range(k):
         for j in range(i + 1, k):
-            p = base.clone()
+            p = torch.arange(k)
             p[i], p[j] = j, i
-            swaps.append(p)
-    source = torch.cat([torch.stack(swaps) if swaps else base[None, :0].expand(0, k),
-                        base.repeat(k * n, 1)])
-    item = torch.full_like(source, -1)
-    rows = torch.arange(k * n) + len(swaps)
-    pos = torch.arange(k).repeat_interleave(n)
-    source[rows, pos] = -1
-    item[rows, pos] = torch.arange(n).repeat(k)
-    return source, item
+            out.append(p)
+    return torch.stack(out) if out else torch.zeros((0, k), dtype=torch.long)
 
 
 def polish(evaluator: Any, req: Requests, lists: torch.Tensor, scores: torch.Tensor, rounds: int,
-           weights: torch.Tensor | None = None) -> torch.Tensor:
+           weights: torch.Tensor | None = None, replacements: int = 8) -> torch.Tensor:
     """Local search from ``lists`` (R, K) with evaluator ``scores`` (R,): best-improvement swaps and replacements.
 
-    Each round scores every neighbour (see :func:`_moves`) of every request in one
-    batch and moves to the best one if it beats the current score; stops early when
-    no request improves. Returns the polished lists (R, K).
+    The neighbours of a list: every swap of two positions, and every replacement of
+    one position by one of the ``replacements`` best unused candidates in point-wise
+    order (all unused ones when fewer). Each round scores every neighbour of every
+    request in one batch and moves to the best one if it beats the current score;
+    stops early when no request improves. Returns the polished lists (R, K).
     """
     r, k = lists.shape
     n = req.items.shape[1]
-    source, item = _moves(n, k)
+    m = max(0, min(replacements, n - k))
+    swaps = _swaps(k)
     encoded = evaluator.encode_t(req)
     valid = torch.arange(n)[None, :] < torch.from_numpy(req.n_items)[:, None]  # (R, N)
+    order = pointwise_order(evaluator, req)  # (R, N), padding last
+    ranks = torch.arange(n)
     w = None if weights is None else weights[:k]
     cur, best = lists.clone(), scores.clone()
     for _ in range(rounds):
-        taken = torch.gather(cur, 1, source.clamp(min=0).reshape(1, -1).expand(r, -1)).reshape(r, *source.shape)
-        nb = torch.where(source >= 0, taken, item)  # (R, M, K)
+        swapped = cur[:, swaps]  # (R, S, K)
         used = torch.zeros((r, n), dtype=torch.bool).scatter_(1, cur, True)
-        new = item.max(dim=1).values  # the replacing candidate of each move (-1 for swaps)
-        ok = (new < 0) | (~used & valid).gather(1, new.clamp(min=0).expand(r, -1))
+        avail = ~used.gather(1, order) & valid.gather(1, order)  # by point-wise rank
+        first = torch.argsort(torch.where(avail, ranks, ranks + n), dim=1)[:, :m]  # ranks of the m best unused
+        new = order.gather(1, first)  # (R, m) candidates
+        new_ok = avail.gather(1, first)  # False where a request has fewer than m unused
+        replaced = cur[:, None, None, :].repeat(1, k, m, 1)  # (R, K positions, m candidates, K)
+        replaced[:, torch.arange(k), :, torch.arange(k)] = new[None].expand(k, r, m)
+        nb = torch.cat([swapped, replaced.reshape(r, k * m, k)], dim=1)
+        ok = torch.cat([torch.ones((r, len(swaps)), dtype=torch.bool), new_ok[:, None, :].expand(r, k, m).reshape(r, k * m)], 1)
         s = list_scores_t(evaluator, req, nb, encoded, w)
         s = torch.where(ok, s, torch.tensor(-torch.inf))
         top, arg = s.max(dim=1)
