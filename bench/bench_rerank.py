@@ -4,7 +4,10 @@ Everything is judged by the slate world's exact expected clicks (never by the
 learned evaluator, to avoid the "likelihood trap"). Sections:
 
 1. ``exhaustive`` — N 8, K 5: the served list's true expected clicks over the
-   exhaustive optimum's (all 6,720 ordered lists scored by the world).
+   exhaustive optimum's (all 6,720 ordered lists scored by the world); the
+   evaluator learns from ``--exhaustive-log`` logged lists (200,000: a day of a
+   small feed; the ratio grows with the log, ``--curve 20000,50000,100000``
+   prints it per size), and its own exhaustive pick is reported too.
 2. ``retrieval`` — N 30, K 10, ``--requests`` requests: the retriever (greedy,
    beam, PointerNet) against greedy point-wise ranking, relative gain in true
    expected clicks with a 95 % bootstrap CI; each generator's share of served lists.
@@ -17,8 +20,9 @@ learned evaluator, to avoid the "likelihood trap"). Sections:
 6. ``pool`` — mixing pages: true (gain-weighted) clicks of the evaluator's pick
    among the beam solver's pool (``n_solutions=8``) vs the pool's top plan, with a CI.
 
-Run: ``python bench/bench_rerank.py`` (about 3 minutes on 2 quiet cores; ``--quick``
-for a smoke run). ``--json FILE`` writes the figures.
+Run: ``OMP_NUM_THREADS=1 python bench/bench_rerank.py`` (13 minutes on a loaded 2-core
+machine, a third of it the N 8, K 5 evaluator's fit on 200,000 lists; ``--quick`` for a
+smoke run). ``--json FILE`` writes the figures.
 """
 
 from __future__ import annotations
@@ -45,32 +49,47 @@ def gain_ci(served: np.ndarray, base: np.ndarray, seed: int = 0, n_boot: int = 2
 
 def fit_evaluator(log, args, label):
     t = time.perf_counter()
-    ev = Evaluator(seed=args.seed, progress=args.progress, threads=args.threads, members=args.members).fit(log)
+    ev = Evaluator(seed=args.seed, progress=args.progress, threads=args.threads, members=args.members,
+                   context_mlp=bool(args.context_mlp)).fit(log)
     r = ev.fit_results["list"]
     print(f"  [{label}] evaluator: {len(log)} logged lists, {len(r.history)} epochs, val loss {r.best_val_loss:.4f} "
           f"(point-wise {ev.fit_results['pointwise'].best_val_loss:.4f}), {time.perf_counter() - t:.0f} s")
     return ev
 
 
-def section_exhaustive(args, out):
-    print("1. exhaustive optimum, N 8, K 5")
-    env = SlateEnv(SlateConfig(n_items=8, list_len=5))
-    ev = fit_evaluator(env.log(args.log, seed=args.seed + 1), args, "N8 K5")
+def exhaustive_ratios(env, n_log, args):
+    """Fit on ``n_log`` lists of the N 8, K 5 world; true clicks / optimum of the served list, greedy, the evaluator's own pick."""
+    ev = fit_evaluator(env.log(n_log, seed=args.seed + 1), args, "N8 K5")
     batch = env.sample(args.small_requests, seed=args.seed + 2)
     _, best = env.optimum(batch)
-    ret = SequenceRetriever(ev)
-    served = ret.rank_many(batch.items, 5, context=batch.context)
+    served = SequenceRetriever(ev).rank_many(batch.items, 5, context=batch.context)
     greedy = Greedy().generate(ev, ev.requests(batch.items, batch.context), 5)[:, 0]
-    ratio = env.expected_clicks(batch, served.orders)[:, 0] / best
-    g_ratio = env.expected_clicks(batch, greedy)[:, 0] / best
-    # the evaluator's own exhaustive optimum: separates search error from evaluator error
+    # the evaluator's own exhaustive optimum (all 6,720 lists scored): separates search error from evaluator error
     every = all_lists(8, 5)
-    ev_best = np.stack([every[np.argmax(ev.score(batch.items[r], every, context=batch.context[r]))] for r in range(len(batch))])
-    e_ratio = env.expected_clicks(batch, ev_best)[:, 0] / best
-    print(f"  served / optimum: mean {ratio.mean():.2%} (min {ratio.min():.2%}); greedy point-wise {g_ratio.mean():.2%}; "
-          f"the evaluator's exhaustive pick {e_ratio.mean():.2%}; {len(batch)} requests, shares {served.shares()}")
-    out["exhaustive"] = {"ratio": float(ratio.mean()), "min": float(ratio.min()), "greedy_ratio": float(g_ratio.mean()),
-                         "evaluator_exhaustive_ratio": float(e_ratio.mean()), "requests": len(batch)}
+    scores = np.concatenate([ev.score(batch.items[a:a + 8], np.broadcast_to(every, (len(batch.items[a:a + 8]), *every.shape)),
+                                      context=batch.context[a:a + 8]) for a in range(0, len(batch), 8)])
+    ratio = env.expected_clicks(batch, served.orders)[:, 0] / best
+    return {"log": n_log, "ratio": float(ratio.mean()), "min": float(ratio.min()),
+            "greedy_ratio": float((env.expected_clicks(batch, greedy)[:, 0] / best).mean()),
+            "evaluator_exhaustive_ratio": float((env.expected_clicks(batch, every[scores.argmax(1)])[:, 0] / best).mean()),
+            "requests": len(batch), "shares": served.shares(), "fit_s": ev.fit_results["list"].wall_time}
+
+
+def section_exhaustive(args, out):
+    print(f"1. exhaustive optimum, N 8, K 5 ({args.exhaustive_log} logged lists)")
+    env = SlateEnv(SlateConfig(n_items=8, list_len=5))
+    res = exhaustive_ratios(env, args.exhaustive_log, args)
+    print(f"  served / optimum: mean {res['ratio']:.2%} (min {res['min']:.2%}); greedy point-wise {res['greedy_ratio']:.2%}; "
+          f"the evaluator's exhaustive pick {res['evaluator_exhaustive_ratio']:.2%}; {res['requests']} requests, "
+          f"shares {res['shares']}")
+    out["exhaustive"] = res
+    if args.curve:
+        out["exhaustive_curve"] = []
+        for n_log in (int(v) for v in args.curve.split(",")):
+            r = exhaustive_ratios(env, n_log, args)
+            print(f"  curve: {n_log} logged lists: served {r['ratio']:.2%} (min {r['min']:.2%}), evaluator's exhaustive "
+                  f"pick {r['evaluator_exhaustive_ratio']:.2%}, fit {r['fit_s']:.0f} s")
+            out["exhaustive_curve"].append(r)
 
 
 def build_retriever(env, log, args, label):
@@ -144,6 +163,7 @@ def section_latency(args, out):
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     rets = (("default", SequenceRetriever(ev)),
+            ("no_local_search", SequenceRetriever(ev, [Greedy(), Beam(local_search=0)])),
             ("with_ptrnet", SequenceRetriever(ev, [Greedy(), Beam(width=args.width), PtrNetGenerator(net, width=args.width)])))
     res = {}
     for label, r in rets:
@@ -226,10 +246,13 @@ def main() -> None:
     ap.add_argument("--small-requests", type=int, default=200)
     ap.add_argument("--pool-requests", type=int, default=200)
     ap.add_argument("--latency-requests", type=int, default=200)
-    ap.add_argument("--log", type=int, default=20000, help="logged lists per world")
+    ap.add_argument("--log", type=int, default=20000, help="logged lists per world (but the N 8, K 5 one)")
+    ap.add_argument("--exhaustive-log", type=int, default=200000, help="logged lists of the N 8, K 5 world")
+    ap.add_argument("--curve", default="", help="comma-separated log sizes: N 8, K 5 ratio vs log size (one fit each)")
     ap.add_argument("--ptr-steps", type=int, default=300)
     ap.add_argument("--width", type=int, default=4)
     ap.add_argument("--members", type=int, default=1, help="list models averaged in each evaluator (Evaluator(members=))")
+    ap.add_argument("--context-mlp", type=int, default=1, help="Evaluator(context_mlp=): 0 feeds the context to the bilinear term only")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sections", default="exhaustive,retrieval,latency,second,pool")
@@ -239,7 +262,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.requests, args.small_requests, args.pool_requests, args.latency_requests = 100, 30, 20, 30
-        args.log, args.ptr_steps = 2000, 30
+        args.log, args.exhaustive_log, args.ptr_steps = 2000, 2000, 30
     torch.manual_seed(args.seed)
     out: dict = {"args": vars(args)}
     start = time.perf_counter()

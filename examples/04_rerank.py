@@ -7,11 +7,13 @@ What it shows:
    written by a synthetic slate world under a randomised logging policy, saved
    and read back as your own logs would be;
 2. a list-wise :class:`~mixrank.rerank.Evaluator` (the learned "simulator")
-   fitted on it;
+   fitted on it (validation split, early stopping), saved as a checkpoint and
+   loaded back (atomic, versioned, with a SHA-256 digest of the weights);
 3. a :class:`~mixrank.rerank.SequenceRetriever`: the point-wise sort (greedy),
    a beam search under the evaluator and, without ``--fast``, a Pointer Network
    trained by REINFORCE against the evaluator each propose lists; the evaluator
-   scores them all and the best is served — one request shown in full;
+   scores them all and the best is served — one request shown in full (a
+   Pointer Network also works with variable N by masking: ``n_items``);
 4. every way of ordering judged by the world's TRUE expected clicks (never by
    the evaluator, to avoid the likelihood trap), against the exhaustive optimum
    (the world is small enough to score every ordered list).
@@ -62,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. The evaluator: per-position click probabilities of a whole list, given the context.
     evaluator = Evaluator(epochs=epochs, progress=False, threads=1).fit(log)
-    print(f"evaluator fitted: {evaluator.fit_results['list']}")
+    print(f"evaluator fitted: {evaluator.fit_results['list']}; point-wise model: {evaluator.fit_results['pointwise']}")
+    evaluator = Evaluator.load(evaluator.save(path.with_name("evaluator.pt")), threads=1)  # a safe checkpoint round trip
 
     # 3. The retriever: each generator proposes lists, the evaluator scores all, the best is served.
     generators: list = ["greedy", "beam"]

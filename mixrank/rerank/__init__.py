@@ -2,7 +2,8 @@
 
 From ``N`` candidates, serve an ordered list of ``K``:
 
-* :class:`ListLog` — the list-wise exposure-log schema (numpy only);
+* :class:`ListLog` — the list-wise exposure-log schema (numpy only; it lives in
+  :mod:`mixrank.listlog`, next to ESAN's :mod:`mixrank.logs`);
 * :class:`Evaluator` — a list-wise model of the user trained on a ``ListLog``;
   ``predict`` gives each position's click probability, ``score`` a list's value;
 * generators — :class:`Greedy` (point-wise sort, the baseline), :class:`Beam`
@@ -16,7 +17,7 @@ parts load on first use.
 
 >>> from mixrank.rerank import ListLog
 >>> ListLog.__module__
-'mixrank.rerank.log'
+'mixrank.listlog'
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mixrank.rerank.log import ListLog
+from mixrank.listlog import ListLog
 
 __all__ = [
     "ListLog",

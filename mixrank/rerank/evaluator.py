@@ -52,12 +52,12 @@ from torch.nn import functional as F
 from mixrank._io import atomic_write
 from mixrank.errors import CheckpointError, ProblemError, SolverError
 from mixrank.rerank._arrays import Requests, as_lists, as_requests
-from mixrank.rerank.log import ListLog
+from mixrank.listlog import ListLog
 
 __all__ = ["Evaluator", "EvaluatorConfig", "FitResult", "ListModel", "PointwiseModel"]
 
 CHECKPOINT_FORMAT = "mixrank.rerank.evaluator"
-CHECKPOINT_VERSION = 2  #: 2: the item encoder has item-context interactions (version 1 files do not fit)
+CHECKPOINT_VERSION = 3  #: 2: the item encoder has item-context interactions (version 1 files do not fit); 3: config.context_mlp
 CHECKPOINT_MIN_VERSION = 2
 
 
@@ -75,6 +75,7 @@ class EvaluatorConfig:
     neighbours: int = 3  #: explicit pairwise features with items up to this far away
     pair_heads: int = 4
     members: int = 1  #: list models trained from different seeds whose logits are averaged
+    context_mlp: bool = True  #: the item MLP also sees the context (see :class:`ItemEncoder`)
 
     def __post_init__(self) -> None:
         for name in ("n_features", "max_len", "dim", "heads", "neighbours", "pair_heads", "members"):
@@ -94,28 +95,34 @@ class EvaluatorConfig:
 
 
 class ItemEncoder(nn.Module):
-    """Each candidate seen by this request's user: ``MLP([item, context, (U item) * (V context)])``.
+    """Each candidate seen by this request's user: encodings and a bilinear appeal.
 
     The element-wise products of a low-rank item embedding ``U item`` and a user
     embedding ``V context`` are item–context interactions (a user's taste for an
-    item's category, or for an item known only by a one-hot ID) that a ReLU MLP
-    over the concatenation can only approximate; their sum is also returned as a
-    direct bilinear appeal term (zero when there is no context).
+    item's category, or for an item known only by a one-hot ID); their sum is the
+    bilinear appeal term (zero when there is no context). The encodings are
+    ``MLP([item, context, interactions])`` (any item–context function), or with
+    ``context_mlp=False`` ``MLP(item)``, so that the context reaches the logit only
+    through the bilinear term (a lower-variance form).
     """
 
-    def __init__(self, n_features: int, context_dim: int, dim: int) -> None:
+    def __init__(self, n_features: int, context_dim: int, dim: int, context_mlp: bool = True) -> None:
         super().__init__()
         self.rank = dim if context_dim else 0
+        self.context_mlp = context_mlp
         self.item_emb = nn.Linear(n_features, self.rank, bias=False)
         self.user_emb = nn.Linear(context_dim, self.rank)
-        self.net = nn.Sequential(nn.Linear(n_features + context_dim + self.rank, 2 * dim), nn.ReLU(),
-                                 nn.Linear(2 * dim, dim))
+        n_in = n_features + (context_dim + self.rank if context_mlp else 0)
+        self.net = nn.Sequential(nn.Linear(n_in, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
 
     def forward(self, items: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """items (R, N, F), context (R, C) → encodings (R, N, dim) and bilinear appeal (R, N)."""
-        ctx = context[:, None, :].expand(-1, items.shape[1], -1)
         inter = self.item_emb(items) * self.user_emb(context)[:, None, :]
-        return self.net(torch.cat([items, ctx, inter], dim=2)), inter.sum(-1) / math.sqrt(max(self.rank, 1))
+        bilinear = inter.sum(-1) / math.sqrt(max(self.rank, 1))
+        if not self.context_mlp:
+            return self.net(items), bilinear
+        ctx = context[:, None, :].expand(-1, items.shape[1], -1)
+        return self.net(torch.cat([items, ctx, inter], dim=2)), bilinear
 
 
 class ListModel(nn.Module):
@@ -148,7 +155,7 @@ class ListModel(nn.Module):
         self.max_len = config.max_len
         self.offsets = [o for o in range(-config.neighbours, config.neighbours + 1) if o]
         self.pair_heads, self.pair_dim = h, max(4, d // 2)
-        self.encoder = ItemEncoder(config.n_features, config.context_dim, d)
+        self.encoder = ItemEncoder(config.n_features, config.context_dim, d, config.context_mlp)
         self.position = nn.Embedding(config.max_len, 8)
         self.position_proj = nn.Linear(d, 8, bias=False)
         self.mixer: nn.Module | None = None
@@ -221,7 +228,7 @@ class PointwiseModel(nn.Module):
 
     def __init__(self, config: EvaluatorConfig) -> None:
         super().__init__()
-        self.encoder = ItemEncoder(config.n_features, config.context_dim, config.dim)
+        self.encoder = ItemEncoder(config.n_features, config.context_dim, config.dim, config.context_mlp)
         self.out = nn.Linear(config.dim, 1)
         self.position = nn.Parameter(torch.zeros(config.max_len))
 
@@ -378,6 +385,15 @@ class Evaluator:
         average; 0 (the default) turns it off. On the N 8, K 5 slate world 0.99 moved
         the evaluator's exhaustive pick within seed noise, and it cut the pool figure of
         ``bench/bench_rerank.py`` (mixing pages) from +0.52 % to +0.05 %.
+    context_mlp : bool
+        Feed the context to the item MLP too (default; see :class:`ItemEncoder`).
+        ``False``: the context acts through the bilinear item–context term only, a
+        lower-variance form. Measured with ``bench/bench_rerank.py``: on the N 8, K 5
+        slate world it moved the evaluator's exhaustive pick within seed noise
+        (93.4 % / 94.2 % of the optimum against 92.5 % / 94.1 %, two seeds, 20,000
+        lists; 97.6 % against 97.1 % with 100,000), while on the one-hot world it
+        lowered fidelity (τ 0.690 against 0.701) and the gain over greedy (+4.7 %
+        against +5.7 %).
     val_fraction : float in (0, 1)
         Share of the log held out for validation (the split is seeded).
     seed : int
@@ -391,10 +407,11 @@ class Evaluator:
     def __init__(self, dim: int = 32, heads: int = 4, layers: int = 0, mixer: str = "gru", epochs: int = 40, batch_size: int = 128,
                  lr: float = 5e-3, weight_decay: float = 1e-5, patience: int = 4, val_fraction: float = 0.1,
                  seed: int = 0, progress: bool = True, threads: int | None = None, ema: float = 0.0,
-                 members: int = 1) -> None:
+                 members: int = 1, context_mlp: bool = True) -> None:
         self.dim, self.heads = _check_int("dim", dim, 1), _check_int("heads", heads, 1)
         self.layers = _check_int("layers", layers, 0)
         self.members = _check_int("members", members, 1)
+        self.context_mlp = bool(context_mlp)
         if mixer not in ("gru", "transformer"):
             raise SolverError(f"mixer must be 'gru' or 'transformer'; got {mixer!r}")
         self.mixer = mixer
@@ -456,7 +473,8 @@ class Evaluator:
             raise ProblemError(f"log must hold at least 2 requests (one for validation); got {len(log)}")
         train, val = log.split(self.val_fraction, seed=self.settings["seed"])
         self.config = EvaluatorConfig(log.n_features, log.context_dim, log.list_len, self.dim, self.heads, self.layers,
-                                      self.mixer, members=self.members)
+                                      self.mixer, members=self.members,
+                                      context_mlp=self.context_mlp)
         with self._threads():
             torch.manual_seed(self.settings["seed"])
             self.pointwise = PointwiseModel(self.config)
@@ -599,7 +617,7 @@ class Evaluator:
         if payload.get("digest") != _digest(states):
             raise CheckpointError(f"checkpoint {path} is corrupt: its weights do not match their SHA-256 digest")
         ev = cls(dim=cfg.dim, heads=cfg.heads, layers=cfg.layers, mixer=cfg.mixer, threads=threads, progress=False,
-                 members=cfg.members)
+                 members=cfg.members, context_mlp=cfg.context_mlp)
         ev.config, ev.list_models, ev.pointwise = cfg, [ListModel(cfg) for _ in names], PointwiseModel(cfg)
         ev.list_model = ev.list_models[0]
         try:

@@ -104,7 +104,8 @@ class SequenceRetriever:
         Fitted.
     generators : sequence of names or generator objects, optional
         Default ``("greedy", "beam")``: the point-wise baseline and a beam search
-        (width 4) under the evaluator. Add a
+        under the evaluator (its width set by a budget of scored lists: 4 for N 30, K 10),
+        its best list polished by local search. Add a
         :class:`~mixrank.rerank.ptrnet.PtrNetGenerator` for a Pointer Network.
     weights : array (K,), optional
         Position weights of the score (default: expected clicks, all 1).
