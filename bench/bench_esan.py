@@ -153,6 +153,9 @@ def _accuracy(world: str, env: FeedEnv, models: dict, args, results: dict) -> No
         calib[name] = per_type_calibration(
             types, test_log.clicked[exposed], pred[exposed], expected=test_log.true_ctr[exposed]
         )
+    # the true probabilities' own pred/obs: the sampling noise of the measurement
+    truth = test_log.true_ctr[exposed].astype(np.float64)
+    calib["oracle"] = per_type_calibration(types, test_log.clicked[exposed], truth, expected=truth)
     print(f"\n[{world}] accuracy on {len(test_log)} held-out requests ({int(exposed.sum())} impressions)")
     print(f"  {'model':<15}{'AUC':>8}{'GAUC':>8}{'logloss':>9}{'ECE':>8}{'AUC cards':>11}   pred/obs per type (pred/expected)")
     for name in ("oracle", *models):
@@ -161,6 +164,11 @@ def _accuracy(world: str, env: FeedEnv, models: dict, args, results: dict) -> No
         cal = "  ".join(f"{t}:{v['pred_over_obs']:.3f}({v['pred_over_expected']:.3f})" for t, v in per.items())
         print(f"  {name:<15}{a['auc']:>8.4f}{a['gauc']:>8.4f}{a['logloss']:>9.5f}"
               f"{a['calibration_error']:>8.4f}{c['auc']:>11.4f}   {cal}")
+    ranges = {name: (min(v["pred_over_obs"] for v in per.values()), max(v["pred_over_obs"] for v in per.values()))
+              for name, per in calib.items()}
+    results["pred_over_obs_range"] = ranges
+    print(f"  per-type pred/obs range: ESAN {ranges['esan'][0]:.3f}-{ranges['esan'][1]:.3f} (the true probabilities: "
+          f"{ranges['oracle'][0]:.3f}-{ranges['oracle'][1]:.3f}, the sampling noise of this many clicks)")
     o, e = acc["oracle"]["all"], acc["esan"]["all"]
     results["oracle_gap"] = {"auc": o["auc"] - e["auc"], "gauc": o["gauc"] - e["gauc"],
                              "logloss": e["logloss"] - o["logloss"]}
@@ -186,7 +194,8 @@ def _matrix_and_decisions(world: str, env: FeedEnv, models: dict, args, results:
     batch = env.sample(args.requests, seed=777)
     req = batch.requests
     true_ctr = env.ctr_matrix(batch)
-    matrices = {"oracle": true_ctr, **{name: m.predict(req) for name, m in models.items()}}
+    matrices = {"oracle": true_ctr, "ceiling": env.informed_ctr_matrix(batch),
+                **{name: m.predict(req) for name, m in models.items()}}
     solver = args.solver if args.solver in mixrank.available_solvers() else "greedy"
     organic = env.expected_clicks(batch, req.organic, weighted=True)
     value, statuses, errs = {}, {}, {}
@@ -197,7 +206,7 @@ def _matrix_and_decisions(world: str, env: FeedEnv, models: dict, args, results:
             errs[name] = matrix_errors(ctr[0], true_ctr[0])
     gain = {name: v - organic for name, v in value.items()}
     mat, dec, diff = {}, {}, {}
-    for name in models:
+    for name in ("ceiling", *models):
         mat[name] = {k: bootstrap_mean_ci(v, args.boot) for k, v in errs[name].items()}
         dec[name] = {
             "uplift_ratio": _ratio_ci(gain[name], gain["oracle"], args.boot),
@@ -219,13 +228,14 @@ def _matrix_and_decisions(world: str, env: FeedEnv, models: dict, args, results:
     print(f"\n[{world}] matrix vs the true matrix and decisions, {len(req)} fresh requests, solver {solver!r}")
     print(f"  {'model':<15}{'logit RMSE':>12}{'slot-rank r':>13}{'card-rank r':>13}{'decision quality (uplift)':>34}"
           f"{'page ratio':>12}")
-    for name in models:
+    for name in (*models, "ceiling"):
         m, d = mat[name], dec[name]
         u = d["uplift_ratio"]
         print(f"  {name:<15}{m['logit_rmse'][0]:>12.4f}{m['slot_rank_corr'][0]:>13.4f}{m['card_rank_corr'][0]:>13.4f}"
               f"{u[0]:>14.4f} [{u[1]:.4f}, {u[2]:.4f}]{d['page_ratio'][0]:>12.4f}")
     print(f"  true value per request: organic {organic.mean():.4f}, plans from the true matrix "
-          f"{value['oracle'].mean():.4f}")
+          f"{value['oracle'].mean():.4f}; ceiling: the true matrix with the users' tastes inferred from their "
+          f"behaviour (FeedEnv.informed_ctr_matrix)")
     for name, d in diff.items():
         print(f"  ESAN - {name:<15} slot-rank r {_fmt_ci(d['slot_rank_corr'])}   card-rank r "
               f"{_fmt_ci(d['card_rank_corr'])}   quality {_fmt_ci(d['uplift_ratio'])}")

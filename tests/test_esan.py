@@ -52,7 +52,9 @@ DIANPING = {"use_last_match": True, "use_cross_attention": True, "use_side_views
             "dwell_threshold": 0.0}
 
 
-@pytest.mark.parametrize("options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING])
+@pytest.mark.parametrize(
+    "options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING, {"neighbour_units": 8}]
+)
 def test_grid_equals_per_pair_scoring(requests, options) -> None:
     model = _model(requests, **options)
     card, organic = model.predict(requests)
