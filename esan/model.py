@@ -26,7 +26,10 @@ per ``(card, slot)`` pair::
 
 where ``Q[c] * ctx[s]`` is elementwise and ``match[c, s]`` flags, for each
 relative position of the window, a neighbour of the card's own type and of its
-own category (cost per pair: a few thousand multiply-adds).
+own category; plus a per-neighbour non-linear term
+``P sum_r a_r * relu(q[c] * k[s + r] + b_r)`` (``neighbour_units`` wide), for
+effects that depend on how the card and each neighbour go together (cost per
+pair: a few thousand multiply-adds).
 
 so one forward pass returns the whole ``(N, K)`` matrix. The same head scores
 the items of a logged page at their own slots (training) and single pairs
@@ -113,7 +116,7 @@ class ESANConfig:
         ``D``, dense user/context features (``context``); 0: none.
     neighbour_units : int >= 0
         Width U of the per-neighbour non-linear interaction of the pair head
-        (see :class:`PairHead`); 0: off.
+        (see :class:`PairHead`); 0: off (the model before this option).
     use_masks : bool
         Take ``page_mask`` and ``cand_mask`` inputs: padded slots are kept out
         of their neighbours' windows, and padded slots and candidates score 0.
@@ -162,7 +165,7 @@ class ESANConfig:
     use_cross_attention: bool = False
     use_side_views: bool = False
     use_dwell_filter: bool = False
-    neighbour_units: int = 0
+    neighbour_units: int = 16
     dwell_threshold: float = 0.0
     dwell_column: int = 0
     click_column: int = 2
