@@ -7,8 +7,11 @@ page — a world the model was not shaped after), one run measures:
 
 1. accuracy on held-out logged requests: AUC, GAUC, logloss, ECE of ESAN, its
    ablations and the oracle (the true click probabilities), and per-type
-   calibration after :meth:`esan.model.ESAN.calibrate` (predicted over observed
-   clicks, and over the true expected clicks, which has no sampling noise);
+   calibration after :meth:`esan.model.ESAN.calibrate` on 40,000 fresh held-out
+   requests (predicted over observed clicks on 40,000 more, and over the true
+   expected clicks, which has no sampling noise; the true probabilities' own
+   pred/obs shows the measurement's noise: at 10,000 requests a card type has
+   ~700-1,300 clicks, +-3-4 %, too coarse for a 0.97-1.03 target);
 2. the matrix against the environment's true matrix, per fresh request: logit
    RMSE, the rank correlation across the slots of each card (mean over cards)
    and across the cards of each slot (mean over slots);
@@ -17,7 +20,10 @@ page — a world the model was not shaped after), one run measures:
    expected gain-weighted clicks of the resulting page. Quality = the true
    uplift over the organic page of the model's plans / that of the true
    matrix's plans (summed over requests); the whole page's ratio is reported
-   too;
+   too. Beside them, the *ceiling*: plans from the true matrix with the users'
+   hidden tastes inferred from their behaviour
+   (:meth:`~mixrank.synthetic.FeedEnv.informed_ctr_matrix`), the best a model
+   that sees only the requests could do;
 4. ESAN minus each ablation on the slot-rank correlation and the decision
    quality, with bootstrap intervals over requests.
 
@@ -28,13 +34,15 @@ Ablations: ``no_window`` (no surroundings), ``no_behaviour`` (no sequences),
 ``exposures_only``, ``clicks_only``, ``no_actions`` (action features read as
 zeros); and Dianping's design points, off in ESAN's defaults, as variants with
 each one on: ``with_last_match``, ``with_cross_attention``, ``with_side_views``, ``with_dwell_filter``
-(un-clicked exposures with log dwell below -0.5 dropped). The default run trains ESAN and the first two in each world (about 11
-minutes on a shared 2-core VM); ``--ablations all`` adds the other three in the
-default world (about 7 minutes more).
+(un-clicked exposures with log dwell below -0.5 dropped); ``wide_window``
+(6 slots each side). The default run trains ESAN and the first two in each
+world on 40,000 requests each (3 epochs; 3-5 minutes a model on one thread of a
+shared 2-core VM, about 40 minutes in all); ``--ablations all`` adds the others
+in the default world.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (~11-18 min on a shared 2-core VM)
+    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (~40 min on a shared 2-core VM)
     python bench/bench_esan.py --ablations all            # every ablation in the default world
     python bench/bench_esan.py --quick                    # a smoke run (figures not meaningful)
     python bench/bench_esan.py --reuse                    # reuse checkpoints from a previous run in --outdir
