@@ -7,8 +7,11 @@ page — a world the model was not shaped after), one run measures:
 
 1. accuracy on held-out logged requests: AUC, GAUC, logloss, ECE of ESAN, its
    ablations and the oracle (the true click probabilities), and per-type
-   calibration after :meth:`esan.model.ESAN.calibrate` (predicted over observed
-   clicks, and over the true expected clicks, which has no sampling noise);
+   calibration after :meth:`esan.model.ESAN.calibrate` on 40,000 fresh held-out
+   requests (predicted over observed clicks on 40,000 more, and over the true
+   expected clicks, which has no sampling noise; the true probabilities' own
+   pred/obs shows the measurement's noise: at 10,000 requests a card type has
+   ~700-1,300 clicks, +-3-4 %, too coarse for a 0.97-1.03 target);
 2. the matrix against the environment's true matrix, per fresh request: logit
    RMSE, the rank correlation across the slots of each card (mean over cards)
    and across the cards of each slot (mean over slots);
@@ -17,7 +20,10 @@ page — a world the model was not shaped after), one run measures:
    expected gain-weighted clicks of the resulting page. Quality = the true
    uplift over the organic page of the model's plans / that of the true
    matrix's plans (summed over requests); the whole page's ratio is reported
-   too;
+   too. Beside them, the *ceiling*: plans from the true matrix with the users'
+   hidden tastes inferred from their behaviour
+   (:meth:`~mixrank.synthetic.FeedEnv.informed_ctr_matrix`), the best a model
+   that sees only the requests could do;
 4. ESAN minus each ablation on the slot-rank correlation and the decision
    quality, with bootstrap intervals over requests.
 
@@ -28,13 +34,15 @@ Ablations: ``no_window`` (no surroundings), ``no_behaviour`` (no sequences),
 ``exposures_only``, ``clicks_only``, ``no_actions`` (action features read as
 zeros); and Dianping's design points, off in ESAN's defaults, as variants with
 each one on: ``with_last_match``, ``with_cross_attention``, ``with_side_views``, ``with_dwell_filter``
-(un-clicked exposures with log dwell below -0.5 dropped). The default run trains ESAN and the first two in each world (about 11
-minutes on a shared 2-core VM); ``--ablations all`` adds the other three in the
-default world (about 7 minutes more).
+(un-clicked exposures with log dwell below -0.5 dropped); ``wide_window``
+(6 slots each side). The default run trains ESAN and the first two in each
+world on 40,000 requests each (3 epochs; 3-5 minutes a model on one thread of a
+shared 2-core VM, about 40 minutes in all); ``--ablations all`` adds the others
+in the default world.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (~11-18 min on a shared 2-core VM)
+    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (~40 min on a shared 2-core VM)
     python bench/bench_esan.py --ablations all            # every ablation in the default world
     python bench/bench_esan.py --quick                    # a smoke run (figures not meaningful)
     python bench/bench_esan.py --reuse                    # reuse checkpoints from a previous run in --outdir
@@ -153,6 +161,9 @@ def _accuracy(world: str, env: FeedEnv, models: dict, args, results: dict) -> No
         calib[name] = per_type_calibration(
             types, test_log.clicked[exposed], pred[exposed], expected=test_log.true_ctr[exposed]
         )
+    # the true probabilities' own pred/obs: the sampling noise of the measurement
+    truth = test_log.true_ctr[exposed].astype(np.float64)
+    calib["oracle"] = per_type_calibration(types, test_log.clicked[exposed], truth, expected=truth)
     print(f"\n[{world}] accuracy on {len(test_log)} held-out requests ({int(exposed.sum())} impressions)")
     print(f"  {'model':<15}{'AUC':>8}{'GAUC':>8}{'logloss':>9}{'ECE':>8}{'AUC cards':>11}   pred/obs per type (pred/expected)")
     for name in ("oracle", *models):
@@ -161,6 +172,11 @@ def _accuracy(world: str, env: FeedEnv, models: dict, args, results: dict) -> No
         cal = "  ".join(f"{t}:{v['pred_over_obs']:.3f}({v['pred_over_expected']:.3f})" for t, v in per.items())
         print(f"  {name:<15}{a['auc']:>8.4f}{a['gauc']:>8.4f}{a['logloss']:>9.5f}"
               f"{a['calibration_error']:>8.4f}{c['auc']:>11.4f}   {cal}")
+    ranges = {name: (min(v["pred_over_obs"] for v in per.values()), max(v["pred_over_obs"] for v in per.values()))
+              for name, per in calib.items()}
+    results["pred_over_obs_range"] = ranges
+    print(f"  per-type pred/obs range: ESAN {ranges['esan'][0]:.3f}-{ranges['esan'][1]:.3f} (the true probabilities: "
+          f"{ranges['oracle'][0]:.3f}-{ranges['oracle'][1]:.3f}, the sampling noise of this many clicks)")
     o, e = acc["oracle"]["all"], acc["esan"]["all"]
     results["oracle_gap"] = {"auc": o["auc"] - e["auc"], "gauc": o["gauc"] - e["gauc"],
                              "logloss": e["logloss"] - o["logloss"]}
@@ -186,7 +202,8 @@ def _matrix_and_decisions(world: str, env: FeedEnv, models: dict, args, results:
     batch = env.sample(args.requests, seed=777)
     req = batch.requests
     true_ctr = env.ctr_matrix(batch)
-    matrices = {"oracle": true_ctr, **{name: m.predict(req) for name, m in models.items()}}
+    matrices = {"oracle": true_ctr, "ceiling": env.informed_ctr_matrix(batch),
+                **{name: m.predict(req) for name, m in models.items()}}
     solver = args.solver if args.solver in mixrank.available_solvers() else "greedy"
     organic = env.expected_clicks(batch, req.organic, weighted=True)
     value, statuses, errs = {}, {}, {}
@@ -197,7 +214,7 @@ def _matrix_and_decisions(world: str, env: FeedEnv, models: dict, args, results:
             errs[name] = matrix_errors(ctr[0], true_ctr[0])
     gain = {name: v - organic for name, v in value.items()}
     mat, dec, diff = {}, {}, {}
-    for name in models:
+    for name in ("ceiling", *models):
         mat[name] = {k: bootstrap_mean_ci(v, args.boot) for k, v in errs[name].items()}
         dec[name] = {
             "uplift_ratio": _ratio_ci(gain[name], gain["oracle"], args.boot),
@@ -219,13 +236,14 @@ def _matrix_and_decisions(world: str, env: FeedEnv, models: dict, args, results:
     print(f"\n[{world}] matrix vs the true matrix and decisions, {len(req)} fresh requests, solver {solver!r}")
     print(f"  {'model':<15}{'logit RMSE':>12}{'slot-rank r':>13}{'card-rank r':>13}{'decision quality (uplift)':>34}"
           f"{'page ratio':>12}")
-    for name in models:
+    for name in (*models, "ceiling"):
         m, d = mat[name], dec[name]
         u = d["uplift_ratio"]
         print(f"  {name:<15}{m['logit_rmse'][0]:>12.4f}{m['slot_rank_corr'][0]:>13.4f}{m['card_rank_corr'][0]:>13.4f}"
               f"{u[0]:>14.4f} [{u[1]:.4f}, {u[2]:.4f}]{d['page_ratio'][0]:>12.4f}")
     print(f"  true value per request: organic {organic.mean():.4f}, plans from the true matrix "
-          f"{value['oracle'].mean():.4f}")
+          f"{value['oracle'].mean():.4f}; ceiling: the true matrix with the users' tastes inferred from their "
+          f"behaviour (FeedEnv.informed_ctr_matrix)")
     for name, d in diff.items():
         print(f"  ESAN - {name:<15} slot-rank r {_fmt_ci(d['slot_rank_corr'])}   card-rank r "
               f"{_fmt_ci(d['card_rank_corr'])}   quality {_fmt_ci(d['uplift_ratio'])}")
@@ -277,12 +295,14 @@ def _latency(model: ESAN, env: FeedEnv, outdir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=int, default=15_000, help="training requests per world")
+    ap.add_argument("--train", type=int, default=40_000, help="training requests per world")
     ap.add_argument("--val", type=int, default=10_000, help="validation (and calibration) requests")
-    ap.add_argument("--test", type=int, default=10_000, help="held-out test requests")
-    ap.add_argument("--calib", type=int, default=0,
-                    help="refit each model's per-type calibration on this many fresh requests (0: the validation "
-                         "log's, fitted by train)")
+    ap.add_argument("--test", type=int, default=40_000,
+                    help="held-out test requests (40,000: ~3,000-5,000 clicks per card type, so pred/obs has "
+                         "~2 %% of sampling noise)")
+    ap.add_argument("--calib", type=int, default=40_000,
+                    help="refit each model's per-type calibration on this many fresh held-out requests (0: the "
+                         "validation log's, fitted by train)")
     ap.add_argument("--requests", type=int, default=300, help="fresh requests of the matrix and decision runs")
     ap.add_argument("--solver", default="beam", help="solver of the decision run (the same for every matrix)")
     ap.add_argument("--time-limit", type=float, default=10.0, help="per-solve time limit (s)")
@@ -298,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = ap.parse_args(argv)
     if args.quick:
-        args.train, args.val, args.test, args.requests, args.boot = 1500, 500, 500, 20, 50
+        args.train, args.val, args.test, args.calib, args.requests, args.boot = 1500, 500, 500, 500, 20, 50
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     results: dict = {"args": vars(args), "train_options": TRAIN_OPTIONS, "worlds": {}}

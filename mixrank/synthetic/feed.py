@@ -71,6 +71,11 @@ __all__ = ["FeedConfig", "FeedEnv", "FeedBatch", "Users", "random_policy"]
 
 _CODE = 0xFEED  # seeds this module's random streams
 
+#: How the logged actions reveal the user's taste (taste = interest[category] + type_pref[type]):
+#: exposure dwell = DWELL_TASTE * taste + DWELL_QUALITY * quality + noise(dwell_noise);
+#: scroll speed = SCROLL_TASTE * taste + noise(1); detail-page dwell of a click = taste + noise(dwell_noise).
+DWELL_TASTE, DWELL_QUALITY, SCROLL_TASTE = 0.8, 0.3, -0.4
+
 
 def _cycle(values: tuple[float, ...], n: int) -> np.ndarray:
     return np.array([values[i % len(values)] for i in range(n)], dtype=np.float64)
@@ -372,8 +377,8 @@ class FeedEnv:
         quality = feats.astype(np.float64) @ self.feature_weights
         clicked = rng.random((r, h)) < _sigmoid(self.base[types] + quality + taste)
         noise = cfg.dwell_noise
-        dwell = 0.8 * taste + 0.3 * quality + rng.normal(0.0, noise, size=(r, h))
-        scroll = -0.4 * taste + rng.normal(0.0, 1.0, size=(r, h))
+        dwell = DWELL_TASTE * taste + DWELL_QUALITY * quality + rng.normal(0.0, noise, size=(r, h))
+        scroll = SCROLL_TASTE * taste + rng.normal(0.0, 1.0, size=(r, h))
         exp_action = np.stack([dwell, scroll, clicked.astype(np.float64)], axis=-1)[:, :le]
         # the click sequence: the latest click_len clicked entries, newest first
         key = np.where(clicked, 0, h) + np.arange(h)[None, :]
@@ -384,7 +389,7 @@ class FeedEnv:
             valid[:, : min(lc, h)] = clicked[rows, order[:, : min(lc, h)]]
         else:
             valid = clicked[rows, order]
-        detail = 1.0 * taste[rows, order] + rng.normal(0.0, noise, size=(r, lc))
+        detail = taste[rows, order] + rng.normal(0.0, noise, size=(r, lc))
         ago = order / h
         clk_action = np.where(valid[..., None], np.stack([detail, ago], axis=-1), 0.0)
         return {
@@ -565,6 +570,87 @@ class FeedEnv:
             logit -= cfg.page_satiation * np.take_along_axis(above.transpose(0, 2, 1), ccats[:, :, None], axis=1)
         card_ctr = _sigmoid(logit)
         return card_ctr, self.ctr(batch, req.organic)
+
+    def taste_posterior(self, requests: Requests, newton_steps: int = 8) -> tuple[Users, np.ndarray]:
+        """What the logged behaviour tells about each user's hidden tastes: a Gaussian (Laplace) posterior.
+
+        The unknowns of a request are ``interest`` (C) and ``type_pref`` (T + 1),
+        with the world's Gaussian priors; the evidence is every exposure's dwell
+        and scroll speed (linear-Gaussian in the taste), its click (Bernoulli,
+        through the world's click model without page effects) and each click's
+        detail-page dwell. The mode is found by Newton's method.
+
+        Returns
+        -------
+        mean : Users
+            The posterior mode of ``interest`` (R, C) and ``type_pref`` (R, T + 1).
+        cov : ndarray (R, C + T + 1, C + T + 1)
+            The posterior covariance (inverse Hessian at the mode), interest first.
+        """
+        cfg, c_count = self.config, self.n_categories
+        r, dims = len(requests), self.n_categories + self.n_types + 1
+        rows = np.arange(r)[:, None]
+
+        def design(types: np.ndarray, cats: np.ndarray, live: np.ndarray) -> np.ndarray:
+            a = np.zeros((*types.shape, dims))
+            cols = np.arange(types.shape[1])[None]
+            a[rows, cols, cats.astype(np.int64)] = live
+            a[rows, cols, c_count + types.astype(np.int64)] = live
+            return a
+
+        exp_live = requests.exp_mask.astype(np.float64)
+        a_exp = design(requests.exp_type, requests.exp_category, exp_live)
+        a_clk = design(requests.clk_type, requests.clk_category, requests.clk_mask.astype(np.float64))
+        quality = requests.exp_features.astype(np.float64) @ self.feature_weights
+        action = requests.exp_action.astype(np.float64)
+        dwell_var = max(cfg.dwell_noise, 1e-3) ** 2
+        # linear-Gaussian evidence: (design, observation of taste, its variance)
+        linear = [
+            (a_exp, (action[..., 0] - DWELL_QUALITY * quality) / DWELL_TASTE, dwell_var / DWELL_TASTE**2),
+            (a_exp, action[..., 1] / SCROLL_TASTE, 1.0 / SCROLL_TASTE**2),
+            (a_clk, requests.clk_action[..., 0].astype(np.float64), dwell_var),
+        ]
+        prior = np.concatenate([np.full(c_count, cfg.interest_std**2), np.full(self.n_types + 1, cfg.type_pref_std**2)])
+        h_lin = np.broadcast_to(np.diag(1.0 / np.maximum(prior, 1e-9)), (r, dims, dims)).copy()
+        g_lin = np.zeros((r, dims))
+        for a, y, var in linear:
+            h_lin += np.einsum("rld,rle->rde", a, a) / var
+            g_lin += np.einsum("rld,rl->rd", a, y) / var
+        base = self.base[requests.exp_type.astype(np.int64)] + quality
+        clicked = action[..., 2]
+        theta = np.linalg.solve(h_lin, g_lin[..., None])[..., 0]
+        hess = h_lin
+        for _ in range(newton_steps):
+            p = _sigmoid(base + np.einsum("rld,rd->rl", a_exp, theta))
+            grad = g_lin - np.einsum("rde,re->rd", h_lin, theta) + np.einsum("rld,rl->rd", a_exp, (clicked - p) * exp_live)
+            hess = h_lin + np.einsum("rld,rle,rl->rde", a_exp, a_exp, p * (1 - p) * exp_live)
+            theta = theta + np.linalg.solve(hess, grad[..., None])[..., 0]
+        return Users(theta[:, :c_count], theta[:, c_count:]), np.linalg.inv(hess)
+
+    def informed_ctr_matrix(self, batch: FeedBatch) -> tuple[np.ndarray, np.ndarray]:
+        """The best matrix a model that sees only the requests could hold: :meth:`ctr_matrix` with each user's
+        hidden tastes integrated over :meth:`taste_posterior` (``E sigmoid(x) ~ sigmoid(m / sqrt(1 + pi v / 8))``).
+
+        Every rule of the world is known to it; only the tastes are inferred, so
+        the decisions made from it are a ceiling for a model learned from logs
+        (up to the Laplace approximation).
+        """
+        if not isinstance(batch, FeedBatch):
+            raise ProblemError(f"batch must be a FeedBatch (from FeedEnv.sample); got {type(batch).__name__}")
+        req, c_count = batch.requests, self.n_categories
+        mean, cov = self.taste_posterior(req)
+        card, organic = self.ctr_matrix(FeedBatch(req, mean))
+        rows = np.arange(len(req))[:, None]
+
+        def integrate(p: np.ndarray, types: np.ndarray, cats: np.ndarray) -> np.ndarray:
+            t, c = c_count + types.astype(np.int64), cats.astype(np.int64)
+            var = cov[rows, c, c] + cov[rows, t, t] + 2 * cov[rows, c, t]  # of interest[c] + type_pref[t]
+            if p.ndim == 3:
+                var = var[..., None]
+            logit = np.log(p) - np.log1p(-p)
+            return _sigmoid(logit / np.sqrt(1.0 + np.pi * var / 8.0))
+
+        return integrate(card, req.cand_type, req.cand_category), integrate(organic, req.page_type, req.page_category)
 
     def expected_clicks(self, batch: FeedBatch, page: Page, weighted: bool = False) -> np.ndarray:
         """Exact expected clicks of each page, (R,): ``sum_s examination[s] * ctr[s]``.
