@@ -114,8 +114,13 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
+
 from mixrank.solution import Counters, Solution, Status, make_solution
-from solvers import _beam_kernels as _k
+from solvers._beam.instance import beam_input
+from solvers._beam.plan import plan, root_infeasible
+from solvers._beam.relax import floor_reach, improve, plain_ranking, relaxation, split_ranking
+from solvers._core.prices import new_prices
 from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problem
 
 __all__ = ["solve_beam"]
@@ -124,17 +129,48 @@ __all__ = ["solve_beam"]
 DEFAULT_WIDTH = 12
 #: Default number of cards tried per type at each slot (the best unused allowed ones by priced value).
 DEFAULT_CARDS_PER_TYPE = 1
-#: Default number of subgradient steps that set the prices.
+#: Default number of subgradient steps that set the prices (as many again on the split relaxation).
 DEFAULT_PRICE_ITERS = 25
 #: Default number of final plans improved by the local search (step 5).
 DEFAULT_LOCAL_SEARCH = 1
-#: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound; the kernel adds it).
-BOUND_MARGIN = _k.BOUND_MARGIN
+#: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound).
+BOUND_MARGIN = 1e-9
+#: Width of the pilot beam whose plan aims the price steps.
+PILOT_WIDTH = 2
+#: Weight of the plain value so far in a state's rank (breaks ties between equally priced states).
+VALUE_TIE = 0.1
 
-#: Names of the kernel's work counters, in the order of its ``counters`` array.
-_COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "machine_states",
-                  "gap_rules_tracked", "price_iters", "rematched", "retries", "rematch_skipped", "ls_moves",
-                  "ls_cut")
+#: Names of the work counters, in the order of :func:`solvers._beam.plan.plan`'s, then the relaxation's.
+_COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "retries", "unused",
+                  "rematched", "ls_solves", "rematch_skipped", "ls_moves", "ls_cut", "price_iters", "machine_states")
+
+_ZKEYS = np.random.default_rng(12345).integers(0, 2**63, size=1 << 16, dtype=np.int64).astype(np.uint64)
+
+
+def _zkeys(n: int) -> np.ndarray:
+    """Zobrist keys of the cards (fixed: the search is deterministic)."""
+    global _ZKEYS
+    if n > _ZKEYS.shape[0]:
+        _ZKEYS = np.random.default_rng(12345).integers(0, 2**63, size=n, dtype=np.int64).astype(np.uint64)
+    return _ZKEYS
+
+
+def _card_order(inp, mu: np.ndarray) -> np.ndarray:
+    """``order[t, s]``: type t's cards allowed at slot s, best priced value first (stable), -1 padded."""
+    t_count, k = inp.caps.shape[0], inp.pv.shape[0]
+    n_t = np.diff(inp.tstart)
+    order = np.full((t_count, k, max(int(n_t.max(initial=0)), 1)), -1, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        priced = inp.vmask - mu[:, None]
+    for t in range(t_count):
+        cards = inp.tcards[inp.tstart[t]:inp.tstart[t + 1]]
+        if cards.size == 0:
+            continue
+        sub = priced[cards]
+        arg = np.argsort(-sub, axis=0, kind="stable")
+        ok = np.isfinite(np.take_along_axis(sub, arg, axis=0))
+        order[t, :, :cards.size] = np.where(ok, cards[arg], -1).T
+    return order
 
 
 def solve_beam(
@@ -210,18 +246,44 @@ def solve_beam(
     if type(local_search) is not int or local_search < 0:
         local_search = check_int_option("local_search", local_search, 0)
     deadline = math.inf if time_limit is None else start + float(time_limit)
-    # check_args: values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi, pv_shown,
-    # cached read-only on the problem's arrays (one Numba signature, even for an unpickled problem). The
-    # kernel's own check of its best plan is not reused: make_solution checks every plan it serves.
-    plans, objectives, n_found, counters, bound, infeasible, _feasible, _objective = _k.plan_and_check(
-        *problem.arrays.check_args, width, cards_per_type, n_solutions, price_iters, deadline, local_search)
-    # The counters stay an array until someone reads them (a dict of them costs ~5 us a solve).
-    stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
-    if n_found == 0:
-        status = Status.INFEASIBLE if infeasible else Status.UNKNOWN
-        return make_solution(problem, "beam", status, None, math.nan, time.perf_counter() - start, stats)
-    pool = [plans[i] for i in range(n_found)] if n_solutions > 1 else ()
-    return make_solution(problem, "beam", Status.FEASIBLE, plans[0], bound, time.perf_counter() - start,
+    ar = problem.arrays
+    inp = beam_input(ar)
+    fl = floor_reach(inp)
+    n, k = inp.values.shape
+    stats = Counters({"width": width}, _COUNTER_NAMES, np.zeros(len(_COUNTER_NAMES), dtype=np.int64), {})
+    if root_infeasible(inp, fl):
+        return make_solution(problem, "beam", Status.INFEASIBLE, None, math.nan, time.perf_counter() - start, stats)
+    if n == 0:  # no cards: the all-organic plan is the only one, and it keeps every rule checked above
+        return make_solution(problem, "beam", Status.FEASIBLE, np.full(k, -1, dtype=np.int64),
+                             0.0 if price_iters > 0 else math.inf, time.perf_counter() - start, stats)
+    margin = 1e-12 * (abs(ar.pv_denominator) + float(inp.shown.sum()) + 1.0)
+    zkeys = _zkeys(n)
+    rel = relaxation(inp, margin)
+    prices = new_prices(n, inp.caps.shape[0])
+    # Prices without a target first; a narrow pilot beam's plan then aims the steps that follow (Polyak steps
+    # aimed at a plan's value converge in a few dozen steps, and without one they need hundreds).
+    bound, iters = improve(rel, prices, price_iters, -np.inf, deadline)
+    rk = plain_ranking(rel, prices)
+    lower = -np.inf
+    if price_iters > 0:
+        pilot = plan(inp, rk, fl, _card_order(inp, rk.mu), PILOT_WIDTH, 1, 1, 0, VALUE_TIE, zkeys, deadline)
+        lower = pilot.values[0] if pilot.n_found else -np.inf
+        b2, it2 = improve(rel, prices, price_iters, lower, deadline)
+        rk = plain_ranking(rel, prices)
+        rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters, lower, deadline)
+        bound, iters = min(bound, b2, b3), iters + it2 + it3
+        if rk2 is not None:
+            rk = rk2
+    out = plan(inp, rk, fl, _card_order(inp, rk.mu), width, cards_per_type, n_solutions, local_search, VALUE_TIE,
+               zkeys, deadline)
+    counters = np.concatenate([out.stats, [iters, rk.trans.shape[0]]])
+    stats = Counters(stats, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
+    if out.n_found == 0:
+        return make_solution(problem, "beam", Status.UNKNOWN, None, math.nan, time.perf_counter() - start, stats)
+    if math.isfinite(bound):  # past the DP's round-off, and a relative margin (it stays a proven bound)
+        bound += BOUND_MARGIN * max(1.0, abs(bound))
+    pool = [out.plans[i] for i in range(out.n_found)] if n_solutions > 1 else ()
+    return make_solution(problem, "beam", Status.FEASIBLE, out.plans[0], bound, time.perf_counter() - start,
                          stats, pool=pool)
 
 

@@ -19,6 +19,7 @@ import mixrank
 from mixrank import SolverError, Status
 from mixrank.synthetic import instance
 from solvers import _beam_kernels as kern
+from solvers._beam.relax import MAX_STATES
 from solvers.beam import solve_beam, warm_up
 
 EXHAUSTIVE = {"width": 1 << 15, "cards_per_type": 8}
@@ -186,8 +187,8 @@ def test_time_limit_stops_the_work_and_still_returns_a_feasible_plan():
     p = instance("large", 0, history=True, min_share=True)
     full = solve_beam(p)
     cut = solve_beam(p, time_limit=1e-6)
-    assert full.stats["slots_past_deadline"] == 0 and full.stats["price_iters"] == 25
-    assert cut.stats["price_iters"] < 25 or cut.stats["slots_past_deadline"] > 0
+    assert full.stats["slots_past_deadline"] == 0 and full.stats["price_iters"] >= 25
+    assert cut.stats["price_iters"] < full.stats["price_iters"] or cut.stats["slots_past_deadline"] > 0
     assert cut.has_plan and p.check(cut.assignment) == []
 
 
@@ -201,7 +202,7 @@ def test_many_types_with_large_gaps_relax_the_estimate_but_keep_every_rule():
                            rules=[mixrank.TypeRule(min_gap=g, max_share=0.3) for g in (7, 8, 9, 10, 11, 12)],
                            min_gap_any=1)
     sol = mixrank.solve(p, solver="beam", width=8)
-    assert sol.stats["gap_rules_tracked"] < t_count
+    assert sol.stats["machine_states"] <= MAX_STATES
     assert sol.status is Status.FEASIBLE and p.check(sol.assignment) == []
     assert np.array_equal(sol.assignment, mixrank.solve(p, solver="beam", width=8).assignment)
 
