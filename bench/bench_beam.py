@@ -7,8 +7,7 @@ two times are reported, as medians over instances of the per-instance median of
 ``--repeats`` calls:
 
 * end to end — a ``mixrank.solve`` call, validation, the plan's re-check (one compiled
-  pass, ``mixrank._fastcheck``: from ``make_solution``, or for the beam inside its kernel
-  call) and ``make_solution`` included;
+  pass, ``mixrank._fastcheck``, from ``make_solution``) and ``make_solution`` included;
 * wall — the solver's own ``Solution.wall_time``;
 
 and the ratio of CP-SAT's median to each (same run, same instances). Beam rows also

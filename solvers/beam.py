@@ -113,17 +113,18 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 
 from mixrank.solution import Counters, Solution, Status, make_solution
-from solvers._beam.instance import beam_input
+from solvers._beam.instance import BeamInput, beam_input
 from solvers._beam.plan import plan, root_infeasible
-from solvers._beam.relax import floor_reach, improve, plain_ranking, relaxation, split_ranking
+from solvers._beam.relax import FloorReach, Ranking, floor_reach, improve, plain_ranking, relaxation, split_ranking
 from solvers._core.prices import new_prices
 from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problem
 
-__all__ = ["solve_beam"]
+__all__ = ["solve_beam", "warm_up", "prepare"]
 
 #: Default beam width.
 DEFAULT_WIDTH = 12
@@ -155,22 +156,49 @@ def _zkeys(n: int) -> np.ndarray:
     return _ZKEYS
 
 
-def _card_order(inp, mu: np.ndarray) -> np.ndarray:
-    """``order[t, s]``: type t's cards allowed at slot s, best priced value first (stable), -1 padded."""
-    t_count, k = inp.caps.shape[0], inp.pv.shape[0]
-    n_t = np.diff(inp.tstart)
-    order = np.full((t_count, k, max(int(n_t.max(initial=0)), 1)), -1, dtype=np.int64)
-    with np.errstate(invalid="ignore"):
-        priced = inp.vmask - mu[:, None]
-    for t in range(t_count):
-        cards = inp.tcards[inp.tstart[t]:inp.tstart[t + 1]]
-        if cards.size == 0:
-            continue
-        sub = priced[cards]
-        arg = np.argsort(-sub, axis=0, kind="stable")
-        ok = np.isfinite(np.take_along_axis(sub, arg, axis=0))
-        order[t, :, :cards.size] = np.where(ok, cards[arg], -1).T
-    return order
+class Prepared(NamedTuple):
+    """Steps 1-2 done: what :func:`solvers._beam.plan.plan` reads, and the bound."""
+
+    inp: BeamInput
+    rk: Ranking
+    fl: FloorReach
+    zkeys: np.ndarray  #: Zobrist keys of the cards
+    seeds: np.ndarray  #: (0 or 1, K): the pilot beam's plan
+    bound: float  #: the least relaxation value seen (inf without prices)
+    iters: int  #: price steps taken
+
+
+def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
+    """Prices and ranking (steps 1-2): plain steps without a target, a pilot beam's plan, plain steps aimed at
+    it, then the split relaxation's steps (module docstring)."""
+    n, k = inp.values.shape
+    margin = 1e-12 * (abs(ar.pv_denominator) + float(inp.shown.sum()) + 1.0)
+    zkeys = _zkeys(n)
+    rel = relaxation(inp, margin)
+    prices = new_prices(n, inp.caps.shape[0])
+    # Prices without a target first; a narrow pilot beam's plan then aims the steps that follow (Polyak steps
+    # aimed at a plan's value converge in a few dozen steps, and without one they need hundreds).
+    bound, iters = improve(rel, prices, price_iters, -np.inf, deadline)
+    rk = plain_ranking(rel, prices)
+    seeds = np.zeros((0, k), dtype=np.int64)
+    if price_iters > 0:
+        pilot = plan(inp, rk, fl, PILOT_WIDTH, 1, 1, 0, VALUE_TIE, zkeys, deadline, seeds)
+        lower = -np.inf
+        if pilot.n_found:
+            lower, seeds = pilot.values[0], pilot.plans[:1]
+        b2, it2 = improve(rel, prices, price_iters, lower, deadline)
+        rk = plain_ranking(rel, prices)
+        rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters, lower, deadline)
+        bound, iters = min(bound, b2, b3), iters + it2 + it3
+        if rk2 is not None:
+            rk = rk2
+    return Prepared(inp, rk, fl, zkeys, seeds, bound, iters)
+
+
+def prepare(problem, price_iters: int = DEFAULT_PRICE_ITERS, deadline: float = math.inf) -> Prepared:
+    """Steps 1-2 for ``problem`` (for profiling the beam alone: ``bench/profile_kernels.py --kernel-only``)."""
+    inp = beam_input(problem.arrays)
+    return _prepare(inp, floor_reach(inp), problem.arrays, price_iters, deadline)
 
 
 def solve_beam(
@@ -256,28 +284,12 @@ def solve_beam(
     if n == 0:  # no cards: the all-organic plan is the only one, and it keeps every rule checked above
         return make_solution(problem, "beam", Status.FEASIBLE, np.full(k, -1, dtype=np.int64),
                              0.0 if price_iters > 0 else math.inf, time.perf_counter() - start, stats)
-    margin = 1e-12 * (abs(ar.pv_denominator) + float(inp.shown.sum()) + 1.0)
-    zkeys = _zkeys(n)
-    rel = relaxation(inp, margin)
-    prices = new_prices(n, inp.caps.shape[0])
-    # Prices without a target first; a narrow pilot beam's plan then aims the steps that follow (Polyak steps
-    # aimed at a plan's value converge in a few dozen steps, and without one they need hundreds).
-    bound, iters = improve(rel, prices, price_iters, -np.inf, deadline)
-    rk = plain_ranking(rel, prices)
-    lower = -np.inf
-    if price_iters > 0:
-        pilot = plan(inp, rk, fl, _card_order(inp, rk.mu), PILOT_WIDTH, 1, 1, 0, VALUE_TIE, zkeys, deadline)
-        lower = pilot.values[0] if pilot.n_found else -np.inf
-        b2, it2 = improve(rel, prices, price_iters, lower, deadline)
-        rk = plain_ranking(rel, prices)
-        rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters, lower, deadline)
-        bound, iters = min(bound, b2, b3), iters + it2 + it3
-        if rk2 is not None:
-            rk = rk2
-    out = plan(inp, rk, fl, _card_order(inp, rk.mu), width, cards_per_type, n_solutions, local_search, VALUE_TIE,
-               zkeys, deadline)
+    pre = _prepare(inp, fl, ar, price_iters, deadline)
+    out = plan(inp, pre.rk, fl, width, cards_per_type, n_solutions, local_search, VALUE_TIE, pre.zkeys, deadline,
+               pre.seeds)
+    rk, bound, iters = pre.rk, pre.bound, pre.iters
     counters = np.concatenate([out.stats, [iters, rk.trans.shape[0]]])
-    stats = Counters(stats, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
+    stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
     if out.n_found == 0:
         return make_solution(problem, "beam", Status.UNKNOWN, None, math.nan, time.perf_counter() - start, stats)
     if math.isfinite(bound):  # past the DP's round-off, and a relative margin (it stays a proven bound)

@@ -21,7 +21,7 @@ from solvers._beam.match import rematch_plan
 from solvers._beam.search import beam_search, floor_ok, trace
 from solvers._clock import now
 
-__all__ = ["Plans", "plan", "root_infeasible", "RETRY_GROWTH", "LS_MAX_SOLVES", "N_COUNTERS"]
+__all__ = ["Plans", "plan", "card_order", "root_infeasible", "RETRY_GROWTH", "LS_MAX_SOLVES", "N_COUNTERS"]
 
 NEG = -np.inf
 #: A starved beam is retried this many times wider, twice.
@@ -50,6 +50,30 @@ def root_infeasible(inp, fl):
             return True
     return not floor_ok(fl, inp.share_lo, inp.gap, inp.caps, 0, inp.dist0, np.zeros(t_count),
                         np.zeros(t_count, dtype=np.int64))
+
+
+@njit(cache=True)
+def card_order(inp, mu):
+    """``order[t, s]``: type t's cards allowed at slot s, best priced value (``value - mu``) first, ties by
+    index; -1 pads."""
+    t_count, k = inp.caps.shape[0], inp.pv.shape[0]
+    n_t = 1
+    for t in range(t_count):
+        n_t = max(n_t, inp.tstart[t + 1] - inp.tstart[t])
+    order = np.full((t_count, k, n_t), -1, dtype=np.int64)
+    key = np.empty(n_t)
+    for t in range(t_count):
+        t0, m = inp.tstart[t], inp.tstart[t + 1] - inp.tstart[t]
+        for s in range(k):
+            for j in range(m):
+                c = inp.tcards[t0 + j]
+                key[j] = mu[c] - inp.vmask[c, s]  # ascending: best first; +inf (not allowed) last
+            m_ok = 0
+            for j in np.argsort(key[:m], kind="mergesort"):
+                if key[j] < np.inf:
+                    order[t, s, m_ok] = inp.tcards[t0 + j]
+                    m_ok += 1
+    return order
 
 
 @njit(cache=True)
@@ -111,12 +135,13 @@ def _rematched(inp, res, n_keep, stats):
 
 
 @njit(cache=True, nogil=True)
-def plan(inp, rk, fl, order, width, cards_per_type, n_out, ls_starts, tie, zkeys, deadline):
-    """Steps 3-5 (module docstring). ``stats``: children, look-ahead drops, merged, slots past the deadline,
+def plan(inp, rk, fl, width, cards_per_type, n_out, ls_starts, tie, zkeys, deadline, seeds):
+    """Steps 3-5 (module docstring); ``seeds`` (m, K): feasible plans that join the beam's before step 5. ``stats``: children, look-ahead drops, merged, slots past the deadline,
     retries, (unused), plans re-matched, assignment problems of the local search, plans not re-matched,
     local search moves, local searches cut short."""
     k = inp.pv.shape[0]
     stats = np.zeros(N_COUNTERS, dtype=np.int64)
+    order = card_order(inp, rk.mu)
     has_floor = np.any(fl.of_type >= 0)
     w = width
     while True:
@@ -128,6 +153,10 @@ def plan(inp, rk, fl, order, width, cards_per_type, n_out, ls_starts, tie, zkeys
         stats[4] += 1
     n_keep = max(n_out, ls_starts)
     out, out_value, n_found = _rematched(inp, res, n_keep, stats)
+    for x in range(seeds.shape[0]):  # plans found before (feasible): they compete with the beam's
+        v, p2 = rematch_plan(inp.vmask, inp.types, inp.tcards, inp.tstart, seeds[x])
+        if v > NEG:
+            n_found = _insert(out, out_value, n_found, p2, v)
     n_ls = min(n_found, ls_starts)
     if deadline < np.inf and now() > deadline:
         n_ls = 0

@@ -52,6 +52,7 @@ class Ranking(NamedTuple):
     kn_gap: np.ndarray  #: (R,) int64: the type's own gap in its knapsack
     kn_units: np.ndarray  #: (R, K) int64: PV units a type-t card at slot s takes (rounded down)
     kn_cap: np.ndarray  #: (R,) int64: units of the cap at the start
+    lam: np.ndarray  #: (T, K): the split's prices on "a type-t card at slot s" (zero in the plain ranking)
 
 
 class FloorReach(NamedTuple):
@@ -116,8 +117,9 @@ def plain_ranking(rel: Relaxation, prices: Prices) -> Ranking:
     t_count, k = prices.alpha.shape[0], rel.H.shape[0] - 1
     none = np.zeros(0, dtype=np.int64)
     return Ranking(rel.trans, np.ascontiguousarray(rel.H[:, :, 0]), prices.mu.copy(), prices.alpha.copy(),
-                   prices.beta.copy(), rel.rows.lo, prices.gamma.copy(), np.zeros((0, 1, 1, 1)), np.full(t_count, -1, dtype=np.int64), none,
-                   np.zeros((0, k), dtype=np.int64), none)
+                   prices.beta.copy(), rel.rows.lo, prices.gamma.copy(), np.zeros((0, 1, 1, 1)),
+                   np.full(t_count, -1, dtype=np.int64), none, np.zeros((0, k), dtype=np.int64), none,
+                   np.zeros((t_count, k)))
 
 
 def split_ranking(inp, rel: Relaxation, prices: Prices, iters: int, lower: float, deadline: float):
@@ -143,8 +145,7 @@ def split_ranking(inp, rel: Relaxation, prices: Prices, iters: int, lower: float
     bound, it = improve_split(rel.rows, rel.trans, rel.plain, res, kn, split, lam, lower, iters, deadline, rel.scale,
                               H, np.empty_like(rel.choice), STALL, DEFLECT)
     rk = Ranking(rel.trans, np.ascontiguousarray(H[:, :, 0]), split.mu, split.alpha, split.beta, rel.rows.lo,
-                 split.gamma, kn.tables,
-                 res.of_type, kn.gap, res.units, res.cap)
+                 split.gamma, kn.tables, res.of_type, kn.gap, res.units, res.cap, lam)
     return rk, bound, it
 
 
