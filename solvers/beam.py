@@ -2,111 +2,78 @@
 
 How it plans
 ------------
-One kernel call (:func:`solvers._beam_kernels.plan_kernel`) does four things, and a fifth on request:
+The relaxation comes from the engine bnb uses (:mod:`solvers._core`); the beam's own
+kernels are in :mod:`solvers._beam` (``search``: the beam; ``match``: re-matching;
+``local``: local search; ``plan``: the three in one compiled call).
 
 1. **Gap machine.** The gap rules of all types and of any card become a small
-   state machine over the capped distances since the last card of each (see
-   :mod:`mixrank.arrays`); only states reachable from the history are built.
+   state machine over the capped distances since the last card of each
+   (:func:`solvers._core.gaps.gap_states`; rules beyond ``MAX_STATES`` states are
+   left to the beam, which keeps every gap exactly).
 2. **Prices.** A Lagrangian relaxation prices what a slot-by-slot program cannot
    see — each card used once (a price per card), the share caps and floors (a
    price per type and unit of PV), the count caps (a price per type and card) —
-   and solves the rest exactly: a dynamic program over (slot, machine state) that
-   keeps every gap and every allowed pair. ``price_iters`` subgradient steps
-   (deflected Polyak steps; the share prices step on a 12x scale, ``SHARE_STEP_SCALE``,
-   since PV slacks are small) set the prices. Each step also turns the program's
-   path into a plan — distinct cards given greedily along it, then the lowest-value
-   ones dropped while a count or share cap is broken — and the best such plan sets
-   the next step's target and joins the final plans of step 4. The least dual
-   value seen is a proven upper bound on the optimum and is returned as
-   ``Solution.bound``.
+   and solves the rest exactly: a dynamic program over (slot, machine state)
+   (:mod:`solvers._core.prices`). ``price_iters`` subgradient steps without a
+   target; then a pilot beam (width ``PILOT_WIDTH``, step 3-4) finds a plan whose
+   value aims ``price_iters`` more steps (Polyak steps aimed at a plan converge in a
+   few dozen steps; without one they need hundreds); then ``price_iters`` steps on
+   the **split relaxation** (:mod:`solvers._core.split`), which keeps every priced
+   share cap as an integral knapsack (``SPLIT_LEVELS`` units of PV): a price on a cap
+   that admits only a few cards pays for fractions of a card, the knapsack does not.
+   The least relaxation value seen is a proven upper bound on the optimum and is
+   returned as ``Solution.bound``.
 3. **Beam.** Slots are filled top to bottom. A state holds the cards used (a
-   ``uint64`` bitmask per 64 cards), the distances, the PV and count per type, and
-   the value so far. Children are the organic item or one of the
-   ``cards_per_type`` best unused allowed cards of each type (by priced value)
-   that the gaps, the count and the share cap allow. Where every card of a type
-   allowed at the slot is used, the type may still take it when its cards can be
-   re-matched to its slots and this one (a small assignment problem): a state's
-   cards are one matching of its slots, and a card the beam gave an earlier slot
-   may be the only one allowed here. Without it, slot patterns that need such a
-   swap were never reached, at any width (on ``tiny`` seed 0 with a floor the beam
-   lost 30 %, and on ``device`` every narrow beam that starved on a floor did so
-   for this). They are ranked by priced
-   value so far + the dynamic program's table for the slots left + a tenth of the
-   plain value so far, and the best ``width`` distinct ones are kept: equal states
-   (same cards, distances, PV and counts) are merged, the better kept, and ties go
-   to the first generated. Over the first third of the slots the beam keeps half
-   as many: there the estimate still sees most of the page, and on ``device`` this
-   costs no plan quality and a sixth less work (narrowing the *late* slots instead
-   does cost quality). A look-ahead drops children that can no longer reach a
-   min-share floor.
+   ``uint64`` bitmask per 64 cards), the distances, the machine state, the PV, PV
+   units and count per type, and the value so far. Children are the organic item or
+   one of the ``cards_per_type`` best unused allowed cards of each type (by priced
+   value) that the gaps, the count and the share cap allow. Where every card of a
+   type allowed at the slot is used, the type may still take it when its cards can
+   be re-matched to its slots and this one (a small assignment problem): without
+   it, slot patterns that need such a swap are never reached, at any width. States
+   are ranked by the **split bound** of their completions — the priced value so far,
+   plus the DP's table at the slot and machine state, plus each capped type's
+   knapsack from its distance and the PV units it has left, with floor prices paid
+   only up to the floor — plus a tenth of the plain value so far, and the best
+   ``width`` distinct ones are kept (equal states merge, the better kept; ties go to
+   the first generated). Over the first third of the slots the beam keeps half as
+   many. A look-ahead (:func:`solvers._core.reach.pv_reach`) drops children that can
+   no longer reach a min-share floor.
 4. **Re-matching.** Each plan of the final beam keeps the slots it gives each type,
    and the type's cards are re-assigned to those slots optimally (Hungarian
    method): gaps, shares and counts depend on the slots only, so the plan stays
-   feasible and can only gain. This step is what makes a narrow beam good: the
-   beam chooses *where* each type goes, the matching chooses *which* card.
+   feasible and can only gain. Plans whose bound cannot beat the ones kept are
+   skipped. The pilot's plan joins them.
 5. **Local search** (option ``local_search``, 1 by default; 0 turns it off). From the best
    ``local_search`` re-matched plans, a first-improvement search on *where each type
-   goes*: move a card slot, swap the types of two card slots, change a slot's
-   type, add a card, drop a card — each move kept feasible (gaps, shares, counts)
-   and valued exactly by re-matching the changed types, after a bound from the
-   last matching's dual prices has screened out the moves that cannot gain (most
-   of them). It stops at a local optimum, after 200 assignment problems, or at the
-   deadline; the best ``n_solutions`` distinct plans of the beam's and the
-   search's are returned.
+   goes*: re-type a slot (add, drop or change a card), move a card slot to an organic
+   slot, swap the types of two card slots — each move kept feasible and valued
+   exactly by re-matching the changed types, after a bound from the last matchings'
+   dual prices has screened out the moves that cannot gain (most of them). It stops
+   at a local optimum, after ``LS_MAX_SOLVES`` (200) assignment problems, or at the
+   deadline; the best ``n_solutions`` distinct plans are returned.
 
 Statuses
 --------
 FEASIBLE with the Lagrangian bound (a heuristic plan, not proven optimal);
 UNKNOWN when the final beam holds no plan that meets every floor, even after two
-retries 8x and 64x wider (tight floors can starve a narrow beam: at width 1, 4 of
-800 ``small`` min-share instances need a retry, none of 600 on ``device``); INFEASIBLE only when a floor is out of reach
-(or a cap exceeded) before the first slot — a proof, since the look-ahead is a
-relaxation.
+retries 8x and 64x wider; INFEASIBLE only when a floor is out of reach (or a cap
+exceeded) before the first slot — a proof, since the look-ahead is a relaxation.
 
 Cost
 ----
-Work is bounded by ``price_iters * K * states * (T + 1)`` for the prices,
-``width * K * (1 + T * cards_per_type)`` children for the beam (times 73 at most
-with the retries), ``width + 1`` small assignment problems (fewer: a plan whose
-bound cannot beat the best one is not re-matched) and, for the local search, at most
-``LS_MAX_SOLVES`` (200) one-augmentation re-matchings per start.
+``3 * price_iters`` relaxation steps (each a DP over slots x machine states x types,
+the split ones a knapsack per capped type too), two beams (``PILOT_WIDTH`` and
+``width`` states, ``width * K * (1 + T * cards_per_type)`` children), ``width + 1``
+small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more.
+With a ``time_limit`` the price steps read the clock every 16 steps, the beam once a
+slot (past the deadline it finishes at width 1), the local search every 16 assignment
+problems. The kernels release the GIL (``nogil``). Compilation happens once per machine
+(``cache=True``); call :func:`warm_up` at start-up so that the first real call does not
+pay the cache load.
 
-The default (width 12, 25 price steps, ``local_search=1``) replaced a width-32 beam
-without the local search: the narrow beam chooses roughly where each type goes and the
-local search repairs what it missed, for about the same plan quality at ~0.85 of the
-kernel time. On ``device`` (seeds 0-19 / 20-99, all four variants: 80 / 320 instances)
-its mean gap to the optimum was 0.171 / 0.310 % with 44 / 153 plans optimal (0.169 / 0.301 %,
-45 / 155 since the re-matched children of step 3), against
-0.164 / 0.286 % and 45 / 155 for the old default; on ``small`` (seeds 0-49, 200
-instances) 0.234 % / 166 against 0.144 % / 174 (a page of 20 slots is nearly
-exhausted by width 32: raise ``width`` for small pages); on ``large`` (seeds 0-9, 40
-instances, against the best of four settings) 0.38 % against 0.75 %. Width 16 with the
-local search costs ~5 % more than the default and gives 0.174 / 0.272 %, 44 / 164 optimal
-on ``device`` and 0.194 % / 170 on ``small``.
-
-Where the time goes at the default on ``device`` (Linux perf, a different instance on
-each call, ``bench/profile_kernels.py --kernel-only --width 12 --local-search 1``): the
-price steps ~31 % (each ~3 us on a 2.45 GHz EPYC: the slot table, the program, the path
-and its plan), the beam ~20 %, the local search ~15 %, ``plan_kernel``'s own code
-(tables, tracing, the re-matching) ~10 %, reference counting ~7 %, card orders and
-machine tables ~7 %, allocation ~4 %. Repeating one instance lets the branch predictor
-learn it, and the kernel then runs ~20 % faster. End to end, ``mixrank.solve`` adds
-~20-30 us of Python to the kernel (the option checks, the ``Solution``; the compiled
-re-check of the plan runs inside the kernel call, :func:`solvers._beam_kernels.plan_and_check`);
-``bench/bench_beam.py`` reports both.
-
-The local search keeps each type's assignment problem solved and values a move by one
-augmentation of it, so it grows with the page more slowly than a from-scratch re-match
-would; it starts from the problems the re-matching just solved, and its scans skip the
-slots that the any-card gap rules out. ``local_search=2`` (two starts) costs ~40 us more.
-With a ``time_limit`` the kernel looks at the clock every few tens of
-thousands of steps: past the deadline it stops pricing, finishes the beam at
-width 1 and re-matches only what it has; the local search does not start past
-it, and stops there (it reads the clock every 16 assignment problems).
-Compilation happens once per machine (``cache=True``); call :func:`warm_up` at
-start-up so that the first real call does not pay the cache load. The kernel runs
-without the GIL (``nogil=True``): threads of one process can plan side by side, and a
-process pool's own threads (``mixrank.solve_many``) keep feeding its workers meanwhile.
+Figures (``bench/bench_stress.py``, ``bench/bench_beam.py``) are in the README and in
+the branch's report; see there for how the default compares with the exact optimum.
 """
 
 from __future__ import annotations

@@ -154,15 +154,16 @@ def _first_improving(inp, ptype, tab, total):
     value, pmax, ub = tab.value, tab.pmax, tab.ub
     least = MIN_GAIN * (1.0 + abs(total))
     solves = 0
+    none = np.int64(-1)  # (not a literal -1: one compiled signature of _try and _restore)
     for s in range(k):  # re-type one slot
         old = ptype[s]
         for t in range(-1, t_count):
             if t == old or (t >= 0 and pmax[t, s] == NEG):
                 continue
-            if _gain_bound(value, pmax, ub, old, s, -1) + _gain_bound(value, pmax, ub, t, -1, s) <= least:
+            if _gain_bound(value, pmax, ub, old, s, none) + _gain_bound(value, pmax, ub, t, none, s) <= least:
                 continue
-            g, n_solved = _try(inp, ptype, s, t, -1, -1, tab)
-            _restore(ptype, s, old, -1, -1)
+            g, n_solved = _try(inp, ptype, s, t, none, none, tab)
+            _restore(ptype, s, old, none, none)
             solves += n_solved
             if g > least:
                 return g, s, t, -1, -1, solves

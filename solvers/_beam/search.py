@@ -219,7 +219,7 @@ def _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats
     cnt2 = np.empty(t_count, dtype=np.int64)
     units2 = np.empty(t_count, dtype=np.int64)
     pv_s = inp.pv[s]
-    nc = 0
+    nc = np.int64(0)  # (not a literal 0: one compiled signature for the calls that take it)
     for p in range(size):
         for t in range(-1, t_count):
             if t >= 0:
@@ -321,7 +321,7 @@ def _select(inp, rk, lay, ch, nc, s, want, zkeys, out, tr, stats):
     table = np.full(hsize, -1, dtype=np.int64)
     codes = np.empty(hsize, dtype=np.uint64)
     mask = np.uint64(hsize - 1)
-    kept = 0
+    kept = np.int64(0)  # (not a literal 0: one compiled signature for the calls that take it)
     for q in rank:
         if kept == want:
             break
@@ -379,7 +379,7 @@ def beam_search(inp, rk, fl, order, width, cards_per_type, tie, zkeys, deadline)
     tr = BeamResult(np.zeros((k, width), dtype=np.int64), np.full((k, width), -1, dtype=np.int64), 0, np.zeros(0),
                     np.zeros(0, dtype=np.bool_), np.zeros(4, dtype=np.int64))
     stats = tr.stats
-    size = 1
+    size = np.int64(1)  # (not a literal 1: one compiled signature for the calls that take it)
     late = False
     for s in range(k):
         if deadline < np.inf and not late and now() > deadline:
