@@ -143,14 +143,24 @@ def floor_ok(fl, share_lo, gap, caps, s, dist, pv_used, count):
 
 
 @njit(cache=True)
-def _step_dist(gap, dist, t, out):
-    """Distances at the next slot after organic (``t`` -1) or a type-``t`` card."""
+def _step_dist(gap, dist, p, t, out, row):
+    """``out[row]`` := the distances at the next slot after ``dist[p]`` and organic (``t`` -1) or a type-``t`` card.
+
+    (Rows are passed by index: a row view per child costs more than the loop.)
+    """
     t_count = gap.shape[0] - 1
     for r in range(t_count + 1):
-        out[r] = min(dist[r] + 1, gap[r])
+        out[row, r] = min(dist[p, r] + 1, gap[r])
     if t >= 0:
-        out[t] = 1
-        out[t_count] = 1
+        out[row, t] = 1
+        out[row, t_count] = 1
+
+
+@njit(cache=True)
+def _copy_row(src, p, dst, row):
+    """``dst[row] = src[p]`` element by element (no views)."""
+    for x in range(src.shape[1]):
+        dst[row, x] = src[p, x]
 
 
 @njit(cache=True)
@@ -214,10 +224,11 @@ def _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats
     c_parent, c_card, c_key, c_rematch = ch.parent, ch.card, ch.key, ch.rematch
     t_count = caps.shape[0]
     has_floor = np.any(fl.of_type >= 0)
-    nd = np.empty(t_count + 1, dtype=np.int64)
-    pv2 = np.empty(t_count)
-    cnt2 = np.empty(t_count, dtype=np.int64)
-    units2 = np.empty(t_count, dtype=np.int64)
+    nd = np.empty((1, t_count + 1), dtype=np.int64)
+    pv2 = np.empty((1, t_count))
+    cnt2 = np.empty((1, t_count), dtype=np.int64)
+    units2 = np.empty((1, t_count), dtype=np.int64)
+    zero = np.int64(0)  # the child's row in those (not a literal: one signature for the calls that take it)
     pv_s = inp.pv[s]
     nc = np.int64(0)  # (not a literal 0: one compiled signature for the calls that take it)
     for p in range(size):
@@ -227,31 +238,32 @@ def _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats
                     continue
                 if order[t, s, 0] < 0 or shown[t] + (pv_used[p, t] + pv_s) > hi[t] + shown[t]:
                     continue
-            _step_dist(gap, dist[p], t, nd)
-            pv2[:] = pv_used[p]
-            cnt2[:] = count[p]
-            units2[:] = units[p]
+            _step_dist(gap, dist, p, t, nd, zero)
+            _copy_row(pv_used, p, pv2, zero)
+            _copy_row(count, p, cnt2, zero)
+            _copy_row(units, p, units2, zero)
             if t >= 0:
-                pv2[t] += pv_s
-                cnt2[t] += 1
+                pv2[0, t] += pv_s
+                cnt2[0, t] += 1
                 if kn_of[t] >= 0:
-                    units2[t] -= kn_units[kn_of[t], s]
-            if has_floor and not floor_ok(fl, lo, gap, caps, s + 1, nd, pv2, cnt2):
+                    units2[0, t] -= kn_units[kn_of[t], s]
+            if has_floor and not floor_ok(fl, lo, gap, caps, s + 1, nd[0], pv2[0], cnt2[0]):
                 stats[1] += 1
                 continue
             g2 = trans[lay.gstate[p], 1 + t]
-            base = lay.acc[p] + completion(H, kn, kn_of, kn_gap, s + 1, g2, nd, units2) + tie * lay.value[p]
-            base += _floor_credit(rk.beta, rk.lo, pv2)
+            base = lay.acc[p] + completion(H, kn, kn_of, kn_gap, s + 1, g2, nd[0], units2[0]) + tie * lay.value[p]
+            base += _floor_credit(rk.beta, rk.lo, pv2[0])
             if t < 0:
                 c_parent[nc], c_card[nc], c_key[nc], c_rematch[nc] = p, -1, base, -1
                 nc += 1
                 continue
             base -= rk.alpha[t] * pv_s + rk.gamma[t]
             taken = 0
-            for c in order[t, s]:
+            for j in range(order.shape[2]):
+                c = order[t, s, j]
                 if c < 0 or taken == cards_per_type:
                     break
-                if _is_used(used[p], c):
+                if (used[p, c >> 6] >> np.uint64(c & 63)) & np.uint64(1):
                     continue
                 c_parent[nc], c_card[nc], c_rematch[nc] = p, c, -1
                 c_key[nc] = base + (1.0 + tie) * values[c, s] - mu[c]
@@ -269,20 +281,28 @@ def _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats
 
 
 @njit(cache=True)
-def _state_hash(zhash, dist, pv_used):
-    h = zhash
-    for r in range(dist.shape[0]):
-        h = (h ^ np.uint64(dist[r])) * _FNV
-    for t in range(pv_used.shape[0]):
-        h = (h ^ np.uint64(np.int64(pv_used[t] * 1e9))) * _FNV  # equal PV, equal bits
+def _state_hash(zhash, dist, pv_used, row):
+    """A hash of the state in ``row``: its cards' Zobrist hash, its distances and PV (equal states, equal hash)."""
+    h = zhash[row]
+    for r in range(dist.shape[1]):
+        h = (h ^ np.uint64(dist[row, r])) * _FNV
+    for t in range(pv_used.shape[1]):
+        h = (h ^ np.uint64(np.int64(pv_used[row, t] * 1e9))) * _FNV
     return h
+
+
+@njit(cache=True)
+def _same_row(x, a, b):
+    for j in range(x.shape[1]):
+        if x[a, j] != x[b, j]:
+            return False
+    return True
 
 
 @njit(cache=True)
 def _same_state(used, dist, pv_used, a, b):
     """Same cards, distances and PV per type (the counts follow from the cards)."""
-    return (np.array_equal(used[a], used[b]) and np.array_equal(dist[a], dist[b])
-            and np.array_equal(pv_used[a], pv_used[b]))
+    return _same_row(used, a, b) and _same_row(dist, a, b) and _same_row(pv_used, a, b)
 
 
 @njit(cache=True)
@@ -327,9 +347,13 @@ def _select(inp, rk, lay, ch, nc, s, want, zkeys, out, tr, stats):
             break
         p, c, r = ch.parent[q], ch.card[q], kept
         t = types[c] if c >= 0 else -1
-        _step_dist(gap, l_dist[p], t, dist[r])
+        _step_dist(gap, l_dist, p, t, dist, r)
         out.gstate[r] = trans[lay.gstate[p], 1 + t]
-        pv_used[r], units[r], count[r], tval[r], used[r] = l_pv[p], l_units[p], l_count[p], l_tval[p], l_used[p]
+        _copy_row(l_pv, p, pv_used, r)
+        _copy_row(l_units, p, units, r)
+        _copy_row(l_count, p, count, r)
+        _copy_row(l_tval, p, tval, r)
+        _copy_row(l_used, p, used, r)
         value[r], acc[r], zhash[r] = lay.value[p], lay.acc[p], lay.zhash[p]
         if t >= 0:
             pv_used[r, t] += pv_s
@@ -344,7 +368,7 @@ def _select(inp, rk, lay, ch, nc, s, want, zkeys, out, tr, stats):
                 tval[r, t] += values[c, s]
                 value[r] += values[c, s]
                 acc[r] += values[c, s] - rk.mu[c] - rk.alpha[t] * pv_s - rk.gamma[t]
-        h = _state_hash(zhash[r], dist[r], pv_used[r])
+        h = _state_hash(zhash, dist, pv_used, r)
         slot = (h >> np.uint64(17)) & mask
         dup = False
         while table[slot] >= 0:
