@@ -94,7 +94,7 @@ from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problem
 __all__ = ["solve_beam", "warm_up", "prepare"]
 
 #: Default beam width.
-DEFAULT_WIDTH = 12
+DEFAULT_WIDTH = 24
 #: Default number of cards tried per type at each slot (the best unused allowed ones by priced value).
 DEFAULT_CARDS_PER_TYPE = 1
 #: Default number of subgradient steps that set the prices (as many again on the split relaxation).
@@ -109,7 +109,7 @@ PILOT_WIDTH = 2
 VALUE_TIE = 0.1
 
 #: Names of the work counters, in the order of :func:`solvers._beam.plan.plan`'s, then the relaxation's.
-_COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "retries", "unused",
+_COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "retries", "seeds",
                   "rematched", "ls_solves", "rematch_skipped", "ls_moves", "ls_cut", "price_iters", "machine_states")
 
 _ZKEYS = np.random.default_rng(12345).integers(0, 2**63, size=1 << 16, dtype=np.int64).astype(np.uint64)
@@ -190,7 +190,7 @@ def solve_beam(
         of steps, :mod:`solvers._clock`; expect an overrun of that order).
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
-    width : int in [1, 2**20], default 12
+    width : int in [1, 2**20], default 24
         States kept after each slot (half as many, rounded up, over the first third of the slots).
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
@@ -249,8 +249,9 @@ def solve_beam(
     if root_infeasible(inp, fl):
         return make_solution(problem, "beam", Status.INFEASIBLE, None, math.nan, time.perf_counter() - start, stats)
     if n == 0:  # no cards: the all-organic plan is the only one, and it keeps every rule checked above
-        return make_solution(problem, "beam", Status.FEASIBLE, np.full(k, -1, dtype=np.int64),
-                             0.0 if price_iters > 0 else math.inf, time.perf_counter() - start, stats)
+        organic = np.full(k, -1, dtype=np.int64)
+        return make_solution(problem, "beam", Status.FEASIBLE, organic, 0.0 if price_iters > 0 else math.inf,
+                             time.perf_counter() - start, stats, pool=[organic] if n_solutions > 1 else ())
     pre = _prepare(inp, fl, ar, price_iters, deadline)
     out = plan(inp, pre.rk, fl, width, cards_per_type, n_solutions, local_search, VALUE_TIE, pre.zkeys, deadline,
                pre.seeds)

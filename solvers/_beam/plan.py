@@ -137,7 +137,7 @@ def _rematched(inp, res, n_keep, stats):
 @njit(cache=True, nogil=True)
 def plan(inp, rk, fl, width, cards_per_type, n_out, ls_starts, tie, zkeys, deadline, seeds):
     """Steps 3-5 (module docstring); ``seeds`` (m, K): feasible plans that join the beam's before step 5. ``stats``: children, look-ahead drops, merged, slots past the deadline,
-    retries, (unused), plans re-matched, assignment problems of the local search, plans not re-matched,
+    retries, seed plans, plans re-matched, assignment problems of the local search, plans not re-matched,
     local search moves, local searches cut short."""
     k = inp.pv.shape[0]
     stats = np.zeros(N_COUNTERS, dtype=np.int64)
@@ -157,6 +157,7 @@ def plan(inp, rk, fl, width, cards_per_type, n_out, ls_starts, tie, zkeys, deadl
         v, p2 = rematch_plan(inp.vmask, inp.types, inp.tcards, inp.tstart, seeds[x])
         if v > NEG:
             n_found = _insert(out, out_value, n_found, p2, v)
+            stats[5] += 1
     n_ls = min(n_found, ls_starts)
     if deadline < np.inf and now() > deadline:
         n_ls = 0

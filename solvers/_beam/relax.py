@@ -1,8 +1,9 @@
 """What the beam ranks by: the relaxation engine's prices, DP table and knapsacks (:mod:`solvers._core`).
 
-:func:`ranking` sets Lagrangian prices by subgradient steps on the plain relaxation
-(:func:`solvers._core.prices.improve_prices`), then, when a share cap is priced,
-on the split relaxation (:func:`solvers._core.split.improve_split`), which keeps
+:func:`improve` sets Lagrangian prices by subgradient steps on the plain relaxation
+(:func:`solvers._core.prices.improve_prices`); :func:`split_ranking` then, when a
+share cap is priced, takes steps on the split relaxation
+(:func:`solvers._core.split.improve_split`), which keeps
 each priced cap as an integral knapsack and so closes the gap a price on a tight
 cap leaves. The beam reads the result as a :class:`Ranking`: a state's rank is
 its priced value so far plus the relaxation's best completion from its slot, gap
