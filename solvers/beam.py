@@ -86,7 +86,7 @@ import numpy as np
 
 from mixrank.solution import Counters, Solution, Status, make_solution
 from solvers._beam.instance import BeamInput, beam_input
-from solvers._beam.plan import plan, root_infeasible
+from solvers._beam.plan import path_plan, plan, root_infeasible
 from solvers._beam.relax import FloorReach, Ranking, floor_reach, improve, plain_ranking, relaxation, split_ranking
 from solvers._core.prices import new_prices
 from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problem
@@ -155,10 +155,15 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
             lower, seeds = pilot.values[0], pilot.plans[:1]
         b2, it2 = improve(rel, prices, price_iters, lower, deadline)
         rk = plain_ranking(rel, prices)
+        paths = [path_plan(inp, rk.trans, rk.choice)]
         rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters, lower, deadline)
         bound, iters = min(bound, b2, b3), iters + it2 + it3
         if rk2 is not None:
             rk = rk2
+            paths.append(path_plan(inp, rk.trans, rk.choice))
+        found = [p for v, p in paths if v > -np.inf]
+        if found:
+            seeds = np.concatenate([seeds, np.array(found)])
     return Prepared(inp, rk, fl, zkeys, seeds, bound, iters)
 
 

@@ -12,7 +12,7 @@ import mixrank
 from mixrank.synthetic import instance
 from solvers._beam.instance import beam_input, types_feasible
 from solvers._beam.match import hungarian, match_type, price_bound, rematch_plan
-from solvers._beam.plan import card_order
+from solvers._beam.plan import card_order, path_plan
 from solvers._beam.relax import _avail, floor_reach, improve, plain_ranking, relaxation, split_ranking
 from solvers._beam.search import completion, floor_ok
 from solvers._core.prices import Prices, dual_bound, new_prices
@@ -166,3 +166,23 @@ def test_floor_look_ahead_never_drops_a_state_the_optimum_passes_through(seed):
             dist[t] = dist[t_count] = 1
             pv_used[t] += inp.pv[s]
             count[t] += 1
+
+
+@pytest.mark.parametrize("family, seed", [("device", 0), ("stress-device", 1), ("tight-tiny", 0), ("small", 3)])
+def test_path_plans_keep_every_rule_and_are_valued_exactly(family, seed):
+    # The relaxation's path repaired into a plan (dropping the cheapest slots of a type over its caps): when
+    # it is returned, it keeps every rule and its value is its objective (no floors here: a floor the path
+    # misses leaves no plan, which is allowed).
+    p = instance(family, seed)
+    inp = beam_input(p.arrays)
+    rel = relaxation(inp, 1e-12)
+    prices = new_prices(inp.types.shape[0], inp.caps.shape[0])
+    found = 0
+    for iters in (0, 5, 25):
+        improve(rel, prices, iters, -np.inf, np.inf)
+        rk = plain_ranking(rel, prices)
+        v, plan = path_plan(inp, rk.trans, rk.choice)
+        if v > -np.inf:
+            found += 1
+            assert p.check(plan) == [] and v == pytest.approx(p.objective(plan), rel=1e-12)
+    assert found >= 1

@@ -16,12 +16,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from solvers._beam.instance import types_feasible
 from solvers._beam.local import local_search
 from solvers._beam.match import rematch_plan
 from solvers._beam.search import beam_search, floor_ok, trace
 from solvers._clock import now
 
-__all__ = ["Plans", "plan", "card_order", "root_infeasible", "RETRY_GROWTH", "LS_MAX_SOLVES", "N_COUNTERS"]
+__all__ = ["Plans", "plan", "card_order", "path_plan", "root_infeasible", "RETRY_GROWTH", "LS_MAX_SOLVES", "N_COUNTERS"]
 
 NEG = -np.inf
 #: A starved beam is retried this many times wider, twice.
@@ -85,6 +86,48 @@ def _best_at(inp):
         for s in range(k):
             out[inp.types[c], s] = max(out[inp.types[c], s], inp.vmask[c, s])
     return out
+
+
+@njit(cache=True)
+def path_plan(inp, trans, choice):
+    """A plan from the relaxation's path: ``(value, plan)``, value -inf when its repair fails.
+
+    The DP's choices (``choice`` (K + 1, S, 1) of :func:`solvers._core.dp.backward_dp`)
+    give a type (or organic) per slot; where a type holds more slots than its count cap or
+    more PV than its share cap, its slots of least value are dropped (dropping a card
+    keeps every gap); the type sequence must then keep every rule
+    (:func:`~solvers._beam.instance.types_feasible`), and each type's cards are matched
+    to its slots (:func:`~solvers._beam.match.rematch_plan`). With good prices the path
+    is nearly a plan, and the repaired one is often better than a narrow beam's.
+    """
+    t_count, k = inp.caps.shape[0], inp.pv.shape[0]
+    best_at = _best_at(inp)
+    ptype = np.full(k, -1, dtype=np.int64)
+    i = 0
+    for s in range(k):
+        ch = choice[s, i, 0]
+        if ch > 0 and best_at[ch - 1, s] > NEG:
+            ptype[s] = ch - 1
+        i = trans[i, ch]
+    for t in range(t_count):
+        while True:
+            pv_t, n_t, worst, at = 0.0, 0, np.inf, -1
+            for s in range(k):
+                if ptype[s] == t:
+                    pv_t += inp.pv[s]
+                    n_t += 1
+                    if best_at[t, s] < worst:
+                        worst, at = best_at[t, s], s
+            if at < 0 or (n_t <= inp.caps[t] and inp.shown[t] + pv_t <= inp.share_hi[t] + inp.shown[t]):
+                break
+            ptype[at] = -1
+    if not types_feasible(inp, ptype):
+        return NEG, ptype
+    plan = np.full(k, -1, dtype=np.int64)
+    for s in range(k):
+        if ptype[s] >= 0:
+            plan[s] = inp.tcards[inp.tstart[ptype[s]]]  # any card of the type: the matching chooses
+    return rematch_plan(inp.vmask, inp.types, inp.tcards, inp.tstart, plan)
 
 
 @njit(cache=True)

@@ -54,6 +54,7 @@ class Ranking(NamedTuple):
     kn_units: np.ndarray  #: (R, K) int64: PV units a type-t card at slot s takes (rounded down)
     kn_cap: np.ndarray  #: (R,) int64: units of the cap at the start
     lam: np.ndarray  #: (T, K): the split's prices on "a type-t card at slot s" (zero in the plain ranking)
+    choice: np.ndarray  #: (K + 1, S, 1) int8: the DP's choices (its path: :func:`solvers._beam.plan.path_plan`)
 
 
 class FloorReach(NamedTuple):
@@ -120,7 +121,7 @@ def plain_ranking(rel: Relaxation, prices: Prices) -> Ranking:
     return Ranking(rel.trans, np.ascontiguousarray(rel.H[:, :, 0]), prices.mu.copy(), prices.alpha.copy(),
                    prices.beta.copy(), rel.rows.lo, prices.gamma.copy(), np.zeros((0, 1, 1, 1)),
                    np.full(t_count, -1, dtype=np.int64), none, np.zeros((0, k), dtype=np.int64), none,
-                   np.zeros((t_count, k)))
+                   np.zeros((t_count, k)), rel.choice.copy())
 
 
 def split_ranking(inp, rel: Relaxation, prices: Prices, iters: int, lower: float, deadline: float):
@@ -142,11 +143,11 @@ def split_ranking(inp, rel: Relaxation, prices: Prices, iters: int, lower: float
     kn = new_split_tables(res, inp.gap, inp.dist0, _avail(inp), k)
     lam = np.where(res.of_type[:, None] >= 0, prices.alpha[:, None] * inp.pv[None, :], 0.0)
     split = Prices(prices.mu.copy(), np.zeros(t_count), prices.beta.copy(), prices.gamma.copy())
-    H = np.empty_like(rel.H)
+    H, choice = np.empty_like(rel.H), np.empty_like(rel.choice)
     bound, it = improve_split(rel.rows, rel.trans, rel.plain, res, kn, split, lam, lower, iters, deadline, rel.scale,
-                              H, np.empty_like(rel.choice), STALL, DEFLECT)
+                              H, choice, STALL, DEFLECT)
     rk = Ranking(rel.trans, np.ascontiguousarray(H[:, :, 0]), split.mu, split.alpha, split.beta, rel.rows.lo,
-                 split.gamma, kn.tables, res.of_type, kn.gap, res.units, res.cap, lam)
+                 split.gamma, kn.tables, res.of_type, kn.gap, res.units, res.cap, lam, choice)
     return rk, bound, it
 
 
