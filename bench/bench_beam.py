@@ -131,7 +131,7 @@ def quality(args) -> dict:
             "speedup_e2e_vs_cpsat": cp_e2e / e2e, "speedup_wall_vs_cpsat": cp_wall / wall}
     chk = float(np.median(check_times))
     print(f"re-check of a beam plan called from Python (mixrank._fastcheck.check_plan, as make_solution runs it for "
-          f"other solvers; the beam runs it inside its kernel call): median {chk * 1e6:.1f} us")
+          f"every solver): median {chk * 1e6:.1f} us")
     summary["check_median_us"] = chk * 1e6
     return summary
 
