@@ -80,7 +80,7 @@ def _child(args) -> int:
         prepared = {id(p): beam_solver.prepare(p) for p in problems}
 
         def solve(p):
-            inp, rk, fl, zkeys, seeds = prepared[id(p)]
+            inp, rk, fl, zkeys, seeds = prepared[id(p)][:5]
             plan(inp, rk, fl, args.width, beam_solver.DEFAULT_CARDS_PER_TYPE, 1, args.local_search,
                  beam_solver.VALUE_TIE, zkeys, np.inf, seeds)
     else:

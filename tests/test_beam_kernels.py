@@ -127,7 +127,7 @@ def test_the_beams_root_rank_is_the_relaxations_bound_from_the_same_prices(famil
     H, ch = np.empty_like(rel.H), np.empty_like(rel.choice)
     plain = dual_bound(rows, prices, rel.trans, rel.plain, r, arg, H, ch)
     units0 = np.zeros(t_count, dtype=np.int64)
-    root = completion(rk.H, rk.kn, rk.kn_of, rk.kn_gap, 0, 0, inp.dist0, units0)
+    root = completion(rk.H, rk.kn, rk.kn_of, rk.kn_gap, 0, 0, inp.dist0[None], units0[None], 0)
     assert root + const == pytest.approx(plain, rel=1e-12)
     rk2, b2, _ = split_ranking(inp, rel, prices, 10, -np.inf, np.inf)
     if rk2 is None:
@@ -140,7 +140,7 @@ def test_the_beams_root_rank_is_the_relaxations_bound_from_the_same_prices(famil
     split = split_bound(rows, rel.trans, rel.plain, res, kn, Prices(rk2.mu, np.zeros(t_count), rk2.beta, rk2.gamma),
                         rk2.lam, r, arg, H, ch)
     units = np.array([rk2.kn_cap[rk2.kn_of[t]] if rk2.kn_of[t] >= 0 else 0 for t in range(t_count)])
-    root2 = completion(rk2.H, rk2.kn, rk2.kn_of, rk2.kn_gap, 0, 0, inp.dist0, units)
+    root2 = completion(rk2.H, rk2.kn, rk2.kn_of, rk2.kn_gap, 0, 0, inp.dist0[None], units[None], 0)
     const2 = rk2.mu.sum() + (rk2.gamma * rows.count - rk2.beta * rows.lo).sum()
     assert root2 + const2 == pytest.approx(split, rel=1e-12)
     assert b2 <= split * (1 + 1e-12) + 1e-12  # the least bound seen, and the last prices are the best seen
@@ -159,7 +159,8 @@ def test_floor_look_ahead_never_drops_a_state_the_optimum_passes_through(seed):
     pv_used = np.zeros(t_count)
     count = np.zeros(t_count, dtype=np.int64)
     for s, c in enumerate(np.asarray(best.assignment).tolist()):
-        assert floor_ok(fl, inp.share_lo, inp.gap, inp.caps, s, dist, pv_used, count)
+        assert floor_ok(fl.of_type, fl.tables, fl.kdim, fl.tol, inp.share_lo, inp.gap, inp.caps, s, dist[None],
+                        pv_used[None], count[None], 0)
         dist = np.minimum(dist + 1, inp.gap)
         if c >= 0:
             t = inp.types[c]

@@ -49,8 +49,10 @@ def root_infeasible(inp, fl):
     for t in range(t_count):
         if inp.share_hi[t] < 0.0:
             return True
-    return not floor_ok(fl, inp.share_lo, inp.gap, inp.caps, 0, inp.dist0, np.zeros(t_count),
-                        np.zeros(t_count, dtype=np.int64))
+    zero = np.int64(0)  # (not a literal: the signature the beam compiles)
+    return not floor_ok(fl.of_type, fl.tables, fl.kdim, fl.tol, inp.share_lo, inp.gap, inp.caps, zero,
+                        inp.dist0.reshape((1, t_count + 1)), np.zeros((1, t_count)),
+                        np.zeros((1, t_count), dtype=np.int64), zero)
 
 
 @njit(cache=True)
@@ -62,18 +64,23 @@ def card_order(inp, mu):
     for t in range(t_count):
         n_t = max(n_t, inp.tstart[t + 1] - inp.tstart[t])
     order = np.full((t_count, k, n_t), -1, dtype=np.int64)
-    key = np.empty(n_t)
     for t in range(t_count):
         t0, m = inp.tstart[t], inp.tstart[t + 1] - inp.tstart[t]
         for s in range(k):
-            for j in range(m):
+            row = order[t, s]
+            n_ok = 0
+            for j in range(m):  # insertion by priced value (small lists: no sort call per slot)
                 c = inp.tcards[t0 + j]
-                key[j] = mu[c] - inp.vmask[c, s]  # ascending: best first; +inf (not allowed) last
-            m_ok = 0
-            for j in np.argsort(key[:m], kind="mergesort"):
-                if key[j] < np.inf:
-                    order[t, s, m_ok] = inp.tcards[t0 + j]
-                    m_ok += 1
+                x = inp.vmask[c, s]
+                if x == NEG:
+                    continue
+                key = x - mu[c]
+                i = n_ok
+                while i > 0 and inp.vmask[row[i - 1], s] - mu[row[i - 1]] < key:
+                    row[i] = row[i - 1]
+                    i -= 1
+                row[i] = c
+                n_ok += 1
     return order
 
 

@@ -93,25 +93,25 @@ def _new_children(size, nw):
 # The helpers called once per child take arrays, not the named tuples: passing a tuple of arrays to a
 # compiled call costs a reference count pair per array (~0.1-0.2 us a call), more than the work itself.
 @njit(cache=True)
-def completion(H, kn, kn_of, kn_gap, s, gstate, dist, units):
+def completion(H, kn, kn_of, kn_gap, s, gstate, dist, units, row):
     """The relaxation's best priced completion from slot ``s`` (:class:`~solvers._beam.relax.Ranking`'s arrays).
 
     The DP's table at the gap state, and each capped type's knapsack from the distance to
-    its last card and the units it has left: the split relaxation with its copy of the plan
+    its last card and the units it has left (``dist[row]``, ``units[row]``): the split relaxation with its copy of the plan
     so far fixed to the plan, so a valid bound of every completion.
     """
     v = H[s, gstate]
     for t in range(kn_of.shape[0]):
         j = kn_of[t]
         if j >= 0:
-            if units[t] < 0:
+            if units[row, t] < 0:
                 return NEG
-            v += kn[j, s, min(dist[t], kn_gap[j]) - 1, units[t]]
+            v += kn[j, s, min(dist[row, t], kn_gap[j]) - 1, units[row, t]]
     return v
 
 
 @njit(cache=True)
-def _floor_credit(beta, lo, pv_used):
+def _floor_credit(beta, lo, pv_used, row):
     """The floor prices' part of a state's rank: ``beta[t]`` per unit of PV up to the floor, none past it.
 
     The rows left for the slots ahead ask ``max(0, lo - pv_used)`` more PV; a floor met
@@ -121,23 +121,24 @@ def _floor_credit(beta, lo, pv_used):
     v = 0.0
     for t in range(beta.shape[0]):
         if beta[t] > 0.0:
-            v += beta[t] * min(pv_used[t], lo[t])
+            v += beta[t] * min(pv_used[row, t], lo[t])
     return v
 
 
 @njit(cache=True)
-def floor_ok(fl, share_lo, gap, caps, s, dist, pv_used, count):
-    """False when some floored type can no longer reach its floor from slot ``s`` (distances ``dist``)."""
+def floor_ok(of_type, tables, kdim, tol, share_lo, gap, caps, s, dist, pv_used, count, row):
+    """False when some floored type can no longer reach its floor from slot ``s`` (the state in ``row`` of
+    ``dist``/``pv_used``/``count``; the look-ahead tables are :class:`~solvers._beam.relax.FloorReach`'s)."""
     t_count = caps.shape[0]
     g_any = gap[t_count]
-    da = min(dist[t_count], g_any) - 1
+    da = min(dist[row, t_count], g_any) - 1
     for t in range(t_count):
-        j = fl.of_type[t]
-        if j < 0 or pv_used[t] >= share_lo[t]:
+        j = of_type[t]
+        if j < 0 or pv_used[row, t] >= share_lo[t]:
             continue
-        d = min(dist[t], gap[t]) - 1
-        left = min(caps[t] - count[t], fl.kdim[j] - 1)
-        if left <= 0 or pv_used[t] + fl.tables[j, s, d, da, left] < share_lo[t] - fl.tol:
+        d = min(dist[row, t], gap[t]) - 1
+        left = min(caps[t] - count[row, t], kdim[j] - 1)
+        if left <= 0 or pv_used[row, t] + tables[j, s, d, da, left] < share_lo[t] - tol:
             return False
     return True
 
@@ -222,6 +223,8 @@ def _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats
     H, kn, kn_of, kn_gap, kn_units, trans, mu = rk.H, rk.kn, rk.kn_of, rk.kn_gap, rk.kn_units, rk.trans, rk.mu
     dist, used, pv_used, count, units = lay.dist, lay.used, lay.pv_used, lay.count, lay.units
     c_parent, c_card, c_key, c_rematch = ch.parent, ch.card, ch.key, ch.rematch
+    gstate, acc, value, alpha, beta, gamma, rk_lo = lay.gstate, lay.acc, lay.value, rk.alpha, rk.beta, rk.gamma, rk.lo
+    fl_of, fl_tables, fl_kdim = fl.of_type, fl.tables, fl.kdim
     t_count = caps.shape[0]
     has_floor = np.any(fl.of_type >= 0)
     nd = np.empty((1, t_count + 1), dtype=np.int64)
@@ -247,17 +250,17 @@ def _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats
                 cnt2[0, t] += 1
                 if kn_of[t] >= 0:
                     units2[0, t] -= kn_units[kn_of[t], s]
-            if has_floor and not floor_ok(fl, lo, gap, caps, s + 1, nd[0], pv2[0], cnt2[0]):
+            if has_floor and not floor_ok(fl_of, fl_tables, fl_kdim, fl.tol, lo, gap, caps, s + 1, nd, pv2, cnt2, zero):
                 stats[1] += 1
                 continue
-            g2 = trans[lay.gstate[p], 1 + t]
-            base = lay.acc[p] + completion(H, kn, kn_of, kn_gap, s + 1, g2, nd[0], units2[0]) + tie * lay.value[p]
-            base += _floor_credit(rk.beta, rk.lo, pv2[0])
+            g2 = trans[gstate[p], 1 + t]
+            base = acc[p] + completion(H, kn, kn_of, kn_gap, s + 1, g2, nd, units2, zero) + tie * value[p]
+            base += _floor_credit(beta, rk_lo, pv2, zero)
             if t < 0:
                 c_parent[nc], c_card[nc], c_key[nc], c_rematch[nc] = p, -1, base, -1
                 nc += 1
                 continue
-            base -= rk.alpha[t] * pv_s + rk.gamma[t]
+            base -= alpha[t] * pv_s + gamma[t]
             taken = 0
             for j in range(order.shape[2]):
                 c = order[t, s, j]
