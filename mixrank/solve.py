@@ -34,16 +34,9 @@ class SolverInfo:
     options: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> Callable[..., Solution]:
-        """The entry function (its module is imported on the first call)."""
-        found = _ENTRY_MODULES.get(self.entry)
-        if found is None:
-            module, func = self.entry.split(":")
-            found = _ENTRY_MODULES[self.entry] = (importlib.import_module(module), func)
-        return getattr(*found)  # looked up on every call, so that a patched entry is seen
-
-
-#: entry -> (imported module, function name): saves ~1 us of import machinery per solve.
-_ENTRY_MODULES: dict[str, tuple[Any, str]] = {}
+        """The entry function (its module is imported on the first call; Python caches the import)."""
+        module, func = self.entry.split(":")
+        return getattr(importlib.import_module(module), func)
 
 
 #: The registry: solver name -> facts. Every solver module has one public entry.

@@ -101,13 +101,14 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
     b_dist[0, :] = dist0
     b_f[0] = f0
     size = 1
+    free = np.int64(-2)  # every child (a typed variable, not a literal: one compile of _expand serves all calls)
     for s in range(k):
         if stop[0] != 0 or ((s & 7) == 7 and now() > deadline):
             return NEG
         thr = inc_val + tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else NEG
         m = 0
         for i in range(size):
-            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_g[i], b_pvu[i], b_cnt[i], b_used[i], thr, -2,
+            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_g[i], b_pvu[i], b_cnt[i], b_used[i], thr, free,
                                 b_bound[i],
                                 P, L, R, W, kid_card, kid_bound)
             for j in range(got):
@@ -269,7 +270,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     expand = True
     while True:
         if expand:
-            s = depth
+            s = np.int64(depth)  # int64, never the literal 0: one compile of _expand
             m, bp, fp = _expand(s, dist[s], st[s], f[s], g[s], pvu[s], cnt[s], used, inc_val + tol, forced[s], nb[s],
                                 P, L, R, W, cand[s], cb[s])
             bound_prunes += bp
@@ -351,7 +352,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
             pruned = False
             for probe in range(4):
                 e = (home + probe) & mask
-                if memo_key[e] == -1:
+                if memo_key[e] == 0:  # empty (a key holds its slot, >= 1)
                     if slot < 0:
                         slot = e
                     break

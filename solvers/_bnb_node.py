@@ -287,6 +287,7 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
     n_types = card_start.shape[0] - 1
     any_idx = n_types
     s1 = s + 1
+    organic = np.int64(-1)  # a typed variable, not a literal: one compile of each callee
     m = 0
     bound_prunes = 0
     floor_prunes = 0
@@ -320,9 +321,9 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
         if V[0, 6, floor_types[j]] == 0.0:
             floors = False
     if b > thr:
-        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, -1, L[1])
+        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, organic, L[1])
     if b > thr and split.on:
-        b = min(b, g_s + credit2[0].sum() + _split_part(s, nst, -1, dist_s, pvu_s, cnt_s, pv, gap, split))
+        b = min(b, g_s + credit2[0].sum() + _split_part(s, nst, organic, dist_s, pvu_s, cnt_s, pv, gap, split))
     if only >= 0:
         pass
     elif b <= thr:

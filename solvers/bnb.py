@@ -43,12 +43,12 @@ value, no more PV on capped types and equal PV on types with a floor dominates,
 and the other is pruned (a hash table of the nodes seen).
 
 Plans. A beam search ranked by the same node bound gives a first plan
-(``width``), and the heuristic beam of :mod:`solvers.beam` (widths 12 and 64,
-about a millisecond on ``device``) another, often better one; the subgradient
-then runs again aiming at the better. A search that does
-not finish within its node budget restarts with a 4x budget, after a 4x wider
-beam and a neighbourhood search (windows of the plan re-planned exactly, the
-rest held fixed) have looked for a better plan: better plans prune more.
+(``width``); the subgradient then runs again aiming at it, and the beam again
+(4x wider) ranked by the split bound too. A search that does not finish within
+its node budget restarts with a 4x budget, after a 4x wider beam and a
+neighbourhood search (windows of the plan re-planned exactly, the rest held
+fixed) have looked for a better plan: better plans prune more, and a better
+plan is also a better target for the subgradient steps, which run again.
 
 Anytime. With ``time_limit`` (or ``node_limit``) the search stops early and
 returns its best plan as FEASIBLE with a proven bound: the best bound among the
@@ -57,7 +57,10 @@ clock is read every 1024 nodes inside the kernels and every 16 subgradient
 steps; ``stats["overrun"]`` says how far past the limit the solver returned.
 Ctrl-C stops a kernel as promptly (they run in a helper thread and read a stop flag
 where they read the clock, :func:`solvers._common.run_stoppable`) and is raised
-again as ``KeyboardInterrupt``: an interrupted solve returns nothing.
+again as ``KeyboardInterrupt``: an interrupted solve returns nothing. Short runs
+(a search's first 2000 nodes, a small beam: milliseconds) run in the calling
+thread instead, which Ctrl-C interrupts once they return: on a busy machine each
+hand-off to a helper thread waits milliseconds for the scheduler.
 
 Optimality is up to a relative tolerance of ``1e-9``: a node is pruned when its
 bound does not beat the plan's value ``v`` by more than ``1e-9 * |v|`` (plus
@@ -98,17 +101,19 @@ _FIRST_SHARE = 0.5  # of the subgradient steps, before the first plan
 _DEFLECT = 0.6  # deflection of the subgradient direction (Camerini-Fratta-Maffioli)
 _ROUND_NODES = 20_000  # nodes of the first search round
 _MAX_WIDTH = 256  # widest beam of the later rounds
-_LNS_WINDOW = 16  # slots re-planned at once by the neighbourhood search
+_SPLIT_SHARE = 0.5  # subgradient steps of the split relaxation, relative to `lagrange_iters`
+_SPLIT_BEAM = 1  # the beam ranked by the split bound too: this many times `width`
+_LNS_WINDOW = 12  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
 _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
+_INLINE_NODES = 2000  # a search's first nodes run in the calling thread (no hand-off to a helper)
+_INLINE_WORK = 100_000  # width * K * (N + 1) up to which a beam runs in the calling thread
 _SPLIT_LEVELS = 256  # units of a capped type's PV in its knapsack, while pricing
 _SPLIT_FINE = 2048  # ... and in the tables the search reads
 _MAX_SPLIT = 4_000_000  # entries of the knapsack tables
 _FLOOR_LEVELS = 512  # units of a floored type's PV floor in its knapsack, while pricing
 _FLOOR_FINE = 1024  # ... and in the tables the search reads
 _MAX_FLOOR = 1_500_000  # entries of one floored type's knapsack table
-_SEED_RUNS = ({"width": 12}, {"width": 64})  # the heuristic beam (solvers.beam) that seeds the first plan
-_RESTART_RUNS = ({"width": 256, "local_search": 8, "cards_per_type": 2},)  # ... and a wider one at a restart
 
 
 def _reach_tables(lay):
@@ -421,41 +426,69 @@ def _memo(lay: _Layout, memo: bool):
     if bits > 62:
         size = 1  # the distances do not pack into one key: no memo
     n_words = max(1, (lay.n + 63) // 64)
-    table = (np.full(size, -1, dtype=np.int64), np.zeros((size, n_words), dtype=np.uint64),
+    # key 0 marks an empty entry (a key holds the node's slot, >= 1): zeroed pages cost nothing until used
+    table = (np.zeros(size, dtype=np.int64), np.zeros((size, n_words), dtype=np.uint64),
              np.zeros((size, lay.t_count)), np.zeros(size))
     return table, dshift
 
 
-def _seed_plan(problem, deadline: float, runs=None):
-    """A first plan from the heuristic beam (:mod:`solvers.beam`) at a few widths: ``(value, plan)``.
+def _beam(lay: _Layout, L, R, f0: float, width: int, inc_val: float, deadline: float):
+    """The beam of the kernels at ``width``: ``(value, plan)``, -inf when it finds nothing above ``inc_val``.
 
-    Its prices set another ranking than the search's own beam, and its local
-    search re-places whole types, so it often starts the search from a much better
-    plan (a better plan prunes more). Only a plan that :meth:`~mixrank.MixProblem.check`
-    accepts is taken; ``(-inf, None)`` when none is found in time.
+    A small beam (``width * K * (N + 1)`` up to ``_INLINE_WORK``, a few milliseconds) runs in this thread:
+    a helper thread (:func:`~solvers._common.run_stoppable`) costs two scheduler hand-offs, milliseconds
+    each on a busy machine, and Ctrl-C is heard as soon as it returns.
     """
-    from solvers.beam import solve_beam
+    from solvers import _bnb_kernels as kern
 
-    best_val, best_plan = -math.inf, None
-    for opts in _SEED_RUNS if runs is None else runs:
-        left = deadline - time.perf_counter()
-        if left <= 0.0:
+    plan = np.full(lay.k, -1, dtype=np.int64)
+    args = (lay.P, L, R, lay.dist0, f0, width, inc_val, _TOL_REL, lay.tol_abs, deadline, plan)
+    if width * lay.k * (lay.n + 1) <= _INLINE_WORK:
+        return kern.beam(*args, np.zeros(1, dtype=np.int64)), plan
+    return run_stoppable(kern.beam, *args), plan
+
+
+def _search(lay: _Layout, L, R, f0: float, memo, plan, inc_val: float, cap: int, deadline: float, counters,
+            forced):
+    """The search of the kernels, up to ``cap`` nodes: ``(inc_val, bound, complete)``; ``plan`` updated in place.
+
+    Its first ``_INLINE_NODES`` nodes run in this thread (most searches end there; see :func:`_beam`); one
+    that goes on starts again in a helper thread, the memo cleared, the better plan kept.
+    """
+    from solvers import _bnb_kernels as kern
+
+    table, dshift = memo
+    first = min(cap, _INLINE_NODES)
+    before = int(counters[0])
+    inc_val, bound, complete = kern.search(lay.P, L, R, lay.dist0, f0, table, dshift, plan, inc_val, first, deadline,
+                                           _TOL_REL, lay.tol_abs, counters, forced, np.zeros(1, dtype=np.int64))
+    if complete or first == cap or time.perf_counter() >= deadline:
+        return inc_val, bound, complete
+    table[0][:] = 0  # the memo holds the unfinished search's nodes
+    return run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, plan, inc_val,
+                         cap - (int(counters[0]) - before), deadline, _TOL_REL, lay.tol_abs, counters, forced)
+
+
+def _windows(lay: _Layout, L, R, f0: float, memo, inc_val: float, inc_plan, deadline: float, side):
+    """The neighbourhood search: windows of ``_LNS_WINDOW`` slots of the plan re-planned exactly (up to
+    ``_LNS_NODES`` nodes each), the rest held fixed; returns the better ``(inc_val, inc_plan)``."""
+    if inc_val == -math.inf:
+        return inc_val, inc_plan
+    step = max(1, _LNS_WINDOW // 2)
+    for lo in range(0, max(1, lay.k - step), step):
+        if time.perf_counter() >= deadline:
             break
-        sol = solve_beam(problem, **opts, time_limit=None if math.isinf(left) else left)
-        if sol.assignment is None or not math.isfinite(sol.objective):
-            continue
-        plan = np.asarray(sol.assignment, dtype=np.int64)
-        if np.all(plan < 0) or problem.check(plan):
-            continue
-        val = float(problem.objective(plan))
-        if val > best_val:
-            best_val, best_plan = val, plan.copy()
-    return best_val, best_plan
+        forced = inc_plan.copy()
+        forced[lo:lo + _LNS_WINDOW] = -2
+        trial = inc_plan.copy()
+        memo[0][0][:] = 0
+        val, _, _ = _search(lay, L, R, f0, memo, trial, inc_val, _LNS_NODES, deadline, side, forced)
+        if val > inc_val:
+            inc_val, inc_plan = val, trial
+    return inc_val, inc_plan
 
 
 def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, initial=None) -> Solution:
-    from solvers import _bnb_kernels as kern
-
     deadline = math.inf if time_limit is None else start + float(time_limit)
     lay = _Layout(problem)
     k = lay.k
@@ -476,29 +509,24 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     beam_val = -math.inf
     if width > 0 and time.perf_counter() < deadline:
         L, f0 = rel.tables()
-        beam_plan = np.full(k, -1, dtype=np.int64)
-        beam_val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, width, inc_val, _TOL_REL, lay.tol_abs,
-                                 deadline, beam_plan)
+        beam_val, beam_plan = _beam(lay, L, R, f0, width, inc_val, deadline)
         if beam_val > inc_val:
             inc_val, inc_plan = beam_val, beam_plan
-    if width > 0:
-        val, plan = _seed_plan(problem, deadline)
-        if val > inc_val:
-            inc_val, inc_plan = val, plan
     timing["beam_time"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if lagrange_iters > first and time.perf_counter() < deadline:
         rel.improve(lagrange_iters - first, inc_val)
-    if time.perf_counter() < deadline:
-        rel.improve_split(lagrange_iters, inc_val)
+    # the plain bound already meets the plan (the search will only confirm it): no split relaxation, no beam
+    closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
+    if not closed and time.perf_counter() < deadline:
+        rel.improve_split(int(lagrange_iters * _SPLIT_SHARE), inc_val)
     L, f0 = rel.tables()
+    priced = inc_val  # the plan value the prices were aimed at
     timing["lagrange_time"] += time.perf_counter() - t0
     if rel.split.on and width > 0 and time.perf_counter() < deadline:
         # the beam again, ranked by the split bound too: a better first plan prunes more
         t0 = time.perf_counter()
-        beam_plan = np.full(k, -1, dtype=np.int64)
-        val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, width * 4, inc_val, _TOL_REL, lay.tol_abs,
-                            deadline, beam_plan)
+        val, beam_plan = _beam(lay, L, R, f0, width * _SPLIT_BEAM, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
         beam_val = max(beam_val, val)
@@ -520,40 +548,28 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         rounds += 1
         left = limit - int(counters[0])
         cap = min(left, budget) if width > 0 else left
-        inc_val, bound, complete = run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, inc_plan,
-                                                 inc_val, cap, deadline, _TOL_REL, lay.tol_abs, counters, free)
+        inc_val, bound, complete = _search(lay, L, R, f0, (table, dshift), inc_plan, inc_val, cap, deadline,
+                                           counters, free)
         if complete or cap == left:
             break
         beam_width, budget = min(beam_width * 4, _MAX_WIDTH), budget * 4
-        beam_plan = np.full(k, -1, dtype=np.int64)
-        val = run_stoppable(kern.beam, lay.P, L, R, lay.dist0, f0, beam_width, inc_val, _TOL_REL, lay.tol_abs,
-                            deadline, beam_plan)
+        val, beam_plan = _beam(lay, L, R, f0, beam_width, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
-        if rounds == 1:
-            val, plan = _seed_plan(problem, deadline, _RESTART_RUNS)
-            if val > inc_val:
-                inc_val, inc_plan = val, plan
-        if inc_val > -math.inf:
-            # re-plan windows of the incumbent exactly, the rest of it held fixed
-            step = max(1, _LNS_WINDOW // 2)
-            for lo in range(0, max(1, k - step), step):
-                if time.perf_counter() >= deadline:
-                    break
-                forced = inc_plan.copy()
-                forced[lo:lo + _LNS_WINDOW] = -2
-                trial = inc_plan.copy()
-                table[0][:] = -1
-                val, _, _ = run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, trial, inc_val,
-                                          _LNS_NODES, deadline, _TOL_REL, lay.tol_abs, side, forced)
-                if val > inc_val:
-                    inc_val, inc_plan = val, trial
+        inc_val, inc_plan = _windows(lay, L, R, f0, (table, dshift), inc_val, inc_plan, deadline, side)
         if not rel.floors_tried and time.perf_counter() < deadline:
             # a hard instance: floors that a few cards must reach get knapsacks of their own
             rel.improve_split(lagrange_iters, inc_val, floors=True)
+            priced = inc_val
             if rel.floors_on:
                 L, f0 = rel.tables()
-        table[0][:] = -1  # the memo holds nodes of unfinished or restricted searches
+        if inc_val > priced + _TOL_REL * abs(inc_val) + lay.tol_abs and time.perf_counter() < deadline:
+            # a better plan: the subgradient steps again, aimed at it (Polyak steps want the optimum)
+            rel.improve(lagrange_iters, inc_val)
+            rel.improve_split(lagrange_iters, inc_val, floors=rel.floors_on)
+            priced = inc_val
+            L, f0 = rel.tables()
+        table[0][:] = 0  # the memo holds nodes of unfinished or restricted searches
     if not complete:
         if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
             bound = max(bound, inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs)

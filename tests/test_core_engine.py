@@ -13,7 +13,16 @@ from strategies import random_problem
 from solvers._core.dp import backward_dp, new_tables
 from solvers._core.gaps import build_states, gap_states
 from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
-from solvers._core.prices import Rows, dual_bound, improve_prices, new_prices
+from solvers._core.prices import (
+    Rows,
+    Steps,
+    dual_bound,
+    improve_prices,
+    new_prices,
+    record_step,
+    step_length,
+    steps_done,
+)
 from solvers._core.resources import left_units, no_resources, pv_resources
 from solvers._core.split import improve_split, need_left, new_floor_sacks, new_split_tables, split_bound
 
@@ -262,6 +271,23 @@ def test_split_bound_with_floor_knapsacks_holds_for_any_prices():
         assert opt - 1e-9 <= b <= b_plain + slack + 1e-9
         lam += rng.normal(0.0, 0.5, lam.shape)
         assert split_bound(rows, g.trans, plain, plain, kn, split_prices, lam, r, arg, H, choice) >= opt - 1e-9
+
+
+def test_step_control_keeps_the_best_halves_on_stalls_and_aims_at_the_plan():
+    """The one step control of both subgradient loops (plain and split prices)."""
+    steps = Steps(math.inf, 1.0, 0, 1.0)
+    steps, improved = record_step(steps, 10.0, 2, 1.0)
+    assert improved and steps.best == 10.0 and steps.size == 10.0 and steps.stall == 0
+    steps, improved = record_step(steps, 11.0, 2, 1.0)  # worse: a stall
+    assert not improved and steps.best == 10.0 and steps.stall == 1 and steps.theta == 1.0
+    steps, improved = record_step(steps, 10.0, 2, 1.0)  # not better either: the second stall halves the step
+    assert not improved and steps.theta == 0.5 and steps.stall == 0
+    # Polyak: theta * (bound - target) / norm, aimed at the plan, else 5 % below the best bound
+    assert step_length(steps, 12.0, 8.0, 2.0) == pytest.approx(0.5 * 4.0 / 2.0)
+    assert step_length(steps, 12.0, -math.inf, 2.0) == pytest.approx(0.5 * (12.0 - 9.5) / 2.0)
+    assert step_length(steps, 9.0, 9.5, 1.0) == pytest.approx(0.5 * (9.0 - 9.9))  # target above: 1 % below
+    assert not steps_done(steps, 9.0, 1.0) and steps_done(steps, 10.0 - 1e-12, 1.0)  # the bound meets the plan
+    assert steps_done(Steps(10.0, 5e-4, 0, 10.0), -math.inf, 1.0)  # the steps have shrunk away
 
 
 def test_subgradient_steps_only_lower_the_bounds_and_keep_them_valid():

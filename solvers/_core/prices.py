@@ -22,7 +22,8 @@ from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced, walk_path
 from solvers._core.resources import code_left
 
-__all__ = ["Rows", "Prices", "new_prices", "copy_prices", "dual_bound", "improve_prices"]
+__all__ = ["Rows", "Prices", "Steps", "new_prices", "copy_prices", "dual_bound", "improve_prices", "record_step",
+           "steps_done", "step_length", "step_prices"]
 
 NEG = -np.inf
 
@@ -106,12 +107,55 @@ def _direction(rows, prices, use, pv_sum, count, d, deflect):
 
 
 @njit(cache=True)
-def _step(prices, d, step):
-    """``prices -= step * d``, projected on the non-negative orthant."""
-    prices.mu[:] = np.maximum(0.0, prices.mu - step * d.mu)
-    prices.alpha[:] = np.maximum(0.0, prices.alpha - step * d.alpha)
-    prices.beta[:] = np.maximum(0.0, prices.beta - step * d.beta)
-    prices.gamma[:] = np.maximum(0.0, prices.gamma - step * d.gamma)
+def _step_down(x, d, step):
+    """``x -= step * d`` in place, held at zero or above."""
+    for i in range(x.shape[0]):
+        v = x[i] - step * d[i]
+        x[i] = v if v > 0.0 else 0.0
+
+
+@njit(cache=True)
+def step_prices(prices, d, step):
+    """``prices -= step * d``, projected on the non-negative orthant (in place: no work arrays per step)."""
+    _step_down(prices.mu, d.mu, step)
+    _step_down(prices.alpha, d.alpha, step)
+    _step_down(prices.beta, d.beta, step)
+    _step_down(prices.gamma, d.gamma, step)
+
+
+class Steps(NamedTuple):
+    """Where a run of subgradient steps stands (:func:`record_step`, :func:`steps_done`, :func:`step_length`)."""
+
+    best: float  #: the least bound seen
+    theta: float  #: the step's scale: 1, halved after ``stall_limit`` steps without a better bound
+    stall: int  #: steps since the bound last improved
+    size: float  #: the magnitude targets are measured in: ``max(|best|, scale)``
+
+
+@njit(cache=True)
+def record_step(steps, bound, stall_limit, scale):
+    """``(steps, improved)`` after a step whose relaxation is worth ``bound``."""
+    size = max(abs(steps.best) if steps.best < np.inf else abs(bound), scale)
+    if bound < steps.best - 1e-12 * size:
+        return Steps(bound, steps.theta, 0, size), True
+    if steps.stall + 1 >= stall_limit:
+        return Steps(steps.best, steps.theta * 0.5, 0, size), False
+    return Steps(steps.best, steps.theta, steps.stall + 1, size), False
+
+
+@njit(cache=True)
+def steps_done(steps, lower, scale):
+    """Whether to stop: the steps have shrunk away, or the best bound meets ``lower`` (a plan's value)."""
+    return steps.theta < 1e-3 or (lower > NEG and steps.best - lower <= 1e-9 * max(abs(lower), scale))
+
+
+@njit(cache=True)
+def step_length(steps, bound, lower, norm):
+    """Polyak's step along a direction of squared norm ``norm``, aimed at ``lower`` (else 5 % below the best)."""
+    target = lower if lower > NEG else steps.best - 0.05 * steps.size
+    if bound - target <= 0.0:
+        target = steps.best - 0.01 * steps.size
+    return steps.theta * (bound - target) / norm
 
 
 @njit(cache=True)
@@ -132,32 +176,20 @@ def improve_prices(rows, trans, res, prices, lower, iters, deadline, scale, H, c
     pv_sum = np.zeros(n_types)
     count = np.zeros(n_types)
     z0 = code_left(res, np.zeros(n_types))
-    best, theta, stall, it = np.inf, 1.0, 0, 0
+    steps, it = Steps(np.inf, 1.0, 0, scale), 0
     while it < iters:
         it += 1
         bound = dual_bound(rows, prices, trans, res, r, arg, H, choice)
-        size = max(abs(best) if best < np.inf else abs(bound), scale)
-        if bound < best - 1e-12 * size:
-            best = bound
+        steps, improved = record_step(steps, bound, stall_limit, scale)
+        if improved:
             copy_prices(prices, best_prices)
-            stall = 0
-        else:
-            stall += 1
-            if stall >= stall_limit:
-                theta *= 0.5
-                stall = 0
-        if theta < 1e-3 or (lower > NEG and best - lower <= 1e-9 * max(abs(lower), scale)):
-            break
-        if (it & 15) == 0 and now() > deadline:
+        if steps_done(steps, lower, scale) or ((it & 15) == 0 and now() > deadline):
             break
         walk_path(choice, trans, res, z0, arg, rows.pv, use, pv_sum, count)
         norm = _direction(rows, prices, use, pv_sum, count, d, deflect)
         if norm <= 0.0:
             break  # the path keeps every relaxed row with complementary slackness
-        target = lower if lower > NEG else best - 0.05 * size
-        if bound - target <= 0.0:
-            target = best - 0.01 * size
-        _step(prices, d, theta * (bound - target) / norm)
+        step_prices(prices, d, step_length(steps, bound, lower, norm))
     copy_prices(best_prices, prices)
     dual_bound(rows, prices, trans, res, r, arg, H, choice)
-    return best, it
+    return steps.best, it

@@ -26,7 +26,7 @@ from numba import njit
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
 from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
-from solvers._core.prices import Prices
+from solvers._core.prices import Prices, Steps, record_step, step_length, step_prices, steps_done
 
 __all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
            "split_bound", "improve_split"]
@@ -228,49 +228,35 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     best_mu, best_beta, best_gamma, best_lam = prices.mu.copy(), prices.beta.copy(), prices.gamma.copy(), lam.copy()
     d = Prices(np.zeros_like(prices.mu), np.zeros(n_types), np.zeros(n_types), np.zeros(n_types))
     d_lam = np.zeros_like(lam)
-    best, theta, stall, it = np.inf, 1.0, 0, 0
+    steps, it = Steps(np.inf, 1.0, 0, scale), 0
     while it < iters:
         it += 1
         bound = split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice)
         if bound == NEG:  # a floor no plan can meet: nothing is feasible
-            best = bound
+            steps = Steps(bound, steps.theta, 0, scale)
             best_mu[:] = prices.mu
             best_lam[:] = lam
             break
-        size = max(abs(best) if best < np.inf else abs(bound), scale)
-        if bound < best - 1e-12 * size:
-            best = bound
+        steps, improved = record_step(steps, bound, stall_limit, scale)
+        if improved:
             best_mu[:] = prices.mu
             best_beta[:] = prices.beta
             best_gamma[:] = prices.gamma
             best_lam[:] = lam
-            stall = 0
-        else:
-            stall += 1
-            if stall >= stall_limit:
-                theta *= 0.5
-                stall = 0
-        if theta < 1e-3 or (lower > NEG and best - lower <= 1e-9 * max(abs(lower), scale)):
-            break
-        if (it & 15) == 0 and now() > deadline:
+        if steps_done(steps, lower, scale) or ((it & 15) == 0 and now() > deadline):
             break
         norm = _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, deflect)
         if norm <= 0.0:
             break
-        target = lower if lower > NEG else best - 0.05 * size
-        if bound - target <= 0.0:
-            target = best - 0.01 * size
-        step = theta * (bound - target) / norm
-        prices.mu[:] = np.maximum(0.0, prices.mu - step * d.mu)
-        prices.beta[:] = np.maximum(0.0, prices.beta - step * d.beta)
-        prices.gamma[:] = np.maximum(0.0, prices.gamma - step * d.gamma)
+        step = step_length(steps, bound, lower, norm)
+        step_prices(prices, d, step)  # its alpha and d.alpha stay zero
         lam -= step * d_lam
     prices.mu[:] = best_mu
     prices.beta[:] = best_beta
     prices.gamma[:] = best_gamma
     lam[:] = best_lam
     split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice)
-    return best, it
+    return steps.best, it
 
 
 class SplitView(NamedTuple):
