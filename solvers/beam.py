@@ -14,13 +14,14 @@ kernels are in :mod:`solvers._beam` (``search``: the beam; ``match``: re-matchin
    see — each card used once (a price per card), the share caps and floors (a
    price per type and unit of PV), the count caps (a price per type and card) —
    and solves the rest exactly: a dynamic program over (slot, machine state)
-   (:mod:`solvers._core.prices`). ``price_iters`` subgradient steps without a
+   (:mod:`solvers._core.prices`). ``price_iters // 4`` subgradient steps without a
    target; then a pilot beam (width ``PILOT_WIDTH``, step 3-4) finds a plan whose
    value aims ``price_iters`` more steps (Polyak steps aimed at a plan converge in a
-   few dozen steps; without one they need hundreds); then ``price_iters`` steps on
+   few dozen steps; without one they need hundreds); then ``5 * price_iters // 8`` steps on
    the **split relaxation** (:mod:`solvers._core.split`), which keeps every priced
    share cap as an integral knapsack (``SPLIT_LEVELS`` units of PV): a price on a cap
    that admits only a few cards pays for fractions of a card, the knapsack does not.
+   The beam ranks by the split relaxation where its bound is below the plain one.
    The least relaxation value seen is a proven upper bound on the optimum and is
    returned as ``Solution.bound``.
 3. **Beam.** Slots are filled top to bottom. A state holds the cards used (a
@@ -62,7 +63,7 @@ exceeded) before the first slot — a proof, since the look-ahead is a relaxatio
 
 Cost
 ----
-``3 * price_iters`` relaxation steps (each a DP over slots x machine states x types,
+About ``1.9 * price_iters`` relaxation steps (each a DP over slots x machine states x types,
 the split ones a knapsack per capped type too), two beams (``PILOT_WIDTH`` and
 ``width`` states, ``width * K * (1 + T * cards_per_type)`` children), ``width + 1``
 small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more.
@@ -106,8 +107,8 @@ __all__ = ["solve_beam", "warm_up", "prepare"]
 DEFAULT_WIDTH = 24
 #: Default number of cards tried per type at each slot (the best unused allowed ones by priced value).
 DEFAULT_CARDS_PER_TYPE = 1
-#: Default number of subgradient steps that set the prices (as many again on the split relaxation).
-DEFAULT_PRICE_ITERS = 25
+#: Default number of subgradient steps aimed at the pilot's plan (a quarter as many before, 5/8 on the split).
+DEFAULT_PRICE_ITERS = 40
 #: Default number of final plans improved by the local search (step 5).
 DEFAULT_LOCAL_SEARCH = 1
 #: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound).
@@ -154,7 +155,7 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
     prices = new_prices(n, inp.caps.shape[0])
     # Prices without a target first; a narrow pilot beam's plan then aims the steps that follow (Polyak steps
     # aimed at a plan's value converge in a few dozen steps, and without one they need hundreds).
-    bound, iters = improve(rel, prices, price_iters, -np.inf, deadline)
+    bound, iters = improve(rel, prices, price_iters // 4, -np.inf, deadline)
     rk = plain_ranking(rel, prices)
     seeds = np.zeros((0, k), dtype=np.int64)
     if price_iters > 0:
@@ -165,9 +166,9 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
         b2, it2 = improve(rel, prices, price_iters, lower, deadline)
         rk = plain_ranking(rel, prices)
         paths = [path_plan(inp, rk.trans, rk.choice)]
-        rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters, lower, deadline)
+        rk2, b3, it3 = split_ranking(inp, rel, prices, (5 * price_iters) // 8, lower, deadline)
         bound, iters = min(bound, b2, b3), iters + it2 + it3
-        if rk2 is not None:
+        if rk2 is not None and b3 < b2:  # (where the split bound is no better, its ranking was no better)
             rk = rk2
             paths.append(path_plan(inp, rk.trans, rk.choice))
         found = [p for v, p in paths if v > -np.inf]
@@ -211,8 +212,9 @@ def solve_beam(
         (after re-matching) into ``Solution.pool``.
     cards_per_type : int >= 1, default 1
         Cards of each type tried at each slot (the best unused allowed ones by priced value).
-    price_iters : int >= 0, default 25
-        Subgradient steps that set the prices; 0 ranks by a price-free estimate
+    price_iters : int >= 0, default 40
+        Subgradient steps aimed at the pilot's plan (a quarter as many before it, 5/8 as many on
+        the split relaxation after it); 0 ranks by a price-free estimate
         (each type worth the mean of its best cards at a slot) and gives no bound.
     local_search : int >= 0, default 1
         Improve the best ``local_search`` plans of the final beam by local search on
