@@ -104,7 +104,7 @@ from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problem
 __all__ = ["solve_beam", "warm_up", "prepare"]
 
 #: Default beam width.
-DEFAULT_WIDTH = 24
+DEFAULT_WIDTH = 32
 #: Default number of cards tried per type at each slot (the best unused allowed ones by priced value).
 DEFAULT_CARDS_PER_TYPE = 1
 #: Default number of subgradient steps aimed at the pilot's plan (a quarter as many before, 5/8 on the split).
@@ -205,7 +205,7 @@ def solve_beam(
         of steps, :mod:`solvers._clock`; expect an overrun of that order).
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
-    width : int in [1, 2**20], default 24
+    width : int in [1, 2**20], default 32
         States kept after each slot (half as many, rounded up, over the first third of the slots).
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
