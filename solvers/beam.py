@@ -77,13 +77,21 @@ Figures
 -------
 ``python bench/bench_stress.py --families stress-device,device --seeds 0-19 --solvers
 greedy,beam,bnb --skip-limit-check`` (80 instances per family, bnb's optima; a shared,
-busy 2-core VM, load ~6): on ``stress-device`` a mean gap of 0.757 % (max 5.46 %, 26 of
-80 optimal), on ``device`` 0.308 % (max 2.16 %, 36 optimal), median end to end ~1.9 ms
-on both. The single-file beam this replaced gave, in the same conditions, 0.780 % (max
-14.83 %, 28 optimal) and 0.169 % (max 1.47 %, 45 optimal) at ~0.12-0.15 ms: the split
-ranking closes the worst stress gaps, but the ranking is weaker on ``device`` and the
-three price phases of :mod:`solvers._core` (~75 steps) cost most of the time. Width 12
-(the old default) gave 0.36 % on ``device`` seeds 0-9 against 0.19 % at 24.
+busy 2-core VM), the single-file beam this replaced (commit 413deeb) run right after:
+
+==============  ======================================  ======================================
+beam            stress-device: mean / max gap, optimal  device: mean / max gap, optimal
+                / median end to end                     / median end to end
+==============  ======================================  ======================================
+this one        0.659 % / 6.45 %, 31 / 1.54 ms          0.090 % / 1.18 %, 51 / 1.67 ms
+413deeb         0.780 % / 14.83 %, 28 / 0.15 ms         0.169 % / 1.47 %, 45 / 0.13 ms
+==============  ======================================  ======================================
+
+On ``device`` seeds 0-39 (160 instances): 0.181 %, 87 optimal, against 0.229 %, 89 for
+413deeb (two fewer optimal). Mean gaps are lower on both families, but the beam is ten times slower: the three price phases (~75 DP
+steps, the split ones ~17 us each with their knapsacks) and the pilot beam are ~55 % of
+the time, the beam ~20 %, re-matching and the local search ~25 %. Width 24 gave 0.115 %
+and 50 optimal on ``device`` seeds 0-19 but 0.230 %, 84 on seeds 0-39.
 """
 
 from __future__ import annotations
