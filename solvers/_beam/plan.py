@@ -163,7 +163,7 @@ def _rematched(inp, res, n_keep, stats):
     out = np.full((n_keep, k), -1, dtype=np.int64)
     out_value = np.zeros(n_keep)
     best_at = _best_at(inp)
-    n_found = 0
+    n_found = np.int64(0)  # (not a literal 0: one compiled signature of _insert)
     for i in np.argsort(-res.value, kind="mergesort"):
         if not res.feasible[i]:
             continue
