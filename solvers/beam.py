@@ -83,8 +83,8 @@ busy 2-core VM), the single-file beam this replaced (commit 413deeb) run right a
 beam            stress-device: mean / max gap, optimal  device: mean / max gap, optimal
                 / median end to end                     / median end to end
 ==============  ======================================  ======================================
-this one        0.659 % / 6.45 %, 31 / 1.54 ms          0.090 % / 1.18 %, 51 / 1.67 ms
-413deeb         0.780 % / 14.83 %, 28 / 0.15 ms         0.169 % / 1.47 %, 45 / 0.13 ms
+this one        0.659 % / 6.45 %, 31 / 1.5-1.6 ms       0.090 % / 1.18 %, 51 / 1.7 ms
+413deeb         0.780 % / 14.83 %, 28 / 0.15 ms         0.169 % / 1.47 %, 45 / 0.12-0.13 ms
 ==============  ======================================  ======================================
 
 On ``device`` seeds 0-39 (160 instances): 0.181 %, 87 optimal, against 0.229 %, 89 for
