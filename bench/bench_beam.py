@@ -7,8 +7,7 @@ two times are reported, as medians over instances of the per-instance median of
 ``--repeats`` calls:
 
 * end to end — a ``mixrank.solve`` call, validation, the plan's re-check (one compiled
-  pass, ``mixrank._fastcheck``: from ``make_solution``, or for the beam inside its kernel
-  call) and ``make_solution`` included;
+  pass, ``mixrank._fastcheck``, from ``make_solution``) and ``make_solution`` included;
 * wall — the solver's own ``Solution.wall_time``;
 
 and the ratio of CP-SAT's median to each (same run, same instances). Beam rows also
@@ -132,7 +131,7 @@ def quality(args) -> dict:
             "speedup_e2e_vs_cpsat": cp_e2e / e2e, "speedup_wall_vs_cpsat": cp_wall / wall}
     chk = float(np.median(check_times))
     print(f"re-check of a beam plan called from Python (mixrank._fastcheck.check_plan, as make_solution runs it for "
-          f"other solvers; the beam runs it inside its kernel call): median {chk * 1e6:.1f} us")
+          f"every solver): median {chk * 1e6:.1f} us")
     summary["check_median_us"] = chk * 1e6
     return summary
 

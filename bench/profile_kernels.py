@@ -5,15 +5,16 @@ addresses. This script runs the solves in a child process that writes a perf map
 (``/tmp/perf-PID.map``: address, size and name of every Numba function it compiled),
 records the child with ``perf record`` while it solves the ``device`` instances in
 turn (a different instance on each call), and prints each function's share of the
-samples, Numba's mangled names made readable (``solvers._beam_kernels.beam_search``).
+samples, Numba's mangled names made readable (``solvers._beam.search.beam_search``).
 
-    python bench/profile_kernels.py [--seconds 10] [--width 12] [--local-search 1] [--kernel-only] [--top 25]
+    python bench/profile_kernels.py [--seconds 10] [--width 24] [--local-search 1] [--kernel-only] [--top 25]
 
 The child compiles every kernel afresh in a private cache folder (about a minute):
 kernels loaded from Numba's cache keep only the entry point's name, so their callees
 would go unnamed. Functions inlined into others (``inline="always"``, or by LLVM)
-count for their caller. ``--kernel-only`` calls ``plan_kernel`` directly, without the
-Python around it (``mixrank.solve``, the re-check, building the ``Solution``). The
+count for their caller. ``--kernel-only`` calls :func:`solvers._beam.plan.plan` (the beam, re-matching
+and local search) directly on rankings prepared beforehand (:func:`solvers.beam.prepare`), without the
+prices or the Python around it (``mixrank.solve``, the re-check, building the ``Solution``). The
 shares are of all samples of the child while it solves; CPython's own functions are
 listed by their C names (``_PyEval_EvalFrameDefault`` ...).
 
@@ -38,15 +39,15 @@ READY = "profile-kernels: ready"
 
 
 def readable(symbol: str) -> str:
-    """``_ZN7solvers13_beam_kernels11beam_searchB3v93...`` -> ``solvers._beam_kernels.beam_search``.
+    """``_ZN7solvers5_beam6search11beam_searchB3v93...`` -> ``solvers._beam.search.beam_search``.
 
     Numba mangles a function as ``_ZN`` + (length, name)* + its specialisation; the
     names are kept and the rest dropped. Anything else comes back unchanged.
 
-    >>> readable("_ZN7solvers13_beam_kernels11beam_searchB3v93B38c8tJTIeFIjxB2IKSgI4CrvQE5ArrayIdLi2E")
-    'solvers._beam_kernels.beam_search'
-    >>> readable("_ZN7cpython7solvers13_beam_kernels11plan_kernelB2v1B40c8tJTIeFIjxE")
-    'cpython.solvers._beam_kernels.plan_kernel'
+    >>> readable("_ZN7solvers5_beam6search11beam_searchB3v93B38c8tJTIeFIjxB2IKSgI4CrvQE5ArrayIdLi2E")
+    'solvers._beam.search.beam_search'
+    >>> readable("_ZN7cpython7solvers5_beam4plan4planB2v1B40c8tJTIeFIjxE")
+    'cpython.solvers._beam.plan.plan'
     >>> readable("_PyEval_EvalFrameDefault")
     '_PyEval_EvalFrameDefault'
     """
@@ -70,15 +71,18 @@ def _child(args) -> int:
     import mixrank
     from mixrank.bench import VARIANTS
     from mixrank.synthetic import instance
-    from solvers import _beam_kernels as kern
-    from solvers.beam import DEFAULT_CARDS_PER_TYPE, DEFAULT_PRICE_ITERS
+    from solvers import beam as beam_solver
+    from solvers._beam.plan import plan
 
     problems = [instance("device", s, *VARIANTS[v]) for s in range(20) for v in VARIANTS]
     options = {"width": args.width, "local_search": args.local_search}
     if args.kernel_only:
+        prepared = {id(p): beam_solver.prepare(p) for p in problems}
+
         def solve(p):
-            kern.plan_kernel(*p.arrays.kernel_args, args.width, DEFAULT_CARDS_PER_TYPE, 1, DEFAULT_PRICE_ITERS,
-                             np.inf, args.local_search)
+            inp, rk, fl, zkeys, seeds = prepared[id(p)][:5]
+            plan(inp, rk, fl, args.width, beam_solver.DEFAULT_CARDS_PER_TYPE, 1, args.local_search,
+                 beam_solver.VALUE_TIE, zkeys, np.inf, seeds)
     else:
         def solve(p):
             mixrank.solve(p, solver="beam", **options)
@@ -114,7 +118,7 @@ def _child(args) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds recorded (default 10)")
-    ap.add_argument("--width", type=int, default=12, help="beam width (default 12, the solver's)")
+    ap.add_argument("--width", type=int, default=24, help="beam width (default 24, the solver's)")
     ap.add_argument("--local-search", type=int, default=1, help="the beam's local_search option (default 1, the solver's)")
     ap.add_argument("--kernel-only", action="store_true", help="call plan_kernel directly, without mixrank.solve")
     ap.add_argument("--top", type=int, default=25, help="functions listed (default 25)")

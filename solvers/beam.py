@@ -2,139 +2,193 @@
 
 How it plans
 ------------
-One kernel call (:func:`solvers._beam_kernels.plan_kernel`) does four things, and a fifth on request:
+The relaxation comes from the engine bnb uses (:mod:`solvers._core`); the beam's own
+kernels are in :mod:`solvers._beam` (``search``: the beam; ``match``: re-matching;
+``local``: local search; ``plan``: the three in one compiled call).
 
 1. **Gap machine.** The gap rules of all types and of any card become a small
-   state machine over the capped distances since the last card of each (see
-   :mod:`mixrank.arrays`); only states reachable from the history are built.
+   state machine over the capped distances since the last card of each
+   (:func:`solvers._core.gaps.gap_states`; rules beyond ``MAX_STATES`` states are
+   left to the beam, which keeps every gap exactly).
 2. **Prices.** A Lagrangian relaxation prices what a slot-by-slot program cannot
    see — each card used once (a price per card), the share caps and floors (a
    price per type and unit of PV), the count caps (a price per type and card) —
-   and solves the rest exactly: a dynamic program over (slot, machine state) that
-   keeps every gap and every allowed pair. ``price_iters`` subgradient steps
-   (deflected Polyak steps; the share prices step on a 12x scale, ``SHARE_STEP_SCALE``,
-   since PV slacks are small) set the prices. Each step also turns the program's
-   path into a plan — distinct cards given greedily along it, then the lowest-value
-   ones dropped while a count or share cap is broken — and the best such plan sets
-   the next step's target and joins the final plans of step 4. The least dual
-   value seen is a proven upper bound on the optimum and is returned as
-   ``Solution.bound``.
+   and solves the rest exactly: a dynamic program over (slot, machine state)
+   (:mod:`solvers._core.prices`). ``price_iters // 4`` subgradient steps without a
+   target; then a pilot beam (width ``PILOT_WIDTH``, step 3-4) finds a plan whose
+   value aims ``price_iters`` more steps (Polyak steps aimed at a plan converge in a
+   few dozen steps; without one they need hundreds); then ``5 * price_iters // 8`` steps on
+   the **split relaxation** (:mod:`solvers._core.split`), which keeps every priced
+   share cap as an integral knapsack (``SPLIT_LEVELS`` units of PV): a price on a cap
+   that admits only a few cards pays for fractions of a card, the knapsack does not.
+   The beam ranks by the split relaxation where its bound is below the plain one.
+   The least relaxation value seen is a proven upper bound on the optimum and is
+   returned as ``Solution.bound``.
 3. **Beam.** Slots are filled top to bottom. A state holds the cards used (a
-   ``uint64`` bitmask per 64 cards), the distances, the PV and count per type, and
-   the value so far. Children are the organic item or one of the
-   ``cards_per_type`` best unused allowed cards of each type (by priced value)
-   that the gaps, the count and the share cap allow. Where every card of a type
-   allowed at the slot is used, the type may still take it when its cards can be
-   re-matched to its slots and this one (a small assignment problem): a state's
-   cards are one matching of its slots, and a card the beam gave an earlier slot
-   may be the only one allowed here. Without it, slot patterns that need such a
-   swap were never reached, at any width (on ``tiny`` seed 0 with a floor the beam
-   lost 30 %, and on ``device`` every narrow beam that starved on a floor did so
-   for this). They are ranked by priced
-   value so far + the dynamic program's table for the slots left + a tenth of the
-   plain value so far, and the best ``width`` distinct ones are kept: equal states
-   (same cards, distances, PV and counts) are merged, the better kept, and ties go
-   to the first generated. Over the first third of the slots the beam keeps half
-   as many: there the estimate still sees most of the page, and on ``device`` this
-   costs no plan quality and a sixth less work (narrowing the *late* slots instead
-   does cost quality). A look-ahead drops children that can no longer reach a
-   min-share floor.
+   ``uint64`` bitmask per 64 cards), the distances, the machine state, the PV, PV
+   units and count per type, and the value so far. Children are the organic item or
+   one of the ``cards_per_type`` best unused allowed cards of each type (by priced
+   value) that the gaps, the count and the share cap allow. Where every card of a
+   type allowed at the slot is used, the type may still take it when its cards can
+   be re-matched to its slots and this one (a small assignment problem): without
+   it, slot patterns that need such a swap are never reached, at any width. States
+   are ranked by the **split bound** of their completions — the priced value so far,
+   plus the DP's table at the slot and machine state, plus each capped type's
+   knapsack from its distance and the PV units it has left, with floor prices paid
+   only up to the floor — plus a tenth of the plain value so far, and the best
+   ``width`` distinct ones are kept (equal states merge, the better kept; ties go to
+   the first generated). Over the first third of the slots the beam keeps half as
+   many. A look-ahead (:func:`solvers._core.reach.pv_reach`) drops children that can
+   no longer reach a min-share floor.
 4. **Re-matching.** Each plan of the final beam keeps the slots it gives each type,
    and the type's cards are re-assigned to those slots optimally (Hungarian
    method): gaps, shares and counts depend on the slots only, so the plan stays
-   feasible and can only gain. This step is what makes a narrow beam good: the
-   beam chooses *where* each type goes, the matching chooses *which* card.
+   feasible and can only gain. Plans whose bound cannot beat the ones kept are
+   skipped. The pilot's plan joins them.
 5. **Local search** (option ``local_search``, 1 by default; 0 turns it off). From the best
    ``local_search`` re-matched plans, a first-improvement search on *where each type
-   goes*: move a card slot, swap the types of two card slots, change a slot's
-   type, add a card, drop a card — each move kept feasible (gaps, shares, counts)
-   and valued exactly by re-matching the changed types, after a bound from the
-   last matching's dual prices has screened out the moves that cannot gain (most
-   of them). It stops at a local optimum, after 200 assignment problems, or at the
-   deadline; the best ``n_solutions`` distinct plans of the beam's and the
-   search's are returned.
+   goes*: re-type a slot (add, drop or change a card), move a card slot to an organic
+   slot, swap the types of two card slots — each move kept feasible and valued
+   exactly by re-matching the changed types, after a bound from the last matchings'
+   dual prices has screened out the moves that cannot gain (most of them). It stops
+   at a local optimum, after ``LS_MAX_SOLVES`` (200) assignment problems, or at the
+   deadline; the best ``n_solutions`` distinct plans are returned.
 
 Statuses
 --------
 FEASIBLE with the Lagrangian bound (a heuristic plan, not proven optimal);
 UNKNOWN when the final beam holds no plan that meets every floor, even after two
-retries 8x and 64x wider (tight floors can starve a narrow beam: at width 1, 4 of
-800 ``small`` min-share instances need a retry, none of 600 on ``device``); INFEASIBLE only when a floor is out of reach
-(or a cap exceeded) before the first slot — a proof, since the look-ahead is a
-relaxation.
+retries 8x and 64x wider; INFEASIBLE only when a floor is out of reach (or a cap
+exceeded) before the first slot — a proof, since the look-ahead is a relaxation.
 
 Cost
 ----
-Work is bounded by ``price_iters * K * states * (T + 1)`` for the prices,
-``width * K * (1 + T * cards_per_type)`` children for the beam (times 73 at most
-with the retries), ``width + 1`` small assignment problems (fewer: a plan whose
-bound cannot beat the best one is not re-matched) and, for the local search, at most
-``LS_MAX_SOLVES`` (200) one-augmentation re-matchings per start.
+About ``1.9 * price_iters`` relaxation steps (each a DP over slots x machine states x types,
+the split ones a knapsack per capped type too), two beams (``PILOT_WIDTH`` and
+``width`` states, ``width * K * (1 + T * cards_per_type)`` children), ``width + 1``
+small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more.
+With a ``time_limit`` the price steps read the clock every 16 steps, the beam once a
+slot (past the deadline it finishes at width 1), the local search every 16 assignment
+problems. The kernels release the GIL (``nogil``). Compilation happens once per machine
+(``cache=True``); call :func:`warm_up` at start-up so that the first real call does not
+pay the cache load.
 
-The default (width 12, 25 price steps, ``local_search=1``) replaced a width-32 beam
-without the local search: the narrow beam chooses roughly where each type goes and the
-local search repairs what it missed, for about the same plan quality at ~0.85 of the
-kernel time. On ``device`` (seeds 0-19 / 20-99, all four variants: 80 / 320 instances)
-its mean gap to the optimum was 0.171 / 0.310 % with 44 / 153 plans optimal (0.169 / 0.301 %,
-45 / 155 since the re-matched children of step 3), against
-0.164 / 0.286 % and 45 / 155 for the old default; on ``small`` (seeds 0-49, 200
-instances) 0.234 % / 166 against 0.144 % / 174 (a page of 20 slots is nearly
-exhausted by width 32: raise ``width`` for small pages); on ``large`` (seeds 0-9, 40
-instances, against the best of four settings) 0.38 % against 0.75 %. Width 16 with the
-local search costs ~5 % more than the default and gives 0.174 / 0.272 %, 44 / 164 optimal
-on ``device`` and 0.194 % / 170 on ``small``.
+Figures
+-------
+``python bench/bench_stress.py --families stress-device,device --seeds 0-19 --solvers
+greedy,beam,bnb --skip-limit-check`` (80 instances per family, bnb's optima; a shared,
+busy 2-core VM), the single-file beam this replaced (commit 413deeb) run right after:
 
-Where the time goes at the default on ``device`` (Linux perf, a different instance on
-each call, ``bench/profile_kernels.py --kernel-only --width 12 --local-search 1``): the
-price steps ~31 % (each ~3 us on a 2.45 GHz EPYC: the slot table, the program, the path
-and its plan), the beam ~20 %, the local search ~15 %, ``plan_kernel``'s own code
-(tables, tracing, the re-matching) ~10 %, reference counting ~7 %, card orders and
-machine tables ~7 %, allocation ~4 %. Repeating one instance lets the branch predictor
-learn it, and the kernel then runs ~20 % faster. End to end, ``mixrank.solve`` adds
-~20-30 us of Python to the kernel (the option checks, the ``Solution``; the compiled
-re-check of the plan runs inside the kernel call, :func:`solvers._beam_kernels.plan_and_check`);
-``bench/bench_beam.py`` reports both.
+==============  ======================================  ======================================
+beam            stress-device: mean / max gap, optimal  device: mean / max gap, optimal
+                / median end to end                     / median end to end
+==============  ======================================  ======================================
+this one        0.659 % / 6.45 %, 31 / 1.5-1.6 ms       0.090 % / 1.18 %, 51 / 1.7 ms
+413deeb         0.780 % / 14.83 %, 28 / 0.15 ms         0.169 % / 1.47 %, 45 / 0.12-0.13 ms
+==============  ======================================  ======================================
 
-The local search keeps each type's assignment problem solved and values a move by one
-augmentation of it, so it grows with the page more slowly than a from-scratch re-match
-would; it starts from the problems the re-matching just solved, and its scans skip the
-slots that the any-card gap rules out. ``local_search=2`` (two starts) costs ~40 us more.
-With a ``time_limit`` the kernel looks at the clock every few tens of
-thousands of steps: past the deadline it stops pricing, finishes the beam at
-width 1 and re-matches only what it has; the local search does not start past
-it, and stops there (it reads the clock every 16 assignment problems).
-Compilation happens once per machine (``cache=True``); call :func:`warm_up` at
-start-up so that the first real call does not pay the cache load. The kernel runs
-without the GIL (``nogil=True``): threads of one process can plan side by side, and a
-process pool's own threads (``mixrank.solve_many``) keep feeding its workers meanwhile.
+On ``device`` seeds 0-39 (160 instances): 0.181 %, 87 optimal, against 0.229 %, 89 for
+413deeb (two fewer optimal). Mean gaps are lower on both families, but the beam is ten times slower: the three price phases (~75 DP
+steps, the split ones ~17 us each with their knapsacks) and the pilot beam are ~55 % of
+the time, the beam ~20 %, re-matching and the local search ~25 %. Width 24 gave 0.115 %
+and 50 optimal on ``device`` seeds 0-19 but 0.230 %, 84 on seeds 0-39.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
+
+import numpy as np
 
 from mixrank.solution import Counters, Solution, Status, make_solution
-from solvers import _beam_kernels as _k
+from solvers._beam.instance import BeamInput, beam_input
+from solvers._beam.plan import path_plan, plan, root_infeasible
+from solvers._beam.relax import FloorReach, Ranking, floor_reach, improve, plain_ranking, relaxation, split_ranking
+from solvers._core.prices import new_prices
 from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problem
 
-__all__ = ["solve_beam"]
+__all__ = ["solve_beam", "warm_up", "prepare"]
 
 #: Default beam width.
-DEFAULT_WIDTH = 12
+DEFAULT_WIDTH = 32
 #: Default number of cards tried per type at each slot (the best unused allowed ones by priced value).
 DEFAULT_CARDS_PER_TYPE = 1
-#: Default number of subgradient steps that set the prices.
-DEFAULT_PRICE_ITERS = 25
+#: Default number of subgradient steps aimed at the pilot's plan (a quarter as many before, 5/8 on the split).
+DEFAULT_PRICE_ITERS = 40
 #: Default number of final plans improved by the local search (step 5).
 DEFAULT_LOCAL_SEARCH = 1
-#: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound; the kernel adds it).
-BOUND_MARGIN = _k.BOUND_MARGIN
+#: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound).
+BOUND_MARGIN = 1e-9
+#: Width of the pilot beam whose plan aims the price steps.
+PILOT_WIDTH = 2
+#: Weight of the plain value so far in a state's rank (breaks ties between equally priced states).
+VALUE_TIE = 0.1
 
-#: Names of the kernel's work counters, in the order of its ``counters`` array.
-_COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "machine_states",
-                  "gap_rules_tracked", "price_iters", "rematched", "retries", "rematch_skipped", "ls_moves",
-                  "ls_cut")
+#: Names of the work counters, in the order of :func:`solvers._beam.plan.plan`'s, then the relaxation's.
+_COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "retries", "seeds",
+                  "rematched", "ls_solves", "rematch_skipped", "ls_moves", "ls_cut", "price_iters", "machine_states")
+
+_ZKEYS = np.random.default_rng(12345).integers(0, 2**63, size=1 << 16, dtype=np.int64).astype(np.uint64)
+
+
+def _zkeys(n: int) -> np.ndarray:
+    """Zobrist keys of the cards (fixed: the search is deterministic)."""
+    global _ZKEYS
+    if n > _ZKEYS.shape[0]:
+        _ZKEYS = np.random.default_rng(12345).integers(0, 2**63, size=n, dtype=np.int64).astype(np.uint64)
+    return _ZKEYS
+
+
+class Prepared(NamedTuple):
+    """Steps 1-2 done: what :func:`solvers._beam.plan.plan` reads, and the bound."""
+
+    inp: BeamInput
+    rk: Ranking
+    fl: FloorReach
+    zkeys: np.ndarray  #: Zobrist keys of the cards
+    seeds: np.ndarray  #: (0 or 1, K): the pilot beam's plan
+    bound: float  #: the least relaxation value seen (inf without prices)
+    iters: int  #: price steps taken
+
+
+def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
+    """Prices and ranking (steps 1-2): plain steps without a target, a pilot beam's plan, plain steps aimed at
+    it, then the split relaxation's steps (module docstring)."""
+    n, k = inp.values.shape
+    margin = 1e-12 * (abs(ar.pv_denominator) + float(inp.shown.sum()) + 1.0)
+    zkeys = _zkeys(n)
+    rel = relaxation(inp, margin)
+    prices = new_prices(n, inp.caps.shape[0])
+    # Prices without a target first; a narrow pilot beam's plan then aims the steps that follow (Polyak steps
+    # aimed at a plan's value converge in a few dozen steps, and without one they need hundreds).
+    bound, iters = improve(rel, prices, price_iters // 4, -np.inf, deadline)
+    rk = plain_ranking(rel, prices)
+    seeds = np.zeros((0, k), dtype=np.int64)
+    if price_iters > 0:
+        pilot = plan(inp, rk, fl, PILOT_WIDTH, 1, 1, 0, VALUE_TIE, zkeys, deadline, seeds)
+        lower = -np.inf
+        if pilot.n_found:
+            lower, seeds = pilot.values[0], pilot.plans[:1]
+        b2, it2 = improve(rel, prices, price_iters, lower, deadline)
+        rk = plain_ranking(rel, prices)
+        paths = [path_plan(inp, rk.trans, rk.choice)]
+        rk2, b3, it3 = split_ranking(inp, rel, prices, (5 * price_iters) // 8, lower, deadline)
+        bound, iters = min(bound, b2, b3), iters + it2 + it3
+        if rk2 is not None and b3 < b2:  # (where the split bound is no better, its ranking was no better)
+            rk = rk2
+            paths.append(path_plan(inp, rk.trans, rk.choice))
+        found = [p for v, p in paths if v > -np.inf]
+        if found:
+            seeds = np.concatenate([seeds, np.array(found)])
+    return Prepared(inp, rk, fl, zkeys, seeds, bound, iters)
+
+
+def prepare(problem, price_iters: int = DEFAULT_PRICE_ITERS, deadline: float = math.inf) -> Prepared:
+    """Steps 1-2 for ``problem`` (for profiling the beam alone: ``bench/profile_kernels.py --kernel-only``)."""
+    inp = beam_input(problem.arrays)
+    return _prepare(inp, floor_reach(inp), problem.arrays, price_iters, deadline)
 
 
 def solve_beam(
@@ -159,15 +213,16 @@ def solve_beam(
         of steps, :mod:`solvers._clock`; expect an overrun of that order).
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
-    width : int in [1, 2**20], default 12
+    width : int in [1, 2**20], default 32
         States kept after each slot (half as many, rounded up, over the first third of the slots).
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
         (after re-matching) into ``Solution.pool``.
     cards_per_type : int >= 1, default 1
         Cards of each type tried at each slot (the best unused allowed ones by priced value).
-    price_iters : int >= 0, default 25
-        Subgradient steps that set the prices; 0 ranks by a price-free estimate
+    price_iters : int >= 0, default 40
+        Subgradient steps aimed at the pilot's plan (a quarter as many before it, 5/8 as many on
+        the split relaxation after it); 0 ranks by a price-free estimate
         (each type worth the mean of its best cards at a slot) and gives no bound.
     local_search : int >= 0, default 1
         Improve the best ``local_search`` plans of the final beam by local search on
@@ -210,18 +265,29 @@ def solve_beam(
     if type(local_search) is not int or local_search < 0:
         local_search = check_int_option("local_search", local_search, 0)
     deadline = math.inf if time_limit is None else start + float(time_limit)
-    # check_args: values, types, pv, allowed, min_gap, init_dist, max_count, share_lo, share_hi, pv_shown,
-    # cached read-only on the problem's arrays (one Numba signature, even for an unpickled problem). The
-    # kernel's own check of its best plan is not reused: make_solution checks every plan it serves.
-    plans, objectives, n_found, counters, bound, infeasible, _feasible, _objective = _k.plan_and_check(
-        *problem.arrays.check_args, width, cards_per_type, n_solutions, price_iters, deadline, local_search)
-    # The counters stay an array until someone reads them (a dict of them costs ~5 us a solve).
+    ar = problem.arrays
+    inp = beam_input(ar)
+    fl = floor_reach(inp)
+    n, k = inp.values.shape
+    stats = Counters({"width": width}, _COUNTER_NAMES, np.zeros(len(_COUNTER_NAMES), dtype=np.int64), {})
+    if root_infeasible(inp, fl):
+        return make_solution(problem, "beam", Status.INFEASIBLE, None, math.nan, time.perf_counter() - start, stats)
+    if n == 0:  # no cards: the all-organic plan is the only one, and it keeps every rule checked above
+        organic = np.full(k, -1, dtype=np.int64)
+        return make_solution(problem, "beam", Status.FEASIBLE, organic, 0.0 if price_iters > 0 else math.inf,
+                             time.perf_counter() - start, stats, pool=[organic] if n_solutions > 1 else ())
+    pre = _prepare(inp, fl, ar, price_iters, deadline)
+    out = plan(inp, pre.rk, fl, width, cards_per_type, n_solutions, local_search, VALUE_TIE, pre.zkeys, deadline,
+               pre.seeds)
+    rk, bound, iters = pre.rk, pre.bound, pre.iters
+    counters = np.concatenate([out.stats, [iters, rk.trans.shape[0]]])
     stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
-    if n_found == 0:
-        status = Status.INFEASIBLE if infeasible else Status.UNKNOWN
-        return make_solution(problem, "beam", status, None, math.nan, time.perf_counter() - start, stats)
-    pool = [plans[i] for i in range(n_found)] if n_solutions > 1 else ()
-    return make_solution(problem, "beam", Status.FEASIBLE, plans[0], bound, time.perf_counter() - start,
+    if out.n_found == 0:
+        return make_solution(problem, "beam", Status.UNKNOWN, None, math.nan, time.perf_counter() - start, stats)
+    if math.isfinite(bound):  # past the DP's round-off, and a relative margin (it stays a proven bound)
+        bound += BOUND_MARGIN * max(1.0, abs(bound))
+    pool = [out.plans[i] for i in range(out.n_found)] if n_solutions > 1 else ()
+    return make_solution(problem, "beam", Status.FEASIBLE, out.plans[0], bound, time.perf_counter() - start,
                          stats, pool=pool)
 
 

@@ -18,7 +18,7 @@ from strategies import problems
 import mixrank
 from mixrank import SolverError, Status
 from mixrank.synthetic import instance
-from solvers import _beam_kernels as kern
+from solvers._beam.relax import MAX_STATES
 from solvers.beam import solve_beam, warm_up
 
 EXHAUSTIVE = {"width": 1 << 15, "cards_per_type": 8}
@@ -186,8 +186,8 @@ def test_time_limit_stops_the_work_and_still_returns_a_feasible_plan():
     p = instance("large", 0, history=True, min_share=True)
     full = solve_beam(p)
     cut = solve_beam(p, time_limit=1e-6)
-    assert full.stats["slots_past_deadline"] == 0 and full.stats["price_iters"] == 25
-    assert cut.stats["price_iters"] < 25 or cut.stats["slots_past_deadline"] > 0
+    assert full.stats["slots_past_deadline"] == 0 and full.stats["price_iters"] >= 25
+    assert cut.stats["price_iters"] < full.stats["price_iters"] or cut.stats["slots_past_deadline"] > 0
     assert cut.has_plan and p.check(cut.assignment) == []
 
 
@@ -201,253 +201,9 @@ def test_many_types_with_large_gaps_relax_the_estimate_but_keep_every_rule():
                            rules=[mixrank.TypeRule(min_gap=g, max_share=0.3) for g in (7, 8, 9, 10, 11, 12)],
                            min_gap_any=1)
     sol = mixrank.solve(p, solver="beam", width=8)
-    assert sol.stats["gap_rules_tracked"] < t_count
+    assert sol.stats["machine_states"] <= MAX_STATES
     assert sol.status is Status.FEASIBLE and p.check(sol.assignment) == []
     assert np.array_equal(sol.assignment, mixrank.solve(p, solver="beam", width=8).assignment)
-
-
-# --------------------------------------------------------------------- kernels against references
-def _direct_step(d, gaps, move):
-    """Capped distances after an organic slot (move -1) or a card of type ``move``; None if a gap forbids it."""
-    t_count = len(gaps) - 1
-    if move >= 0 and (d[t_count] < gaps[t_count] or d[move] < gaps[move]):
-        return None
-    return tuple(1 if move >= 0 and i in (move, t_count) else min(d[i] + 1, gaps[i]) for i in range(len(gaps)))
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(1, 5), min_size=2, max_size=5), st.integers(0, 2**32 - 1))
-def test_gap_machine_matches_distance_arithmetic(gaps, seed):
-    rng = np.random.default_rng(seed)
-    gaps = np.array(gaps, dtype=np.int64)
-    init = np.array([rng.integers(1, g + 1) for g in gaps], dtype=np.int64)
-    skip, place, dists, g_any, tracked = kern.gap_machine(gaps, init, 4096)
-    assert tracked == int((gaps > 1).sum()) and g_any == gaps[-1]
-    assert tuple(dists[0]) == tuple(init)
-    assert len({tuple(d) for d in dists}) == len(dists)  # one state per distance vector
-    for state in range(len(skip)):
-        d = tuple(dists[state])
-        assert tuple(dists[skip[state]]) == _direct_step(d, gaps, -1)
-        for t in range(len(gaps) - 1):
-            want = _direct_step(d, gaps, t)
-            assert (place[t, state] < 0) == (want is None)
-            if want is not None:
-                assert tuple(dists[place[t, state]]) == want
-
-
-def test_gap_machine_relaxes_the_largest_gaps_when_too_big():
-    gaps = np.array([6, 5, 4, 3, 2], dtype=np.int64)
-    init = gaps.copy()
-    skip, place, dists, g_any, tracked = kern.gap_machine(gaps, init, 20)
-    assert tracked < 5 and len(skip) <= 20
-    # A relaxation: every move the exact rules allow is allowed by the machine, along random walks.
-    rng = np.random.default_rng(0)
-    for _ in range(50):
-        d, state = tuple(init), 0
-        for _ in range(30):
-            moves = [m for m in range(-1, 4) if _direct_step(d, gaps, m) is not None]
-            move = int(rng.choice(moves))
-            nxt = skip[state] if move < 0 else place[move, state]
-            assert nxt >= 0
-            d, state = _direct_step(d, gaps, move), nxt
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_compressed_dynamic_program_equals_the_plain_one(seed):
-    rng = np.random.default_rng(seed)
-    t_count = int(rng.integers(1, 4))
-    gaps = np.append(rng.integers(1, 5, size=t_count), rng.integers(1, 4)).astype(np.int64)
-    init = np.array([rng.integers(1, g + 1) for g in gaps], dtype=np.int64)
-    k = int(rng.integers(1, 15))
-    r = np.round(rng.normal(0.5, 1.0, size=(t_count, k)), 3)
-    r[rng.random(r.shape) < 0.1] = kern.NEG  # no card allowed there
-    skip, place, dists, g_any, _ = kern.gap_machine(gaps, init, 4096)
-    delay, fwd, skip_f, e_start, e_type, e_jump = kern.machine_tables(skip, place, dists, g_any)
-    jump = kern.dense_jumps(e_start, e_type, e_jump, t_count)
-    H = np.zeros((k + g_any, len(skip_f) + 1))
-    kern.gap_dp(r, skip_f, jump, g_any, H)
-    plain = np.zeros((k + 1, len(skip)))  # the program over every state, one slot at a time
-    for s in range(k - 1, -1, -1):
-        for i in range(len(skip)):
-            best = plain[s + 1, skip[i]]
-            for t in range(t_count):
-                if place[t, i] >= 0 and r[t, s] > kern.NEG / 2:
-                    best = max(best, r[t, s] + plain[s + 1, place[t, i]])
-            plain[s, i] = best
-    for s in range(k + 1):
-        for i in range(len(skip)):
-            row = s + delay[i]
-            got = H[row, fwd[i]] if row < k + g_any else 0.0
-            assert got == pytest.approx(plain[s, i], abs=1e-9)
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_rematching_is_an_optimal_assignment(seed):
-    rng = np.random.default_rng(seed)
-    m, nt, k = int(rng.integers(1, 7)), int(rng.integers(1, 9)), 12
-    m = min(m, nt)
-    values = np.round(rng.normal(0, 2, size=(nt, k)), 2)
-    allowed = rng.random((nt, k)) > 0.3
-    slots = np.sort(rng.choice(k, size=m, replace=False)).astype(np.int64)
-    cards = np.arange(nt, dtype=np.int64)
-    current = rng.permutation(nt)[:m].astype(np.int64)
-    allowed[current, slots] = True  # the plan's own matching is allowed
-    out = np.empty(m, np.int64)
-    kern.rematch_type(values, allowed, cards, slots, m, current, out, kern.assignment_work(nt, k))
-    assert len(set(out.tolist())) == m and all(allowed[out, slots])
-    masked = np.where(allowed[:, slots], values[:, slots], -1e6)
-    rows, cols = linear_sum_assignment(masked.T, maximize=True)
-    assert values[out, slots].sum() == pytest.approx(masked.T[rows, cols].sum(), abs=1e-9)
-    assert values[out, slots].sum() >= values[current, slots].sum() - 1e-9
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_assignment_duals_price_a_bound_on_every_other_slot_set(seed):
-    # plan_kernel skips re-matching a plan when a bound shows it cannot win; one bound prices the cards with
-    # p_j = max(0, -v_j), v the column potentials the Hungarian leaves in work[2] (1-based). For any p >= 0,
-    # sum over slots S of max over allowed cards (value - p) + sum of p bounds every assignment on S. Check it
-    # against scipy on other slot sets, and that it is tight on the slot set that was solved.
-    rng = np.random.default_rng(100 + seed)
-    nt, k = int(rng.integers(2, 9)), 12
-    values = np.round(rng.normal(0, 2, size=(nt, k)), 2)
-    allowed = rng.random((nt, k)) > 0.25
-    allowed[:, :] |= ~allowed.any(axis=0)  # every slot has an allowed card
-    cards = np.arange(nt, dtype=np.int64)
-
-    def optimum(slots):
-        masked = np.where(allowed[:, slots], values[:, slots], -1e6)
-        rows, cols = linear_sum_assignment(masked.T, maximize=True)
-        best = masked.T[rows, cols]
-        return best.sum() if best.min() > -1e5 else None  # None: no assignment of allowed pairs
-
-    m = int(rng.integers(1, nt + 1))
-    slots = np.sort(rng.choice(k, size=m, replace=False)).astype(np.int64)
-    current = np.full(m, -1, np.int64)
-    forbidden = np.where(allowed[:, slots], 0.0, 1.0).T
-    rows, cols = linear_sum_assignment(forbidden)
-    assert forbidden[rows, cols].sum() == 0  # the drawn slot set has an allowed assignment (true for these seeds)
-    current[rows] = cols
-    work = kern.assignment_work(nt, k)
-    out = np.empty(m, np.int64)
-    kern.rematch_type(values, allowed, cards, slots, m, current, out, work)
-    prices = np.maximum(0.0, -work[2][1:nt + 1])
-
-    def bound(slots):
-        priced = np.where(allowed[:, slots], values[:, slots] - prices[:, None], -np.inf)
-        return priced.max(axis=0).sum() + prices.sum()
-
-    assert bound(slots) == pytest.approx(optimum(slots), abs=1e-9)  # tight where it was solved
-    checked = 0
-    for _ in range(40):
-        other = np.sort(rng.choice(k, size=int(rng.integers(1, nt + 1)), replace=False))
-        opt = optimum(other)
-        if opt is not None:
-            assert bound(other) >= opt - 1e-9
-            checked += 1
-    assert checked > 0
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from([-2.0, -1.0, -0.5, 0.0, 0.25, 1.0, 3.0, np.inf, -np.inf]) | st.floats(-5, 5),
-                min_size=1, max_size=140), st.data())
-def test_kth_largest_equals_sorting(keys, data):
-    a = np.array(keys, dtype=np.float64)
-    kth = data.draw(st.integers(0, a.size - 1))
-    want = np.sort(a)[::-1][kth]
-    sc = np.empty((2, a.size))
-    sc[0] = a
-    assert kern._kth_largest(sc, a.size, kth) == want
-    # only a prefix counts: the tail of the rows is ignored
-    padded = np.full((2, a.size + 7), 99.0)
-    padded[0, :a.size] = a
-    assert kern._kth_largest(padded, a.size, kth) == want
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_card_order_sorts_each_slot_by_priced_value_then_index(seed):
-    rng = np.random.default_rng(seed)
-    n, k, n_types = int(rng.integers(1, 25)), int(rng.integers(1, 12)), int(rng.integers(1, 4))
-    types = rng.integers(0, n_types, n).astype(np.int64)
-    values = np.round(rng.normal(0, 1, (n, k)), 1)  # rounding makes ties
-    allowed = rng.random((n, k)) > 0.3
-    pi = np.round(rng.random(n), 1) * (seed % 2)
-    tcards, tstart = kern.cards_by_type(types, n_types)
-    vm = kern.masked_values(values, allowed, tcards)
-    order, length = kern.card_order(vm, tstart, tcards, pi, n_types)
-    pi_of = np.empty(n)
-    pi_of[tcards] = pi
-    for t in range(n_types):
-        for s in range(k):
-            mine = [c for c in range(n) if types[c] == t and allowed[c, s]]
-            want = sorted(mine, key=lambda c: (-(values[c, s] - pi_of[c]), c))
-            assert order[t, s, :length[t, s]].tolist() == want
-
-
-def _type_grouped_values(rng, max_types, min_cards, k, mean, masked):
-    """(n_types, tstart, vm): random values with cards grouped by type, a share of pairs masked as NEG."""
-    n_types = int(rng.integers(1, max_types + 1))
-    sizes = rng.integers(min_cards, 6 if min_cards else 7, n_types)
-    tstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    vm = rng.normal(mean, 1, (int(tstart[-1]), k))
-    vm[rng.random(vm.shape) < masked] = kern.NEG
-    return n_types, tstart, vm
-
-
-@pytest.mark.parametrize("seed", range(25))
-def test_slot_values_is_the_best_priced_card_per_type_and_slot(seed):
-    rng = np.random.default_rng(seed)
-    n_types, tstart, vm = _type_grouped_values(rng, 5, 0, int(rng.integers(1, 40)), mean=0.0, masked=0.3)
-    n, k = vm.shape
-    offset, price, pv = rng.random(n), rng.normal(0, 0.5, n_types), rng.random(k)
-    r = np.empty((n_types, k))
-    kern.slot_values(vm, tstart, offset, price, pv, r)
-    for t in range(n_types):
-        for s in range(k):
-            rows = [j for j in range(tstart[t], tstart[t + 1]) if vm[j, s] > kern.NEG / 2]
-            if not rows:
-                assert r[t, s] <= kern.NEG / 2
-            else:
-                want = max(vm[j, s] - offset[j] for j in rows) - price[t] * pv[s]
-                assert r[t, s] == pytest.approx(want, rel=1e-12, abs=1e-12)
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_path_incumbent_gives_distinct_cards_then_repairs_the_caps(seed):
-    rng = np.random.default_rng(seed)
-    n_types, tstart, vm = _type_grouped_values(rng, 3, 1, 30, mean=1.0, masked=0.25)
-    n, k = vm.shape
-    pv = np.sort(rng.random(k))[::-1].copy()
-    path_s = np.sort(rng.choice(k, size=int(rng.integers(0, 15)), replace=False)).astype(np.int64)
-    path_t = rng.integers(0, n_types, path_s.size).astype(np.int64)
-    caps = rng.integers(0, 6, n_types).astype(np.int64)
-    share_hi = rng.random(n_types) * 3
-    share_lo = np.where(rng.random(n_types) < 0.5, rng.random(n_types), 0.0)
-    plan = np.full(k, -1, np.int64)
-    got, ok = kern.path_incumbent(vm, tstart, pv, share_lo, share_hi, caps, np.concatenate([path_s, [0] * 3]),
-                                  np.concatenate([path_t, [0] * 3]), path_s.size, plan, np.zeros(n, np.bool_))
-    # Reference: the path's slots in order each take the best allowed free card of their type; then per type
-    # the lowest-value cards go while the count or the share cap is broken.
-    want = np.full(k, -1, np.int64)
-    taken = set()
-    for s, t in zip(path_s.tolist(), path_t.tolist()):
-        free = [j for j in range(tstart[t], tstart[t + 1]) if j not in taken and vm[j, s] > kern.NEG / 2]
-        if free:
-            j = max(free, key=lambda j: (vm[j, s], -j))
-            want[s] = j
-            taken.add(j)
-    want_ok = True
-    for t in range(n_types):
-        mine = [s for s, tt in zip(path_s.tolist(), path_t.tolist()) if tt == t and want[s] >= 0]
-        while len(mine) > caps[t] or sum(pv[mine]) > share_hi[t]:
-            worst = min(mine, key=lambda s: (vm[want[s], s], s))
-            want[worst] = -1
-            mine.remove(worst)
-        if sum(pv[mine]) < share_lo[t]:
-            want_ok = False
-    assert plan.tolist() == want.tolist()
-    assert ok == want_ok
-    filled = plan >= 0
-    assert got == pytest.approx(vm[plan[filled], np.flatnonzero(filled)].sum(), abs=1e-9)
 
 
 def test_narrow_beams_that_starve_on_floors_retry_wider_and_stay_feasible():
@@ -467,7 +223,7 @@ def test_narrow_beams_that_starve_on_floors_retry_wider_and_stay_feasible():
 # Found among small seeds 0-399 x history (they move when the prices change; re-find them with a loop over
 # instance("small", seed, history=h, min_share=True) and stats["retries"]). The device seeds that starved a
 # width-32 beam before (2862, 4256, 8206) starved for want of a re-matched card, and no longer do.
-@pytest.mark.parametrize("seed, width", [(388, 12), (388, 4), (4, 1)])
+@pytest.mark.parametrize("seed, width", [(360, 4), (388, 4), (4, 1)])
 def test_tight_floors_that_starve_a_beam_are_met_by_a_wider_retry(seed, width):
     # Every state the beam kept lost its way to the floor.
     p = instance("small", seed, min_share=True)

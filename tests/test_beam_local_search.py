@@ -16,7 +16,8 @@ from strategies import problems, random_problem
 import mixrank
 from mixrank import SolverError, Status
 from mixrank.synthetic import instance
-from solvers import _beam_kernels as kern
+from solvers._beam.instance import beam_input
+from solvers._beam.local import local_search
 from solvers.beam import solve_beam
 
 VARIANTS = ((False, False), (True, False), (False, True), (True, True))
@@ -148,44 +149,24 @@ def test_local_optimum_on_seeded_random_problems():
     assert solved >= 30 and improvable >= 15, (solved, improvable)
 
 
-def _kernel_inputs(p):
-    (values, types, pv, allowed, min_gap, init_dist, max_count, share_lo,
-     share_hi) = p.arrays.kernel_args
-    n, k = values.shape
-    t_count = max_count.shape[0]
-    tcards, tstart = kern.cards_by_type(types, t_count)
-    vm = kern.masked_values(values, allowed, tcards)
-    vmT = np.ascontiguousarray(vm.T)
-    caps = kern.type_caps(types, max_count, t_count)
-    return (values, vm, vmT, types, tcards, tstart, pv, min_gap, init_dist, caps, share_lo, share_hi), n, k
-
-
-def _no_kept(n, k):
-    """The work arrays and an empty re-matching cache with no kept problems: every start solved afresh."""
-    cache_slots, _, cache_len, cache_code, cache_table, _ = kern.rematch_cache(1, 1)
-    return kern.assignment_work(n, k), cache_slots, cache_len, cache_code, cache_table, np.empty((0, 3))
-
-
 def test_kernel_local_search_from_the_organic_plan_and_its_stops():
     # From the all-organic plan (feasible without floors) the search has far to go: it must reach a local
     # optimum, stop early at a cap of one assignment problem, and do nothing past its deadline.
     p = instance("small", 2, history=True)
-    args, n, k = _kernel_inputs(p)
-    plan = np.full(k, -1, np.int64)
-    value, moves, solves, local_opt = kern.local_search(*args, plan, *_no_kept(n, k), 10_000, np.inf)
-    assert local_opt and moves > 3 and solves > moves
-    assert p.check(plan) == [] and value == pytest.approx(p.objective(plan), rel=1e-12)
-    assert _best_neighbour_gain(p, plan) <= 1e-9 * (1.0 + abs(value))
+    inp = beam_input(p.arrays)
+    k = inp.pv.shape[0]
+    organic = np.full(k, -1, np.int64)
+    res = local_search(inp, organic, 10_000, np.inf)
+    assert res.local_opt and res.moves > 3 and res.solves > res.moves
+    assert p.check(res.plan) == [] and res.value == pytest.approx(p.objective(res.plan), rel=1e-12)
+    assert _best_neighbour_gain(p, res.plan) <= 1e-9 * (1.0 + abs(res.value))
     # The same with a finite deadline far away: the clock is read, nothing else changes.
-    again = np.full(k, -1, np.int64)
-    res = kern.local_search(*args, again, *_no_kept(n, k), 10_000, 1e300)
-    assert np.array_equal(again, plan) and res == (value, moves, solves, True)
-    capped = np.full(k, -1, np.int64)
-    _, _, solves, local_opt = kern.local_search(*args, capped, *_no_kept(n, k), 1, np.inf)
-    assert not local_opt and solves >= 1 and p.check(capped) == []
-    late = np.full(k, -1, np.int64)
-    value, moves, _, local_opt = kern.local_search(*args, late, *_no_kept(n, k), 10_000, 0.0)
-    assert (late == -1).all() and value == 0.0 and moves == 0 and not local_opt
+    again = local_search(inp, organic, 10_000, 1e300)
+    assert np.array_equal(again.plan, res.plan) and again[2:] == res[2:]
+    capped = local_search(inp, organic, 1, np.inf)
+    assert not capped.local_opt and p.check(capped.plan) == []
+    late = local_search(inp, organic, 10_000, 0.0)
+    assert (late.plan == -1).all() and late.value == 0.0 and late.moves == 0 and not late.local_opt
 
 
 @pytest.mark.parametrize("seed", range(12))

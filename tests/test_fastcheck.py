@@ -217,18 +217,17 @@ def test_make_solution_copies_the_plan_and_raises_on_an_infeasible_one():
 
 
 @pytest.mark.parametrize("family", ["tiny", "small", "device"])
-def test_the_beam_kernels_verdict_is_the_checks(family):
-    from solvers import _beam_kernels as kern
+def test_the_beams_plans_pass_the_compiled_check(family):
+    from solvers.beam import solve_beam
 
     for seed in range(6):
         p = instance(family, seed, history=seed % 2 == 1, min_share=seed % 3 == 0)
-        out = kern.plan_and_check(*p.arrays.check_args, 4, 1, 2, 5, math.inf, seed % 2)
-        plans, n_found, feasible, objective = out[0], out[2], out[6], out[7]
-        if n_found == 0:
-            assert feasible is False and math.isnan(objective)
+        sol = solve_beam(p, width=4, n_solutions=2, price_iters=5, local_search=seed % 2)
+        if not sol.has_plan:
             continue
-        assert (feasible, objective) == check_plan(p, plans[0].copy())
-        assert feasible and objective == p.objective(plans[0])
+        for plan in [sol.assignment, *(q.assignment for q in sol.pool)]:
+            feasible, objective = check_plan(p, np.array(plan))
+            assert feasible and objective == p.objective(plan)
 
 
 def test_unpickled_problems_compile_nothing_new():

@@ -45,9 +45,11 @@ def best_reduced(vmask, types, mu, price, count_price, pv, out_r, out_arg):
                 out_r[t, s] -= price[t] * pv[s] + count_price[t]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _after(res, t, s, z):
     """The code after a type-``t`` card at slot ``s`` from code ``z`` (-1: not enough left)."""
+    # (Inlined: called per DP cell, a call that takes the Resources tuple costs its reference counts, a
+    # quarter of a plain step and of a split one on stress-device.)
     j = res.of_type[t]
     if j < 0:
         return z
