@@ -25,7 +25,7 @@ from numba import njit
 
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
-from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
+from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_table
 from solvers._core.prices import Prices, Steps, record_step, step_length, step_prices, steps_done
 
 __all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
@@ -107,7 +107,7 @@ class SplitTables(NamedTuple):
     gap: np.ndarray  #: (R,) int64: the type's own gap
     d0: np.ndarray  #: (R,) int64: distance - 1 to its last card before slot 0
     avail: np.ndarray  #: (R, K) bool: some card of the type may stand at the slot
-    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1) float64: KN of each type (padded)
+    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1) float64: KN of each type (padded; read by knapsack_at)
     take: np.ndarray  #: (R, K) float64: scratch, the slots a knapsack takes
     floors: FloorSacks  #: the floored types' knapsacks
 
@@ -152,7 +152,7 @@ def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice):
             g = kn.gap[j]
             table = kn.tables[j, :, :g, :res.cap[j] + 1]
             knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
-            bound += table[0, kn.d0[j], res.cap[j]]
+            bound += knapsack_at(table, 0, kn.d0[j], res.cap[j], g)
         fl = kn.floors
         j = fl.of_type[t]
         if j >= 0:
@@ -271,5 +271,5 @@ class SplitView(NamedTuple):
     count: np.ndarray  #: (T,) float64 count caps
     lo: np.ndarray  #: (T,) PV floors
     res: object  #: the tracked caps (:class:`~solvers._core.resources.Resources`)
-    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1): the knapsacks (:class:`SplitTables`)
+    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1): the knapsacks (:class:`SplitTables`; read by knapsack_at)
     floors: FloorSacks  #: the floored types' knapsacks
