@@ -12,9 +12,10 @@ never chosen. :func:`floor_table` does the same for a share floor and a count
 cap (PV rounded up, so that every plan that meets the floor meets it in units).
 
 Until the type's own gap has passed, a slot cannot take a card, so ``KN[s, d, q]
-= KN[s + 1, d + 1, q]`` for ``d < gap - 1``: :func:`knapsack_table` fills only the
-rows ``d = gap - 1`` (a factor ``gap`` less work in every subgradient step) and
-:func:`knapsack_at` reads any entry from them.
+= KN[s + 1, d + 1, q]`` for ``d < gap - 1``: :func:`knapsack_rows` fills only the
+rows ``d = gap - 1`` (a factor ``gap`` less work in every subgradient step),
+:func:`knapsack_at` reads any entry from them, and :func:`knapsack_table` fills
+every row (for readers that index the table directly).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["knapsack_table", "knapsack_at", "knapsack_path", "floor_table", "floor_path"]
+__all__ = ["knapsack_table", "knapsack_rows", "knapsack_at", "knapsack_path", "floor_table", "floor_path"]
 
 NEG = -np.inf
 
 
 @njit(cache=True)
-def knapsack_table(lam, avail, units, gap, out):
+def knapsack_rows(lam, avail, units, gap, out):
     """Fill the rows ``d = gap - 1`` of ``out`` (K + 1, >= gap, Q + 1) backwards from slot K; the other rows
     are left as they are (read entries with :func:`knapsack_at`; see the module docstring)."""
     k = lam.shape[0]
@@ -46,6 +47,18 @@ def knapsack_table(lam, avail, units, gap, out):
                 if v > best:
                     best = v
             out[s, last, q] = best
+
+
+@njit(cache=True)
+def knapsack_table(lam, avail, units, gap, out):
+    """Fill every row of ``out`` (K + 1, gap, Q + 1): :func:`knapsack_rows`, then the rows ``d < gap - 1``."""
+    knapsack_rows(lam, avail, units, gap, out)
+    k = lam.shape[0]
+    for s in range(k + 1):
+        for d in range(gap - 1):
+            src = min(s + gap - 1 - d, k)
+            for q in range(out.shape[2]):
+                out[s, d, q] = out[src, gap - 1, q]
 
 
 @njit(cache=True)

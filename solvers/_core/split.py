@@ -25,7 +25,7 @@ from numba import njit
 
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
-from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_table
+from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
 from solvers._core.prices import Prices, Steps, record_step, step_length, step_prices, steps_done
 
 __all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
@@ -141,7 +141,14 @@ def split_reduced(rows, prices, lam, res, r, arg):
 
 @njit(cache=True)
 def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice):
-    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables``."""
+    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables`` (every row)."""
+    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, True)
+
+
+@njit(cache=True)
+def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full):
+    """:func:`split_bound`; with ``full`` False the knapsacks get only the rows :func:`knapsack_at` reads
+    (:func:`~solvers._core.knapsack.knapsack_rows`: the subgradient steps' own tables)."""
     split_reduced(rows, prices, lam, res, r, arg)
     backward_dp(r, trans, plain, H, choice)
     bound = H[0, 0, 0] + prices.mu.sum()
@@ -151,7 +158,10 @@ def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice):
         if j >= 0:
             g = kn.gap[j]
             table = kn.tables[j, :, :g, :res.cap[j] + 1]
-            knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
+            if full:
+                knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
+            else:
+                knapsack_rows(lam[t], kn.avail[j], res.units[j], g, table)
             bound += knapsack_at(table, 0, kn.d0[j], res.cap[j], g)
         fl = kn.floors
         j = fl.of_type[t]
@@ -231,7 +241,7 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     steps, it = Steps(np.inf, 1.0, 0, scale), 0
     while it < iters:
         it += 1
-        bound = split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice)
+        bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, False)
         if bound == NEG:  # a floor no plan can meet: nothing is feasible
             steps = Steps(bound, steps.theta, 0, scale)
             best_mu[:] = prices.mu
