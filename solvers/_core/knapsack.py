@@ -72,12 +72,13 @@ def knapsack_path(table, lam, avail, units, gap, d0, q0, out_take):
     """The slots the table's best set takes from (slot 0, ``d0``, ``q0``): ``out_take[s]`` 1.0 or 0.0."""
     k = lam.shape[0]
     d, q = d0, q0
+    fresh = np.int64(0)  # d right after a card (typed, not a literal: one compile of knapsack_at)
     for s in range(k):
         nd = d + 1 if d + 1 < gap else gap - 1
         w = units[s]
         out_take[s] = 0.0
         if avail[s] and d == gap - 1 and lam[s] > 0.0 and w <= q:
-            if lam[s] + knapsack_at(table, s + 1, 0, q - w, gap) > knapsack_at(table, s + 1, nd, q, gap):
+            if lam[s] + knapsack_at(table, s + 1, fresh, q - w, gap) > knapsack_at(table, s + 1, nd, q, gap):
                 out_take[s] = 1.0
                 d, q = 0, q - w
                 continue

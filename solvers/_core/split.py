@@ -142,7 +142,7 @@ def split_reduced(rows, prices, lam, res, r, arg):
 @njit(cache=True)
 def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice):
     """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables`` (every row)."""
-    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, True)
+    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(True))
 
 
 @njit(cache=True)
@@ -239,9 +239,10 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     d = Prices(np.zeros_like(prices.mu), np.zeros(n_types), np.zeros(n_types), np.zeros(n_types))
     d_lam = np.zeros_like(lam)
     steps, it = Steps(np.inf, 1.0, 0, scale), 0
+    rows_only = np.bool_(False)  # a typed flag, not a literal: one compile of _split_bound
     while it < iters:
         it += 1
-        bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, False)
+        bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, rows_only)
         if bound == NEG:  # a floor no plan can meet: nothing is feasible
             steps = Steps(bound, steps.theta, 0, scale)
             best_mu[:] = prices.mu
