@@ -161,7 +161,8 @@ def _check_plan(values, types, pv, allowed, min_gap, init_dist, max_count, share
         if share > share_hi[t] + pv_shown[t] or share < share_lo[t] + pv_shown[t] or counts[t] > max_count[t]:
             return False, math.nan
     # numpy's reduction starts from the identity 0.0 (so an all -0.0 sum is +0.0, as in numpy).
-    return True, 0.0 + _pairwise_sum(picked, 0, m)
+    # typed int64 arguments, never literals: one compile of _pairwise_sum and _block_sum, not one per literal
+    return True, 0.0 + _pairwise_sum(picked, np.int64(0), np.int64(m))
 
 
 def check_plan(problem, plan: np.ndarray) -> tuple[bool, float]:

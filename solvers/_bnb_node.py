@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from solvers._core.dp import backward_dp
+from solvers._core.knapsack import knapsack_at
 from solvers._core.resources import left_units
 from solvers._core.split import need_left
 
@@ -253,7 +254,7 @@ def _split_part(s, nst, placed, dist_s, pvu_s, cnt_s, pv, gap, split):
             q = left_units(res, j, p)
             if q < 0:
                 return NEG
-            b += split.tables[j, s1, d, q]
+            b += knapsack_at(split.tables[j], s1, d, q, gap[u])
         fl = split.floors
         j = fl.of_type[u]
         if j >= 0:

@@ -80,25 +80,14 @@ import numpy as np
 
 from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
+from solvers._bnb_relax import Relaxation
 from solvers._common import MAX_BNB_WIDTH, check_int_option, run_stoppable, warm_up_problem
-from solvers._core.gaps import gap_states
-from solvers._core.prices import Rows, new_prices
-from solvers._core.resources import no_resources, pv_resources
-from solvers._core.split import SplitView, new_floor_sacks, new_split_tables, no_floor_sacks
 
 __all__ = ["solve_bnb"]
 
 _TOL_REL = 1e-9
-_MAX_PRODUCT = 1 << 20  # distance-code space the bound's DP may index
-_MAX_STATES = 5_000  # reachable distance states the bound's DP may track
-_MAX_GRID = 8_000_000  # entries of the grid of tables
 _MAX_REACH = 4_000_000  # entries of one type's PV-reach table
-_GRID_CAP = (0.0, 0.25, 0.5, 0.75, 0.9, 1.15, 1.5, 2.0, 3.0, 5.0)  # share-cap multiplier, relative to the root's
-_GRID_ALL_CAPS = (0.5, 0.8, 1.25, 2.0)  # every share cap at once
-_GRID_FLOOR = (0.0, 0.5, 1.5, 2.5)
-_GRID_COUNT = (0.0, 0.5, 1.5, 2.5)
 _FIRST_SHARE = 0.5  # of the subgradient steps, before the first plan
-_DEFLECT = 0.6  # deflection of the subgradient direction (Camerini-Fratta-Maffioli)
 _ROUND_NODES = 20_000  # nodes of the first search round
 _MAX_WIDTH = 256  # widest beam of the later rounds
 _SPLIT_SHARE = 0.5  # subgradient steps of the split relaxation, relative to `lagrange_iters`
@@ -108,12 +97,6 @@ _LNS_NODES = 4000  # nodes per window
 _MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
 _INLINE_NODES = 2000  # a search's first nodes run in the calling thread (no hand-off to a helper)
 _INLINE_WORK = 100_000  # width * K * (N + 1) up to which a beam runs in the calling thread
-_SPLIT_LEVELS = 256  # units of a capped type's PV in its knapsack, while pricing
-_SPLIT_FINE = 2048  # ... and in the tables the search reads
-_MAX_SPLIT = 4_000_000  # entries of the knapsack tables
-_FLOOR_LEVELS = 512  # units of a floored type's PV floor in its knapsack, while pricing
-_FLOOR_FINE = 1024  # ... and in the tables the search reads
-_MAX_FLOOR = 1_500_000  # entries of one floored type's knapsack table
 
 
 def _reach_tables(lay):
@@ -250,171 +233,6 @@ class _Layout:
                   self.mcount, self.pv_shown, self.hi_cmp, self.lo_cmp, self.floor_types, self.margin)
 
 
-def _slack(red: np.ndarray, lay: _Layout):
-    """Per type its best reduced value at each slot, and ``slack[c, s]``: how far below its type's best card
-    ``c`` stays from slot ``s`` on (``inf`` at ``s = K``; what :func:`_credit` of the kernels reads)."""
-    n, k, t_count, types = lay.n, lay.k, lay.t_count, lay.types
-    rmax = np.full((t_count, k), -np.inf)
-    for t in range(t_count):
-        if lay.n_of_type[t] > 0:
-            rmax[t] = red[lay.card_list[lay.card_start[t]:lay.card_start[t + 1]]].max(axis=0)
-    with np.errstate(invalid="ignore"):
-        diff = rmax[types] - red
-    diff[~np.isfinite(red)] = np.inf
-    slack = np.full((n, k + 1), np.inf)
-    if n:
-        slack[:, :k] = np.minimum.accumulate(diff[:, ::-1], axis=1)[:, ::-1]
-    return rmax, slack
-
-
-class _Relaxation:
-    """Lagrange multipliers and the DP table of the bound; :meth:`tables` is the search's view of them."""
-
-    def __init__(self, lay: _Layout, deadline: float):
-        self.lay, self.deadline = lay, deadline
-        self.trans, self.n_states = gap_states(lay.gap, lay.dist0, lay.t_count, max_product=_MAX_PRODUCT,
-                                               max_states=_MAX_STATES)
-        self.res = no_resources(lay.t_count, lay.k)
-        self.rows = Rows(lay.vmask, lay.types, lay.pv, lay.hi_b, lay.lo_b, lay.mcount_f, lay.use_alpha,
-                         lay.use_beta, lay.use_gamma)
-        self.prices = new_prices(lay.n, lay.t_count)
-        self.H3 = np.empty((lay.k + 1, self.n_states, 1))
-        self.choice = np.empty((lay.k + 1, self.n_states, 1), dtype=np.int8)
-        self.bound = math.inf
-        self.iters = 0
-        self.split_iters = 0
-        self.floors_on = False  # the split relaxation has floor knapsacks
-        self.floors_tried = False
-        self.split = SplitView(False, np.zeros((lay.k + 1, self.n_states)), np.zeros(lay.n),
-                               np.zeros((lay.n, lay.k + 1)), np.zeros(lay.t_count),
-                               np.zeros(lay.t_count), lay.mcount_f, lay.lo_b, self.res, np.zeros((0, 1, 1, 1)),
-                               no_floor_sacks(lay.t_count, lay.k))
-        self.avail = np.zeros((lay.t_count, lay.k), dtype=bool)
-        for t in range(lay.t_count):
-            self.avail[t] = np.isfinite(lay.vmask[lay.types == t]).any(axis=0)
-
-    def improve_split(self, iters: int, lower: float, floors: bool = False) -> None:
-        """Build the split relaxation (a knapsack per type whose cap is priced) from the plain prices.
-
-        Its bound is never above the plain one at the start (the prices on
-        the knapsacks begin as the share prices) and closes the gap that a
-        price on a cap that admits only a few cards leaves. With ``floors``,
-        every other type whose floor or count cap is priced gets a knapsack
-        too (:class:`~solvers._core.split.FloorSacks`): a floor that a few
-        cards must reach. Its PV is rounded up, so it needs fine units to beat
-        the plain price (hundreds of levels; dearer, hence only for searches that
-        did not finish quickly).
-        """
-        from solvers._core.split import improve_split, split_bound
-
-        lay, k = self.lay, self.lay.k
-        alpha, beta, gamma = self.prices.alpha, self.prices.beta, self.prices.gamma
-        capped = [t for t in range(lay.t_count) if alpha[t] > 0.0 and lay.hi_b[t] > 0.0]
-        floored = [t for t in range(lay.t_count) if floors and t not in capped and (beta[t] > 0.0 or gamma[t] > 0.0)]
-        self.floors_tried = self.floors_tried or floors
-        if not (capped or floored) or iters <= 0 or (floors and not floored):
-            return
-        fine = coarse = 0
-        if capped:
-            g_max = max(int(lay.gap[t]) for t in capped)
-            fine = min(_SPLIT_FINE, _MAX_SPLIT // (len(capped) * (k + 1) * g_max) - 1)
-            coarse = min(_SPLIT_LEVELS, fine)
-            if coarse < 8:
-                capped, fine, coarse = [], 0, 0
-        floors = self._floors(floored, _FLOOR_LEVELS) if floored else None
-        if not capped and floors is None:
-            return
-        res = pv_resources(lay.pv, lay.hi_b, capped, [coarse] * len(capped))
-        kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
-        mu, alpha, beta, gamma = (x.copy() for x in self.prices)
-        lam = np.where(res.of_type[:, None] >= 0, alpha[:, None] * lay.pv[None, :], 0.0)
-        rows = self.rows
-        if floors is not None:  # the floored types' floor and count rows move to their knapsacks
-            moved = floors.of_type >= 0
-            lam[moved] = gamma[moved, None] - beta[moved, None] * lay.pv[None, :]
-            beta[moved] = gamma[moved] = 0.0
-            rows = rows._replace(use_beta=rows.use_beta & ~moved, use_gamma=rows.use_gamma & ~moved)
-        prices = type(self.prices)(mu, np.zeros(lay.t_count), beta, gamma)
-        H = np.empty((k + 1, self.n_states, 1))
-        choice = np.empty((k + 1, self.n_states, 1), dtype=np.int8)
-        bound, it = improve_split(rows, self.trans, self.res, res, kn, prices, lam, lower, iters, self.deadline,
-                                  max(1e-3 * lay.scale, 1e-300), H, choice, 8, _DEFLECT)
-        if fine > coarse or floors is not None:  # the search reads knapsacks in finer units: less lost to rounding
-            res = pv_resources(lay.pv, lay.hi_b, capped, [max(fine, coarse)] * len(capped))
-            floors = self._floors(floored, _FLOOR_FINE) if floors is not None else None
-            kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
-            r = np.empty((lay.t_count, k))
-            arg = np.empty((lay.t_count, k), dtype=np.int64)
-            bound = min(bound, split_bound(rows, self.trans, self.res, res, kn, prices, lam, r, arg, H, choice))
-        self.split_iters += it
-        self.bound = min(self.bound, bound + lay.tol_abs)  # past the DP's round-off
-        with np.errstate(invalid="ignore"):
-            _, slack = _slack(lay.vmask - prices.mu[:, None], lay)
-        self.floors_on = self.floors_on or bool(np.any(kn.floors.of_type >= 0))
-        self.split = SplitView(True, np.ascontiguousarray(H[:, :, 0]), prices.mu, slack, prices.beta, prices.gamma,
-                               lay.mcount_f, lay.lo_b, res, kn.tables, kn.floors)
-
-    def _floors(self, floored, levels):
-        """Knapsacks of the ``floored`` types, each floor in ``levels`` units or fewer (None: none fits)."""
-        lay, k = self.lay, self.lay.k
-        keep, lv = [], []
-        for t in floored:
-            cards = int(min(lay.kmax[t], k))
-            q = levels if lay.lo_b[t] > 0.0 else 0
-            while q >= 8 and (k + 1) * int(lay.gap[t]) * (q + 1) * (cards + 1) > _MAX_FLOOR:
-                q //= 2
-            if (k + 1) * int(lay.gap[t]) * (q + 1) * (cards + 1) <= _MAX_FLOOR:
-                keep.append(t)
-                lv.append(q)
-        if not keep:
-            return None
-        return new_floor_sacks(lay.pv, lay.lo_b, np.minimum(lay.kmax, k), keep, lv, lay.gap, lay.dist0, self.avail,
-                               k, lay.t_count)
-
-    def improve(self, iters: int, lower: float) -> None:
-        """Subgradient steps aimed at ``lower`` (a plan's value, or -inf)."""
-        from solvers._core.prices import improve_prices
-
-        lay = self.lay
-        bound, it = improve_prices(self.rows, self.trans, self.res, self.prices, lower, iters, self.deadline,
-                                   max(1e-3 * lay.scale, 1e-300), self.H3, self.choice, 8, _DEFLECT)
-        self.bound = min(self.bound, bound + lay.tol_abs)  # past the DP's round-off
-        self.iters += it
-
-    def tables(self):
-        """``(L, f0)``: reduced values, prices, slacks, the DP table and its grid, and the root's constant."""
-        from solvers._bnb_node import grid_tables
-
-        lay = self.lay
-        k, t_count, types = lay.k, lay.t_count, lay.types
-        mu, alpha, beta, gamma = (x.copy() for x in self.prices)
-        price = alpha - beta
-        with np.errstate(invalid="ignore"):
-            red = lay.vmask - mu[:, None] - price[types][:, None] * lay.pv[None, :] - gamma[types][:, None]
-        rmax, slack = _slack(red, lay)
-        gk, gt, gd = [], [], []
-        for kind, mult, facs in ((0, alpha, _GRID_CAP), (1, beta, _GRID_FLOOR), (2, gamma, _GRID_COUNT)):
-            for t in range(t_count):
-                if mult[t] > 0:
-                    for fac in facs:
-                        gk.append(kind)
-                        gt.append(t)
-                        gd.append(mult[t] * fac - mult[t])
-        if (alpha > 0).sum() > 1:
-            for fac in _GRID_ALL_CAPS:
-                gk.append(3)
-                gt.append(-1)
-                gd.append(fac - 1.0)
-        keep = max(0, _MAX_GRID // ((k + 1) * self.n_states))  # big problems: a smaller grid
-        grid = (np.array(gk[:keep], dtype=np.int64), np.array(gt[:keep], dtype=np.int64),
-                np.array(gd[:keep], dtype=np.float64))
-        Hg = grid_tables(rmax, lay.pv, alpha, self.trans, self.res, *grid)
-        f0 = float(mu.sum() + (alpha * lay.hi_b - beta * lay.lo_b + gamma * lay.mcount_f).sum())
-        L = ((red, mu, slack, np.ascontiguousarray(self.H3[:, :, 0]), self.trans), alpha, beta, gamma, lay.hi_b,
-             lay.lo_b, lay.mcount_f, Hg, *grid, self.split)
-        return L, f0
-
-
 def _memo(lay: _Layout, memo: bool):
     """The memo's hash table and the bit layout of its key (slot and capped distances)."""
     size = 1 << _MEMO_LOG2 if memo else 1
@@ -500,7 +318,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
 
     # --- the bound, then a first plan, then the bound again aiming at that plan
     t0 = time.perf_counter()
-    rel = _Relaxation(lay, deadline)
+    rel = Relaxation(lay, deadline)
     first = max(1, int(lagrange_iters * _FIRST_SHARE))
     rel.improve(first, inc_val)
     R = _reach_tables(lay)

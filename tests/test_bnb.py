@@ -307,10 +307,11 @@ def test_seeded_search_still_equals_brute_force_with_floors(seed):
 def test_floor_knapsacks_keep_the_search_exact(seed, monkeypatch):
     """A one-node first round makes every search take the floor knapsacks (the hard-instance path): still the
     brute-force optimum, or INFEASIBLE exactly when it is."""
+    import solvers._bnb_relax as relax_module
     import solvers.bnb as bnb_module
 
     monkeypatch.setattr(bnb_module, "_ROUND_NODES", 1)
-    monkeypatch.setattr(bnb_module, "_FLOOR_LEVELS", 64)  # small tables: the path, not the resolution, is tested
+    monkeypatch.setattr(relax_module, "_FLOOR_LEVELS", 64)  # small tables: the path, not the resolution, is tested
     rng = np.random.default_rng(200 + seed)
     checked = taken = 0
     while checked < 15:

@@ -12,7 +12,7 @@ from strategies import random_problem
 
 from solvers._core.dp import backward_dp, new_tables
 from solvers._core.gaps import build_states, gap_states
-from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
+from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
 from solvers._core.prices import (
     Rows,
     Steps,
@@ -107,6 +107,10 @@ def test_knapsack_table_equals_enumeration(seed):
     units = rng.integers(0, 4, k)
     table = np.zeros((k + 1, gap, q + 1))
     knapsack_table(lam, avail, units, gap, table)
+    rows_only = np.full_like(table, np.nan)  # the rows knapsack_rows leaves alone stay NaN
+    knapsack_rows(lam, avail, units, gap, rows_only)
+    for s, d, c in itertools.product(range(k + 1), range(gap), range(q + 1)):
+        assert knapsack_at(rows_only, s, d, c, gap) == table[s, d, c]
     for d0 in range(gap):
         for cap in range(q + 1):
             best = 0.0

@@ -10,6 +10,12 @@ card, capped at ``gap - 1``) and fit ``q`` units of its PV cap
 plan that keeps the cap fits). Slots where no card of the type may stand are
 never chosen. :func:`floor_table` does the same for a share floor and a count
 cap (PV rounded up, so that every plan that meets the floor meets it in units).
+
+Until the type's own gap has passed, a slot cannot take a card, so ``KN[s, d, q]
+= KN[s + 1, d + 1, q]`` for ``d < gap - 1``: :func:`knapsack_rows` fills only the
+rows ``d = gap - 1`` (a factor ``gap`` less work in every subgradient step),
+:func:`knapsack_at` reads any entry from them, and :func:`knapsack_table` fills
+every row (for readers that index the table directly).
 """
 
 from __future__ import annotations
@@ -17,29 +23,48 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["knapsack_table", "knapsack_path", "floor_table", "floor_path"]
+__all__ = ["knapsack_table", "knapsack_rows", "knapsack_at", "knapsack_path", "floor_table", "floor_path"]
 
 NEG = -np.inf
 
 
 @njit(cache=True)
-def knapsack_table(lam, avail, units, gap, out):
-    """Fill ``out`` (K + 1, gap, Q + 1) backwards from slot K (see the module docstring)."""
+def knapsack_rows(lam, avail, units, gap, out):
+    """Fill the rows ``d = gap - 1`` of ``out`` (K + 1, >= gap, Q + 1) backwards from slot K; the other rows
+    are left as they are (read entries with :func:`knapsack_at`; see the module docstring)."""
     k = lam.shape[0]
     n_q = out.shape[2]
-    out[k, :, :] = 0.0
+    last = gap - 1
+    out[k, last, :] = 0.0
     for s in range(k - 1, -1, -1):
         w = units[s]
-        for d in range(gap):
-            nd = d + 1 if d + 1 < gap else gap - 1
-            open_ = avail[s] and d == gap - 1 and lam[s] > 0.0
-            for q in range(n_q):
-                best = out[s + 1, nd, q]
-                if open_ and w <= q:
-                    v = lam[s] + out[s + 1, 0, q - w]
-                    if v > best:
-                        best = v
-                out[s, d, q] = best
+        after = min(s + gap, k)  # KN[s + 1, 0] is KN[after, gap - 1]
+        open_ = avail[s] and lam[s] > 0.0
+        for q in range(n_q):
+            best = out[s + 1, last, q]
+            if open_ and w <= q:
+                v = lam[s] + out[after, last, q - w]
+                if v > best:
+                    best = v
+            out[s, last, q] = best
+
+
+@njit(cache=True)
+def knapsack_table(lam, avail, units, gap, out):
+    """Fill every row of ``out`` (K + 1, gap, Q + 1): :func:`knapsack_rows`, then the rows ``d < gap - 1``."""
+    knapsack_rows(lam, avail, units, gap, out)
+    k = lam.shape[0]
+    for s in range(k + 1):
+        for d in range(gap - 1):
+            src = min(s + gap - 1 - d, k)
+            for q in range(out.shape[2]):
+                out[s, d, q] = out[src, gap - 1, q]
+
+
+@njit(cache=True)
+def knapsack_at(table, s, d, q, gap):
+    """``KN[s, d, q]`` of a table that :func:`knapsack_table` filled for a type of gap ``gap``."""
+    return table[min(s + gap - 1 - d, table.shape[0] - 1), gap - 1, q]
 
 
 @njit(cache=True)
@@ -47,12 +72,13 @@ def knapsack_path(table, lam, avail, units, gap, d0, q0, out_take):
     """The slots the table's best set takes from (slot 0, ``d0``, ``q0``): ``out_take[s]`` 1.0 or 0.0."""
     k = lam.shape[0]
     d, q = d0, q0
+    fresh = np.int64(0)  # d right after a card (typed, not a literal: one compile of knapsack_at)
     for s in range(k):
         nd = d + 1 if d + 1 < gap else gap - 1
         w = units[s]
         out_take[s] = 0.0
         if avail[s] and d == gap - 1 and lam[s] > 0.0 and w <= q:
-            if lam[s] + table[s + 1, 0, q - w] > table[s + 1, nd, q]:
+            if lam[s] + knapsack_at(table, s + 1, fresh, q - w, gap) > knapsack_at(table, s + 1, nd, q, gap):
                 out_take[s] = 1.0
                 d, q = 0, q - w
                 continue

@@ -25,7 +25,7 @@ from numba import njit
 
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
-from solvers._core.knapsack import floor_path, floor_table, knapsack_path, knapsack_table
+from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
 from solvers._core.prices import Prices, Steps, record_step, step_length, step_prices, steps_done
 
 __all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
@@ -107,7 +107,7 @@ class SplitTables(NamedTuple):
     gap: np.ndarray  #: (R,) int64: the type's own gap
     d0: np.ndarray  #: (R,) int64: distance - 1 to its last card before slot 0
     avail: np.ndarray  #: (R, K) bool: some card of the type may stand at the slot
-    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1) float64: KN of each type (padded)
+    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1) float64: KN of each type (padded; read by knapsack_at)
     take: np.ndarray  #: (R, K) float64: scratch, the slots a knapsack takes
     floors: FloorSacks  #: the floored types' knapsacks
 
@@ -141,7 +141,14 @@ def split_reduced(rows, prices, lam, res, r, arg):
 
 @njit(cache=True)
 def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice):
-    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables``."""
+    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables`` (every row)."""
+    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(True))
+
+
+@njit(cache=True)
+def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full):
+    """:func:`split_bound`; with ``full`` False the knapsacks get only the rows :func:`knapsack_at` reads
+    (:func:`~solvers._core.knapsack.knapsack_rows`: the subgradient steps' own tables)."""
     split_reduced(rows, prices, lam, res, r, arg)
     backward_dp(r, trans, plain, H, choice)
     bound = H[0, 0, 0] + prices.mu.sum()
@@ -151,8 +158,11 @@ def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice):
         if j >= 0:
             g = kn.gap[j]
             table = kn.tables[j, :, :g, :res.cap[j] + 1]
-            knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
-            bound += table[0, kn.d0[j], res.cap[j]]
+            if full:
+                knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
+            else:
+                knapsack_rows(lam[t], kn.avail[j], res.units[j], g, table)
+            bound += knapsack_at(table, 0, kn.d0[j], res.cap[j], g)
         fl = kn.floors
         j = fl.of_type[t]
         if j >= 0:
@@ -229,9 +239,10 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     d = Prices(np.zeros_like(prices.mu), np.zeros(n_types), np.zeros(n_types), np.zeros(n_types))
     d_lam = np.zeros_like(lam)
     steps, it = Steps(np.inf, 1.0, 0, scale), 0
+    rows_only = np.bool_(False)  # a typed flag, not a literal: one compile of _split_bound
     while it < iters:
         it += 1
-        bound = split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice)
+        bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, rows_only)
         if bound == NEG:  # a floor no plan can meet: nothing is feasible
             steps = Steps(bound, steps.theta, 0, scale)
             best_mu[:] = prices.mu
@@ -271,5 +282,5 @@ class SplitView(NamedTuple):
     count: np.ndarray  #: (T,) float64 count caps
     lo: np.ndarray  #: (T,) PV floors
     res: object  #: the tracked caps (:class:`~solvers._core.resources.Resources`)
-    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1): the knapsacks (:class:`SplitTables`)
+    tables: np.ndarray  #: (R, K + 1, max gap, max Q + 1): the knapsacks (:class:`SplitTables`; read by knapsack_at)
     floors: FloorSacks  #: the floored types' knapsacks
