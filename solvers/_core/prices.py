@@ -158,7 +158,7 @@ def step_length(steps, bound, lower, norm):
     return steps.theta * (bound - target) / norm
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def improve_prices(rows, trans, res, prices, lower, iters, deadline, scale, H, choice, stall_limit, deflect):
     """Subgradient steps from ``prices`` aimed at ``lower`` (a plan's value, or -inf).
 

@@ -223,7 +223,7 @@ def _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, d
     return norm
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadline, scale, H, choice,
                   stall_limit, deflect):
     """Subgradient steps on the split relaxation from ``prices``/``lam``, aimed at ``lower``.
