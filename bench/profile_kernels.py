@@ -7,7 +7,7 @@ records the child with ``perf record`` while it solves the ``device`` instances 
 turn (a different instance on each call), and prints each function's share of the
 samples, Numba's mangled names made readable (``solvers._beam.search.beam_search``).
 
-    python bench/profile_kernels.py [--seconds 10] [--width 24] [--local-search 1] [--kernel-only] [--top 25]
+    python bench/profile_kernels.py [--seconds 10] [--width 32] [--local-search 1] [--kernel-only] [--top 25]
 
 The child compiles every kernel afresh in a private cache folder (about a minute):
 kernels loaded from Numba's cache keep only the entry point's name, so their callees
@@ -118,7 +118,7 @@ def _child(args) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds recorded (default 10)")
-    ap.add_argument("--width", type=int, default=24, help="beam width (default 24, the solver's)")
+    ap.add_argument("--width", type=int, default=32, help="beam width (default 32, the solver's)")
     ap.add_argument("--local-search", type=int, default=1, help="the beam's local_search option (default 1, the solver's)")
     ap.add_argument("--kernel-only", action="store_true", help="call plan_kernel directly, without mixrank.solve")
     ap.add_argument("--top", type=int, default=25, help="functions listed (default 25)")
