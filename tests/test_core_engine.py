@@ -198,24 +198,41 @@ def relaxation(p):
 def split_of(p, ar, rows, prices, plain):
     capped = [t for t in range(ar.n_types) if rows.hi[t] > 0]
     res = pv_resources(ar.pv, rows.hi, capped, [64] * len(capped))
-    avail = np.array([np.isfinite(rows.vmask[ar.types == t]).any(axis=0) for t in range(ar.n_types)])
+    avail = avail_by_type(ar, rows)
     kn = new_split_tables(res, ar.min_gap, ar.init_dist, avail, ar.n_slots)
     lam = np.where(res.of_type[:, None] >= 0, prices.alpha[:, None] * ar.pv[None, :], 0.0)
     return res, kn, lam
 
 
-def test_plain_and_split_bounds_hold_for_any_prices():
-    """Random non-negative prices: both relaxations stay above the brute-force optimum; at equal prices the split
-    one is never above the plain one."""
-    rng = np.random.default_rng(11)
-    checked = 0
-    while checked < 40:
-        p = random_problem(rng, n=5, k=7, t_count=2)
+def avail_by_type(ar, rows):
+    """``(T, K)``: whether a card of each type may take each slot."""
+    return np.array([np.isfinite(rows.vmask[ar.types == t]).any(axis=0) for t in range(ar.n_types)])
+
+
+def solvable_cases(seed, count, k, keep=None):
+    """``count`` random feasible problems (5 cards, ``k`` slots, 2 types), each as ``(rng, p, opt, ar, rows, g)``.
+
+    ``opt`` is the brute-force optimum; ``keep(ar, rows)`` can skip cases. The same ``rng`` is yielded, so that a
+    test's own draws between cases follow the cases' draws.
+    """
+    rng = np.random.default_rng(seed)
+    found = 0
+    while found < count:
+        p = random_problem(rng, n=5, k=k, t_count=2)
         opt = brute_force(p).optimum
         if opt == -math.inf:
             continue
-        checked += 1
         ar, rows, g = relaxation(p)
+        if keep is not None and not keep(ar, rows):
+            continue
+        found += 1
+        yield rng, p, opt, ar, rows, g
+
+
+def test_plain_and_split_bounds_hold_for_any_prices():
+    """Random non-negative prices: both relaxations stay above the brute-force optimum; at equal prices the split
+    one is never above the plain one."""
+    for rng, p, opt, ar, rows, g in solvable_cases(11, 40, k=7):
         plain = no_resources(ar.n_types, ar.n_slots)
         prices = new_prices(ar.n_cards, ar.n_types)
         for x in prices:
@@ -238,16 +255,11 @@ def test_plain_and_split_bounds_hold_for_any_prices():
 def test_split_bound_with_floor_knapsacks_holds_for_any_prices():
     """Floored types' floor and count rows moved to their knapsacks: valid for random prices and any lam; at the
     plain prices (lam = gamma - beta * pv) within the rounding of the floor's units of the plain bound."""
-    rng = np.random.default_rng(13)
-    checked = 0
-    while checked < 40:
-        p = random_problem(rng, n=5, k=7, t_count=2)
-        opt = brute_force(p).optimum
-        ar, rows, g = relaxation(p)
-        floored = [t for t in range(ar.n_types) if rows.lo[t] > 0 or rows.use_gamma[t]]
-        if opt == -math.inf or not floored:
-            continue
-        checked += 1
+    def floored_types(ar, rows):
+        return [t for t in range(ar.n_types) if rows.lo[t] > 0 or rows.use_gamma[t]]
+
+    for rng, _p, opt, ar, rows, g in solvable_cases(13, 40, k=7, keep=floored_types):
+        floored = floored_types(ar, rows)
         plain = no_resources(ar.n_types, ar.n_slots)
         prices = new_prices(ar.n_cards, ar.n_types)
         for x in prices:
@@ -259,7 +271,7 @@ def test_split_bound_with_floor_knapsacks_holds_for_any_prices():
         b_plain = dual_bound(rows, prices, g.trans, plain, r, arg, H, choice)
         n_of = np.bincount(ar.types, minlength=ar.n_types)
         cards = np.minimum(ar.max_count, n_of)
-        avail = np.array([np.isfinite(rows.vmask[ar.types == t]).any(axis=0) for t in range(ar.n_types)])
+        avail = avail_by_type(ar, rows)
         fl = new_floor_sacks(ar.pv, rows.lo, cards, floored, [256] * len(floored), ar.min_gap, ar.init_dist, avail,
                              ar.n_slots, ar.n_types)
         kn = new_split_tables(plain, ar.min_gap, ar.init_dist, avail, ar.n_slots, fl)
@@ -295,15 +307,7 @@ def test_step_control_keeps_the_best_halves_on_stalls_and_aims_at_the_plan():
 
 
 def test_subgradient_steps_only_lower_the_bounds_and_keep_them_valid():
-    rng = np.random.default_rng(5)
-    checked = 0
-    while checked < 25:
-        p = random_problem(rng, n=5, k=8, t_count=2)
-        opt = brute_force(p).optimum
-        if opt == -math.inf:
-            continue
-        checked += 1
-        ar, rows, g = relaxation(p)
+    for _rng, p, opt, ar, rows, g in solvable_cases(5, 25, k=8):
         plain = no_resources(ar.n_types, ar.n_slots)
         prices = new_prices(ar.n_cards, ar.n_types)
         H, choice = new_tables(ar.n_slots, g.n_states, 1)
