@@ -106,8 +106,8 @@ from mixrank.solution import Counters, Solution, Status, make_solution
 from solvers._beam.instance import BeamInput, beam_input
 from solvers._beam.plan import path_plan, plan, root_infeasible
 from solvers._beam.relax import FloorReach, Ranking, floor_reach, improve, plain_ranking, relaxation, split_ranking
-from solvers._core.prices import new_prices
 from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problems
+from solvers._core.prices import new_prices
 
 __all__ = ["solve_beam", "warm_up", "prepare"]
 

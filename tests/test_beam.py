@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from bruteforce import brute_force
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from scipy.optimize import linear_sum_assignment
 from strategies import problems
 
 import mixrank

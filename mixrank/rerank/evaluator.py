@@ -51,8 +51,8 @@ from torch.nn import functional as F
 
 from mixrank._io import atomic_write
 from mixrank.errors import CheckpointError, ProblemError, SolverError
-from mixrank.rerank._arrays import Requests, as_lists, as_requests
 from mixrank.listlog import ListLog
+from mixrank.rerank._arrays import Requests, as_lists, as_requests
 
 __all__ = ["Evaluator", "EvaluatorConfig", "FitResult", "ListModel", "PointwiseModel"]
 

@@ -40,10 +40,10 @@ import torch
 from torch import nn
 
 from mixrank.errors import ProblemError, SolverError
+from mixrank.listlog import ListLog
 from mixrank.rerank._arrays import Requests
 from mixrank.rerank.evaluator import ItemEncoder, _check_int, _check_pos
 from mixrank.rerank.generators import _check_k, list_scores_t
-from mixrank.listlog import ListLog
 
 __all__ = ["PointerNet", "PtrNetGenerator", "PtrNetResult", "train_ptrnet"]
 

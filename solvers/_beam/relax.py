@@ -19,7 +19,7 @@ import numpy as np
 
 from solvers._core.dp import backward_dp, best_reduced
 from solvers._core.gaps import gap_states
-from solvers._core.prices import Prices, Rows, improve_prices, new_prices
+from solvers._core.prices import Prices, Rows, improve_prices
 from solvers._core.reach import pv_reach
 from solvers._core.resources import no_resources, pv_resources
 from solvers._core.split import improve_split, new_split_tables
