@@ -420,20 +420,26 @@ def _share(x: float) -> str:
 
 
 def warm_up(solver: str, options: dict[str, Any] | None = None, seed: int = 0) -> None:
-    """Solve the warm-up problems once, so that imports and compiled kernels are loaded before anything is timed.
+    """Load imports and compiled kernels before anything is timed.
 
-    The problems (:func:`solvers._common.warm_up_problems`) take every data-dependent kernel
-    path. The warm-up takes the run's options where they fit a problem; options that
-    depend on the problem's shape (such as cpsat's ``hint``) do not, and then it warms
-    up with the solver's defaults: such options are checked on the real problem.
+    Solves a tiny problem once, then runs the solver module's own ``warm_up()`` where it
+    has one (beam, bnb: it takes every data-dependent kernel path). The tiny solve takes
+    the run's options where they fit it; options that depend on the problem's shape (such
+    as cpsat's ``hint``) do not, and then it warms up with the solver's defaults: such
+    options are checked on the real problem.
     """
-    from solvers._common import warm_up_problems
+    import importlib
 
-    for problem in warm_up_problems():
-        try:
-            solve(problem, solver=solver, seed=seed, time_limit=5.0, **(options or {}))
-        except SolverError:
-            solve(problem, solver=solver, seed=seed, time_limit=5.0)
+    from solvers._common import warm_up_problem
+
+    problem = warm_up_problem()
+    try:
+        solve(problem, solver=solver, seed=seed, **(options or {}))
+    except SolverError:
+        solve(problem, solver=solver, seed=seed)
+    module = importlib.import_module(SOLVERS[solver].entry.split(":")[0])
+    if hasattr(module, "warm_up"):
+        module.warm_up()
 
 
 _WARM: set[str] = set()  # solvers warmed up in this process (a Ray worker keeps it between tasks)

@@ -44,20 +44,17 @@ def warm_up_problem():
     )
 
 
-def warm_up_problems():
-    """The problems a solver's ``warm_up`` solves, so that the data-dependent kernel paths are compiled too.
+def binding_caps_problem():
+    """A tiny problem whose share caps bind (high-value cards of a type capped at 40 % of the page).
 
-    :func:`warm_up_problem`; a tiny problem whose share caps bind (high-value cards of a type capped at 40 %
-    of the page: the split relaxation's prices); and a ``stress-device`` instance with floors (seed 0,
-    ``min_share``: bnb's floor knapsacks). ``tests/test_warm_up.py`` checks that solving the benchmark
-    families afterwards compiles nothing more.
+    The beam's ``warm_up`` solves it so that the split relaxation's prices are compiled too:
+    :func:`warm_up_problem` never prices a cap. ``tests/test_warm_up.py`` checks that solving
+    the benchmark families after ``warm_up`` compiles nothing more.
     """
     from mixrank.problem import MixProblem, TypeRule
-    from mixrank.synthetic import instance
 
-    caps = MixProblem(values=[[1.0, 0.9, 0.8, 0.7, 0.6, 0.5]] * 3 + [[0.5] * 6], types=[0, 0, 0, 1],
+    return MixProblem(values=[[1.0, 0.9, 0.8, 0.7, 0.6, 0.5]] * 3 + [[0.5] * 6], types=[0, 0, 0, 1],
                       pv_weights=[1.0] * 6, rules=[TypeRule(max_share=0.4), TypeRule(max_share=0.5)], min_gap_any=1)
-    return [warm_up_problem(), caps, instance("stress-device", 0, history=False, min_share=True)]
 
 
 #: Seconds between the caller's checks for Ctrl-C while a kernel runs (a finished kernel is seen at once; an

@@ -106,7 +106,7 @@ from mixrank.solution import Counters, Solution, Status, make_solution
 from solvers._beam.instance import BeamInput, beam_input
 from solvers._beam.plan import path_plan, plan, root_infeasible
 from solvers._beam.relax import FloorReach, Ranking, floor_reach, improve, plain_ranking, relaxation, split_ranking
-from solvers._common import MAX_BEAM_WIDTH, check_int_option, warm_up_problems
+from solvers._common import MAX_BEAM_WIDTH, binding_caps_problem, check_int_option, warm_up_problem
 from solvers._core.prices import new_prices
 
 __all__ = ["solve_beam", "warm_up", "prepare"]
@@ -302,10 +302,10 @@ def warm_up() -> float:
     True
     """
     start = time.perf_counter()
-    p, caps, _ = warm_up_problems()
+    p = warm_up_problem()
     solve_beam(p, width=2, n_solutions=2)
     solve_beam(p, width=2, time_limit=60.0)
     solve_beam(p, width=2, local_search=1)
     solve_beam(p, width=2, time_limit=60.0, local_search=1)
-    solve_beam(caps)  # binding caps: the split relaxation's kernels
+    solve_beam(binding_caps_problem())  # binding caps: the split relaxation's kernels
     return time.perf_counter() - start

@@ -81,7 +81,7 @@ import numpy as np
 from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
 from solvers._bnb_relax import Relaxation
-from solvers._common import MAX_BNB_WIDTH, check_int_option, run_stoppable, warm_up_problems
+from solvers._common import MAX_BNB_WIDTH, check_int_option, run_stoppable, warm_up_problem
 
 __all__ = ["solve_bnb"]
 
@@ -434,9 +434,9 @@ def warm_up() -> float:
     start = time.perf_counter()
     from mixrank.synthetic import instance
 
-    p, _, floors = warm_up_problems()
+    p = warm_up_problem()
     solve_bnb(p)
     solve_bnb(p, time_limit=60.0, node_limit=2)
     solve_bnb(instance("tight-tiny", 0))  # a cap that admits one card: the split relaxation's kernels
-    solve_bnb(floors)  # binding floors: the floor knapsacks
+    solve_bnb(instance("stress-device", 0, min_share=True))  # binding floors: the floor knapsacks
     return time.perf_counter() - start
