@@ -147,6 +147,15 @@ def test_taste_posterior_is_calibrated_and_sharpens_with_cleaner_dwell() -> None
     assert rmse[0.1] < 0.7 * rmse[1.0] < 0.7 * 0.6  # both well inside the prior (0.6)
 
 
+def test_taste_posterior_refuses_bad_input() -> None:
+    env = FeedEnv(FeedConfig(n_slots=10, n_cards=5))
+    b = env.sample(3, seed=1)
+    with pytest.raises(ProblemError, match="requests must be a Requests batch .*got FeedBatch"):
+        env.taste_posterior(b)
+    with pytest.raises(ProblemError, match="newton_steps must be an int >= 1; got 0"):
+        env.taste_posterior(b.requests, newton_steps=0)
+
+
 def test_informed_matrix_is_the_truth_when_dwell_reveals_the_taste() -> None:
     env = FeedEnv(FeedConfig(n_slots=10, n_cards=5, dwell_noise=0.01))
     b = env.sample(20, seed=2)

@@ -155,6 +155,8 @@ def test_ema_and_members_settings_are_checked():
         Evaluator(ema=1.0)
     with pytest.raises(SolverError, match="ema"):
         Evaluator(ema=-0.1)
+    with pytest.raises(SolverError, match="context_mlp must be True or False; got 'no'"):
+        Evaluator(context_mlp="no")
 
 
 def test_members_average_their_logits_and_survive_a_checkpoint(tmp_path):

@@ -411,6 +411,8 @@ class Evaluator:
         self.dim, self.heads = _check_int("dim", dim, 1), _check_int("heads", heads, 1)
         self.layers = _check_int("layers", layers, 0)
         self.members = _check_int("members", members, 1)
+        if not isinstance(context_mlp, (bool, np.bool_)):
+            raise SolverError(f"context_mlp must be True or False; got {context_mlp!r}")
         self.context_mlp = bool(context_mlp)
         if mixer not in ("gru", "transformer"):
             raise SolverError(f"mixer must be 'gru' or 'transformer'; got {mixer!r}")

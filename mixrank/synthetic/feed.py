@@ -587,6 +587,10 @@ class FeedEnv:
         cov : ndarray (R, C + T + 1, C + T + 1)
             The posterior covariance (inverse Hessian at the mode), interest first.
         """
+        if not isinstance(requests, Requests):
+            raise ProblemError(f"requests must be a Requests batch (FeedBatch.requests); got {type(requests).__name__}")
+        if isinstance(newton_steps, bool) or not isinstance(newton_steps, (int, np.integer)) or newton_steps < 1:
+            raise ProblemError(f"newton_steps must be an int >= 1; got {newton_steps!r}")
         cfg, c_count = self.config, self.n_categories
         r, dims = len(requests), self.n_categories + self.n_types + 1
         rows = np.arange(r)[:, None]
