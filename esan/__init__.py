@@ -13,8 +13,7 @@ Names load on first use, so ``import esan`` does not import torch; the schema
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mixrank._lazy import lazy_getattr
 
 __all__ = [
     "FeedLog",
@@ -65,7 +64,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'esan' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _WHERE)

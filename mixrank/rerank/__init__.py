@@ -22,9 +22,7 @@ parts load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from mixrank._lazy import lazy_getattr
 from mixrank.listlog import ListLog
 
 __all__ = [
@@ -59,10 +57,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mixrank.rerank' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
