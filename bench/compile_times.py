@@ -1,12 +1,16 @@
 """Where a solver's first compile goes: seconds per kernel and type signature, with an empty Numba cache.
 
-    python bench/compile_times.py [--solver beam|bnb|all] [--top 30]
+    python bench/compile_times.py [--solver beam|bnb|all] [--top 30] [--passes]
 
-Runs each solver's ``warm_up`` in a child process whose ``NUMBA_CACHE_DIR`` is a fresh
-empty folder, records Numba's compile events (``numba.core.event``), and prints the
-total, then each (kernel, signature) compile with its own seconds (callees compiled
-inside it subtracted) and the kernels compiled for more than one signature (each
-signature is a separate full compile). ``inline="always"`` callees count for their callers.
+Runs the solver's ``warm_up`` in a child process whose ``NUMBA_CACHE_DIR`` is a fresh
+empty folder (``all``: ``solvers.beam.warm_up()`` then ``solvers.bnb.warm_up()`` in *one*
+process and one cache, what a user's first ``mixrank bench`` pays), records Numba's compile
+events (``numba.core.event``), and prints the wall and CPU seconds, then each (kernel,
+signature) compile with its own seconds (callees compiled inside it subtracted) and the
+kernels compiled for more than one signature (each signature is a separate full compile).
+``inline="always"`` callees count for their callers. ``--passes`` adds where the compile
+time goes inside Numba: seconds per compiler pass (type inference, lowering, ...) and
+under the LLVM lock (LLVM's optimisation and machine code).
 """
 
 from __future__ import annotations
@@ -22,26 +26,52 @@ CHILD = r"""
 import json, sys, time
 from numba.core import event
 
-stack, rows = [], []
+stack, rows, passes, llvm = [], [], {}, [0.0]
 
 class Listener(event.Listener):
     def on_start(self, ev):
-        stack.append([time.perf_counter(), 0.0])
+        d = ev.data["dispatcher"]
+        stack.append([time.perf_counter(), 0.0, f"{d.py_func.__module__}.{d.py_func.__qualname__}"])
 
     def on_end(self, ev):
-        t0, inner = stack.pop()
+        t0, inner, name = stack.pop()
         total = time.perf_counter() - t0
         if stack:
             stack[-1][1] += total
-        d = ev.data["dispatcher"]
-        rows.append({"name": f"{d.py_func.__module__}.{d.py_func.__qualname__}",
-                     "sig": str(ev.data["args"]), "self": total - inner, "total": total})
+        rows.append({"name": name, "solver": phase[0], "sig": str(ev.data["args"]), "self": total - inner,
+                     "total": total, "caller": stack[-1][2] if stack else ""})
 
+class PassListener(event.Listener):  # a pass's own seconds: the passes of nested compiles subtracted
+    def on_start(self, ev):
+        pstack.append([time.perf_counter(), 0.0])
+
+    def on_end(self, ev):
+        t0, inner = pstack.pop()
+        total = time.perf_counter() - t0
+        if pstack:
+            pstack[-1][1] += total
+        name = ev.data["name"].split(" [")[0]
+        passes[name] = passes.get(name, 0.0) + total - inner
+
+class LLVMListener(event.Listener):
+    def on_start(self, ev):
+        self.t0 = time.perf_counter()
+
+    def on_end(self, ev):
+        llvm[0] += time.perf_counter() - self.t0
+
+pstack, phase, phases = [], [""], []
 event.register("numba:compile", Listener())
+if "--passes" in sys.argv:
+    event.register("numba:run_pass", PassListener())
+    event.register("numba:llvm_lock", LLVMListener())
 import importlib
-t, c = time.perf_counter(), time.process_time()
-importlib.import_module("solvers." + sys.argv[1]).warm_up()
-print(json.dumps({"wall": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": rows}))
+for solver in sys.argv[1].split(","):
+    phase[0] = solver
+    t, c = time.perf_counter(), time.process_time()
+    importlib.import_module("solvers." + solver).warm_up()
+    phases.append({"solver": solver, "wall": time.perf_counter() - t, "cpu": time.process_time() - c})
+print(json.dumps({"phases": phases, "rows": rows, "passes": passes, "llvm": llvm[0]}))
 """
 
 
@@ -69,11 +99,12 @@ def _differing(sig: str, others: list[str]) -> str:
     return "; ".join(diff)[:300]
 
 
-def run(solver: str) -> dict:
+def run(solvers: list[str], passes: bool = False) -> dict:
+    """Warm up ``solvers`` in that order in one child process with a fresh empty Numba cache."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = subprocess.run([sys.executable, "-c", CHILD, solver], env=env, check=True,
-                             capture_output=True, text=True).stdout
+        cmd = [sys.executable, "-c", CHILD, ",".join(solvers)] + (["--passes"] if passes else [])
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -81,31 +112,37 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--solver", choices=("beam", "bnb", "all"), default="all")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--passes", action="store_true", help="seconds per Numba compiler pass and under the LLVM lock")
     args = ap.parse_args()
-    solvers = ("bnb", "beam") if args.solver == "all" else (args.solver,)
-    grand = grand_cpu = 0.0
-    for solver in solvers:
-        res = run(solver)
-        rows = res["rows"]
-        grand += res["wall"]
-        compiled = sum(r["self"] for r in rows)
-        grand_cpu += res["cpu"]
-        print(f"\n== {solver}.warm_up with an empty cache: {res['wall']:.1f} s wall, {res['cpu']:.1f} s CPU "
-              f"({compiled:.1f} s wall in {len(rows)} compiles)")
-        for r in sorted(rows, key=lambda r: -r["self"])[:args.top]:
-            print(f"{r['self']:7.2f} s  {r['name']}  {r['sig'][:150]}")
-        by_name: dict[str, list] = {}
-        for r in rows:
-            by_name.setdefault(r["name"], []).append(r)
-        multi = {k: v for k, v in by_name.items() if len(v) > 1}
-        if multi:
-            print("-- kernels compiled for several signatures:")
-            for name, rs in sorted(multi.items(), key=lambda kv: -sum(r["self"] for r in kv[1])):
-                print(f"{sum(r['self'] for r in rs):7.2f} s  {name} x{len(rs)}")
-                for r in rs:
-                    print(f"            {r['self']:6.2f} s  {_differing(r['sig'], [x['sig'] for x in rs])}")
+    solvers = ["beam", "bnb"] if args.solver == "all" else [args.solver]
+    res = run(solvers, args.passes)
+    rows = res["rows"]
+    for ph in res["phases"]:
+        mine = [r for r in rows if r["solver"] == ph["solver"]]
+        print(f"{ph['solver']}.warm_up with {'an empty' if ph is res['phases'][0] else 'the same'} cache: "
+              f"{ph['wall']:.1f} s wall, {ph['cpu']:.1f} s CPU ({sum(r['self'] for r in mine):.1f} s wall "
+              f"in {len(mine)} compiles)")
     if len(solvers) > 1:
-        print(f"\ntotal: {grand:.1f} s wall, {grand_cpu:.1f} s CPU")
+        print(f"total: {sum(p['wall'] for p in res['phases']):.1f} s wall, "
+              f"{sum(p['cpu'] for p in res['phases']):.1f} s CPU in {len(rows)} compiles")
+    print()
+    for r in sorted(rows, key=lambda r: -r["self"])[:args.top]:
+        print(f"{r['self']:7.2f} s  {r['name']}  {r['sig'][:150]}")
+    by_name: dict[str, list] = {}
+    for r in rows:
+        by_name.setdefault(r["name"], []).append(r)
+    multi = {k: v for k, v in by_name.items() if len(v) > 1}
+    if multi:
+        print("-- kernels compiled for several signatures:")
+        for name, rs in sorted(multi.items(), key=lambda kv: -sum(r["self"] for r in kv[1])):
+            print(f"{sum(r['self'] for r in rs):7.2f} s  {name} x{len(rs)}")
+            for r in rs:
+                print(f"            {r['self']:6.2f} s  {_differing(r['sig'], [x['sig'] for x in rs])}"
+                      f"{'  (in ' + r['caller'].rsplit('.', 1)[-1] + ')' if r['caller'] else ''}")
+    if args.passes:
+        print(f"-- Numba compiler passes (own seconds; {res['llvm']:.1f} s under the LLVM lock in all):")
+        for name, sec in sorted(res["passes"].items(), key=lambda kv: -kv[1])[:15]:
+            print(f"{sec:7.2f} s  {name}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from solvers._core.gaps import gap_states
-from solvers._core.prices import Rows, new_prices
+from solvers._core.prices import new_prices, new_rows
 from solvers._core.resources import no_resources, pv_resources
 from solvers._core.split import SplitView, new_floor_sacks, new_split_tables, no_floor_sacks
 
@@ -63,8 +63,8 @@ class Relaxation:
         self.trans, self.n_states = gap_states(lay.gap, lay.dist0, lay.t_count, max_product=_MAX_PRODUCT,
                                                max_states=_MAX_STATES)
         self.res = no_resources(lay.t_count, lay.k)
-        self.rows = Rows(lay.vmask, lay.types, lay.pv, lay.hi_b, lay.lo_b, lay.mcount_f, lay.use_alpha,
-                         lay.use_beta, lay.use_gamma)
+        self.rows = new_rows(lay.vmask, lay.types, lay.pv, lay.hi_b, lay.lo_b, lay.mcount_f, lay.use_alpha,
+                             lay.use_beta, lay.use_gamma)
         self.prices = new_prices(lay.n, lay.t_count)
         self.H3 = np.empty((lay.k + 1, self.n_states, 1))
         self.choice = np.empty((lay.k + 1, self.n_states, 1), dtype=np.int8)

@@ -53,3 +53,36 @@ def test_warm_up_leaves_nothing_to_compile(solver):
     assert out.returncode == 0, out.stderr
     new = json.loads(out.stdout.strip().splitlines()[-1])
     assert new == {}, f"compiled after {solver}.warm_up(): {new}"
+
+
+SHARED = r"""
+import json, sys
+import numba
+import solvers.beam, solvers.bnb
+
+solvers.beam.warm_up()
+solvers.bnb.warm_up()
+out = {}
+for name, module in list(sys.modules.items()):
+    if name.startswith("solvers._core"):
+        for value in vars(module).values():
+            if isinstance(value, numba.core.registry.CPUDispatcher) and value.__module__ == name:
+                out[name + "." + value.py_func.__name__] = [str(s) for s in value.signatures]
+print(json.dumps(out))
+"""
+
+
+def test_solvers_share_one_compile_of_each_core_kernel():
+    """Both solvers pass ``solvers._core`` the same argument types, so each kernel is compiled once for both.
+
+    A kernel with two signatures is compiled twice (e.g. bnb passing read-only arrays where the beam passes
+    writable ones cost ~10 s of the first warm-up). Runs in a fresh process on the normal kernel cache.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", SHARED], capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr
+    sigs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert sigs, "no solvers._core kernel was found"
+    assert any(sigs.values()), "no solvers._core kernel was compiled by the warm-ups"
+    multi = {k: v for k, v in sigs.items() if len(v) > 1}
+    assert not multi, f"solvers._core kernels compiled for more than one signature: {multi}"

@@ -19,7 +19,7 @@ import numpy as np
 
 from solvers._core.dp import backward_dp, best_reduced
 from solvers._core.gaps import gap_states
-from solvers._core.prices import Prices, Rows, improve_prices
+from solvers._core.prices import Prices, Rows, improve_prices, new_rows
 from solvers._core.reach import pv_reach
 from solvers._core.resources import no_resources, pv_resources
 from solvers._core.split import improve_split, new_split_tables
@@ -68,8 +68,8 @@ class FloorReach(NamedTuple):
 
 def _rows(inp, margin: float) -> Rows:
     n_of_type = np.diff(inp.tstart)
-    return Rows(inp.vmask, inp.types, inp.pv, inp.share_hi + margin, inp.share_lo - margin,
-                inp.caps.astype(np.float64), inp.share_hi < inp.pv.sum(), inp.share_lo > 0.0, inp.caps < n_of_type)
+    return new_rows(inp.vmask, inp.types, inp.pv, inp.share_hi + margin, inp.share_lo - margin,
+                    inp.caps.astype(np.float64), inp.share_hi < inp.pv.sum(), inp.share_lo > 0.0, inp.caps < n_of_type)
 
 
 def _avail(inp) -> np.ndarray:

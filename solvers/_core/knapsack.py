@@ -61,9 +61,12 @@ def knapsack_table(lam, avail, units, gap, out):
                 out[s, d, q] = out[src, gap - 1, q]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def knapsack_at(table, s, d, q, gap):
-    """``KN[s, d, q]`` of a table that :func:`knapsack_table` filled for a type of gap ``gap``."""
+    """``KN[s, d, q]`` of a table that :func:`knapsack_table` filled for a type of gap ``gap``.
+
+    (Inlined: one index read, called with tables of either layout and literal indices; a compiled
+    function would be one compile per such signature.)"""
     return table[min(s + gap - 1 - d, table.shape[0] - 1), gap - 1, q]
 
 

@@ -22,7 +22,7 @@ from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced, walk_path
 from solvers._core.resources import code_left
 
-__all__ = ["Rows", "Prices", "Steps", "new_prices", "copy_prices", "dual_bound", "improve_prices", "record_step",
+__all__ = ["Rows", "Prices", "Steps", "new_rows", "new_prices", "copy_prices", "dual_bound", "improve_prices", "record_step",
            "steps_done", "step_length", "step_prices"]
 
 NEG = -np.inf
@@ -41,6 +41,20 @@ class Rows(NamedTuple):
     use_alpha: np.ndarray  #: (T,) bool: the cap can bind
     use_beta: np.ndarray  #: (T,) bool: the floor is set
     use_gamma: np.ndarray  #: (T,) bool: the count cap can bind
+
+
+def new_rows(vmask, types, pv, hi, lo, count, use_alpha, use_beta, use_gamma) -> Rows:
+    """A :class:`Rows` whose arrays are C-contiguous, writable and of the dtypes above, copied only where needed.
+
+    Numba types an array by its dtype, layout *and* writability: a read-only
+    ``types`` or ``pv`` (``MixProblem.arrays`` are frozen) would compile every kernel
+    that takes the rows a second time (about 10 s of a first warm-up). Both solvers
+    build their rows here, so that they share one compile of each kernel.
+    """
+    f8, i8, b1 = np.float64, np.int64, np.bool_
+    return Rows(*(np.require(a, dt, ("C", "W")) for a, dt in ((vmask, f8), (types, i8), (pv, f8), (hi, f8),
+                                                               (lo, f8), (count, f8), (use_alpha, b1),
+                                                               (use_beta, b1), (use_gamma, b1))))
 
 
 class Prices(NamedTuple):

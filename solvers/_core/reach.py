@@ -15,14 +15,21 @@ __all__ = ["pv_reach", "count_reach"]
 NEG = -np.inf
 
 
-@njit(cache=True)
-def pv_reach(pv, avail, gap, gap_any, kdim):
+def pv_reach(pv, avail, gap: int, gap_any: int, kdim: int) -> np.ndarray:
     """``out[s, d, da, k]``: most PV one type can still collect from slot ``s`` on.
 
     ``d``/``da`` (0-based: distance - 1) are the type's and the any-card
     distances, ``k`` the cards it may still place (``kdim == 1``: no count
     limit). Other types are ignored, so this over-estimates: safe for pruning.
+    ``pv``/``avail`` are passed on writable (a read-only ``pv`` would be a second compile).
     """
+    return _pv_reach(np.require(pv, np.float64, ("C", "W")), np.require(avail, np.bool_, ("C", "W")), int(gap),
+                     int(gap_any), int(kdim))
+
+
+@njit(cache=True)
+def _pv_reach(pv, avail, gap, gap_any, kdim):
+    """:func:`pv_reach`'s kernel."""
     k = pv.shape[0]
     out = np.zeros((k + 1, gap, gap_any, kdim))
     for s in range(k - 1, -1, -1):
