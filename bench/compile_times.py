@@ -1,6 +1,6 @@
 """Where a solver's first compile goes: seconds per kernel and type signature, with an empty Numba cache.
 
-    python bench/compile_times.py [--solver beam|bnb|all] [--top 30] [--passes]
+    python bench/compile_times.py [--solver beam|bnb|all] [--top 30] [--passes] [--save JSON] [--parallel]
 
 Runs the solver's ``warm_up`` in a child process whose ``NUMBA_CACHE_DIR`` is a fresh
 empty folder (``all``: ``solvers.beam.warm_up()`` then ``solvers.bnb.warm_up()`` in *one*
@@ -10,7 +10,10 @@ signature) compile with its own seconds (callees compiled inside it subtracted) 
 kernels compiled for more than one signature (each signature is a separate full compile).
 ``inline="always"`` callees count for their callers. ``--passes`` adds where the compile
 time goes inside Numba: seconds per compiler pass (type inference, lowering, ...) and
-under the LLVM lock (LLVM's optimisation and machine code).
+under the LLVM lock (LLVM's optimisation and machine code). ``--parallel`` warms each solver up in
+its own process at the same time instead, all filling one empty cache (the wall time a machine with
+a core per solver pays; the CPU seconds are more than one process's, as each compiles the shared
+kernels of ``solvers._core``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 CHILD = r"""
 import json, sys, time
@@ -38,8 +42,9 @@ class Listener(event.Listener):
         total = time.perf_counter() - t0
         if stack:
             stack[-1][1] += total
+        owner = next((f[2] for f in reversed(stack) if f[2].startswith(("solvers", "mixrank"))), "")
         rows.append({"name": name, "solver": phase[0], "sig": str(ev.data["args"]), "self": total - inner,
-                     "total": total, "caller": stack[-1][2] if stack else ""})
+                     "total": total, "caller": stack[-1][2] if stack else "", "owner": owner})
 
 class PassListener(event.Listener):  # a pass's own seconds: the passes of nested compiles subtracted
     def on_start(self, ev):
@@ -108,14 +113,44 @@ def run(solvers: list[str], passes: bool = False) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def run_parallel(solvers: list[str]) -> None:
+    """Warm up each solver in its own child process, all at once, filling one fresh empty cache; print each
+    child's seconds, the CPU seconds of all together and the elapsed wall seconds."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        t = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, s], env=env, stdout=subprocess.PIPE, text=True)
+                 for s in solvers]
+        outs = [p.communicate()[0] for p in procs]
+        wall = time.perf_counter() - t
+    if any(p.returncode for p in procs):
+        raise SystemExit("a warm-up failed")
+    cpu = 0.0
+    for out in outs:
+        ph = json.loads(out.strip().splitlines()[-1])["phases"][0]
+        cpu += ph["cpu"]
+        print(f"{ph['solver']}.warm_up in its own process: {ph['wall']:.1f} s wall, {ph['cpu']:.1f} s CPU")
+    print(f"all at once, one shared empty cache: {wall:.1f} s wall (from the first start to the last end), "
+          f"{cpu:.1f} s CPU in all")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--solver", choices=("beam", "bnb", "all"), default="all")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--passes", action="store_true", help="seconds per Numba compiler pass and under the LLVM lock")
+    ap.add_argument("--save", metavar="JSON", help="also write every compile event to this file")
+    ap.add_argument("--parallel", action="store_true",
+                    help="with --solver all: each solver's warm-up in its own process at once, one shared cache")
     args = ap.parse_args()
     solvers = ["beam", "bnb"] if args.solver == "all" else [args.solver]
+    if args.parallel:
+        run_parallel(solvers)
+        return
     res = run(solvers, args.passes)
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(res, f)
     rows = res["rows"]
     for ph in res["phases"]:
         mine = [r for r in rows if r["solver"] == ph["solver"]]
@@ -125,6 +160,13 @@ def main() -> None:
     if len(solvers) > 1:
         print(f"total: {sum(p['wall'] for p in res['phases']):.1f} s wall, "
               f"{sum(p['cpu'] for p in res['phases']):.1f} s CPU in {len(rows)} compiles")
+    by_module: dict[str, list] = {}
+    for r in rows:
+        by_module.setdefault(r["name"].rsplit(".", 1)[0] if r["name"].startswith(("solvers", "mixrank"))
+                             else "numba's own (np.empty, sorting, error messages, ...)", []).append(r["self"])
+    print("-- per module (compile wall seconds, compiles):")
+    for mod, secs in sorted(by_module.items(), key=lambda kv: -sum(kv[1])):
+        print(f"{sum(secs):7.2f} s {len(secs):4d}  {mod}")
     print()
     for r in sorted(rows, key=lambda r: -r["self"])[:args.top]:
         print(f"{r['self']:7.2f} s  {r['name']}  {r['sig'][:150]}")

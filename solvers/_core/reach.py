@@ -21,10 +21,10 @@ def pv_reach(pv, avail, gap: int, gap_any: int, kdim: int) -> np.ndarray:
     ``d``/``da`` (0-based: distance - 1) are the type's and the any-card
     distances, ``k`` the cards it may still place (``kdim == 1``: no count
     limit). Other types are ignored, so this over-estimates: safe for pruning.
-    ``pv``/``avail`` are passed on writable (a read-only ``pv`` would be a second compile).
+    ``pv``/``avail`` are passed on as writable copies (a read-only ``pv`` would be a second compile).
     """
-    return _pv_reach(np.require(pv, np.float64, ("C", "W")), np.require(avail, np.bool_, ("C", "W")), int(gap),
-                     int(gap_any), int(kdim))
+    return _pv_reach(np.array(pv, dtype=np.float64), np.array(avail, dtype=np.bool_), int(gap), int(gap_any),
+                     int(kdim))
 
 
 @njit(cache=True)
