@@ -14,11 +14,11 @@ from solvers._core.dp import backward_dp, new_tables
 from solvers._core.gaps import build_states, gap_states
 from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
 from solvers._core.prices import (
-    Rows,
     Steps,
     dual_bound,
     improve_prices,
     new_prices,
+    new_rows,
     record_step,
     step_length,
     steps_done,
@@ -190,8 +190,8 @@ def relaxation(p):
     margin = 1e-12 * (abs(ar.pv_denominator) + 1.0)
     n_of = np.bincount(ar.types, minlength=ar.n_types)
     vmask = np.where(ar.allowed & (ar.max_count > 0)[ar.types][:, None], ar.values, -np.inf)
-    rows = Rows(vmask, ar.types, ar.pv, ar.share_hi + margin, ar.share_lo - margin, ar.max_count.astype(float),
-                ar.share_hi < ar.pv.sum(), ar.share_lo > 0, ar.max_count < n_of)
+    rows = new_rows(vmask, ar.types, ar.pv, ar.share_hi + margin, ar.share_lo - margin, ar.max_count.astype(float),
+                    ar.share_hi < ar.pv.sum(), ar.share_lo > 0, ar.max_count < n_of)
     return ar, rows, gap_states(ar.min_gap, ar.init_dist, ar.n_types)
 
 
@@ -318,3 +318,18 @@ def test_subgradient_steps_only_lower_the_bounds_and_keep_them_valid():
         prices.alpha[:] = 0.0
         b2, _ = improve_split(rows, g.trans, plain, res, kn, prices, lam, opt, 100, math.inf, 1e-3, H, choice, 8, 0.6)
         assert b2 >= opt - 1e-9
+
+
+def test_new_rows_gives_every_caller_the_same_array_types():
+    """Read-only, strided or differently typed inputs are copied into the one type the kernels are compiled for;
+    arrays that already have it are passed through (no copy per solve)."""
+    vmask = np.zeros((3, 4))
+    types = np.array([0, 1, 1])
+    types.setflags(write=False)
+    pv = np.ones(8)[::2]
+    flags = np.array([True, False])
+    rows = new_rows(vmask, types, pv, [1, 2], np.zeros(2, dtype=np.float32), np.array([1, 2]), flags, flags, flags)
+    assert [a.dtype for a in rows] == [np.float64, np.int64] + [np.float64] * 4 + [np.bool_] * 3
+    assert all(a.flags.writeable and a.flags.c_contiguous for a in rows)
+    assert rows.vmask is vmask and rows.use_alpha is flags
+    assert rows.types is not types and rows.types.tolist() == [0, 1, 1] and rows.pv.tolist() == [1.0] * 4
