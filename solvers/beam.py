@@ -78,23 +78,33 @@ pay the cache load.
 
 Figures
 -------
-``python bench/bench_stress.py --families stress-device,device --seeds 0-19 --solvers
-greedy,beam,bnb --skip-limit-check`` (80 instances per family, bnb's optima; a shared,
-busy 2-core VM), the single-file beam this replaced (commit 413deeb) run right after:
+``python bench/bench_stress.py --families stress-device,tight-device,device,stress-small --seeds 0-19
+--solvers beam,bnb --skip-limit-check`` (80 instances per family, bnb's optima; a shared 2-core VM,
+load 4-5), against the settings before (``price_iters`` 40 as 10 untargeted, 40 aimed and 25 split
+steps, no floor-free table; commit 16e5c75) on the same instances:
 
-==============  ======================================  ======================================
-beam            stress-device: mean / max gap, optimal  device: mean / max gap, optimal
-                / median end to end                     / median end to end
-==============  ======================================  ======================================
-this one        0.659 % / 6.45 %, 31 / 1.5-1.6 ms       0.090 % / 1.18 %, 51 / 1.7 ms
-413deeb         0.780 % / 14.83 %, 28 / 0.15 ms         0.169 % / 1.47 %, 45 / 0.12-0.13 ms
-==============  ======================================  ======================================
+==============  ===============================  ===============================
+beam            80 now (10/80/40 steps):         40 before (10/40/25 steps):
+                mean / max gap, optimal, median  mean / max gap, optimal
+==============  ===============================  ===============================
+stress-device   0.334 % / 7.37 %, 51, 1.9 ms     0.659 % / 6.45 %, 31
+tight-device    0.452 % / 8.89 %, 28, 2.1 ms     0.756 % / 8.34 %, 23
+device          0.076 % / 1.33 %, 61, 2.0 ms     0.090 % / 1.18 %, 51
+stress-small    0.023 % / 1.08 %, 77, 0.85 ms    0.068 % / 3.78 %, 77
+==============  ===============================  ===============================
 
-On ``device`` seeds 0-39 (160 instances): 0.181 %, 87 optimal, against 0.229 %, 89 for
-413deeb (two fewer optimal). Mean gaps are lower on both families, but the beam is ten times slower: the three price phases (~75 DP
-steps, the split ones ~17 us each with their knapsacks) and the pilot beam are ~55 % of
-the time, the beam ~20 %, re-matching and the local search ~25 %. Width 24 gave 0.115 %
-and 50 optimal on ``device`` seeds 0-19 but 0.230 %, 84 on seeds 0-39.
+On seeds 0-39 (160 per family): stress-device 0.299 %, 96 optimal (before 0.543 %, 58),
+tight-device 0.551 %, 55 (0.796 %, 43), device 0.148 %, 108 (0.181 %, 87); on seeds 40-79,
+which chose nothing: stress-device 0.293 % / 6.50 %, 93 (0.465 % / 14.63 %, 70), tight-device
+0.471 %, 65 (0.543 %, 51); noisy-device seeds 0-39: 0.330 % / 4.89 %, 85 (0.749 % / 13.98 %, 54).
+The median end-to-end time grew about 6 % on stress-device and 14 % on device (old and new
+alternated, same load), after the plain DP got its own path (:func:`solvers._core.dp.backward_dp`,
+1.6x faster; it is still ~24 % of a device solve). Fewer aimed steps lose optimal plans first
+(60: 78 on stress-device), a narrower beam the mean (width 16: 0.489 %, width 24: 0.328 %); the
+price steps are what buys quality here, and they set the time: the beam is far from the 1 ms of
+issue 15. The worst gaps (7-9 %) are instances where a floor or a cap price dominates the rank and
+the final plan flips between two basins as the prices move slightly (stress-device 20 with
+min_share: 8.3 % at 80 and 160 steps, 1.3 % at 120, 0.1 % at 400).
 """
 
 from __future__ import annotations
