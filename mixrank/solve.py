@@ -53,7 +53,7 @@ SOLVERS: dict[str, SolverInfo] = {
             "beam", "solvers.beam:solve_beam", exact=False,
             summary="Numba beam search over slots ranked by Lagrangian prices (fast, on-device); deterministic, "
                     "never infeasible",
-            options={"width": 12, "n_solutions": 1, "cards_per_type": 1, "price_iters": 25, "local_search": 1},
+            options={"width": 32, "n_solutions": 1, "cards_per_type": 1, "price_iters": 80, "local_search": 1},
         ),
         SolverInfo(
             "bnb", "solvers.bnb:solve_bnb", exact=True,

@@ -14,10 +14,10 @@ kernels are in :mod:`solvers._beam` (``search``: the beam; ``match``: re-matchin
    see — each card used once (a price per card), the share caps and floors (a
    price per type and unit of PV), the count caps (a price per type and card) —
    and solves the rest exactly: a dynamic program over (slot, machine state)
-   (:mod:`solvers._core.prices`). ``price_iters // 4`` subgradient steps without a
+   (:mod:`solvers._core.prices`). ``price_iters // 8`` subgradient steps without a
    target; then a pilot beam (width ``PILOT_WIDTH``, step 3-4) finds a plan whose
    value aims ``price_iters`` more steps (Polyak steps aimed at a plan converge in a
-   few dozen steps; without one they need hundreds); then ``5 * price_iters // 8`` steps on
+   few dozen steps; without one they need hundreds); then ``price_iters // 2`` steps on
    the **split relaxation** (:mod:`solvers._core.split`), which keeps every priced
    share cap as an integral knapsack (``SPLIT_LEVELS`` units of PV): a price on a cap
    that admits only a few cards pays for fractions of a card, the knapsack does not.
@@ -35,7 +35,10 @@ kernels are in :mod:`solvers._beam` (``search``: the beam; ``match``: re-matchin
    are ranked by the **split bound** of their completions — the priced value so far,
    plus the DP's table at the slot and machine state, plus each capped type's
    knapsack from its distance and the PV units it has left, with floor prices paid
-   only up to the floor — plus a tenth of the plain value so far, and the best
+   only up to the floor, past and ahead (the DP's part is the least of its table and
+   a floor-free table plus the floor prices of the PV still missing: both bound every
+   completion, and the first alone over-rates states whose floors are nearly met) —
+   plus a tenth of the plain value so far, and the best
    ``width`` distinct ones are kept (equal states merge, the better kept; ties go to
    the first generated). Over the first third of the slots the beam keeps half as
    many. A look-ahead (:func:`solvers._core.reach.pv_reach`) drops children that can
@@ -63,7 +66,7 @@ exceeded) before the first slot — a proof, since the look-ahead is a relaxatio
 
 Cost
 ----
-About ``1.9 * price_iters`` relaxation steps (each a DP over slots x machine states x types,
+About ``1.6 * price_iters`` relaxation steps (each a DP over slots x machine states x types,
 the split ones a knapsack per capped type too), two beams (``PILOT_WIDTH`` and
 ``width`` states, ``width * K * (1 + T * cards_per_type)`` children), ``width + 1``
 small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more.
@@ -75,23 +78,33 @@ pay the cache load.
 
 Figures
 -------
-``python bench/bench_stress.py --families stress-device,device --seeds 0-19 --solvers
-greedy,beam,bnb --skip-limit-check`` (80 instances per family, bnb's optima; a shared,
-busy 2-core VM), the single-file beam this replaced (commit 413deeb) run right after:
+``python bench/bench_stress.py --families stress-device,tight-device,device,stress-small --seeds 0-19
+--solvers beam,bnb --skip-limit-check`` (80 instances per family, bnb's optima; a shared 2-core VM,
+load 4-5), against the settings before (``price_iters`` 40 as 10 untargeted, 40 aimed and 25 split
+steps, no floor-free table; commit 16e5c75) on the same instances:
 
-==============  ======================================  ======================================
-beam            stress-device: mean / max gap, optimal  device: mean / max gap, optimal
-                / median end to end                     / median end to end
-==============  ======================================  ======================================
-this one        0.659 % / 6.45 %, 31 / 1.5-1.6 ms       0.090 % / 1.18 %, 51 / 1.7 ms
-413deeb         0.780 % / 14.83 %, 28 / 0.15 ms         0.169 % / 1.47 %, 45 / 0.12-0.13 ms
-==============  ======================================  ======================================
+==============  ===============================  ===============================
+beam            80 now (10/80/40 steps):         40 before (10/40/25 steps):
+                mean / max gap, optimal, median  mean / max gap, optimal
+==============  ===============================  ===============================
+stress-device   0.334 % / 7.37 %, 51, 1.9 ms     0.659 % / 6.45 %, 31
+tight-device    0.452 % / 8.89 %, 28, 2.1 ms     0.756 % / 8.34 %, 23
+device          0.076 % / 1.33 %, 61, 2.0 ms     0.090 % / 1.18 %, 51
+stress-small    0.023 % / 1.08 %, 77, 0.85 ms    0.068 % / 3.78 %, 77
+==============  ===============================  ===============================
 
-On ``device`` seeds 0-39 (160 instances): 0.181 %, 87 optimal, against 0.229 %, 89 for
-413deeb (two fewer optimal). Mean gaps are lower on both families, but the beam is ten times slower: the three price phases (~75 DP
-steps, the split ones ~17 us each with their knapsacks) and the pilot beam are ~55 % of
-the time, the beam ~20 %, re-matching and the local search ~25 %. Width 24 gave 0.115 %
-and 50 optimal on ``device`` seeds 0-19 but 0.230 %, 84 on seeds 0-39.
+On seeds 0-39 (160 per family): stress-device 0.299 %, 96 optimal (before 0.543 %, 58),
+tight-device 0.551 %, 55 (0.796 %, 43), device 0.148 %, 108 (0.181 %, 87); on seeds 40-79,
+which chose nothing: stress-device 0.293 % / 6.50 %, 93 (0.465 % / 14.63 %, 70), tight-device
+0.471 %, 65 (0.543 %, 51); noisy-device seeds 0-39: 0.330 % / 4.89 %, 85 (0.749 % / 13.98 %, 54).
+The median end-to-end time grew about 6 % on stress-device and 14 % on device (old and new
+alternated, same load), after the plain DP got its own path (:func:`solvers._core.dp.backward_dp`,
+1.6x faster; it is still ~24 % of a device solve). Fewer aimed steps lose optimal plans first
+(60: 78 on stress-device), a narrower beam the mean (width 16: 0.489 %, width 24: 0.328 %); the
+price steps are what buys quality here, and they set the time: the beam is far from the 1 ms of
+issue 15. The worst gaps (7-9 %) are instances where a floor or a cap price dominates the rank and
+the final plan flips between two basins as the prices move slightly (stress-device 20 with
+min_share: 8.3 % at 80 and 160 steps, 1.3 % at 120, 0.1 % at 400).
 """
 
 from __future__ import annotations
@@ -115,8 +128,8 @@ __all__ = ["solve_beam", "warm_up", "prepare"]
 DEFAULT_WIDTH = 32
 #: Default number of cards tried per type at each slot (the best unused allowed ones by priced value).
 DEFAULT_CARDS_PER_TYPE = 1
-#: Default number of subgradient steps aimed at the pilot's plan (a quarter as many before, 5/8 on the split).
-DEFAULT_PRICE_ITERS = 40
+#: Default number of subgradient steps aimed at the pilot's plan (an eighth as many before, half on the split).
+DEFAULT_PRICE_ITERS = 80
 #: Default number of final plans improved by the local search (step 5).
 DEFAULT_LOCAL_SEARCH = 1
 #: Relative margin added to the Lagrangian bound against rounding (it stays a proven bound).
@@ -163,7 +176,7 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
     prices = new_prices(n, inp.caps.shape[0])
     # Prices without a target first; a narrow pilot beam's plan then aims the steps that follow (Polyak steps
     # aimed at a plan's value converge in a few dozen steps, and without one they need hundreds).
-    bound, iters = improve(rel, prices, price_iters // 4, -np.inf, deadline)
+    bound, iters = improve(rel, prices, price_iters // 8, -np.inf, deadline)
     rk = plain_ranking(rel, prices)
     seeds = np.zeros((0, k), dtype=np.int64)
     if price_iters > 0:
@@ -174,7 +187,7 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
         b2, it2 = improve(rel, prices, price_iters, lower, deadline)
         rk = plain_ranking(rel, prices)
         paths = [path_plan(inp, rk.trans, rk.choice)]
-        rk2, b3, it3 = split_ranking(inp, rel, prices, (5 * price_iters) // 8, lower, deadline)
+        rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters // 2, lower, deadline)
         bound, iters = min(bound, b2, b3), iters + it2 + it3
         if rk2 is not None and b3 < b2:  # (where the split bound is no better, its ranking was no better)
             rk = rk2
@@ -220,8 +233,8 @@ def solve_beam(
         (after re-matching) into ``Solution.pool``.
     cards_per_type : int >= 1, default 1
         Cards of each type tried at each slot (the best unused allowed ones by priced value).
-    price_iters : int >= 0, default 40
-        Subgradient steps aimed at the pilot's plan (a quarter as many before it, 5/8 as many on
+    price_iters : int >= 0, default 80
+        Subgradient steps aimed at the pilot's plan (an eighth as many before it, half as many on
         the split relaxation after it); 0 ranks by a price-free estimate
         (each type worth the mean of its best cards at a slot) and gives no bound.
     local_search : int >= 0, default 1
@@ -291,6 +304,15 @@ def solve_beam(
                          stats, pool=pool)
 
 
+def _floor_problem():
+    """A tiny problem whose share floor binds (a low-value type asked for 30 % of the page): its ranking
+    prices the floor, so the floor-free DP table (:class:`~solvers._beam.relax.Ranking`'s ``H0``) is built."""
+    from mixrank.problem import MixProblem, TypeRule
+
+    return MixProblem(values=[[1.0, 0.9, 0.8, 0.7, 0.6, 0.5]] * 3 + [[0.2] * 6] * 2, types=[0, 0, 0, 1, 1],
+                      pv_weights=[1.0] * 6, rules=[TypeRule(), TypeRule(min_share=0.3)], min_gap_any=1)
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) the beam solver's kernel; returns the seconds it took.
 
@@ -308,4 +330,5 @@ def warm_up() -> float:
     solve_beam(p, width=2, local_search=1)
     solve_beam(p, width=2, time_limit=60.0, local_search=1)
     solve_beam(binding_caps_problem())  # binding caps: the split relaxation's kernels
+    solve_beam(_floor_problem())  # a priced floor: the floor-free DP table
     return time.perf_counter() - start

@@ -266,3 +266,13 @@ def test_default_beam_is_near_the_optimum_on_tiny():
     assert np.mean(gaps) < 0.001
     assert max(gaps) < 0.05
     assert sum(g < 1e-9 for g in gaps) >= 195
+
+
+def test_the_registry_lists_the_beams_own_defaults():
+    # SOLVERS["beam"].options documents each option with its default (mixrank cannot import solvers to read them)
+    import inspect
+
+    from mixrank.solve import SOLVERS
+
+    sig = inspect.signature(solve_beam)
+    assert {k: sig.parameters[k].default for k in SOLVERS["beam"].options} == SOLVERS["beam"].options

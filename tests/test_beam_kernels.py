@@ -14,7 +14,7 @@ from solvers._beam.instance import beam_input, types_feasible
 from solvers._beam.match import hungarian, match_type, price_bound, rematch_plan
 from solvers._beam.plan import card_order, path_plan
 from solvers._beam.relax import _avail, floor_reach, improve, plain_ranking, relaxation, split_ranking
-from solvers._beam.search import completion, floor_ok
+from solvers._beam.search import _floor_terms, completion, floor_ok
 from solvers._core.prices import Prices, dual_bound, new_prices
 from solvers._core.resources import pv_resources
 from solvers._core.split import new_split_tables, split_bound
@@ -127,7 +127,7 @@ def test_the_beams_root_rank_is_the_relaxations_bound_from_the_same_prices(famil
     H, ch = np.empty_like(rel.H), np.empty_like(rel.choice)
     plain = dual_bound(rows, prices, rel.trans, rel.plain, r, arg, H, ch)
     units0 = np.zeros(t_count, dtype=np.int64)
-    root = completion(rk.H, rk.kn, rk.kn_of, rk.kn_gap, 0, 0, inp.dist0[None], units0[None], 0)
+    root = completion(rk.H, rk.H0, 0.0, rk.kn, rk.kn_of, rk.kn_gap, 0, 0, inp.dist0[None], units0[None], 0)
     assert root + const == pytest.approx(plain, rel=1e-12)
     rk2, b2, _ = split_ranking(inp, rel, prices, 10, -np.inf, np.inf)
     if rk2 is None:
@@ -140,10 +140,51 @@ def test_the_beams_root_rank_is_the_relaxations_bound_from_the_same_prices(famil
     split = split_bound(rows, rel.trans, rel.plain, res, kn, Prices(rk2.mu, np.zeros(t_count), rk2.beta, rk2.gamma),
                         rk2.lam, r, arg, H, ch)
     units = np.array([rk2.kn_cap[rk2.kn_of[t]] if rk2.kn_of[t] >= 0 else 0 for t in range(t_count)])
-    root2 = completion(rk2.H, rk2.kn, rk2.kn_of, rk2.kn_gap, 0, 0, inp.dist0[None], units[None], 0)
+    root2 = completion(rk2.H, rk2.H0, 0.0, rk2.kn, rk2.kn_of, rk2.kn_gap, 0, 0, inp.dist0[None], units[None], 0)
     const2 = rk2.mu.sum() + (rk2.gamma * rows.count - rk2.beta * rows.lo).sum()
     assert root2 + const2 == pytest.approx(split, rel=1e-12)
     assert b2 <= split * (1 + 1e-12) + 1e-12  # the least bound seen, and the last prices are the best seen
+
+
+@pytest.mark.parametrize("family, seed, tighter", [("tiny", 0, False), ("tiny", 1, True), ("tiny", 7, True),
+                                                   ("small", 2, True), ("small", 8, True), ("device", 1, True),
+                                                   ("device", 2, True), ("stress-device", 4, False)])
+def test_the_rank_of_every_prefix_of_the_optimum_bounds_the_optimum_with_floor_prices(family, seed, tighter):
+    # With floor prices the completion is the least of H (every floored card paid its floor price) and
+    # H0 + the prices of the PV still missing: both bound every completion, so the rank of each prefix of
+    # an optimal plan (priced value so far + floor credit + completion, plus the relaxation's constant)
+    # must stay at or above the optimum; at the root the least of the two is no looser than H alone (and on
+    # these instances, ``tighter``, strictly tighter).
+    p = instance(family, seed, history=seed % 2 == 1, min_share=True)
+    best = mixrank.solve(p, solver="bnb")
+    inp = beam_input(p.arrays)
+    rel = relaxation(inp, 1e-12)
+    t_count = inp.caps.shape[0]
+    prices = new_prices(inp.types.shape[0], t_count)
+    improve(rel, prices, 30, -np.inf, np.inf)
+    rk = plain_ranking(rel, prices)
+    assert np.any(rk.beta > 0)  # (else H0 is H and there is nothing to test)
+    rows = rel.rows
+    const = prices.mu.sum() + (prices.alpha * rows.hi - prices.beta * rows.lo + prices.gamma * rows.count).sum()
+    units = np.zeros((1, t_count), dtype=np.int64)
+    dist, pv_used = inp.dist0.copy(), np.zeros((1, t_count))
+    acc, g = 0.0, 0
+    for s, c in enumerate(list(np.asarray(best.assignment)) + [None]):
+        credit, need = _floor_terms(rk.beta, rk.lo, pv_used, 0)
+        rank = acc + credit + completion(rk.H, rk.H0, need, rk.kn, rk.kn_of, rk.kn_gap, s, g, dist[None], units, 0)
+        assert rank + const >= best.objective - 1e-9 * max(1.0, abs(best.objective))
+        if s == 0:
+            assert rank <= rk.H[0, 0] + credit + 1e-12 * max(1.0, abs(rank))
+            assert (rank < rk.H[0, 0] + credit - 1e-9 * max(1.0, abs(rank))) == tighter
+        if c is None:
+            break
+        t = inp.types[c] if c >= 0 else -1
+        g = rk.trans[g, 1 + t]
+        dist = np.minimum(dist + 1, inp.gap)
+        if c >= 0:
+            dist[t] = dist[t_count] = 1
+            pv_used[0, t] += inp.pv[s]
+            acc += inp.values[c, s] - rk.mu[c] - rk.alpha[t] * inp.pv[s] - rk.gamma[t]
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -43,6 +43,7 @@ class Ranking(NamedTuple):
 
     trans: np.ndarray  #: (S, T + 1) int64: the gap machine (:func:`solvers._core.gaps.gap_states`)
     H: np.ndarray  #: (K + 1, S) float64: the DP's best priced completion from each slot and gap state
+    H0: np.ndarray  #: (K + 1, S) float64: the same without floor prices (``H`` itself when none is set)
     mu: np.ndarray  #: (N,) card prices
     alpha: np.ndarray  #: (T,) share-cap price per unit of PV a type's card pays (0 for a knapsack's type)
     beta: np.ndarray  #: (T,) share-floor price per unit of PV, paid up to the floor ``lo`` only
@@ -118,10 +119,26 @@ def plain_ranking(rel: Relaxation, prices: Prices) -> Ranking:
     """The :class:`Ranking` of the plain relaxation at ``prices`` (the last ones :func:`improve` left)."""
     t_count, k = prices.alpha.shape[0], rel.H.shape[0] - 1
     none = np.zeros(0, dtype=np.int64)
-    return Ranking(rel.trans, np.ascontiguousarray(rel.H[:, :, 0]), prices.mu.copy(), prices.alpha.copy(),
+    H = np.ascontiguousarray(rel.H[:, :, 0])
+    return Ranking(rel.trans, H, _floorless(rel, prices, np.zeros((t_count, k)), H), prices.mu.copy(), prices.alpha.copy(),
                    prices.beta.copy(), rel.rows.lo, prices.gamma.copy(), np.zeros((0, 1, 1, 1)),
                    np.full(t_count, -1, dtype=np.int64), none, np.zeros((0, k), dtype=np.int64), none,
                    np.zeros((t_count, k)), rel.choice.copy())
+
+
+def _floorless(rel: Relaxation, prices: Prices, lam: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """The DP's table at ``prices`` (and type-slot prices ``lam``) with the floor prices left out; ``H`` (the
+    table with them) when no floor is priced."""
+    if not np.any(prices.beta > 0.0):
+        return H
+    t_count, k = lam.shape
+    r = np.empty((t_count, k))
+    best_reduced(rel.rows.vmask, rel.rows.types, prices.mu, prices.alpha, prices.gamma, rel.rows.pv, r,
+                 np.empty((t_count, k), dtype=np.int64))
+    r -= np.where(np.isfinite(r), lam, 0.0)
+    H0, choice = np.empty_like(rel.H), np.empty_like(rel.choice)
+    backward_dp(r, rel.trans, rel.plain, H0, choice)
+    return np.ascontiguousarray(H0[:, :, 0])
 
 
 def split_ranking(inp, rel: Relaxation, prices: Prices, iters: int, lower: float, deadline: float):
@@ -146,7 +163,8 @@ def split_ranking(inp, rel: Relaxation, prices: Prices, iters: int, lower: float
     H, choice = np.empty_like(rel.H), np.empty_like(rel.choice)
     bound, it = improve_split(rel.rows, rel.trans, rel.plain, res, kn, split, lam, lower, iters, deadline, rel.scale,
                               H, choice, STALL, DEFLECT)
-    rk = Ranking(rel.trans, np.ascontiguousarray(H[:, :, 0]), split.mu, split.alpha, split.beta, rel.rows.lo,
+    H = np.ascontiguousarray(H[:, :, 0])
+    rk = Ranking(rel.trans, H, _floorless(rel, split, lam, H), split.mu, split.alpha, split.beta, rel.rows.lo,
                  split.gamma, kn.tables, res.of_type, kn.gap, res.units, res.cap, lam, choice)
     return rk, bound, it
 

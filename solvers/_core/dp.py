@@ -61,11 +61,38 @@ def _after(res, t, s, z):
 
 
 @njit(cache=True)
+def _plain_dp(r, trans, H, choice):
+    """:func:`backward_dp` with no tracked resource (one code): the same tables, without a code per cell."""
+    n_types, k = r.shape
+    H[k, :, 0] = 0.0
+    for s in range(k - 1, -1, -1):
+        for i in range(trans.shape[0]):
+            best = H[s + 1, trans[i, 0], 0]
+            arg = 0
+            for t in range(n_types):
+                j = trans[i, 1 + t]
+                if j < 0 or r[t, s] == NEG:
+                    continue
+                v = r[t, s] + H[s + 1, j, 0]
+                if v > best:
+                    best = v
+                    arg = 1 + t
+            H[s, i, 0] = best
+            choice[s, i, 0] = arg
+
+
+@njit(cache=True)
 def backward_dp(r, trans, res, H, choice):
     """Fill ``H`` (K + 1, S, Z) and ``choice`` (0 organic, 1 + t a type-t card) backwards from slot K."""
     n_types, k = r.shape
     n_states = trans.shape[0]
     n_codes = H.shape[2]
+    tracked = False
+    for t in range(n_types):
+        tracked |= res.of_type[t] >= 0
+    if n_codes == 1 and not tracked:  # the plain DP (every price step of the plain relaxation): ~1.6x faster
+        _plain_dp(r, trans, H, choice)
+        return
     H[k, :, :] = 0.0
     for s in range(k - 1, -1, -1):
         for i in range(n_states):
