@@ -94,7 +94,8 @@ _SPLIT_SHARE = 0.5  # subgradient steps of the split relaxation, relative to `la
 _SPLIT_BEAM = 1  # the beam ranked by the split bound too: this many times `width`
 _LNS_WINDOW = 12  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
-_MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
+_MEMO_LOG2 = 16  # most memo entries: 2 ** _MEMO_LOG2
+_MEMO_MIN_LOG2 = 10  # fewest memo entries
 _INLINE_NODES = 2000  # a search's first nodes run in the calling thread (no hand-off to a helper)
 _INLINE_WORK = 100_000  # width * K * (N + 1) up to which a beam runs in the calling thread
 
@@ -233,21 +234,40 @@ class _Layout:
                   self.mcount, self.pv_shown, self.hi_cmp, self.lo_cmp, self.floor_types, self.margin)
 
 
-def _memo(lay: _Layout, memo: bool):
-    """The memo's hash table and the bit layout of its key (slot and capped distances)."""
-    size = 1 << _MEMO_LOG2 if memo else 1
-    bits = (lay.k + 1).bit_length()
-    dshift = np.zeros(lay.t_count + 1, dtype=np.int64)
-    for r in range(lay.t_count + 1):
-        dshift[r] = bits
-        bits += max(1, int(lay.gap[r] - 1).bit_length())
-    if bits > 62:
-        size = 1  # the distances do not pack into one key: no memo
-    n_words = max(1, (lay.n + 63) // 64)
-    # key 0 marks an empty entry (a key holds the node's slot, >= 1): zeroed pages cost nothing until used
-    table = (np.zeros(size, dtype=np.int64), np.zeros((size, n_words), dtype=np.uint64),
-             np.zeros((size, lay.t_count)), np.zeros(size))
-    return table, dshift
+class _Memo:
+    """The memo's hash tables, each sized to the nodes of the searches that use it, and the bit layout of the
+    key (slot and capped distances).
+
+    Most searches end within a few hundred nodes: a table of ``2 ** _MEMO_LOG2`` entries (megabytes) would
+    cost more to allocate and free than such a search takes, so a search gets the smallest table of at
+    least ``2 ** _MEMO_MIN_LOG2`` entries that holds twice its node budget, cleared (key 0 marks an empty
+    entry; a key holds the node's slot, >= 1).
+    """
+
+    def __init__(self, lay: _Layout, on: bool):
+        bits = (lay.k + 1).bit_length()
+        self.dshift = np.zeros(lay.t_count + 1, dtype=np.int64)
+        for r in range(lay.t_count + 1):
+            self.dshift[r] = bits
+            bits += max(1, int(lay.gap[r] - 1).bit_length())
+        self.on = on and bits <= 62  # else the distances do not pack into one key: no memo
+        self.n_words = max(1, (lay.n + 63) // 64)
+        self.t_count = lay.t_count
+        self._tables: dict[int, tuple] = {}
+
+    def table(self, nodes: int):
+        """A cleared table ``(keys, cards used, PV per type, value)`` for a search of up to ``nodes`` nodes."""
+        size = 1
+        if self.on:
+            size = 1 << min(_MEMO_LOG2, max(_MEMO_MIN_LOG2, (2 * max(nodes, 1) - 1).bit_length()))
+        table = self._tables.get(size)
+        if table is None:  # zeroed pages cost nothing until used
+            table = (np.zeros(size, dtype=np.int64), np.zeros((size, self.n_words), dtype=np.uint64),
+                     np.zeros((size, self.t_count)), np.zeros(size))
+            self._tables[size] = table
+        else:
+            table[0][:] = 0
+        return table
 
 
 def _beam(lay: _Layout, L, R, f0: float, width: int, inc_val: float, deadline: float):
@@ -266,7 +286,7 @@ def _beam(lay: _Layout, L, R, f0: float, width: int, inc_val: float, deadline: f
     return run_stoppable(kern.beam, *args), plan
 
 
-def _search(lay: _Layout, L, R, f0: float, memo, plan, inc_val: float, cap: int, deadline: float, counters,
+def _search(lay: _Layout, L, R, f0: float, memo: _Memo, plan, inc_val: float, cap: int, deadline: float, counters,
             forced):
     """The search of the kernels, up to ``cap`` nodes: ``(inc_val, bound, complete)``; ``plan`` updated in place.
 
@@ -275,19 +295,19 @@ def _search(lay: _Layout, L, R, f0: float, memo, plan, inc_val: float, cap: int,
     """
     from solvers import _bnb_kernels as kern
 
-    table, dshift = memo
     first = min(cap, _INLINE_NODES)
     before = int(counters[0])
-    inc_val, bound, complete = kern.search(lay.P, L, R, lay.dist0, f0, table, dshift, plan, inc_val, first, deadline,
-                                           _TOL_REL, lay.tol_abs, counters, forced, np.zeros(1, dtype=np.int64))
+    inc_val, bound, complete = kern.search(lay.P, L, R, lay.dist0, f0, memo.table(first), memo.dshift, plan, inc_val,
+                                           first, deadline, _TOL_REL, lay.tol_abs, counters, forced,
+                                           np.zeros(1, dtype=np.int64))
     if complete or first == cap or time.perf_counter() >= deadline:
         return inc_val, bound, complete
-    table[0][:] = 0  # the memo holds the unfinished search's nodes
-    return run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, plan, inc_val,
-                         cap - (int(counters[0]) - before), deadline, _TOL_REL, lay.tol_abs, counters, forced)
+    left = cap - (int(counters[0]) - before)  # a new table: the old one holds the unfinished search's nodes
+    return run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, memo.table(left), memo.dshift, plan, inc_val,
+                         left, deadline, _TOL_REL, lay.tol_abs, counters, forced)
 
 
-def _windows(lay: _Layout, L, R, f0: float, memo, inc_val: float, inc_plan, deadline: float, side):
+def _windows(lay: _Layout, L, R, f0: float, memo: _Memo, inc_val: float, inc_plan, deadline: float, side):
     """The neighbourhood search: windows of ``_LNS_WINDOW`` slots of the plan re-planned exactly (up to
     ``_LNS_NODES`` nodes each), the rest held fixed; returns the better ``(inc_val, inc_plan)``."""
     if inc_val == -math.inf:
@@ -299,7 +319,6 @@ def _windows(lay: _Layout, L, R, f0: float, memo, inc_val: float, inc_plan, dead
         forced = inc_plan.copy()
         forced[lo:lo + _LNS_WINDOW] = -2
         trial = inc_plan.copy()
-        memo[0][0][:] = 0
         val, _, _ = _search(lay, L, R, f0, memo, trial, inc_val, _LNS_NODES, deadline, side, forced)
         if val > inc_val:
             inc_val, inc_plan = val, trial
@@ -352,7 +371,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
 
     # --- the search, in rounds
     t0 = time.perf_counter()
-    table, dshift = _memo(lay, memo)
+    memo_tables = _Memo(lay, memo)
     counters = np.zeros(6, dtype=np.int64)
     side = np.zeros(6, dtype=np.int64)  # nodes of the neighbourhood searches
     limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
@@ -366,7 +385,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         rounds += 1
         left = limit - int(counters[0])
         cap = min(left, budget) if width > 0 else left
-        inc_val, bound, complete = _search(lay, L, R, f0, (table, dshift), inc_plan, inc_val, cap, deadline,
+        inc_val, bound, complete = _search(lay, L, R, f0, memo_tables, inc_plan, inc_val, cap, deadline,
                                            counters, free)
         if complete or cap == left:
             break
@@ -374,7 +393,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         val, beam_plan = _beam(lay, L, R, f0, beam_width, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
-        inc_val, inc_plan = _windows(lay, L, R, f0, (table, dshift), inc_val, inc_plan, deadline, side)
+        inc_val, inc_plan = _windows(lay, L, R, f0, memo_tables, inc_val, inc_plan, deadline, side)
         if not rel.floors_tried and time.perf_counter() < deadline:
             # a hard instance: floors that a few cards must reach get knapsacks of their own
             rel.improve_split(lagrange_iters, inc_val, floors=True)
@@ -387,7 +406,6 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
             rel.improve_split(lagrange_iters, inc_val, floors=rel.floors_on)
             priced = inc_val
             L, f0 = rel.tables()
-        table[0][:] = 0  # the memo holds nodes of unfinished or restricted searches
     if not complete:
         if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
             bound = max(bound, inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs)
