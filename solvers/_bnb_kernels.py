@@ -250,7 +250,8 @@ class Path(NamedTuple):
 
 
 @njit(cache=True)
-def _new_path(n, k, n_types, n_words, dist0, f0):
+def new_path(n, k, n_types, n_words, dist0, f0):
+    """A :class:`Path` at the root (distances ``dist0``, the bound's constant ``f0``; ``n_words`` memo words)."""
     path = Path(np.empty((k, n + 1), dtype=np.int64), np.empty((k, n + 1)), np.zeros(k + 1, dtype=np.int64),
                 np.zeros(k + 1, dtype=np.int64), np.full(k + 1, -2, dtype=np.int64),
                 np.empty((k + 1, n_types + 1), dtype=np.int64), np.zeros(k + 1, dtype=np.int64), np.zeros(k + 1),
@@ -263,16 +264,20 @@ def _new_path(n, k, n_types, n_words, dist0, f0):
 
 
 @njit(cache=True, inline="always")
+def _set_used(path, c, on):
+    """Card ``c`` on (or off) the path."""
+    path.used[c] = on
+    path.words[c >> 6] ^= np.uint64(1) << np.uint64(c & 63)
+
+
+@njit(cache=True, inline="always")
 def _set_child(path, s, c):
     """The node at depth ``s`` takes child ``c`` (-2: none): the card it took before leaves the path."""
-    c_old = path.cur[s]
-    if c_old >= 0:
-        path.used[c_old] = False
-        path.words[c_old >> 6] ^= np.uint64(1) << np.uint64(c_old & 63)
+    if path.cur[s] >= 0:
+        _set_used(path, path.cur[s], False)
     path.cur[s] = c
     if c >= 0:
-        path.used[c] = True
-        path.words[c >> 6] ^= np.uint64(1) << np.uint64(c & 63)
+        _set_used(path, c, True)
 
 
 @njit(cache=True)
@@ -344,7 +349,7 @@ def _open_bound(path, depth, bound):
 
 
 @njit(cache=True, nogil=True)
-def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, tol_abs, stats,
+def search(P, L, R, path, at, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, tol_abs, stats,
            forced, stop):
     """Depth-first branch and bound over slots, children best bound first.
 
@@ -363,6 +368,11 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     ``node_limit`` nodes, at ``deadline`` or once ``stop[0]`` is set (Ctrl-C,
     :func:`solvers._common.run_stoppable`), all read every 1024 nodes.
 
+    The search walks ``path`` (:func:`new_path`) from depth ``at[0]`` (-1: the
+    root, not yet expanded) and leaves in ``at[0]`` the depth where it stopped
+    (-1 when complete): a later call on the same path, memo and prices goes on
+    from there.
+
     Returns ``(inc_val, bound, complete)``: ``inc_plan`` is updated in place;
     ``bound`` is proven (the incumbent when complete, else the best open node).
     ``stats`` (int64) accumulates nodes, memo hits, bound prunes, floor prunes,
@@ -373,15 +383,14 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     n_types = P[2].shape[0] - 1
     memo_on = memo[0].shape[0] > 1
     W = _scratch(n, n_types)
-    path = _new_path(n, k, n_types, memo[1].shape[1], dist0, f0)
     two_sided = np.zeros(n_types, dtype=np.bool_)
     two_sided[floor_types] = True
     nodes = memo_hits = bound_prunes = floor_prunes = leaves = improvements = 0
     complete = True
     tol = tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else 0.0
     next_check = min(1024, node_limit)
-    depth = 0
-    expand = True
+    expand = at[0] < 0
+    depth = 0 if expand else at[0]
     while True:
         if expand:
             s = np.int64(depth)  # int64, never the literal 0: one compile of _expand
@@ -433,6 +442,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
             expand = True
 
     bound = inc_val if complete else _open_bound(path, depth, inc_val)
+    at[0] = -1 if complete else depth
     stats[0] += nodes
     stats[1] += memo_hits
     stats[2] += bound_prunes

@@ -286,25 +286,39 @@ def _beam(lay: _Layout, L, R, f0: float, width: int, inc_val: float, deadline: f
     return run_stoppable(kern.beam, *args), plan
 
 
-def _search(lay: _Layout, L, R, f0: float, memo: _Memo, plan, inc_val: float, cap: int, deadline: float, counters,
-            forced):
-    """The search of the kernels, up to ``cap`` nodes: ``(inc_val, bound, complete)``; ``plan`` updated in place.
+def _round(lay: _Layout, L, R, f0: float, memo: _Memo, plan, inc_val: float, cap: int, deadline: float, counters):
+    """One round of the search from the root, up to ``cap`` nodes: ``(inc_val, bound, complete)``; ``plan``
+    updated in place.
 
     Its first ``_INLINE_NODES`` nodes run in this thread (most searches end there; see :func:`_beam`); one
-    that goes on starts again in a helper thread, the memo cleared, the better plan kept.
+    that goes on does so in a helper thread from the node where it paused, with a memo table sized to the
+    round's budget.
     """
     from solvers import _bnb_kernels as kern
 
+    args = (lay.P, L, R, kern.new_path(lay.n, lay.k, lay.t_count, memo.n_words, lay.dist0, f0),
+            np.full(1, -1, dtype=np.int64))  # the path, and the depth it paused at (-1: the root)
+    free = np.full(lay.k, -2, dtype=np.int64)
     first = min(cap, _INLINE_NODES)
     before = int(counters[0])
-    inc_val, bound, complete = kern.search(lay.P, L, R, lay.dist0, f0, memo.table(first), memo.dshift, plan, inc_val,
-                                           first, deadline, _TOL_REL, lay.tol_abs, counters, forced,
-                                           np.zeros(1, dtype=np.int64))
-    if complete or first == cap or time.perf_counter() >= deadline:
+    inc_val, bound, complete = kern.search(*args, memo.table(first), memo.dshift, plan, inc_val, first, deadline,
+                                           _TOL_REL, lay.tol_abs, counters, free, np.zeros(1, dtype=np.int64))
+    cap -= int(counters[0]) - before
+    if complete or cap <= 0 or time.perf_counter() >= deadline:
         return inc_val, bound, complete
-    left = cap - (int(counters[0]) - before)  # a new table: the old one holds the unfinished search's nodes
-    return run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, memo.table(left), memo.dshift, plan, inc_val,
-                         left, deadline, _TOL_REL, lay.tol_abs, counters, forced)
+    return run_stoppable(kern.search, *args, memo.table(cap), memo.dshift, plan, inc_val, cap, deadline, _TOL_REL,
+                         lay.tol_abs, counters, free)
+
+
+def _search(lay: _Layout, L, R, f0: float, memo: _Memo, plan, inc_val: float, cap: int, deadline: float, counters,
+            forced):
+    """A search restricted by ``forced`` (:func:`_windows`), up to ``cap`` nodes, in this thread:
+    ``(inc_val, bound, complete)``; ``plan`` updated in place."""
+    from solvers import _bnb_kernels as kern
+
+    path = kern.new_path(lay.n, lay.k, lay.t_count, memo.n_words, lay.dist0, f0)
+    return kern.search(lay.P, L, R, path, np.full(1, -1, dtype=np.int64), memo.table(cap), memo.dshift, plan,
+                       inc_val, cap, deadline, _TOL_REL, lay.tol_abs, counters, forced, np.zeros(1, dtype=np.int64))
 
 
 def _windows(lay: _Layout, L, R, f0: float, memo: _Memo, inc_val: float, inc_plan, deadline: float, side):
@@ -377,7 +391,6 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
     complete, bound, rounds = False, rel.bound, 0
     budget, beam_width = _ROUND_NODES, width
-    free = np.full(k, -2, dtype=np.int64)
     while time.perf_counter() < deadline and counters[0] < limit:
         # A round that does not finish within its node budget restarts after a
         # wider beam and a neighbourhood search have looked for a better plan
@@ -385,8 +398,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         rounds += 1
         left = limit - int(counters[0])
         cap = min(left, budget) if width > 0 else left
-        inc_val, bound, complete = _search(lay, L, R, f0, memo_tables, inc_plan, inc_val, cap, deadline,
-                                           counters, free)
+        inc_val, bound, complete = _round(lay, L, R, f0, memo_tables, inc_plan, inc_val, cap, deadline, counters)
         if complete or cap == left:
             break
         beam_width, budget = min(beam_width * 4, _MAX_WIDTH), budget * 4
