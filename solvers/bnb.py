@@ -374,7 +374,8 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     L, f0 = rel.tables()
     priced = inc_val  # the plan value the prices were aimed at
     timing["lagrange_time"] += time.perf_counter() - t0
-    if rel.split.on and width > 0 and time.perf_counter() < deadline:
+    closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
+    if rel.split.on and width > 0 and not closed and time.perf_counter() < deadline:
         # the beam again, ranked by the split bound too: a better first plan prunes more
         t0 = time.perf_counter()
         val, beam_plan = _beam(lay, L, R, f0, width * _SPLIT_BEAM, inc_val, deadline)
