@@ -286,28 +286,41 @@ def _beam(lay: _Layout, L, R, f0: float, width: int, inc_val: float, deadline: f
     return run_stoppable(kern.beam, *args), plan
 
 
-def _round(lay: _Layout, L, R, f0: float, memo: _Memo, plan, inc_val: float, cap: int, deadline: float, counters):
-    """One round of the search from the root, up to ``cap`` nodes: ``(inc_val, bound, complete)``; ``plan``
-    updated in place.
+class _Tree:
+    """The search's tree across rounds: a round starts from the root, or goes on where the last one paused.
 
-    Its first ``_INLINE_NODES`` nodes run in this thread (most searches end there; see :func:`_beam`); one
-    that goes on does so in a helper thread from the node where it paused, with a memo table sized to the
-    round's budget.
+    A round's first ``_INLINE_NODES`` nodes run in this thread (most searches end there; see :func:`_beam`);
+    the rest in a helper thread, from the node where they paused, with a memo table sized to the round's
+    budget. A round that finds nothing changed since the last one paused (the same plan, the same prices)
+    goes on from there too: starting again would walk the same nodes again.
     """
-    from solvers import _bnb_kernels as kern
 
-    args = (lay.P, L, R, kern.new_path(lay.n, lay.k, lay.t_count, memo.n_words, lay.dist0, f0),
-            np.full(1, -1, dtype=np.int64))  # the path, and the depth it paused at (-1: the root)
-    free = np.full(lay.k, -2, dtype=np.int64)
-    first = min(cap, _INLINE_NODES)
-    before = int(counters[0])
-    inc_val, bound, complete = kern.search(*args, memo.table(first), memo.dshift, plan, inc_val, first, deadline,
-                                           _TOL_REL, lay.tol_abs, counters, free, np.zeros(1, dtype=np.int64))
-    cap -= int(counters[0]) - before
-    if complete or cap <= 0 or time.perf_counter() >= deadline:
-        return inc_val, bound, complete
-    return run_stoppable(kern.search, *args, memo.table(cap), memo.dshift, plan, inc_val, cap, deadline, _TOL_REL,
-                         lay.tol_abs, counters, free)
+    def __init__(self, lay: _Layout, memo: _Memo):
+        self.lay, self.memo = lay, memo
+        self.path = self.at = self.table = None  # the paused search: its path, depth, memo table
+
+    def run(self, L, R, f0: float, plan, inc_val: float, cap: int, deadline: float, counters, resume: bool):
+        """Up to ``cap`` nodes, from the root or (``resume``, and paused) where the last round paused:
+        ``(inc_val, bound, complete)``; ``plan`` updated in place."""
+        from solvers import _bnb_kernels as kern
+
+        lay, memo = self.lay, self.memo
+        free = np.full(lay.k, -2, dtype=np.int64)
+        if not (resume and self.table is not None):
+            self.path = kern.new_path(lay.n, lay.k, lay.t_count, memo.n_words, lay.dist0, f0)
+            self.at = np.full(1, -1, dtype=np.int64)  # -1: at the root
+            self.table = None
+            first = min(cap, _INLINE_NODES)
+            before = int(counters[0])
+            inc_val, bound, complete = kern.search(lay.P, L, R, self.path, self.at, memo.table(first), memo.dshift,
+                                                   plan, inc_val, first, deadline, _TOL_REL, lay.tol_abs, counters,
+                                                   free, np.zeros(1, dtype=np.int64))
+            cap -= int(counters[0]) - before
+            if complete or cap <= 0 or time.perf_counter() >= deadline:
+                return inc_val, bound, complete
+            self.table = memo.table(max(cap, _ROUND_NODES))
+        return run_stoppable(kern.search, lay.P, L, R, self.path, self.at, self.table, memo.dshift, plan, inc_val,
+                             cap, deadline, _TOL_REL, lay.tol_abs, counters, free)
 
 
 def _search(lay: _Layout, L, R, f0: float, memo: _Memo, plan, inc_val: float, cap: int, deadline: float, counters,
@@ -392,16 +405,19 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
     complete, bound, rounds = False, rel.bound, 0
     budget, beam_width = _ROUND_NODES, width
+    tree, changed = _Tree(lay, memo_tables), True
     while time.perf_counter() < deadline and counters[0] < limit:
         # A round that does not finish within its node budget restarts after a
         # wider beam and a neighbourhood search have looked for a better plan
-        # (a better plan prunes more); budgets grow 4x, so restarts cost little.
+        # (a better plan prunes more), or goes on where it paused when they
+        # found none and the prices stayed; budgets grow 4x.
         rounds += 1
         left = limit - int(counters[0])
         cap = min(left, budget) if width > 0 else left
-        inc_val, bound, complete = _round(lay, L, R, f0, memo_tables, inc_plan, inc_val, cap, deadline, counters)
+        inc_val, bound, complete = tree.run(L, R, f0, inc_plan, inc_val, cap, deadline, counters, not changed)
         if complete or cap == left:
             break
+        paused_at, L_paused = inc_val, L
         beam_width, budget = min(beam_width * 4, _MAX_WIDTH), budget * 4
         val, beam_plan = _beam(lay, L, R, f0, beam_width, inc_val, deadline)
         if val > inc_val:
@@ -419,6 +435,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
             rel.improve_split(lagrange_iters, inc_val, floors=rel.floors_on)
             priced = inc_val
             L, f0 = rel.tables()
+        changed = inc_val != paused_at or L is not L_paused
     if not complete:
         if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
             bound = max(bound, inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs)
