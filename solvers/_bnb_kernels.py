@@ -295,7 +295,8 @@ def _memo_seen(memo, dshift, s1, path, two_sided, nodes):
     Key: the slot, the exact distances and the cards used. A stored node
     dominates when its value is at least this one's, its PV no larger on every
     type, and equal on types with a floor (``two_sided``); a stored node this
-    one dominates gives up its entry.
+    one dominates gives up its entry; else, when the probed entries are all
+    taken, one of them chosen by ``nodes`` (the nodes visited so far).
     """
     memo_key, memo_used, memo_pv, memo_g = memo
     mask = memo_key.shape[0] - 1
@@ -435,7 +436,7 @@ def search(P, L, R, path, at, memo, dshift, inc_plan, inc_val, node_limit, deadl
                 tol = tol_rel * abs(inc_val) + tol_abs
                 improvements += 1
                 inc_plan[:] = path.cur[:k]
-        elif memo_on and _memo_seen(memo, dshift, s1, path, two_sided, nodes):
+        elif memo_on and _memo_seen(memo, dshift, s1, path, two_sided, stats[0] + nodes):
             memo_hits += 1
         else:
             depth = s1

@@ -45,10 +45,12 @@ and the other is pruned (a hash table of the nodes seen).
 Plans. A beam search ranked by the same node bound gives a first plan
 (``width``); the subgradient then runs again aiming at it, and the beam again
 (4x wider) ranked by the split bound too. A search that does not finish within
-its node budget restarts with a 4x budget, after a 4x wider beam and a
-neighbourhood search (windows of the plan re-planned exactly, the rest held
-fixed) have looked for a better plan: better plans prune more, and a better
-plan is also a better target for the subgradient steps, which run again.
+its node budget pauses while a 4x wider beam and a neighbourhood search
+(windows of the plan re-planned exactly, the rest held fixed) look for a better
+plan, then restarts from the root with a 4x budget: better plans prune more, and
+a better plan is also a better target for the subgradient steps, which run
+again. When they found none and the prices stayed, it goes on where it paused
+instead (starting again would walk the same nodes again).
 
 Anytime. With ``time_limit`` (or ``node_limit``) the search stops early and
 returns its best plan as FEASIBLE with a proven bound: the best bound among the
@@ -167,7 +169,8 @@ def solve_bnb(
         ``floor_prunes`` (share floor out of reach), ``leaves``, ``improvements``,
         ``root_bound``, ``lagrange_iters``, ``split_iters``, ``floor_knapsacks`` (types whose
         floor and count rows have a knapsack of their own), ``dp_states``, ``beam_value``,
-        ``rounds``, ``neighbourhood_nodes``, phase times, and ``overrun``
+        ``rounds``, ``resumed`` (rounds that went on where the last one paused), ``neighbourhood_nodes``,
+        phase times, and ``overrun``
         (seconds past ``time_limit``; 0 without one).
 
     Examples
@@ -298,6 +301,7 @@ class _Tree:
     def __init__(self, lay: _Layout, memo: _Memo):
         self.lay, self.memo = lay, memo
         self.path = self.at = self.table = None  # the paused search: its path, depth, memo table
+        self.resumed = 0  # rounds that went on where the last one paused
 
     def run(self, L, R, f0: float, plan, inc_val: float, cap: int, deadline: float, counters, resume: bool):
         """Up to ``cap`` nodes, from the root or (``resume``, and paused) where the last round paused:
@@ -319,6 +323,8 @@ class _Tree:
             if complete or cap <= 0 or time.perf_counter() >= deadline:
                 return inc_val, bound, complete
             self.table = memo.table(max(cap, _ROUND_NODES))
+        else:
+            self.resumed += 1
         return run_stoppable(kern.search, lay.P, L, R, self.path, self.at, self.table, memo.dshift, plan, inc_val,
                              cap, deadline, _TOL_REL, lay.tol_abs, counters, free)
 
@@ -461,6 +467,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         "dp_states": rel.n_states,
         "beam_value": float(beam_val),
         "rounds": rounds,
+        "resumed": tree.resumed,
         "neighbourhood_nodes": int(side[0]),
         **timing,
     }
