@@ -258,16 +258,19 @@ class _Memo:
         self.t_count = lay.t_count
         self._tables: dict[int, tuple] = {}
 
-    def table(self, nodes: int):
-        """A cleared table ``(keys, cards used, PV per type, value)`` for a search of up to ``nodes`` nodes."""
+    def table(self, nodes: int, own: bool = False):
+        """A cleared table ``(keys, cards used, PV per type, value)`` for a search of up to ``nodes`` nodes:
+        shared with the next search of its size, or (``own``) a new one that no other search clears or fills
+        (a paused search's: a restricted search's nodes would prune wrongly in it)."""
         size = 1
         if self.on:
             size = 1 << min(_MEMO_LOG2, max(_MEMO_MIN_LOG2, (2 * max(nodes, 1) - 1).bit_length()))
-        table = self._tables.get(size)
+        table = None if own else self._tables.get(size)
         if table is None:  # zeroed pages cost nothing until used
             table = (np.zeros(size, dtype=np.int64), np.zeros((size, self.n_words), dtype=np.uint64),
                      np.zeros((size, self.t_count)), np.zeros(size))
-            self._tables[size] = table
+            if not own:
+                self._tables[size] = table
         else:
             table[0][:] = 0
         return table
@@ -322,7 +325,7 @@ class _Tree:
             cap -= int(counters[0]) - before
             if complete or cap <= 0 or time.perf_counter() >= deadline:
                 return inc_val, bound, complete
-            self.table = memo.table(max(cap, _ROUND_NODES))
+            self.table = memo.table(max(cap, _ROUND_NODES), own=True)
         else:
             self.resumed += 1
         return run_stoppable(kern.search, lay.P, L, R, self.path, self.at, self.table, memo.dshift, plan, inc_val,
