@@ -414,7 +414,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
     complete, bound, rounds = False, rel.bound, 0
     budget, beam_width = _ROUND_NODES, width
-    tree, changed = _Tree(lay, memo_tables), True
+    tree, changed, windowed = _Tree(lay, memo_tables), True, None
     while time.perf_counter() < deadline and counters[0] < limit:
         # A round that does not finish within its node budget restarts after a
         # wider beam and a neighbourhood search have looked for a better plan
@@ -431,7 +431,9 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         val, beam_plan = _beam(lay, L, R, f0, beam_width, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
-        inc_val, inc_plan = _windows(lay, L, R, f0, memo_tables, inc_val, inc_plan, deadline, side)
+        if windowed is None or windowed[0] is not L or not np.array_equal(windowed[1], inc_plan):
+            inc_val, inc_plan = _windows(lay, L, R, f0, memo_tables, inc_val, inc_plan, deadline, side)
+            windowed = (L, inc_plan.copy())  # the windows of this plan under these prices: nothing better
         if not rel.floors_tried and time.perf_counter() < deadline:
             # a hard instance: floors that a few cards must reach get knapsacks of their own
             rel.improve_split(lagrange_iters, inc_val, floors=True)
