@@ -339,14 +339,14 @@ def test_floor_knapsacks_prove_a_floor_that_few_cards_must_reach():
 
 
 # ------------------------------------------------------------ pausing and resuming the search
-def _kernel_inputs(p):
-    """What the search kernel reads for ``p``, with the prices of a short subgradient run."""
+def _kernel_inputs(p, target):
+    """What the search kernel reads for ``p``, with prices aimed at ``target``."""
     import solvers.bnb as bnb_module
     from solvers._bnb_relax import Relaxation
 
     lay = bnb_module._Layout(p)
     rel = Relaxation(lay, math.inf)
-    rel.improve(60, -math.inf)
+    rel.improve(100, target)
     L, f0 = rel.tables()
     return lay, L, bnb_module._reach_tables(lay), f0, bnb_module._Memo(lay, True)
 
@@ -359,7 +359,7 @@ def test_a_search_paused_every_few_nodes_walks_the_same_tree(family, seed):
 
     p = instance(family, seed, min_share=True)
     optimum = solve_bnb(p).objective
-    lay, L, R, f0, memo = _kernel_inputs(p)
+    lay, L, R, f0, memo = _kernel_inputs(p, optimum)
     free = np.full(lay.k, -2, dtype=np.int64)
     runs = []
     for step in (10**9, 37):
