@@ -40,9 +40,16 @@ lo_b, mcount_f, Hg, grid_kind, grid_type, grid_delta)``; ``red[c, s]`` is the
 reduced value of card ``c`` at slot ``s`` (``-inf`` where it may not stand).
 ``R`` the reach tables: ``(pv_reach, offsets, count_reach, offsets, dims,
 kmax)``. ``W`` scratch arrays from :func:`solvers._bnb_node._scratch`.
+
+Kernels: :func:`beam` (a first plan) and :func:`search` (the branch and bound),
+each a short loop over helpers that move one node's state to a child
+(:func:`_child_state`), keep a beam's layer (:class:`Layer`) or the search's
+path (:class:`Path`), and probe the memo (:func:`_memo_seen`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -53,7 +60,120 @@ from solvers._clock import now  # time.perf_counter() inside a kernel
 NEG = -np.inf
 
 
+# ------------------------------------------------------------ a node's state
+@njit(cache=True, inline="always")
+def _child_state(c, s, i, j, dist, st, f, g, pvu, cnt, o_dist, o_st, o_f, o_g, o_pvu, o_cnt, P, L):
+    """Row ``j`` of the ``o_*`` arrays := row ``i`` of the others after card ``c`` (-1: organic) at slot ``s``.
+
+    Distances grow by one (capped at the gap; the card's type and any-card rule
+    restart at 1), the card's type gains its PV and one count, the gap state
+    moves, ``f`` (priced) and ``g`` (plain) gain the card's reduced and plain value.
+    """
+    values, types, pv, gap = P[0], P[4], P[5], P[6]
+    red, trans = L[0][0], L[0][4]
+    n_types = pvu.shape[1]
+    for r in range(n_types + 1):
+        v = dist[i, r] + 1
+        o_dist[j, r] = gap[r] if v > gap[r] else v
+    o_pvu[j, :] = pvu[i]
+    o_cnt[j, :] = cnt[i]
+    if c >= 0:
+        t = types[c]
+        o_dist[j, t] = 1
+        o_dist[j, n_types] = 1
+        o_pvu[j, t] += pv[s]
+        o_cnt[j, t] += 1
+        o_st[j] = trans[st[i], 1 + t]
+        o_f[j] = f[i] + red[c, s]
+        o_g[j] = g[i] + values[c, s]
+    else:
+        o_st[j] = trans[st[i], 0]
+        o_f[j] = f[i]
+        o_g[j] = g[i]
+
+
 # ---------------------------------------------------------------------- the beam
+class Layer(NamedTuple):
+    """The states of one slot of the beam (W rows: N cards, K slots, T types)."""
+
+    dist: np.ndarray  #: (W, T + 1) int64: capped distances to the last card of each type, then of any card
+    st: np.ndarray  #: (W,) int64: gap state of the bound's DP
+    f: np.ndarray  #: (W,) priced value so far plus the bound's constant
+    bound: np.ndarray  #: (W,) the state's bound
+    g: np.ndarray  #: (W,) value so far
+    pvu: np.ndarray  #: (W, T) PV used per type
+    cnt: np.ndarray  #: (W, T) int64 cards per type
+    used: np.ndarray  #: (W, N) bool
+    plan: np.ndarray  #: (W, K) int64: the slots decided (-1 organic)
+
+
+@njit(cache=True)
+def _new_layer(width, n, k, n_types):
+    return Layer(np.zeros((width, n_types + 1), dtype=np.int64), np.zeros(width, dtype=np.int64), np.zeros(width),
+                 np.full(width, np.inf), np.zeros(width), np.zeros((width, n_types)),
+                 np.zeros((width, n_types), dtype=np.int64), np.zeros((width, max(n, 1)), dtype=np.bool_),
+                 np.full((width, k), -1, dtype=np.int64))
+
+
+@njit(cache=True)
+def _same_pattern(b, i, i2, n_types):
+    """Whether states ``i`` and ``i2`` of layer ``b`` have the same distances and PV per type."""
+    for r in range(n_types + 1):
+        if b.dist[i, r] != b.dist[i2, r]:
+            return False
+    for u in range(n_types):
+        if b.pvu[i, u] != b.pvu[i2, u]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _select(b, m, c_par, c_card, c_bound, types, width, sel_par, sel_card, sel_bound):
+    """The best ``width`` of ``m`` children (parents in ``b``), one per pattern; returns how many.
+
+    Keeps the best child of each pattern (the parent's distances and PV per
+    type, and the child's card type): card swaps within one pattern would
+    otherwise fill the beam.
+    """
+    n_types = b.pvu.shape[1]
+    order = np.argsort(-c_bound[:m], kind="mergesort")
+    size = 0
+    for jo in range(m):
+        if size == width:
+            break
+        q = order[jo]
+        i = c_par[q]
+        t_new = types[c_card[q]] if c_card[q] >= 0 else -1
+        dup = False
+        for jj in range(size):
+            t2 = types[sel_card[jj]] if sel_card[jj] >= 0 else -1
+            if t2 == t_new and _same_pattern(b, i, sel_par[jj], n_types):
+                dup = True
+                break
+        if not dup:
+            sel_par[size] = i
+            sel_card[size] = c_card[q]
+            sel_bound[size] = c_bound[q]
+            size += 1
+    return size
+
+
+@njit(cache=True)
+def _advance(b, nl, size, s, sel_par, sel_card, sel_bound, P, L):
+    """Layer ``nl`` := the ``size`` selected children of layer ``b`` at slot ``s``."""
+    for j in range(size):
+        i = sel_par[j]
+        c = sel_card[j]
+        nl.bound[j] = sel_bound[j]
+        _child_state(c, s, i, j, b.dist, b.st, b.f, b.g, b.pvu, b.cnt, nl.dist, nl.st, nl.f, nl.g, nl.pvu, nl.cnt,
+                     P, L)
+        nl.used[j, :] = b.used[i]
+        nl.plan[j, :s] = b.plan[i, :s]
+        nl.plan[j, s] = c
+        if c >= 0:
+            nl.used[j, c] = True
+
+
 @njit(cache=True, nogil=True)
 def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_plan, stop):
     """Beam search over slots ranked by the node bound; returns the best plan value found.
@@ -64,32 +184,13 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
     card swaps do not fill the beam. Returns -inf when no leaf is feasible,
     time ran out or ``stop[0]`` was set (Ctrl-C, :func:`solvers._common.run_stoppable`).
     """
-    values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
-    trans = L[0][4]
+    values, types, pv_shown, hi_cmp, lo_cmp = P[0], P[4], P[8], P[9], P[10]
     n, k = values.shape
-    n_types = card_start.shape[0] - 1
-    n_rules = n_types + 1
-    any_idx = n_types
+    n_types = P[2].shape[0] - 1
     W = _scratch(n, n_types)
+    b = _new_layer(width, n, k, n_types)
+    nl = _new_layer(width, n, k, n_types)
     cap = width * (n + 1)
-    b_dist = np.empty((width, n_rules), dtype=np.int64)
-    b_st = np.zeros(width, dtype=np.int64)
-    b_f = np.zeros(width)
-    b_bound = np.full(width, np.inf)
-    b_g = np.zeros(width)
-    b_pvu = np.zeros((width, n_types))
-    b_cnt = np.zeros((width, n_types), dtype=np.int64)
-    b_used = np.zeros((width, max(n, 1)), dtype=np.bool_)
-    b_plan = np.full((width, k), -1, dtype=np.int64)
-    n_dist = np.empty_like(b_dist)
-    n_st = np.zeros_like(b_st)
-    n_f = np.zeros_like(b_f)
-    n_bound = np.full(width, np.inf)
-    n_g = np.zeros_like(b_g)
-    n_pvu = np.zeros_like(b_pvu)
-    n_cnt = np.zeros_like(b_cnt)
-    n_used = np.zeros_like(b_used)
-    n_plan = np.full((width, k), -1, dtype=np.int64)
     c_par = np.empty(cap, dtype=np.int64)
     c_card = np.empty(cap, dtype=np.int64)
     c_bound = np.empty(cap)
@@ -98,8 +199,8 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
     sel_par = np.empty(width, dtype=np.int64)
     sel_card = np.empty(width, dtype=np.int64)
     sel_bound = np.empty(width)
-    b_dist[0, :] = dist0
-    b_f[0] = f0
+    b.dist[0, :] = dist0
+    b.f[0] = f0
     size = 1
     free = np.int64(-2)  # every child (a typed variable, not a literal: one compile of _expand serves all calls)
     for s in range(k):
@@ -108,9 +209,8 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
         thr = inc_val + tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else NEG
         m = 0
         for i in range(size):
-            got, _, _ = _expand(s, b_dist[i], b_st[i], b_f[i], b_g[i], b_pvu[i], b_cnt[i], b_used[i], thr, free,
-                                b_bound[i],
-                                P, L, R, W, kid_card, kid_bound)
+            got, _, _ = _expand(s, b.dist[i], b.st[i], b.f[i], b.g[i], b.pvu[i], b.cnt[i], b.used[i], thr, free,
+                                b.bound[i], P, L, R, W, kid_card, kid_bound)
             for j in range(got):
                 c_par[m] = i
                 c_card[m] = kid_card[j]
@@ -118,89 +218,139 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
                 m += 1
         if m == 0:
             return NEG
-        order = np.argsort(-c_bound[:m], kind="mergesort")
-        # Keep the best child of each pattern (distances and PV per type): card
-        # swaps within one pattern would otherwise fill the beam.
-        size = 0
-        for jo in range(m):
-            if size == width:
-                break
-            q = order[jo]
-            i = c_par[q]
-            c = c_card[q]
-            t_new = types[c] if c >= 0 else -1
-            dup = False
-            for jj in range(size):
-                i2 = sel_par[jj]
-                c2 = sel_card[jj]
-                t2 = types[c2] if c2 >= 0 else -1
-                if t2 != t_new:
-                    continue
-                same = True
-                for r in range(n_rules):
-                    if b_dist[i, r] != b_dist[i2, r]:
-                        same = False
-                        break
-                if same:
-                    for u in range(n_types):
-                        if b_pvu[i, u] != b_pvu[i2, u]:
-                            same = False
-                            break
-                if same:
-                    dup = True
-                    break
-            if dup:
-                continue
-            sel_par[size] = i
-            sel_card[size] = c
-            sel_bound[size] = c_bound[q]
-            size += 1
-        for j in range(size):
-            i = sel_par[j]
-            c = sel_card[j]
-            n_bound[j] = sel_bound[j]
-            for r in range(n_rules):
-                v = b_dist[i, r] + 1
-                n_dist[j, r] = gap[r] if v > gap[r] else v
-            n_pvu[j, :] = b_pvu[i]
-            n_cnt[j, :] = b_cnt[i]
-            n_used[j, :] = b_used[i]
-            n_plan[j, :s] = b_plan[i, :s]
-            n_plan[j, s] = c
-            if c >= 0:
-                t = types[c]
-                n_dist[j, t] = 1
-                n_dist[j, any_idx] = 1
-                n_pvu[j, t] += pv[s]
-                n_cnt[j, t] += 1
-                n_used[j, c] = True
-                n_st[j] = trans[b_st[i], 1 + t]
-                n_f[j] = b_f[i] + L[0][0][c, s]
-                n_g[j] = b_g[i] + values[c, s]
-            else:
-                n_st[j] = trans[b_st[i], 0]
-                n_f[j] = b_f[i]
-                n_g[j] = b_g[i]
-        b_dist, n_dist = n_dist, b_dist
-        b_st, n_st = n_st, b_st
-        b_f, n_f = n_f, b_f
-        b_bound, n_bound = n_bound, b_bound
-        b_g, n_g = n_g, b_g
-        b_pvu, n_pvu = n_pvu, b_pvu
-        b_cnt, n_cnt = n_cnt, b_cnt
-        b_used, n_used = n_used, b_used
-        b_plan, n_plan = n_plan, b_plan
+        size = _select(b, m, c_par, c_card, c_bound, types, width, sel_par, sel_card, sel_bound)
+        _advance(b, nl, size, s, sel_par, sel_card, sel_bound, P, L)
+        b, nl = nl, b
     best = NEG
     for i in range(size):
-        if b_g[i] > best and _leaf_ok(b_pvu[i], pv_shown, lo_cmp, hi_cmp):
-            best = b_g[i]
-            out_plan[:] = b_plan[i]
+        if b.g[i] > best and _leaf_ok(b.pvu[i], pv_shown, lo_cmp, hi_cmp):
+            best = b.g[i]
+            out_plan[:] = b.plan[i]
     return best
 
 
 # -------------------------------------------------------------------- the search
+class Path(NamedTuple):
+    """The search's stack: row ``s`` is the node at depth ``s`` (slots ``0..s-1`` decided) and its children."""
+
+    cand: np.ndarray  #: (K, N + 1) int64: the node's children (-1 organic), best bound first
+    cb: np.ndarray  #: (K, N + 1) their bounds
+    ncand: np.ndarray  #: (K + 1,) int64: how many children
+    pos: np.ndarray  #: (K + 1,) int64: the next child to try
+    cur: np.ndarray  #: (K + 1,) int64: the child taken (-2: none yet)
+    dist: np.ndarray  #: (K + 1, T + 1) int64: capped distances
+    st: np.ndarray  #: (K + 1,) int64: gap state of the bound's DP
+    f: np.ndarray  #: (K + 1,) priced value so far plus the bound's constant
+    nb: np.ndarray  #: (K + 1,) the node's own bound
+    g: np.ndarray  #: (K + 1,) value so far
+    pvu: np.ndarray  #: (K + 1, T) PV used per type
+    cnt: np.ndarray  #: (K + 1, T) int64 cards per type
+    used: np.ndarray  #: (N,) bool: the cards on the path
+    words: np.ndarray  #: (ceil(N / 64),) uint64: the same as bits (the memo's key)
+
+
+@njit(cache=True)
+def new_path(n, k, n_types, n_words, dist0, f0):
+    """A :class:`Path` at the root (distances ``dist0``, the bound's constant ``f0``; ``n_words`` memo words)."""
+    path = Path(np.empty((k, n + 1), dtype=np.int64), np.empty((k, n + 1)), np.zeros(k + 1, dtype=np.int64),
+                np.zeros(k + 1, dtype=np.int64), np.full(k + 1, -2, dtype=np.int64),
+                np.empty((k + 1, n_types + 1), dtype=np.int64), np.zeros(k + 1, dtype=np.int64), np.zeros(k + 1),
+                np.full(k + 1, np.inf), np.zeros(k + 1), np.zeros((k + 1, n_types)),
+                np.zeros((k + 1, n_types), dtype=np.int64), np.zeros(max(n, 1), dtype=np.bool_),
+                np.zeros(n_words, dtype=np.uint64))
+    path.dist[0, :] = dist0
+    path.f[0] = f0
+    return path
+
+
+@njit(cache=True, inline="always")
+def _set_used(path, c, on):
+    """Card ``c`` on (or off) the path."""
+    path.used[c] = on
+    path.words[c >> 6] ^= np.uint64(1) << np.uint64(c & 63)
+
+
+@njit(cache=True, inline="always")
+def _set_child(path, s, c):
+    """The node at depth ``s`` takes child ``c`` (-2: none): the card it took before leaves the path."""
+    if path.cur[s] >= 0:
+        _set_used(path, path.cur[s], False)
+    path.cur[s] = c
+    if c >= 0:
+        _set_used(path, c, True)
+
+
+@njit(cache=True)
+def _same_words(a, b):
+    for w in range(a.shape[0]):
+        if a[w] != b[w]:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _memo_seen(memo, dshift, s1, path, two_sided, nodes):
+    """Whether the memo holds a node that dominates the one at depth ``s1``; else the node is stored.
+
+    Key: the slot, the exact distances and the cards used. A stored node
+    dominates when its value is at least this one's, its PV no larger on every
+    type, and equal on types with a floor (``two_sided``); a stored node this
+    one dominates gives up its entry; else, when the probed entries are all
+    taken, one of them chosen by ``nodes`` (the nodes visited so far).
+    """
+    memo_key, memo_used, memo_pv, memo_g = memo
+    mask = memo_key.shape[0] - 1
+    n_types = path.pvu.shape[1]
+    words, g, pvu = path.words, path.g[s1], path.pvu[s1]
+    code = np.int64(s1)
+    for r in range(n_types + 1):
+        code |= (path.dist[s1, r] - 1) << dshift[r]
+    h = np.uint64(code) * np.uint64(0x9E3779B97F4A7C15)
+    for w in range(words.shape[0]):
+        h = (h ^ words[w]) * np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(31)
+    home = np.int64(h & np.uint64(mask))
+    slot = -1
+    for probe in range(4):
+        e = (home + probe) & mask
+        if memo_key[e] == 0:  # empty (a key holds its slot, >= 1)
+            if slot < 0:
+                slot = e
+            break
+        if memo_key[e] != code or not _same_words(memo_used[e], words):
+            continue
+        stored_dom = memo_g[e] >= g
+        new_dom = g >= memo_g[e]
+        for t in range(n_types):
+            a = memo_pv[e, t]
+            if (two_sided[t] and a != pvu[t]) or a > pvu[t]:
+                stored_dom = False
+            if (two_sided[t] and a != pvu[t]) or pvu[t] > a:
+                new_dom = False
+        if stored_dom:
+            return True
+        if new_dom:
+            slot = e
+    if slot < 0:
+        slot = (home + (nodes & 3)) & mask
+    memo_key[slot] = code
+    memo_used[slot, :] = words
+    memo_pv[slot, :] = pvu
+    memo_g[slot] = g
+    return False
+
+
+@njit(cache=True)
+def _open_bound(path, depth, bound):
+    """The best bound among the children not yet tried on the path (at least ``bound``)."""
+    for d in range(depth + 1):
+        if path.pos[d] < path.ncand[d] and path.cb[d, path.pos[d]] > bound:
+            bound = path.cb[d, path.pos[d]]
+    return bound
+
+
 @njit(cache=True, nogil=True)
-def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, tol_abs, stats,
+def search(P, L, R, path, at, memo, dshift, inc_plan, inc_val, node_limit, deadline, tol_rel, tol_abs, stats,
            forced, stop):
     """Depth-first branch and bound over slots, children best bound first.
 
@@ -210,8 +360,7 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     than ``tol_rel * |inc_val| + tol_abs`` (``tol_abs``: round-off of the problem's
     magnitudes), when a share floor can no longer be met, or when
     the memo holds a node with the same slot, distances and cards used that
-    dominates it (at least its value, no more PV on capped types, equal PV on
-    types with a floor).
+    dominates it (:func:`_memo_seen`).
 
     ``forced[s]`` (-2: free) restricts slot ``s`` to one child, for the
     neighbourhood searches that improve the plan; ``complete`` and ``bound``
@@ -220,64 +369,40 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
     ``node_limit`` nodes, at ``deadline`` or once ``stop[0]`` is set (Ctrl-C,
     :func:`solvers._common.run_stoppable`), all read every 1024 nodes.
 
+    The search walks ``path`` (:func:`new_path`) from depth ``at[0]`` (-1: the
+    root, not yet expanded) and leaves in ``at[0]`` the depth where it stopped
+    (-1 when complete): a later call on the same path, memo and prices goes on
+    from there.
+
     Returns ``(inc_val, bound, complete)``: ``inc_plan`` is updated in place;
     ``bound`` is proven (the incumbent when complete, else the best open node).
     ``stats`` (int64) accumulates nodes, memo hits, bound prunes, floor prunes,
     leaves, improvements.
     """
-    values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
-    red, trans = L[0][0], L[0][4]
-    memo_key, memo_used, memo_pv, memo_g = memo
+    values, pv_shown, hi_cmp, lo_cmp, floor_types = P[0], P[8], P[9], P[10], P[11]
     n, k = values.shape
-    n_types = card_start.shape[0] - 1
-    n_rules = n_types + 1
-    any_idx = n_types
-    n_words = memo_used.shape[1]
-    memo_on = memo_key.shape[0] > 1
-    mask = memo_key.shape[0] - 1
+    n_types = P[2].shape[0] - 1
+    memo_on = memo[0].shape[0] > 1
     W = _scratch(n, n_types)
-
-    cand = np.empty((k, n + 1), dtype=np.int64)
-    cb = np.empty((k, n + 1))
-    ncand = np.zeros(k + 1, dtype=np.int64)
-    pos = np.zeros(k + 1, dtype=np.int64)
-    cur = np.full(k + 1, -2, dtype=np.int64)
-    dist = np.empty((k + 1, n_rules), dtype=np.int64)
-    st = np.zeros(k + 1, dtype=np.int64)
-    f = np.zeros(k + 1)
-    nb = np.full(k + 1, np.inf)  # each node's own bound
-    g = np.zeros(k + 1)
-    pvu = np.zeros((k + 1, n_types))
-    cnt = np.zeros((k + 1, n_types), dtype=np.int64)
-    used = np.zeros(max(n, 1), dtype=np.bool_)
-    words = np.zeros(n_words, dtype=np.uint64)
     two_sided = np.zeros(n_types, dtype=np.bool_)
-    for j in range(floor_types.shape[0]):
-        two_sided[floor_types[j]] = True
-
-    nodes = 0
-    memo_hits = 0
-    bound_prunes = 0
-    floor_prunes = 0
-    leaves = 0
-    improvements = 0
+    two_sided[floor_types] = True
+    nodes = memo_hits = bound_prunes = floor_prunes = leaves = improvements = 0
     complete = True
-    dist[0, :] = dist0
-    f[0] = f0
     tol = tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else 0.0
     next_check = min(1024, node_limit)
-    depth = 0
-    expand = True
+    expand = at[0] < 0
+    depth = 0 if expand else at[0]
     while True:
         if expand:
             s = np.int64(depth)  # int64, never the literal 0: one compile of _expand
-            m, bp, fp = _expand(s, dist[s], st[s], f[s], g[s], pvu[s], cnt[s], used, inc_val + tol, forced[s], nb[s],
-                                P, L, R, W, cand[s], cb[s])
+            m, bp, fp = _expand(s, path.dist[s], path.st[s], path.f[s], path.g[s], path.pvu[s], path.cnt[s],
+                                path.used, inc_val + tol, forced[s], path.nb[s], P, L, R, W, path.cand[s],
+                                path.cb[s])
             bound_prunes += bp
             floor_prunes += fp
-            ncand[s] = m
-            pos[s] = 0
-            cur[s] = -2
+            path.ncand[s] = m
+            path.pos[s] = 0
+            path.cur[s] = -2
             expand = False
         if nodes >= next_check:  # checked where the open list is consistent
             if nodes >= node_limit or stop[0] != 0 or now() > deadline:
@@ -285,120 +410,40 @@ def search(P, L, R, dist0, f0, memo, dshift, inc_plan, inc_val, node_limit, dead
                 break
             next_check = min(nodes + 1024, node_limit)
         s = depth
-        if pos[s] >= ncand[s]:
-            c_old = cur[s]
-            if c_old >= 0:
-                used[c_old] = False
-                words[c_old >> 6] ^= np.uint64(1) << np.uint64(c_old & 63)
-            cur[s] = -2
+        j = path.pos[s]
+        if j >= path.ncand[s]:  # every child tried: back up
+            _set_child(path, s, -2)
             if depth == 0:
                 break
             depth -= 1
             continue
-        j = pos[s]
-        pos[s] = j + 1
-        if cb[s, j] <= inc_val + tol:
-            bound_prunes += ncand[s] - j
-            pos[s] = ncand[s]
+        path.pos[s] = j + 1
+        if path.cb[s, j] <= inc_val + tol:  # so are the children after it
+            bound_prunes += path.ncand[s] - j
+            path.pos[s] = path.ncand[s]
             continue
-        c = cand[s, j]
-        nb[s + 1] = cb[s, j]
-        c_old = cur[s]
-        if c_old >= 0:
-            used[c_old] = False
-            words[c_old >> 6] ^= np.uint64(1) << np.uint64(c_old & 63)
-        cur[s] = c
+        c = path.cand[s, j]
+        path.nb[s + 1] = path.cb[s, j]
+        _set_child(path, s, c)
         nodes += 1
         s1 = s + 1
-        for r in range(n_rules):
-            v = dist[s, r] + 1
-            dist[s1, r] = gap[r] if v > gap[r] else v
-        pvu[s1, :] = pvu[s]
-        cnt[s1, :] = cnt[s]
-        if c >= 0:
-            t = types[c]
-            used[c] = True
-            words[c >> 6] ^= np.uint64(1) << np.uint64(c & 63)
-            dist[s1, t] = 1
-            dist[s1, any_idx] = 1
-            pvu[s1, t] = pvu[s, t] + pv[s]
-            cnt[s1, t] = cnt[s, t] + 1
-            st[s1] = trans[st[s], 1 + t]
-            f[s1] = f[s] + red[c, s]
-            g[s1] = g[s] + values[c, s]
-        else:
-            st[s1] = trans[st[s], 0]
-            f[s1] = f[s]
-            g[s1] = g[s]
+        _child_state(c, s, s, s1, path.dist, path.st, path.f, path.g, path.pvu, path.cnt, path.dist, path.st, path.f,
+                     path.g, path.pvu, path.cnt, P, L)
         if s1 == k:
             leaves += 1
-            if g[s1] > inc_val and _leaf_ok(pvu[s1], pv_shown, lo_cmp, hi_cmp):
-                inc_val = g[s1]
+            if path.g[s1] > inc_val and _leaf_ok(path.pvu[s1], pv_shown, lo_cmp, hi_cmp):
+                inc_val = path.g[s1]
                 tol = tol_rel * abs(inc_val) + tol_abs
                 improvements += 1
-                inc_plan[:] = cur[:k]
-            continue
-        if memo_on:
-            # key: slot, exact distances, cards used; dominance on value and PV
-            code = np.int64(s1)
-            for r in range(n_rules):
-                code |= (dist[s1, r] - 1) << dshift[r]
-            h = np.uint64(code) * np.uint64(0x9E3779B97F4A7C15)
-            for w in range(n_words):
-                h = (h ^ words[w]) * np.uint64(0xBF58476D1CE4E5B9)
-                h ^= h >> np.uint64(31)
-            home = np.int64(h & np.uint64(mask))
-            slot = -1
-            pruned = False
-            for probe in range(4):
-                e = (home + probe) & mask
-                if memo_key[e] == 0:  # empty (a key holds its slot, >= 1)
-                    if slot < 0:
-                        slot = e
-                    break
-                if memo_key[e] != code:
-                    continue
-                same = True
-                for w in range(n_words):
-                    if memo_used[e, w] != words[w]:
-                        same = False
-                        break
-                if not same:
-                    continue
-                stored_dom = memo_g[e] >= g[s1]
-                new_dom = g[s1] >= memo_g[e]
-                for t in range(n_types):
-                    a = memo_pv[e, t]
-                    bb = pvu[s1, t]
-                    if two_sided[t] and a != bb:
-                        stored_dom = False
-                        new_dom = False
-                    if a > bb:
-                        stored_dom = False
-                    if bb > a:
-                        new_dom = False
-                if stored_dom:
-                    pruned = True
-                    break
-                if new_dom:
-                    slot = e
-            if pruned:
-                memo_hits += 1
-                continue
-            if slot < 0:
-                slot = (home + (nodes & 3)) & mask
-            memo_key[slot] = code
-            memo_used[slot, :] = words
-            memo_pv[slot, :] = pvu[s1]
-            memo_g[slot] = g[s1]
-        depth = s1
-        expand = True
+                inc_plan[:] = path.cur[:k]
+        elif memo_on and _memo_seen(memo, dshift, s1, path, two_sided, stats[0] + nodes):
+            memo_hits += 1
+        else:
+            depth = s1
+            expand = True
 
-    bound = inc_val
-    if not complete:
-        for d in range(depth + 1):
-            if pos[d] < ncand[d] and cb[d, pos[d]] > bound:
-                bound = cb[d, pos[d]]
+    bound = inc_val if complete else _open_bound(path, depth, inc_val)
+    at[0] = -1 if complete else depth
     stats[0] += nodes
     stats[1] += memo_hits
     stats[2] += bound_prunes

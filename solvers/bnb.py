@@ -45,10 +45,12 @@ and the other is pruned (a hash table of the nodes seen).
 Plans. A beam search ranked by the same node bound gives a first plan
 (``width``); the subgradient then runs again aiming at it, and the beam again
 (4x wider) ranked by the split bound too. A search that does not finish within
-its node budget restarts with a 4x budget, after a 4x wider beam and a
-neighbourhood search (windows of the plan re-planned exactly, the rest held
-fixed) have looked for a better plan: better plans prune more, and a better
-plan is also a better target for the subgradient steps, which run again.
+its node budget pauses while a 4x wider beam and a neighbourhood search
+(windows of the plan re-planned exactly, the rest held fixed) look for a better
+plan, then restarts from the root with a 4x budget: better plans prune more, and
+a better plan is also a better target for the subgradient steps, which run
+again. When they found none and the prices stayed, it goes on where it paused
+instead (starting again would walk the same nodes again).
 
 Anytime. With ``time_limit`` (or ``node_limit``) the search stops early and
 returns its best plan as FEASIBLE with a proven bound: the best bound among the
@@ -94,7 +96,8 @@ _SPLIT_SHARE = 0.5  # subgradient steps of the split relaxation, relative to `la
 _SPLIT_BEAM = 1  # the beam ranked by the split bound too: this many times `width`
 _LNS_WINDOW = 12  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
-_MEMO_LOG2 = 16  # memo entries: 2 ** _MEMO_LOG2
+_MEMO_LOG2 = 16  # most memo entries: 2 ** _MEMO_LOG2
+_MEMO_MIN_LOG2 = 10  # fewest memo entries
 _INLINE_NODES = 2000  # a search's first nodes run in the calling thread (no hand-off to a helper)
 _INLINE_WORK = 100_000  # width * K * (N + 1) up to which a beam runs in the calling thread
 
@@ -166,7 +169,8 @@ def solve_bnb(
         ``floor_prunes`` (share floor out of reach), ``leaves``, ``improvements``,
         ``root_bound``, ``lagrange_iters``, ``split_iters``, ``floor_knapsacks`` (types whose
         floor and count rows have a knapsack of their own), ``dp_states``, ``beam_value``,
-        ``rounds``, ``neighbourhood_nodes``, phase times, and ``overrun``
+        ``rounds``, ``resumed`` (rounds that went on where the last one paused), ``neighbourhood_nodes``,
+        phase times, and ``overrun``
         (seconds past ``time_limit``; 0 without one).
 
     Examples
@@ -233,21 +237,43 @@ class _Layout:
                   self.mcount, self.pv_shown, self.hi_cmp, self.lo_cmp, self.floor_types, self.margin)
 
 
-def _memo(lay: _Layout, memo: bool):
-    """The memo's hash table and the bit layout of its key (slot and capped distances)."""
-    size = 1 << _MEMO_LOG2 if memo else 1
-    bits = (lay.k + 1).bit_length()
-    dshift = np.zeros(lay.t_count + 1, dtype=np.int64)
-    for r in range(lay.t_count + 1):
-        dshift[r] = bits
-        bits += max(1, int(lay.gap[r] - 1).bit_length())
-    if bits > 62:
-        size = 1  # the distances do not pack into one key: no memo
-    n_words = max(1, (lay.n + 63) // 64)
-    # key 0 marks an empty entry (a key holds the node's slot, >= 1): zeroed pages cost nothing until used
-    table = (np.zeros(size, dtype=np.int64), np.zeros((size, n_words), dtype=np.uint64),
-             np.zeros((size, lay.t_count)), np.zeros(size))
-    return table, dshift
+class _Memo:
+    """The memo's hash tables, each sized to the nodes of the searches that use it, and the bit layout of the
+    key (slot and capped distances).
+
+    Most searches end within a few hundred nodes: a table of ``2 ** _MEMO_LOG2`` entries (megabytes) would
+    cost more to allocate and free than such a search takes, so a search gets the smallest table of at
+    least ``2 ** _MEMO_MIN_LOG2`` entries that holds twice its node budget, cleared (key 0 marks an empty
+    entry; a key holds the node's slot, >= 1).
+    """
+
+    def __init__(self, lay: _Layout, on: bool):
+        bits = (lay.k + 1).bit_length()
+        self.dshift = np.zeros(lay.t_count + 1, dtype=np.int64)
+        for r in range(lay.t_count + 1):
+            self.dshift[r] = bits
+            bits += max(1, int(lay.gap[r] - 1).bit_length())
+        self.on = on and bits <= 62  # else the distances do not pack into one key: no memo
+        self.n_words = max(1, (lay.n + 63) // 64)
+        self.t_count = lay.t_count
+        self._tables: dict[int, tuple] = {}
+
+    def table(self, nodes: int, own: bool = False):
+        """A cleared table ``(keys, cards used, PV per type, value)`` for a search of up to ``nodes`` nodes:
+        shared with the next search of its size, or (``own``) a new one that no other search clears or fills
+        (a paused search's: a restricted search's nodes would prune wrongly in it)."""
+        size = 1
+        if self.on:
+            size = 1 << min(_MEMO_LOG2, max(_MEMO_MIN_LOG2, (2 * max(nodes, 1) - 1).bit_length()))
+        table = None if own else self._tables.get(size)
+        if table is None:  # zeroed pages cost nothing until used
+            table = (np.zeros(size, dtype=np.int64), np.zeros((size, self.n_words), dtype=np.uint64),
+                     np.zeros((size, self.t_count)), np.zeros(size))
+            if not own:
+                self._tables[size] = table
+        else:
+            table[0][:] = 0
+        return table
 
 
 def _beam(lay: _Layout, L, R, f0: float, width: int, inc_val: float, deadline: float):
@@ -266,28 +292,58 @@ def _beam(lay: _Layout, L, R, f0: float, width: int, inc_val: float, deadline: f
     return run_stoppable(kern.beam, *args), plan
 
 
-def _search(lay: _Layout, L, R, f0: float, memo, plan, inc_val: float, cap: int, deadline: float, counters,
-            forced):
-    """The search of the kernels, up to ``cap`` nodes: ``(inc_val, bound, complete)``; ``plan`` updated in place.
+class _Tree:
+    """The search's tree across rounds: a round starts from the root, or goes on where the last one paused.
 
-    Its first ``_INLINE_NODES`` nodes run in this thread (most searches end there; see :func:`_beam`); one
-    that goes on starts again in a helper thread, the memo cleared, the better plan kept.
+    A round's first ``_INLINE_NODES`` nodes run in this thread (most searches end there; see :func:`_beam`);
+    the rest in a helper thread, from the node where they paused, with a memo table sized to the round's
+    budget. A round that finds nothing changed since the last one paused (the same plan, the same prices)
+    goes on from there too: starting again would walk the same nodes again.
     """
+
+    def __init__(self, lay: _Layout, memo: _Memo):
+        self.lay, self.memo = lay, memo
+        self.path = self.at = self.table = None  # the paused search: its path, depth, memo table
+        self.resumed = 0  # rounds that went on where the last one paused
+
+    def run(self, L, R, f0: float, plan, inc_val: float, cap: int, deadline: float, counters, resume: bool):
+        """Up to ``cap`` nodes, from the root or (``resume``, and paused) where the last round paused:
+        ``(inc_val, bound, complete)``; ``plan`` updated in place."""
+        from solvers import _bnb_kernels as kern
+
+        lay, memo = self.lay, self.memo
+        free = np.full(lay.k, -2, dtype=np.int64)
+        if not (resume and self.table is not None):
+            self.path = kern.new_path(lay.n, lay.k, lay.t_count, memo.n_words, lay.dist0, f0)
+            self.at = np.full(1, -1, dtype=np.int64)  # -1: at the root
+            self.table = None
+            first = min(cap, _INLINE_NODES)
+            before = int(counters[0])
+            inc_val, bound, complete = kern.search(lay.P, L, R, self.path, self.at, memo.table(first), memo.dshift,
+                                                   plan, inc_val, first, deadline, _TOL_REL, lay.tol_abs, counters,
+                                                   free, np.zeros(1, dtype=np.int64))
+            cap -= int(counters[0]) - before
+            if complete or cap <= 0 or time.perf_counter() >= deadline:
+                return inc_val, bound, complete
+            self.table = memo.table(max(cap, _ROUND_NODES), own=True)
+        else:
+            self.resumed += 1
+        return run_stoppable(kern.search, lay.P, L, R, self.path, self.at, self.table, memo.dshift, plan, inc_val,
+                             cap, deadline, _TOL_REL, lay.tol_abs, counters, free)
+
+
+def _search(lay: _Layout, L, R, f0: float, memo: _Memo, plan, inc_val: float, cap: int, deadline: float, counters,
+            forced):
+    """A search restricted by ``forced`` (:func:`_windows`), up to ``cap`` nodes, in this thread:
+    ``(inc_val, bound, complete)``; ``plan`` updated in place."""
     from solvers import _bnb_kernels as kern
 
-    table, dshift = memo
-    first = min(cap, _INLINE_NODES)
-    before = int(counters[0])
-    inc_val, bound, complete = kern.search(lay.P, L, R, lay.dist0, f0, table, dshift, plan, inc_val, first, deadline,
-                                           _TOL_REL, lay.tol_abs, counters, forced, np.zeros(1, dtype=np.int64))
-    if complete or first == cap or time.perf_counter() >= deadline:
-        return inc_val, bound, complete
-    table[0][:] = 0  # the memo holds the unfinished search's nodes
-    return run_stoppable(kern.search, lay.P, L, R, lay.dist0, f0, table, dshift, plan, inc_val,
-                         cap - (int(counters[0]) - before), deadline, _TOL_REL, lay.tol_abs, counters, forced)
+    path = kern.new_path(lay.n, lay.k, lay.t_count, memo.n_words, lay.dist0, f0)
+    return kern.search(lay.P, L, R, path, np.full(1, -1, dtype=np.int64), memo.table(cap), memo.dshift, plan,
+                       inc_val, cap, deadline, _TOL_REL, lay.tol_abs, counters, forced, np.zeros(1, dtype=np.int64))
 
 
-def _windows(lay: _Layout, L, R, f0: float, memo, inc_val: float, inc_plan, deadline: float, side):
+def _windows(lay: _Layout, L, R, f0: float, memo: _Memo, inc_val: float, inc_plan, deadline: float, side):
     """The neighbourhood search: windows of ``_LNS_WINDOW`` slots of the plan re-planned exactly (up to
     ``_LNS_NODES`` nodes each), the rest held fixed; returns the better ``(inc_val, inc_plan)``."""
     if inc_val == -math.inf:
@@ -299,7 +355,6 @@ def _windows(lay: _Layout, L, R, f0: float, memo, inc_val: float, inc_plan, dead
         forced = inc_plan.copy()
         forced[lo:lo + _LNS_WINDOW] = -2
         trial = inc_plan.copy()
-        memo[0][0][:] = 0
         val, _, _ = _search(lay, L, R, f0, memo, trial, inc_val, _LNS_NODES, deadline, side, forced)
         if val > inc_val:
             inc_val, inc_plan = val, trial
@@ -341,7 +396,8 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     L, f0 = rel.tables()
     priced = inc_val  # the plan value the prices were aimed at
     timing["lagrange_time"] += time.perf_counter() - t0
-    if rel.split.on and width > 0 and time.perf_counter() < deadline:
+    closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
+    if rel.split.on and width > 0 and not closed and time.perf_counter() < deadline:
         # the beam again, ranked by the split bound too: a better first plan prunes more
         t0 = time.perf_counter()
         val, beam_plan = _beam(lay, L, R, f0, width * _SPLIT_BEAM, inc_val, deadline)
@@ -352,29 +408,32 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
 
     # --- the search, in rounds
     t0 = time.perf_counter()
-    table, dshift = _memo(lay, memo)
+    memo_tables = _Memo(lay, memo)
     counters = np.zeros(6, dtype=np.int64)
     side = np.zeros(6, dtype=np.int64)  # nodes of the neighbourhood searches
     limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
     complete, bound, rounds = False, rel.bound, 0
     budget, beam_width = _ROUND_NODES, width
-    free = np.full(k, -2, dtype=np.int64)
+    tree, changed, windowed = _Tree(lay, memo_tables), True, None
     while time.perf_counter() < deadline and counters[0] < limit:
         # A round that does not finish within its node budget restarts after a
         # wider beam and a neighbourhood search have looked for a better plan
-        # (a better plan prunes more); budgets grow 4x, so restarts cost little.
+        # (a better plan prunes more), or goes on where it paused when they
+        # found none and the prices stayed; budgets grow 4x.
         rounds += 1
         left = limit - int(counters[0])
         cap = min(left, budget) if width > 0 else left
-        inc_val, bound, complete = _search(lay, L, R, f0, (table, dshift), inc_plan, inc_val, cap, deadline,
-                                           counters, free)
+        inc_val, bound, complete = tree.run(L, R, f0, inc_plan, inc_val, cap, deadline, counters, not changed)
         if complete or cap == left:
             break
+        paused_at, L_paused = inc_val, L
         beam_width, budget = min(beam_width * 4, _MAX_WIDTH), budget * 4
         val, beam_plan = _beam(lay, L, R, f0, beam_width, inc_val, deadline)
         if val > inc_val:
             inc_val, inc_plan = val, beam_plan
-        inc_val, inc_plan = _windows(lay, L, R, f0, (table, dshift), inc_val, inc_plan, deadline, side)
+        if windowed is None or windowed[0] is not L or not np.array_equal(windowed[1], inc_plan):
+            inc_val, inc_plan = _windows(lay, L, R, f0, memo_tables, inc_val, inc_plan, deadline, side)
+            windowed = (L, inc_plan.copy())  # the windows of this plan under these prices: nothing better
         if not rel.floors_tried and time.perf_counter() < deadline:
             # a hard instance: floors that a few cards must reach get knapsacks of their own
             rel.improve_split(lagrange_iters, inc_val, floors=True)
@@ -387,7 +446,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
             rel.improve_split(lagrange_iters, inc_val, floors=rel.floors_on)
             priced = inc_val
             L, f0 = rel.tables()
-        table[0][:] = 0  # the memo holds nodes of unfinished or restricted searches
+        changed = inc_val != paused_at or L is not L_paused
     if not complete:
         if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
             bound = max(bound, inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs)
@@ -413,6 +472,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         "dp_states": rel.n_states,
         "beam_value": float(beam_val),
         "rounds": rounds,
+        "resumed": tree.resumed,
         "neighbourhood_nodes": int(side[0]),
         **timing,
     }

@@ -336,3 +336,68 @@ def test_floor_knapsacks_prove_a_floor_that_few_cards_must_reach():
     assert sol.status is Status.OPTIMAL and sol.stats["floor_knapsacks"] >= 1
     assert sol.stats["root_bound"] <= sol.objective * 1.04
     assert same_optimum(sol.objective, mixrank.solve(p, solver="cpsat").objective)
+
+
+# ------------------------------------------------------------ pausing and resuming the search
+def _kernel_inputs(p, target):
+    """What the search kernel reads for ``p``, with prices aimed at ``target``."""
+    import solvers.bnb as bnb_module
+    from solvers._bnb_relax import Relaxation
+
+    lay = bnb_module._Layout(p)
+    rel = Relaxation(lay, math.inf)
+    rel.improve(100, target)
+    L, f0 = rel.tables()
+    return lay, L, bnb_module._reach_tables(lay), f0, bnb_module._Memo(lay, True)
+
+
+@pytest.mark.parametrize("family,seed", [("stress-device", 3), ("tight-device", 2), ("device", 1)])
+def test_a_search_paused_every_few_nodes_walks_the_same_tree(family, seed):
+    """The kernel stops at a node limit and goes on from the depth it paused at: paused every 37 nodes, it
+    visits exactly the nodes, prunes exactly the children and ends with exactly the plan of one run."""
+    from solvers import _bnb_kernels as kern
+
+    p = instance(family, seed, min_share=True)
+    optimum = solve_bnb(p).objective
+    lay, L, R, f0, memo = _kernel_inputs(p, optimum)
+    free = np.full(lay.k, -2, dtype=np.int64)
+    runs = []
+    for step in (10**9, 37):
+        path = kern.new_path(lay.n, lay.k, lay.t_count, memo.n_words, lay.dist0, f0)
+        at, table = np.full(1, -1, dtype=np.int64), memo.table(10**5)
+        plan, stats = np.full(lay.k, -1, dtype=np.int64), np.zeros(6, dtype=np.int64)
+        val, calls, complete = optimum - 1e-3 * abs(optimum), 0, False  # the search must find the optimum
+        while not complete:
+            val, bound, complete = kern.search(lay.P, L, R, path, at, table, memo.dshift, plan, val, step, math.inf,
+                                               1e-9, lay.tol_abs, stats, free, np.zeros(1, dtype=np.int64))
+            assert complete or bound >= val
+            calls += 1
+        runs.append((val, plan.tolist(), stats.tolist(), calls))
+    (val1, plan1, stats1, _), (val2, plan2, stats2, calls2) = runs
+    assert calls2 > 3 and stats1[0] > 100  # it did pause, on a search of some size
+    assert (val2, plan2, stats2) == (val1, plan1, stats1)
+    assert not p.check(np.array(plan1)) and same_optimum(val1, optimum)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_resumed_rounds_keep_the_search_exact(seed, monkeypatch):
+    """Rounds of two nodes, many of them going on where the last one paused (the first node of each round
+    in this thread, the rest in a helper): still the brute-force optimum, or INFEASIBLE exactly when it is."""
+    import solvers.bnb as bnb_module
+
+    monkeypatch.setattr(bnb_module, "_ROUND_NODES", 2)
+    monkeypatch.setattr(bnb_module, "_INLINE_NODES", 1)
+    # no beam: the plans come from the search itself, so that a round that walked the wrong nodes shows
+    monkeypatch.setattr(bnb_module, "_beam", lambda lay, *args: (-math.inf, np.full(lay.k, -1, dtype=np.int64)))
+    rng = np.random.default_rng(300 + seed)
+    resumed = 0
+    for _ in range(15):
+        p = random_problem(rng, n=6, k=9, t_count=2)
+        r = brute_force(p)
+        sol = solve_bnb(p, width=1)
+        if r.optimum == -math.inf:
+            assert sol.status is Status.INFEASIBLE
+        else:
+            assert sol.status is Status.OPTIMAL and same_optimum(sol.objective, r.optimum)
+        resumed += sol.stats["resumed"]
+    assert resumed >= 3  # the path was taken
