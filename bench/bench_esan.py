@@ -99,6 +99,7 @@ ABLATIONS = {
     "with_side_views": {"use_side_views": True},
     "with_dwell_filter": {"use_dwell_filter": True, "dwell_threshold": -0.5},
     "wide_window": {"window": 6},  # the second world's reach
+    "behaviour_in_head": {"behaviour_gates": 0},  # behaviour reads join the pair head's card input (no gates)
 }
 WORLDS = {"default": FeedConfig, "second": FeedConfig.second_world}
 
