@@ -3,7 +3,9 @@
 For each world (``default``: :class:`~mixrank.synthetic.FeedConfig`'s defaults;
 ``second``: :meth:`FeedConfig.second_world`, feature-based non-linear neighbour
 effects with a wider reach, noisier dwell, behaviour that changes within a
-page — a world the model was not shaped after), one run measures:
+page — satiation, and a stronger short-term intent that fades down the page,
+so that behaviour tells which slot suits a card — a world the model was not
+shaped after), one run measures:
 
 1. accuracy on held-out logged requests: AUC, GAUC, logloss, ECE of ESAN, its
    ablations and the oracle (the true click probabilities), and per-type
@@ -35,14 +37,15 @@ Ablations: ``no_window`` (no surroundings), ``no_behaviour`` (no sequences),
 zeros); and Dianping's design points, off in ESAN's defaults, as variants with
 each one on: ``with_last_match``, ``with_cross_attention``, ``with_side_views``, ``with_dwell_filter``
 (un-clicked exposures with log dwell below -0.5 dropped); ``wide_window``
-(6 slots each side). The default run trains ESAN and the first two in each
-world on 40,000 requests each (3 epochs; 3-5 minutes a model on one thread of a
-shared 2-core VM, about 40 minutes in all); ``--ablations all`` adds the others
-in the default world.
+(6 slots each side); ``behaviour_in_head`` (the behaviour reads join the pair
+head's card input instead of the behaviour gates: ESAN before them). The
+default run trains ESAN and the first two in each world on 80,000 requests each
+(3 epochs), the two worlds at once in two processes of one thread each
+(``--jobs``); ``--ablations all`` adds the others in the default world.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (~40 min on a shared 2-core VM)
+    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (two worlds at once: 26 min on a shared 2-core VM)
     python bench/bench_esan.py --ablations all            # every ablation in the default world
     python bench/bench_esan.py --quick                    # a smoke run (figures not meaningful)
     python bench/bench_esan.py --reuse                    # reuse checkpoints from a previous run in --outdir
@@ -321,7 +324,7 @@ def _run_world(world: str, names: list[str], args, capture: bool = False) -> tup
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=int, default=40_000, help="training requests per world")
+    ap.add_argument("--train", type=int, default=80_000, help="training requests per world")
     ap.add_argument("--val", type=int, default=10_000, help="validation (and calibration) requests")
     ap.add_argument("--test", type=int, default=40_000,
                     help="held-out test requests (40,000: ~3,000-5,000 clicks per card type, so pred/obs has "

@@ -37,11 +37,13 @@ each faded or grown with the slot's depth by its own learned gate::
     logit += sum_j b_j[c] * (1 + g_j(depth(s)))
 
 (``b = MLP(card, its reads of the sequences, user)``, ``g`` a linear map of
-the slot's depth features, zero at the start): behaviour moves a card's logit, and how much that pull weakens
-or strengthens down the page is learned; the card's own slot profile (the
-head) comes from the item and its surroundings alone, so behaviour that does
-not depend on the slot adds no noise to which slot suits a card. With
-``behaviour_gates=0`` the behaviour reads join the head's card input instead.
+the slot's depth features, zero at the start): behaviour moves a card's
+logit, and how much that pull weakens or strengthens down the page is
+learned. The head (``U``, ``Q``, ``q`` above) sees the card's item encoding
+only, so its slot profile comes from the item and the surroundings, and
+behaviour that does not depend on the slot adds little noise to which slot
+suits a card. With ``behaviour_gates=0`` the behaviour reads join the head's
+card input instead (the model before the gates).
 
 So one forward pass returns the whole ``(N, K)`` matrix. The same head scores
 the items of a logged page at their own slots (training) and single pairs
