@@ -26,8 +26,10 @@ the default world), the user's short-term intent fades as they scroll: the last
 two terms (fatigue and boost) are multiplied by
 ``fade(s) = 1 - intent_fade * s / (s + intent_reach)`` (1 at the top of the
 page, ``1 - intent_fade / 2`` at slot ``intent_reach``), so a card that matches
-a fresh interest belongs high and one the user is tired of belongs lower. So the expected clicks of a page
-are ``sum_s examination[s] * sigmoid(logit[s])`` exactly (:meth:`FeedEnv.expected_clicks`).
+a fresh interest belongs high and one the user is tired of belongs lower.
+
+So the expected clicks of a page are ``sum_s examination[s] * sigmoid(logit[s])``
+exactly (:meth:`FeedEnv.expected_clicks`).
 
 Behaviour comes from ``history_len`` earlier exposures (a feed with a
 ``card_share`` of cards), clicked by the same model without page effects. The
@@ -40,8 +42,8 @@ A second world (:meth:`FeedConfig.second_world`), which ESAN was not shaped
 after, adds a feature-based, non-linear neighbour effect of wider reach, far
 noisier dwell times, and behaviour that changes within a page (satiation: each
 earlier item of the same category lowers the logit; fading intent: the recent
-behaviour's pull weakens with depth); its options are off by default, so the default
-world is unchanged.
+behaviour's pull weakens with depth); its options are off by default, so the
+default world is unchanged.
 
 The logging policy (:func:`random_policy`) inserts a random subset of the
 candidates at random slots (density drawn per request from ``log_density``),
