@@ -3,7 +3,9 @@
 For each world (``default``: :class:`~mixrank.synthetic.FeedConfig`'s defaults;
 ``second``: :meth:`FeedConfig.second_world`, feature-based non-linear neighbour
 effects with a wider reach, noisier dwell, behaviour that changes within a
-page — a world the model was not shaped after), one run measures:
+page — satiation, and a stronger short-term intent that fades down the page,
+so that behaviour tells which slot suits a card — a world the model was not
+shaped after), one run measures:
 
 1. accuracy on held-out logged requests: AUC, GAUC, logloss, ECE of ESAN, its
    ablations and the oracle (the true click probabilities), and per-type
@@ -35,14 +37,15 @@ Ablations: ``no_window`` (no surroundings), ``no_behaviour`` (no sequences),
 zeros); and Dianping's design points, off in ESAN's defaults, as variants with
 each one on: ``with_last_match``, ``with_cross_attention``, ``with_side_views``, ``with_dwell_filter``
 (un-clicked exposures with log dwell below -0.5 dropped); ``wide_window``
-(6 slots each side). The default run trains ESAN and the first two in each
-world on 40,000 requests each (3 epochs; 3-5 minutes a model on one thread of a
-shared 2-core VM, about 40 minutes in all); ``--ablations all`` adds the others
-in the default world.
+(6 slots each side); ``behaviour_in_head`` (the behaviour reads join the pair
+head's card input instead of the behaviour gates: ESAN before them). The
+default run trains ESAN and the first two in each world on 80,000 requests each
+(3 epochs), the two worlds at once in two processes of one thread each
+(``--jobs``); ``--ablations all`` adds the others in the default world.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (~40 min on a shared 2-core VM)
+    OMP_NUM_THREADS=1 python bench/bench_esan.py          # the default run (two worlds at once: 26 min on a shared 2-core VM)
     python bench/bench_esan.py --ablations all            # every ablation in the default world
     python bench/bench_esan.py --quick                    # a smoke run (figures not meaningful)
     python bench/bench_esan.py --reuse                    # reuse checkpoints from a previous run in --outdir
@@ -53,11 +56,15 @@ Results are printed and written to ``<outdir>/bench_esan.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import multiprocessing
 import os
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +106,7 @@ ABLATIONS = {
     "with_side_views": {"use_side_views": True},
     "with_dwell_filter": {"use_dwell_filter": True, "dwell_threshold": -0.5},
     "wide_window": {"window": 6},  # the second world's reach
+    "behaviour_in_head": {"behaviour_gates": 0},  # behaviour reads join the pair head's card input (no gates)
 }
 WORLDS = {"default": FeedConfig, "second": FeedConfig.second_world}
 
@@ -138,7 +146,8 @@ def _train_variants(world: str, env: FeedEnv, variants: dict, args, outdir: Path
             continue
         torch.manual_seed(0)
         model = ESAN(ESANConfig.for_data(train_log, **options))
-        res = train(model, train_log, val_log, threads=args.threads, progress=sys.stderr.isatty(), **TRAIN_OPTIONS)
+        options = {**TRAIN_OPTIONS, "epochs": args.epochs, "batch_size": args.batch_size}
+        res = train(model, train_log, val_log, threads=args.threads, progress=sys.stderr.isatty(), **options)
         save_checkpoint(model, path, extra={"best_epoch": res.best_epoch, "wall_time": res.wall_time})
         models[name] = model
         results["training"][name] = {"wall_time_s": res.wall_time, "epochs": res.epochs_run,
@@ -293,9 +302,29 @@ def _latency(model: ESAN, env: FeedEnv, outdir: Path) -> dict:
     return lat
 
 
+def _run_world(world: str, names: list[str], args, capture: bool = False) -> tuple[dict, str, ESAN]:
+    """Train, calibrate and measure one world: its results, its printed report (when ``capture``), its ESAN."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf) if capture else contextlib.nullcontext():
+        torch.set_num_threads(args.threads)
+        env = FeedEnv(WORLDS[world]())
+        print(f"\n===== world {world!r}: {env.config.n_cards} cards x {env.config.n_slots} slots, "
+              f"{env.n_types} card types; training on {args.train} requests")
+        res: dict = {"training": {}}
+        variants = {"esan": {}, **{a: ABLATIONS[a] for a in names}}
+        models = _train_variants(world, env, variants, args, Path(args.outdir), res)
+        if args.calib:
+            calib_log = env.log(args.calib, seed=3)
+            for model in models.values():
+                model.calibrate(calib_log)
+        _accuracy(world, env, models, args, res)
+        _matrix_and_decisions(world, env, models, args, res)
+    return res, buf.getvalue(), models["esan"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=int, default=40_000, help="training requests per world")
+    ap.add_argument("--train", type=int, default=80_000, help="training requests per world")
     ap.add_argument("--val", type=int, default=10_000, help="validation (and calibration) requests")
     ap.add_argument("--test", type=int, default=40_000,
                     help="held-out test requests (40,000: ~3,000-5,000 clicks per card type, so pred/obs has "
@@ -307,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solver", default="beam", help="solver of the decision run (the same for every matrix)")
     ap.add_argument("--time-limit", type=float, default=10.0, help="per-solve time limit (s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for training")
+    ap.add_argument("--epochs", type=int, default=TRAIN_OPTIONS["epochs"], help="training epochs (cosine schedule)")
+    ap.add_argument("--batch-size", type=int, default=TRAIN_OPTIONS["batch_size"], help="requests per training step")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--worlds", default="default,second", help="comma-separated: default, second")
     ap.add_argument("--ablations", default="no_window,no_behaviour",
@@ -316,13 +347,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true", help="reuse checkpoints in --outdir")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency and export part")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="worlds run at once, each in its own process on --threads threads (reports print in order)")
     args = ap.parse_args(argv)
     if args.quick:
         args.train, args.val, args.test, args.calib, args.requests, args.boot = 1500, 500, 500, 500, 20, 50
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"args": vars(args), "train_options": TRAIN_OPTIONS, "worlds": {}}
+    train_options = {**TRAIN_OPTIONS, "epochs": args.epochs, "batch_size": args.batch_size}
+    results: dict = {"args": vars(args), "train_options": train_options, "worlds": {}}
     start = time.perf_counter()
+    jobs = []
     for world in args.worlds.split(","):
         if world not in WORLDS:
             ap.error(f"--worlds: unknown world {world!r}; choose from {', '.join(WORLDS)}")
@@ -331,20 +366,23 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [a for a in names if a not in ABLATIONS]
         if unknown:
             ap.error(f"unknown ablation(s) {unknown}; choose from {', '.join(ABLATIONS)}")
-        env = FeedEnv(WORLDS[world]())
-        print(f"\n===== world {world!r}: {env.config.n_cards} cards x {env.config.n_slots} slots, "
-              f"{env.n_types} card types; training on {args.train} requests")
-        res: dict = {"training": {}}
-        models = _train_variants(world, env, {"esan": {}, **{a: ABLATIONS[a] for a in names}}, args, outdir, res)
-        if args.calib:
-            calib_log = env.log(args.calib, seed=3)
-            for model in models.values():
-                model.calibrate(calib_log)
-        _accuracy(world, env, models, args, res)
-        _matrix_and_decisions(world, env, models, args, res)
-        results["worlds"][world] = res
-        if world == "default" and not args.no_latency:
-            results["latency"] = _latency(models["esan"], env, outdir)
+        jobs.append((world, names))
+    esan_models = {}
+    if args.jobs > 1 and len(jobs) > 1:
+        print(f"running {len(jobs)} worlds at once, {args.threads} thread(s) each; each report prints when done",
+              flush=True)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs)), mp_context=spawn) as pool:
+            futures = [pool.submit(_run_world, world, names, args, True) for world, names in jobs]
+            for (world, _), future in zip(jobs, futures):
+                res, text, esan_models[world] = future.result()
+                print(text, end="", flush=True)
+                results["worlds"][world] = res
+    else:
+        for world, names in jobs:
+            results["worlds"][world], _, esan_models[world] = _run_world(world, names, args)
+    if "default" in esan_models and not args.no_latency:  # after the training, so it runs on a quieter machine
+        results["latency"] = _latency(esan_models["default"], FeedEnv(WORLDS["default"]()), outdir)
     results["wall_time_s"] = time.perf_counter() - start
     out = outdir / "bench_esan.json"
     tmp = out.with_suffix(".json.tmp")

@@ -136,8 +136,8 @@ def load_checkpoint(path: str | os.PathLike[str], with_extra: bool = False) -> E
     if version > CHECKPOINT_VERSION:
         raise CheckpointError(f"checkpoint {path} has version {version}, newer than this esan reads ({CHECKPOINT_VERSION})")
     config_data = payload.get("config")
-    if isinstance(config_data, dict):  # written before the per-neighbour term existed: without it
-        config_data = {"neighbour_units": 0, **config_data}
+    if isinstance(config_data, dict):  # written before the per-neighbour term or the gates existed: without them
+        config_data = {"neighbour_units": 0, "behaviour_gates": 0, **config_data}
     try:
         config = ESANConfig.from_dict(config_data)
     except InputError as exc:

@@ -31,7 +31,21 @@ own category; plus a per-neighbour non-linear term
 effects that depend on how the card and each neighbour go together (cost per
 pair: a few thousand multiply-adds).
 
-so one forward pass returns the whole ``(N, K)`` matrix. The same head scores
+and, from the user's behaviour, ``J`` (``behaviour_gates``) terms per card,
+each faded or grown with the slot's depth by its own learned gate::
+
+    logit += sum_j b_j[c] * (1 + g_j(depth(s)))
+
+(``b = MLP(card, its reads of the sequences, user)``, ``g`` a linear map of
+the slot's depth features, zero at the start): behaviour moves a card's
+logit, and how much that pull weakens or strengthens down the page is
+learned. The head (``U``, ``Q``, ``q`` above) sees the card's item encoding
+only, so its slot profile comes from the item and the surroundings, and
+behaviour that does not depend on the slot adds little noise to which slot
+suits a card. With ``behaviour_gates=0`` the behaviour reads join the head's
+card input instead (the model before the gates).
+
+So one forward pass returns the whole ``(N, K)`` matrix. The same head scores
 the items of a logged page at their own slots (training) and single pairs
 (:meth:`ESAN.score_pairs`, the reference the grid is tested against).
 
@@ -114,6 +128,10 @@ class ESANConfig:
         bucket (missing IDs, and IDs whose bucket the training log never hit).
     context_dim : int >= 0
         ``D``, dense user/context features (``context``); 0: none.
+    behaviour_gates : int >= 0
+        ``J``, behaviour terms of a pair's logit, each with a learned gate over
+        the slot's depth (see :class:`BehaviourGates`); 0: the behaviour reads
+        join the pair head's card input (the model before this option).
     neighbour_units : int >= 0
         Width U of the per-neighbour non-linear interaction of the pair head
         (see :class:`PairHead`); 0: off (the model before this option).
@@ -166,6 +184,7 @@ class ESANConfig:
     use_side_views: bool = False
     use_dwell_filter: bool = False
     neighbour_units: int = 16
+    behaviour_gates: int = 4
     dwell_threshold: float = 0.0
     dwell_column: int = 0
     click_column: int = 2
@@ -185,7 +204,9 @@ class ESANConfig:
                     raise InputError(f"ESANConfig.slot_scale must be a number > 0; got {v!r}")
                 object.__setattr__(self, f.name, float(v))
             else:
-                lo = 0 if f.name in ("n_sparse", "context_dim", "dwell_column", "click_column", "neighbour_units") else 1
+                lo = 0 if f.name in (
+                    "n_sparse", "context_dim", "dwell_column", "click_column", "neighbour_units", "behaviour_gates"
+                ) else 1
                 if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                     raise InputError(f"ESANConfig.{f.name} must be an int >= {lo}; got {v!r}")
                 object.__setattr__(self, f.name, int(v))
@@ -463,6 +484,7 @@ class SlotState(NamedTuple):
     nb_type: Tensor | None  #: (B, S, 2W) types of the window items, -1 beyond the page
     nb_cat: Tensor | None  #: (B, S, 2W) their categories, -1 beyond the page
     nb_enc: Tensor | None = None  #: (B, S, 2W, dim) their encodings (the page's edge beyond it)
+    depth: Tensor | None = None  #: (B, S, 2) depth features of the slots
 
 
 class SlotContext(nn.Module):
@@ -494,9 +516,10 @@ class SlotContext(nn.Module):
         b, k, d = page_enc.shape
         if slots is None:
             slots = torch.arange(k, device=page_enc.device).unsqueeze(0).expand(b, k)
-        ctx = self.depth(self.depth_features(slots))
+        depth = self.depth_features(slots)
+        ctx = self.depth(depth)
         if not self.use_window:
-            return SlotState(ctx, None, None)
+            return SlotState(ctx, None, None, None, depth)
         w = self.window
         s_count = slots.shape[1]
         idx = (slots.unsqueeze(-1) + w + self.offsets).reshape(b, s_count * 2 * w)  # into the padded page
@@ -506,7 +529,37 @@ class SlotContext(nn.Module):
         pad = page_type.new_full((b, w), -1)
         nb_type = torch.gather(torch.cat([pad, page_type, pad], dim=1), 1, idx).reshape(b, s_count, 2 * w)
         nb_cat = torch.gather(torch.cat([pad, page_cat, pad], dim=1), 1, idx).reshape(b, s_count, 2 * w)
-        return SlotState(ctx + torch.einsum("bsrd,rde->bse", neighbours, self.rel), nb_type, nb_cat, neighbours)
+        ctx = ctx + torch.einsum("bsrd,rde->bse", neighbours, self.rel)
+        return SlotState(ctx, nb_type, nb_cat, neighbours, depth)
+
+
+class BehaviourGates(nn.Module):
+    """Behaviour's share of a pair's logit: ``sum_j b_j[c] * (1 + g_j(s))``, ``g(s) = A depth(s)``.
+
+    ``b = MLP(cand)``: J values per card, from the card's full encoding (the
+    item, its reads of the behaviour sequences, the user); ``depth(s)`` the
+    slot's two depth features (:meth:`SlotContext.depth_features`) and ``A``
+    (J x 2) zero at the start, so each term begins as a plain offset of the
+    card's logit. Training learns whether and how each pull of the behaviour
+    fades or grows down the page; the gate is kept to a few numbers so that,
+    where behaviour does not depend on the slot, it adds little noise to the
+    order of a card's slots.
+    """
+
+    def __init__(self, cand_dim: int, hidden: int, gates: int) -> None:
+        super().__init__()
+        self.card = nn.Sequential(nn.Linear(cand_dim, hidden), nn.ReLU(), nn.Linear(hidden, gates))
+        nn.init.normal_(self.card[2].weight, std=0.01)  # behaviour starts as a faint term
+        self.gate = nn.Linear(2, gates, bias=False)  # A
+        nn.init.zeros_(self.gate.weight)
+
+    def grid(self, cand: Tensor, depth: Tensor) -> Tensor:
+        """(B, N, cand_dim) cards, (B, K, 2) slot depths -> (B, N, K)."""
+        return self.card(cand) @ (1.0 + self.gate(depth)).transpose(1, 2)
+
+    def pairs(self, cand: Tensor, depth: Tensor) -> Tensor:
+        """Card i at slot i: (B, S, cand_dim), (B, S, 2) -> (B, S)."""
+        return (self.card(cand) * (1.0 + self.gate(depth))).sum(-1)
 
 
 class PairHead(nn.Module):
@@ -623,7 +676,10 @@ class ESAN(nn.Module):
                 self.exp_views = SideViews(d)
                 self.clk_views = SideViews(d)
             self.user = nn.Linear(2 * d, d)
-            cand_dim = 4 * d
+            if cfg.behaviour_gates:
+                self.behaviour = BehaviourGates(4 * d, cfg.hidden, cfg.behaviour_gates)
+            else:
+                cand_dim = 4 * d
         n_window = 2 * cfg.window if cfg.use_window else 0
         self.head = PairHead(cand_dim, d, cfg.hidden, n_window, cfg.n_types + 1, cfg.neighbour_units)
         # per-type calibration of the logits (organic last): logit * scale[type] + bias[type]; identity until
@@ -690,6 +746,16 @@ class ESAN(nn.Module):
             clk_read = clk_read + self.clk_views(views, types, cats, user.clicks)
         return torch.cat([enc, exp_read, clk_read, user.pooled.unsqueeze(1).expand(-1, m, -1)], dim=-1)
 
+    def pair_logits(self, cand: Tensor, types: Tensor, cats: Tensor, slots: SlotState, grid: bool = False) -> Tensor:
+        """Uncalibrated logits of candidates (from :meth:`encode_candidates`) at slots: every pair (B, N, K)
+        with ``grid=True``, else candidate i at slot i (B, S)."""
+        if not (self.config.use_behaviour and self.config.behaviour_gates):
+            return (self.head.grid if grid else self.head.pairs)(cand, types, cats, slots)
+        item = cand[..., : self.config.dim]  # the head sees the item; behaviour enters through the gates
+        if grid:
+            return self.head.grid(item, types, cats, slots) + self.behaviour.grid(cand, slots.depth)
+        return self.head.pairs(item, types, cats, slots) + self.behaviour.pairs(cand, slots.depth)
+
     def encode_slots(self, b: dict[str, Tensor], slots: Tensor | None = None) -> tuple[SlotState, Tensor]:
         """Page fields (B, K, ...) -> the surroundings of ``slots`` (B, S) (default: every slot), and the
         encoded page items (B, K, dim)."""
@@ -755,8 +821,9 @@ class ESAN(nn.Module):
             cand_type, cand_category, cand_features, user, sparse=cand_sparse, context=context
         )
         organic = self.encode_candidates(page_type, page_category, page_features, user, enc=page_enc, context=context)
-        card_logit = self._calibrated(self.head.grid(cand, cand_type, cand_category, slots), cand_type.unsqueeze(-1))
-        organic_logit = self._calibrated(self.head.pairs(organic, page_type, page_category, slots), page_type)
+        card_logit = self._calibrated(self.pair_logits(cand, cand_type, cand_category, slots, grid=True),
+                                      cand_type.unsqueeze(-1))
+        organic_logit = self._calibrated(self.pair_logits(organic, page_type, page_category, slots), page_type)
         card_ctr, organic_ctr = torch.sigmoid(card_logit), torch.sigmoid(organic_logit)
         if page_mask is not None:  # padded slots and candidates score 0
             organic_ctr = organic_ctr * page_mask.to(organic_ctr.dtype)
@@ -792,7 +859,7 @@ class ESAN(nn.Module):
         items = self.encode_candidates(
             b["page_type"], b["page_category"], b["page_features"], user, enc=page_enc, context=b.get("context")
         )
-        logit = self.head.pairs(items, b["page_type"], b["page_category"], slots)
+        logit = self.pair_logits(items, b["page_type"], b["page_category"], slots)
         return self._calibrated(logit, b["page_type"]) if calibrated else logit
 
     def score_pairs(self, b: dict[str, Tensor], slots: Tensor) -> Tensor:
@@ -811,7 +878,7 @@ class ESAN(nn.Module):
             ctype, ccat, b["cand_features"].unsqueeze(1), user,
             sparse=None if csparse is None else csparse.unsqueeze(1), context=b.get("context"),
         )  # fmt: skip
-        return self._calibrated(self.head.pairs(cand, ctype, ccat, state), ctype).squeeze(-1)
+        return self._calibrated(self.pair_logits(cand, ctype, ccat, state), ctype).squeeze(-1)
 
     # ------------------------------------------------------------ fitted statistics
     def fit_scaling(self, log: FeedLog | LogShards) -> None:

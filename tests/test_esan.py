@@ -53,7 +53,7 @@ DIANPING = {"use_last_match": True, "use_cross_attention": True, "use_side_views
 
 
 @pytest.mark.parametrize(
-    "options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING, {"neighbour_units": 8}]
+    "options", [{}, {"use_window": False}, {"use_behaviour": False}, DIANPING, {"neighbour_units": 8}, {"behaviour_gates": 0}]
 )
 def test_grid_equals_per_pair_scoring(requests, options) -> None:
     model = _model(requests, **options)
@@ -94,6 +94,30 @@ def test_organic_ctr_is_the_training_path(env, requests) -> None:
     with torch.no_grad():
         logged = torch.sigmoid(model.log_logits(t)).double().numpy()
     np.testing.assert_allclose(organic, logged, rtol=1e-5, atol=1e-7)
+
+
+def test_behaviour_shifts_a_card_alike_at_every_slot_until_its_gates_learn_depth(requests) -> None:
+    """The gates are the only way behaviour reaches the order of a card's slots: with A = 0 a change of
+    behaviour moves each card's logit by one amount at every slot; with A != 0 the move depends on depth."""
+    f = requests.fields
+    f["clk_category"] = (np.array(f["clk_category"]) + 3) % SMALL.n_categories
+    f["exp_action"] = np.array(f["exp_action"]) * -1.0
+    other = type(requests)(requests.n_types, requests.n_categories, **f)
+    model = _model(requests)
+    with torch.no_grad():
+        model.behaviour.card[2].weight.normal_(0.0, 0.5)  # a behaviour term worth seeing
+
+    def shift() -> np.ndarray:
+        lg = lambda p: np.log(p / (1 - p))  # noqa: E731
+        return lg(model.predict(other)[0]) - lg(model.predict(requests)[0])  # (R, N, K)
+
+    flat = shift()
+    assert np.abs(flat).max() > 1e-2
+    np.testing.assert_allclose(flat, np.broadcast_to(flat[..., :1], flat.shape), atol=1e-5)
+    with torch.no_grad():
+        model.behaviour.gate.weight.fill_(-0.8)  # the pull fades with depth
+    faded = shift()
+    assert np.abs(faded[..., 0] - faded[..., -1]).max() > 1e-2
 
 
 def test_ablation_without_behaviour_ignores_it(requests) -> None:
@@ -376,7 +400,7 @@ def test_calibration_matches_predicted_and_observed_clicks_per_type(env) -> None
     cal_log, held_out = env.log(3000, seed=11), env.log(3000, seed=12)
     model = _model(cal_log)
     with torch.no_grad():
-        model.head.logit.bias.add_(1.5)  # an untrained model that over-predicts ~3x
+        model.head.logit.bias.add_(2.0)  # an untrained model that over-predicts 2-4x
     types = cal_log.page_type[cal_log.exposed]
 
     def ratios(log, pred):

@@ -214,6 +214,40 @@ def test_fatigue_and_boost_from_behaviour(env: FeedEnv) -> None:
     assert np.all(card_keen[:, 0, :] > card[:, 0, :])
 
 
+@pytest.mark.parametrize("world", ["default", "second"])
+def test_intent_fades_with_depth_only_where_switched_on(env: FeedEnv, world: str) -> None:
+    """Behaviour's logit shift is the same at every slot in the default world; in the second it is
+    ``fade(s) = 1 - intent_fade * s / (s + intent_reach)`` times the shift at the top, in the matrix and the pages."""
+    if world == "second":
+        env = FeedEnv(SECOND)
+    cfg, k = env.config, env.config.n_slots
+    b = env.sample(6, seed=8)
+    req = b.requests
+    c0 = req.cand_category[:, :1]
+    keen = FeedBatch(
+        _with(req, clk_category=np.broadcast_to(c0, req.clk_category.shape), clk_mask=np.ones_like(req.clk_mask)),
+        b.users,
+    )
+    lg = lambda p: np.log(p / (1 - p))  # noqa: E731
+    shift = lg(env.ctr_matrix(keen)[0][:, 0]) - lg(env.ctr_matrix(b)[0][:, 0])  # (R, K)
+    s = np.arange(k)
+    fade = 1.0 - cfg.intent_fade * s / (s + cfg.intent_reach)
+    assert np.all(shift[:, 0] > 0.1)
+    np.testing.assert_allclose(shift, shift[:, :1] * fade[None, :], rtol=1e-9, atol=1e-12)
+    if world == "default":
+        np.testing.assert_allclose(shift, shift[:, :1] * np.ones(k), rtol=1e-12)
+    else:
+        assert shift[0, -1] < 0.5 * shift[0, 0]
+        # the organic items' own boost fades the same way on a composed page
+        org_shift = lg(env.ctr(keen, req.organic)) - lg(env.ctr(b, req.organic))
+        same = req.page_category == c0
+        np.testing.assert_allclose(org_shift[same], (shift[:, :1] * fade[None, :])[same], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ProblemError, match="intent_fade"):
+        FeedConfig(intent_fade=1.5)
+    with pytest.raises(ProblemError, match="intent_reach"):
+        FeedConfig(intent_reach=0.0)
+
+
 def test_examination_falls_with_depth(env: FeedEnv) -> None:
     assert env.examination[0] == 1.0
     assert np.all(np.diff(env.examination) < 0)

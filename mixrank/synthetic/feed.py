@@ -21,8 +21,15 @@ with probability ``sigmoid(logit)``, independently of the other clicks, where
 ``      + boost * sum_j boost_decay**j * [click j had this category]``
 
 with ``depth(s) = log1p(s) / log1p(n_slots) - 0.5`` and ``j`` the recency
-index in the behaviour sequences (0 = latest). So the expected clicks of a page
-are ``sum_s examination[s] * sigmoid(logit[s])`` exactly (:meth:`FeedEnv.expected_clicks`).
+index in the behaviour sequences (0 = latest). With ``intent_fade`` > 0 (off in
+the default world), the user's short-term intent fades as they scroll: the last
+two terms (fatigue and boost) are multiplied by
+``fade(s) = 1 - intent_fade * s / (s + intent_reach)`` (1 at the top of the
+page, ``1 - intent_fade / 2`` at slot ``intent_reach``), so a card that matches
+a fresh interest belongs high and one the user is tired of belongs lower.
+
+So the expected clicks of a page are ``sum_s examination[s] * sigmoid(logit[s])``
+exactly (:meth:`FeedEnv.expected_clicks`).
 
 Behaviour comes from ``history_len`` earlier exposures (a feed with a
 ``card_share`` of cards), clicked by the same model without page effects. The
@@ -33,9 +40,10 @@ times reveal the hidden interests, with noise ``dwell_noise``.
 
 A second world (:meth:`FeedConfig.second_world`), which ESAN was not shaped
 after, adds a feature-based, non-linear neighbour effect of wider reach, far
-noisier dwell times, and satiation within a page (each earlier item of the same
-category lowers the logit); its options are off by default, so the default
-world is unchanged.
+noisier dwell times, and behaviour that changes within a page (satiation: each
+earlier item of the same category lowers the logit; fading intent: the recent
+behaviour's pull weakens with depth); its options are off by default, so the
+default world is unchanged.
 
 The logging policy (:func:`random_policy`) inserts a random subset of the
 candidates at random slots (density drawn per request from ``log_density``),
@@ -133,6 +141,8 @@ class FeedConfig:
     feature_decay: float = 0.75  #: its weight falls by this factor per slot of distance
     page_satiation: float = 0.0  #: per earlier same-category item on the page (the user tires while scrolling)
     satiation_decay: float = 0.9  #: its weight falls by this factor per slot of distance
+    intent_fade: float = 0.0  #: share of the behaviour terms (fatigue, boost) faded deep in the page
+    intent_reach: float = 6.0  #: slot at which half of ``intent_fade`` has faded
 
     @classmethod
     def second_world(cls, **overrides: Any) -> FeedConfig:
@@ -149,7 +159,10 @@ class FeedConfig:
         * dwell times are far noisier (``dwell_noise`` 1.0 instead of 0.3);
         * behaviour changes within a page: each earlier item of the same
           category on the page lowers the logit by ``page_satiation`` 0.15,
-          decaying by 0.9 per slot.
+          decaying by 0.9 per slot; and short-term intent is stronger but
+          fades as the user scrolls: ``boost`` 0.6 and ``fatigue`` twice the
+          default's, multiplied by ``fade(s) = 1 - 0.9 * s / (s + 10)``
+          (``intent_fade`` 0.9, ``intent_reach`` 10).
 
         Examples
         --------
@@ -164,6 +177,10 @@ class FeedConfig:
             "category_penalty": 0.1,
             "dwell_noise": 1.0,
             "page_satiation": 0.15,
+            "boost": 0.6,
+            "fatigue": (0.24, 0.16, 0.2),
+            "intent_fade": 0.9,
+            "intent_reach": 10.0,
         }
         options.update(overrides)
         return cls(**options)
@@ -192,7 +209,10 @@ class FeedConfig:
                 raise ProblemError(f"FeedConfig.{name} must be > 0; got {getattr(self, name)}")
         if self.feature_penalty < 0 or self.page_satiation < 0:
             raise ProblemError("FeedConfig.feature_penalty and page_satiation must be >= 0")
-        for name in ("card_share", "penalty_decay", "fatigue_decay", "boost_decay", "feature_decay", "satiation_decay"):
+        if self.intent_reach <= 0:
+            raise ProblemError(f"FeedConfig.intent_reach must be > 0; got {self.intent_reach}")
+        names = ("card_share", "penalty_decay", "fatigue_decay", "boost_decay", "feature_decay", "satiation_decay")
+        for name in (*names, "intent_fade"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ProblemError(f"FeedConfig.{name} must be in [0, 1]; got {getattr(self, name)}")
         lo_hi = self.log_density
@@ -420,6 +440,11 @@ class FeedEnv:
         np.add.at(bst, (np.broadcast_to(rows, (r, lc)), req.clk_category.astype(np.int64)), w_clk)
         return fat, bst
 
+    def _fade(self, k: int) -> np.ndarray:
+        """How much of the behaviour terms is left at each of ``k`` slots (K,): ``1 - intent_fade * s / (s + reach)``."""
+        s = np.arange(k, dtype=np.float64)
+        return 1.0 - self.config.intent_fade * s / (s + self.config.intent_reach)
+
     def _depth(self, k: int) -> np.ndarray:
         return np.log1p(np.arange(k)) / np.log1p(self.config.n_slots) - 0.5
 
@@ -472,7 +497,8 @@ class FeedEnv:
             penalty += self._satiation(cats)
         fat, bst = self._realtime(batch.requests)
         rows = np.arange(r)[:, None]
-        logit += -penalty - self.fatigue[types] * fat[rows, types] + cfg.boost * bst[rows, cats]
+        rt = -self.fatigue[types] * fat[rows, types] + cfg.boost * bst[rows, cats]  # (R, K)
+        logit += -penalty + rt * self._fade(k)[None, :]
         return _sigmoid(logit)
 
     # ------------------------------------------------------------ the second world's effects
@@ -551,7 +577,7 @@ class FeedEnv:
         cat_pen = np.take_along_axis(near.transpose(0, 2, 1), ccats[:, :, None], axis=1)  # (R, N, K)
         fat, bst = self._realtime(req)
         rt = -self.fatigue[ctypes] * fat[rows, ctypes] + cfg.boost * bst[rows, ccats]  # (R, N)
-        logit = (static + rt)[:, :, None] + pos - cat_pen
+        logit = static[:, :, None] + rt[:, :, None] * self._fade(k)[None, None, :] + pos - cat_pen
         if cfg.feature_penalty > 0:  # the card at slot s among the organic items at s +- d
             zc = self._styles(req.cand_features)[:, :, None, :]  # (R, N, 1, 2)
             zo = self._styles(req.page_features)[:, None, :, :]  # (R, 1, K, 2)
