@@ -23,18 +23,23 @@ def same_optimum(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
-def agrees_with_brute_force(p) -> str:
+def brute_force_check(p, **options):
+    """Solve ``p`` with bnb (``options``) and assert it agrees with brute force; the solution."""
     r = brute_force(p)
-    sol = solve_bnb(p)
+    sol = solve_bnb(p, **options)
     if r.optimum == -math.inf:
         assert sol.status is Status.INFEASIBLE, f"brute force finds no plan; bnb says {sol.status}"
         assert sol.bound == -math.inf and math.isnan(sol.objective) and (sol.assignment == -1).all()
-        return "infeasible"
+        return sol
     assert sol.status is Status.OPTIMAL, f"brute force optimum {r.optimum}; bnb says {sol.status}"
     assert same_optimum(sol.objective, r.optimum), (sol.objective, r.optimum)
     assert sol.bound == sol.objective and sol.gap == 0.0
     assert p.check(sol.assignment) == []
-    return "optimal"
+    return sol
+
+
+def agrees_with_brute_force(p) -> str:
+    return "optimal" if brute_force_check(p).status is Status.OPTIMAL else "infeasible"
 
 
 def agrees_with_cpsat(p) -> str:
@@ -293,13 +298,7 @@ def test_seeded_search_still_equals_brute_force_with_floors(seed):
     rng = np.random.default_rng(100 + seed)
     checked = 0
     while checked < 15:
-        p = random_problem(rng, n=5, k=7, t_count=2)
-        r = brute_force(p)
-        sol = solve_bnb(p, width=4)
-        if r.optimum == -math.inf:
-            assert sol.status is Status.INFEASIBLE
-        else:
-            assert sol.status is Status.OPTIMAL and same_optimum(sol.objective, r.optimum)
+        brute_force_check(random_problem(rng, n=5, k=7, t_count=2), width=4)
         checked += 1
 
 
@@ -315,14 +314,7 @@ def test_floor_knapsacks_keep_the_search_exact(seed, monkeypatch):
     rng = np.random.default_rng(200 + seed)
     checked = taken = 0
     while checked < 15:
-        p = random_problem(rng, n=5, k=7, t_count=2)
-        r = brute_force(p)
-        sol = solve_bnb(p)
-        if r.optimum == -math.inf:
-            assert sol.status is Status.INFEASIBLE
-        else:
-            assert sol.status is Status.OPTIMAL and same_optimum(sol.objective, r.optimum)
-            assert sol.bound >= r.optimum - 1e-9
+        sol = brute_force_check(random_problem(rng, n=5, k=7, t_count=2))
         taken += sol.stats["floor_knapsacks"] > 0
         checked += 1
     assert taken >= 3  # the path was taken
@@ -392,12 +384,6 @@ def test_resumed_rounds_keep_the_search_exact(seed, monkeypatch):
     rng = np.random.default_rng(300 + seed)
     resumed = 0
     for _ in range(15):
-        p = random_problem(rng, n=6, k=9, t_count=2)
-        r = brute_force(p)
-        sol = solve_bnb(p, width=1)
-        if r.optimum == -math.inf:
-            assert sol.status is Status.INFEASIBLE
-        else:
-            assert sol.status is Status.OPTIMAL and same_optimum(sol.objective, r.optimum)
+        sol = brute_force_check(random_problem(rng, n=6, k=9, t_count=2), width=1)
         resumed += sol.stats["resumed"]
     assert resumed >= 3  # the path was taken
