@@ -98,6 +98,27 @@ def test_backward_dp_equals_the_recursion(seed):
                 assert H[0, i, z] == pytest.approx(paths_by_hand(r, g.trans, res, 0, i, z))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_plain_dp_breaks_ties_as_the_general_dp(seed):
+    """The plain DP (one code, its own loop order) fills the same ``H`` and the same choices as the general DP
+    (here with a tracked resource that never binds), ties included: integer values tie often, and both take
+    organic first, then the types in order."""
+    rng = np.random.default_rng(seed)
+    n_types, k = 3, 9
+    g = gap_states(np.array([2, 3, 1, 2]), np.array([1, 3, 1, 2]), n_types)
+    r = rng.integers(-2, 3, size=(n_types, k)).astype(np.float64)
+    r[rng.random((n_types, k)) < 0.2] = -np.inf
+    H, choice = new_tables(k, g.n_states, 1)
+    backward_dp(r, g.trans, no_resources(n_types, k), H, choice)
+    free = pv_resources(np.zeros(k), np.ones(n_types), [1], [2])  # every slot weighs 0 units
+    H2, choice2 = new_tables(k, g.n_states, free.n_codes)
+    backward_dp(r, g.trans, free, H2, choice2)
+    assert free.n_codes == 3 and np.any(choice > 0)
+    for z in range(free.n_codes):
+        np.testing.assert_array_equal(H2[:, :, z], H[:, :, 0])
+        np.testing.assert_array_equal(choice2[:, :, z], choice[:, :, 0])
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_knapsack_table_equals_enumeration(seed):
     rng = np.random.default_rng(seed)

@@ -62,23 +62,30 @@ def _after(res, t, s, z):
 
 @njit(cache=True)
 def _plain_dp(r, trans, H, choice):
-    """:func:`backward_dp` with no tracked resource (one code): the same tables, without a code per cell."""
+    """:func:`backward_dp` with no tracked resource (one code): the same tables, without a code per cell.
+
+    Per slot it takes the organic move for every state, then each type that may stand there
+    over all states (types in order, a strict ``>``: the same ties as a loop over types per
+    state), so that a type's ``-inf`` slots are skipped once, not once per state.
+    """
     n_types, k = r.shape
+    n_states = trans.shape[0]
     H[k, :, 0] = 0.0
     for s in range(k - 1, -1, -1):
-        for i in range(trans.shape[0]):
-            best = H[s + 1, trans[i, 0], 0]
-            arg = 0
-            for t in range(n_types):
+        for i in range(n_states):
+            H[s, i, 0] = H[s + 1, trans[i, 0], 0]
+            choice[s, i, 0] = 0
+        for t in range(n_types):
+            rt = r[t, s]
+            if rt == NEG:
+                continue
+            for i in range(n_states):
                 j = trans[i, 1 + t]
-                if j < 0 or r[t, s] == NEG:
-                    continue
-                v = r[t, s] + H[s + 1, j, 0]
-                if v > best:
-                    best = v
-                    arg = 1 + t
-            H[s, i, 0] = best
-            choice[s, i, 0] = arg
+                if j >= 0:
+                    v = rt + H[s + 1, j, 0]
+                    if v > H[s, i, 0]:
+                        H[s, i, 0] = v
+                        choice[s, i, 0] = 1 + t
 
 
 @njit(cache=True)
