@@ -58,6 +58,29 @@ def grid_tables(r, pv, alpha, trans, res, grid_kind, grid_type, grid_delta):
     return out
 
 
+@njit(cache=True)
+def type_slack(red, types, card_start, card_list):
+    """:func:`solvers._bnb_relax.slack_table`'s kernel: ``(rmax, slack)``, ``rmax[t, s]`` the best reduced
+    value of a type-``t`` card at slot ``s`` (-inf: none), ``slack[c, s]`` the least ``rmax - red`` of card
+    ``c`` from slot ``s`` on (``inf`` where ``red`` is not finite, and at ``s = K``)."""
+    n, k = red.shape
+    t_count = card_start.shape[0] - 1
+    rmax = np.full((t_count, k), NEG)
+    for t in range(t_count):
+        for i in range(card_start[t], card_start[t + 1]):
+            c = card_list[i]
+            for s in range(k):
+                if red[c, s] > rmax[t, s]:
+                    rmax[t, s] = red[c, s]
+    slack = np.full((n, k + 1), np.inf)
+    for c in range(n):
+        t = types[c]
+        for s in range(k - 1, -1, -1):
+            d = rmax[t, s] - red[c, s] if np.isfinite(red[c, s]) else np.inf
+            slack[c, s] = d if d < slack[c, s + 1] else slack[c, s + 1]
+    return rmax, slack
+
+
 # ------------------------------------------------------------- node-local bounds
 @njit(cache=True)
 def _credit(u, most, ex, n_ex, tmin):

@@ -40,18 +40,9 @@ _MAX_FLOOR = 1_500_000  # entries of one floored type's knapsack table
 def slack_table(red: np.ndarray, lay):
     """Per type its best reduced value at each slot, and ``slack[c, s]``: how far below its type's best card
     ``c`` stays from slot ``s`` on (``inf`` at ``s = K``; what :func:`solvers._bnb_node._credit` reads)."""
-    n, k, t_count, types = lay.n, lay.k, lay.t_count, lay.types
-    rmax = np.full((t_count, k), -np.inf)
-    for t in range(t_count):
-        if lay.n_of_type[t] > 0:
-            rmax[t] = red[lay.card_list[lay.card_start[t]:lay.card_start[t + 1]]].max(axis=0)
-    with np.errstate(invalid="ignore"):
-        diff = rmax[types] - red
-    diff[~np.isfinite(red)] = np.inf
-    slack = np.full((n, k + 1), np.inf)
-    if n:
-        slack[:, :k] = np.minimum.accumulate(diff[:, ::-1], axis=1)[:, ::-1]
-    return rmax, slack
+    from solvers._bnb_node import type_slack
+
+    return type_slack(red, lay.types, lay.card_start, lay.card_list)
 
 
 class Relaxation:
@@ -77,9 +68,8 @@ class Relaxation:
                                np.zeros((lay.n, lay.k + 1)), np.zeros(lay.t_count),
                                np.zeros(lay.t_count), lay.mcount_f, lay.lo_b, self.res, np.zeros((0, 1, 1, 1)),
                                no_floor_sacks(lay.t_count, lay.k))
-        self.avail = np.zeros((lay.t_count, lay.k), dtype=bool)
-        for t in range(lay.t_count):
-            self.avail[t] = np.isfinite(lay.vmask[lay.types == t]).any(axis=0)
+        self.avail = np.zeros((lay.t_count, lay.k), dtype=bool)  # a type's cards may stand at the slot
+        np.logical_or.at(self.avail, lay.types, np.isfinite(lay.vmask))
 
     def improve_split(self, iters: int, lower: float, floors: bool = False) -> None:
         """Build the split relaxation (a knapsack per type whose cap is priced) from the plain prices.

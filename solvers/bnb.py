@@ -104,32 +104,24 @@ _INLINE_WORK = 100_000  # width * K * (N + 1) up to which a beam runs in the cal
 
 def _reach_tables(lay):
     """Per type: the most PV (and cards) it can still place from each slot and distance state."""
-    from solvers._core.reach import count_reach, pv_reach
+    from solvers._core.reach import all_reach
 
     k, t_count, gap = lay.k, lay.t_count, lay.gap
     rg = np.ones((3, t_count), dtype=np.int64)
-    parts, cparts = [], []
-    off = np.zeros(t_count, dtype=np.int64)
-    coff = np.zeros(t_count, dtype=np.int64)
-    o = co = 0
+    ga = int(gap[t_count])
     for t in range(t_count):
-        cards = lay.card_list[lay.card_start[t]:lay.card_start[t + 1]]
-        avail = lay.allowed[cards].any(axis=0) if cards.size else np.zeros(k, dtype=bool)
-        g, ga = int(gap[t]), int(gap[t_count])
+        g = int(gap[t])
         if (k + 1) * g * ga > _MAX_REACH:
-            g = ga = 1  # ignore spacing: a looser, still optimistic reach
+            g, ga_t = 1, 1  # ignore spacing: a looser, still optimistic reach
+        else:
+            ga_t = ga
         kd = int(lay.kmax[t]) + 1
-        if (k + 1) * g * ga * kd > _MAX_REACH:
+        if (k + 1) * g * ga_t * kd > _MAX_REACH:
             kd = 1  # no count dimension
-        part = pv_reach(lay.pv, avail, g, ga, kd).ravel()
-        cpart = count_reach(avail, g, ga).ravel()
-        rg[:, t] = (g, ga, kd)
-        off[t], coff[t] = o, co
-        parts.append(part)
-        cparts.append(cpart)
-        o += part.size
-        co += cpart.size
-    return (np.concatenate(parts), off, np.concatenate(cparts), coff, rg, lay.kmax.astype(np.int64))
+        rg[:, t] = (g, ga_t, kd)
+    reach, off, creach, coff = all_reach(np.array(lay.pv, dtype=np.float64), np.array(lay.allowed, dtype=np.bool_),
+                                         lay.types, rg)
+    return reach, off, creach, coff, rg, lay.kmax.astype(np.int64)
 
 
 def solve_bnb(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["pv_reach", "count_reach"]
+__all__ = ["pv_reach", "count_reach", "all_reach"]
 
 NEG = -np.inf
 
@@ -70,3 +70,35 @@ def count_reach(avail, gap, gap_any):
                         best = v
                 out[s, d, da] = best
     return out
+
+
+@njit(cache=True)
+def all_reach(pv, allowed, types, dims):
+    """Every type's :func:`pv_reach` and :func:`count_reach` tables, each flattened and laid end to end.
+
+    ``allowed`` (N, K): where each card may stand (a type may stand where any of its cards may); ``dims``
+    (3, T): each type's ``(gap, gap_any, kdim)``. Returns ``(pv tables, offsets, count tables, offsets)``.
+    """
+    t_count, k = dims.shape[1], pv.shape[0]
+    avail = np.zeros((t_count, k), dtype=np.bool_)
+    for c in range(types.shape[0]):
+        for s in range(k):
+            if allowed[c, s]:
+                avail[types[c], s] = True
+    off = np.zeros(t_count, dtype=np.int64)
+    coff = np.zeros(t_count, dtype=np.int64)
+    o = co = 0
+    for t in range(t_count):
+        off[t], coff[t] = o, co
+        o += (k + 1) * dims[0, t] * dims[1, t] * dims[2, t]
+        co += (k + 1) * dims[0, t] * dims[1, t]
+    reach = np.empty(o)
+    creach = np.empty(co)
+    for t in range(t_count):
+        part = _pv_reach(pv, avail[t], dims[0, t], dims[1, t], dims[2, t]).ravel()
+        for i in range(part.shape[0]):
+            reach[off[t] + i] = part[i]
+        cpart = count_reach(avail[t], dims[0, t], dims[1, t]).ravel()
+        for i in range(cpart.shape[0]):
+            creach[coff[t] + i] = cpart[i]
+    return reach, off, creach, coff
