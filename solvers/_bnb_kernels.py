@@ -56,6 +56,7 @@ from numba import njit
 
 from solvers._bnb_node import _expand, _leaf_ok, _scratch
 from solvers._clock import now  # time.perf_counter() inside a kernel
+from solvers._core.prices import copy_into
 
 NEG = -np.inf
 
@@ -225,7 +226,7 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
     for i in range(size):
         if b.g[i] > best and _leaf_ok(b.pvu[i], pv_shown, lo_cmp, hi_cmp):
             best = b.g[i]
-            out_plan[:] = b.plan[i]
+            copy_into(out_plan, b.plan[i])
     return best
 
 
@@ -435,7 +436,7 @@ def search(P, L, R, path, at, memo, dshift, inc_plan, inc_val, node_limit, deadl
                 inc_val = path.g[s1]
                 tol = tol_rel * abs(inc_val) + tol_abs
                 improvements += 1
-                inc_plan[:] = path.cur[:k]
+                copy_into(inc_plan, path.cur[:k])
         elif memo_on and _memo_seen(memo, dshift, s1, path, two_sided, stats[0] + nodes):
             memo_hits += 1
         else:

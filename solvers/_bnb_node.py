@@ -14,6 +14,7 @@ from numba import njit
 
 from solvers._core.dp import backward_dp
 from solvers._core.knapsack import knapsack_at
+from solvers._core.prices import copy_into
 from solvers._core.resources import left_units
 from solvers._core.split import need_left
 
@@ -37,7 +38,8 @@ def grid_tables(r, pv, alpha, trans, res, grid_kind, grid_type, grid_delta):
     rr = np.empty((n_types, k))
     choice = np.empty((k + 1, n_states, 1), dtype=np.int8)
     for j in range(n_grid):
-        rr[:, :] = r
+        for t in range(n_types):
+            copy_into(rr[t], r[t])
         d = grid_delta[j]
         kind = grid_kind[j]
         for t in range(n_types):

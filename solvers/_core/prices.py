@@ -22,7 +22,7 @@ from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced, walk_path
 from solvers._core.resources import code_left
 
-__all__ = ["Rows", "Prices", "Steps", "new_rows", "new_prices", "copy_prices", "dual_bound", "improve_prices", "record_step",
+__all__ = ["Rows", "Prices", "Steps", "new_rows", "new_prices", "copy_prices", "copy_into", "dual_bound", "improve_prices", "record_step",
            "steps_done", "step_length", "step_prices"]
 
 NEG = -np.inf
@@ -85,10 +85,18 @@ def new_prices(n_cards: int, n_types: int) -> Prices:
 @njit(cache=True)
 def copy_prices(src, dst):
     """Copy ``src`` into ``dst`` (both :class:`Prices`)."""
-    dst.mu[:] = src.mu
-    dst.alpha[:] = src.alpha
-    dst.beta[:] = src.beta
-    dst.gamma[:] = src.gamma
+    copy_into(dst.mu, src.mu)
+    copy_into(dst.alpha, src.alpha)
+    copy_into(dst.beta, src.beta)
+    copy_into(dst.gamma, src.gamma)
+
+
+@njit(cache=True)
+def copy_into(dst, src):
+    """``dst[i] = src[i]`` for two 1-D arrays of one length: ``dst[:] = src`` would compile Numba's
+    shape-mismatch error path (string formatting) into every kernel that copies."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
 
 
 @njit(cache=True)

@@ -26,7 +26,7 @@ from numba import njit
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
 from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
-from solvers._core.prices import Prices, Steps, record_step, step_length, step_prices, steps_done
+from solvers._core.prices import Prices, Steps, copy_into, record_step, step_length, step_prices, steps_done
 
 __all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
            "split_bound", "improve_split"]
@@ -223,6 +223,13 @@ def _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, d
     return norm
 
 
+@njit(cache=True)
+def _copy_rows(dst, src):
+    """``dst[t, s] = src[t, s]`` (2-D, one shape), without a slice copy's error path (:func:`copy_into`)."""
+    for t in range(src.shape[0]):
+        copy_into(dst[t], src[t])
+
+
 @njit(cache=True, nogil=True)
 def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadline, scale, H, choice,
                   stall_limit, deflect):
@@ -245,15 +252,15 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
         bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, rows_only)
         if bound == NEG:  # a floor no plan can meet: nothing is feasible
             steps = Steps(bound, steps.theta, 0, scale)
-            best_mu[:] = prices.mu
-            best_lam[:] = lam
+            copy_into(best_mu, prices.mu)
+            _copy_rows(best_lam, lam)
             break
         steps, improved = record_step(steps, bound, stall_limit, scale)
         if improved:
-            best_mu[:] = prices.mu
-            best_beta[:] = prices.beta
-            best_gamma[:] = prices.gamma
-            best_lam[:] = lam
+            copy_into(best_mu, prices.mu)
+            copy_into(best_beta, prices.beta)
+            copy_into(best_gamma, prices.gamma)
+            _copy_rows(best_lam, lam)
         if steps_done(steps, lower, scale) or ((it & 15) == 0 and now() > deadline):
             break
         norm = _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, deflect)
@@ -262,10 +269,10 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
         step = step_length(steps, bound, lower, norm)
         step_prices(prices, d, step)  # its alpha and d.alpha stay zero
         lam -= step * d_lam
-    prices.mu[:] = best_mu
-    prices.beta[:] = best_beta
-    prices.gamma[:] = best_gamma
-    lam[:] = best_lam
+    copy_into(prices.mu, best_mu)
+    copy_into(prices.beta, best_beta)
+    copy_into(prices.gamma, best_gamma)
+    _copy_rows(lam, best_lam)
     _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(True))
     return steps.best, it
 
