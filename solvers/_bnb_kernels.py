@@ -76,8 +76,8 @@ def _child_state(c, s, i, j, dist, st, f, g, pvu, cnt, o_dist, o_st, o_f, o_g, o
     for r in range(n_types + 1):
         v = dist[i, r] + 1
         o_dist[j, r] = gap[r] if v > gap[r] else v
-    o_pvu[j, :] = pvu[i]
-    o_cnt[j, :] = cnt[i]
+    copy_into(o_pvu[j], pvu[i])
+    copy_into(o_cnt[j], cnt[i])
     if c >= 0:
         t = types[c]
         o_dist[j, t] = 1
@@ -168,8 +168,8 @@ def _advance(b, nl, size, s, sel_par, sel_card, sel_bound, P, L):
         nl.bound[j] = sel_bound[j]
         _child_state(c, s, i, j, b.dist, b.st, b.f, b.g, b.pvu, b.cnt, nl.dist, nl.st, nl.f, nl.g, nl.pvu, nl.cnt,
                      P, L)
-        nl.used[j, :] = b.used[i]
-        nl.plan[j, :s] = b.plan[i, :s]
+        copy_into(nl.used[j], b.used[i])
+        copy_into(nl.plan[j, :s], b.plan[i, :s])
         nl.plan[j, s] = c
         if c >= 0:
             nl.used[j, c] = True
@@ -200,7 +200,7 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
     sel_par = np.empty(width, dtype=np.int64)
     sel_card = np.empty(width, dtype=np.int64)
     sel_bound = np.empty(width)
-    b.dist[0, :] = dist0
+    copy_into(b.dist[0], dist0)
     b.f[0] = f0
     size = 1
     free = np.int64(-2)  # every child (a typed variable, not a literal: one compile of _expand serves all calls)
@@ -259,7 +259,7 @@ def new_path(n, k, n_types, n_words, dist0, f0):
                 np.full(k + 1, np.inf), np.zeros(k + 1), np.zeros((k + 1, n_types)),
                 np.zeros((k + 1, n_types), dtype=np.int64), np.zeros(max(n, 1), dtype=np.bool_),
                 np.zeros(n_words, dtype=np.uint64))
-    path.dist[0, :] = dist0
+    copy_into(path.dist[0], dist0)
     path.f[0] = f0
     return path
 
@@ -335,8 +335,8 @@ def _memo_seen(memo, dshift, s1, path, two_sided, nodes):
     if slot < 0:
         slot = (home + (nodes & 3)) & mask
     memo_key[slot] = code
-    memo_used[slot, :] = words
-    memo_pv[slot, :] = pvu
+    copy_into(memo_used[slot], words)
+    copy_into(memo_pv[slot], pvu)
     memo_g[slot] = g
     return False
 

@@ -56,7 +56,9 @@ def grid_tables(r, pv, alpha, trans, res, grid_kind, grid_type, grid_delta):
                     else:
                         rr[t, s] -= d * alpha[t] * pv[s]
         backward_dp(rr, trans, res, tab, choice)
-        out[:, :, j] = tab[:, :, 0]
+        for s in range(k + 1):
+            for q in range(n_states):
+                out[s, q, j] = tab[s, q, 0]
     return out
 
 
