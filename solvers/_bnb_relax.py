@@ -16,6 +16,7 @@ import numpy as np
 
 from solvers._core.gaps import gap_states
 from solvers._core.prices import new_prices, new_rows
+from solvers._core.reach import type_avail
 from solvers._core.resources import no_resources, pv_resources
 from solvers._core.split import SplitView, new_floor_sacks, new_split_tables, no_floor_sacks
 
@@ -68,8 +69,7 @@ class Relaxation:
                                np.zeros((lay.n, lay.k + 1)), np.zeros(lay.t_count),
                                np.zeros(lay.t_count), lay.mcount_f, lay.lo_b, self.res, np.zeros((0, 1, 1, 1)),
                                no_floor_sacks(lay.t_count, lay.k))
-        self.avail = np.zeros((lay.t_count, lay.k), dtype=bool)  # a type's cards may stand at the slot
-        np.logical_or.at(self.avail, lay.types, np.isfinite(lay.vmask))
+        self.avail = type_avail(lay.types, lay.vmask, lay.t_count)  # a type's cards may stand at the slot
 
     def improve_split(self, iters: int, lower: float, floors: bool = False) -> None:
         """Build the split relaxation (a knapsack per type whose cap is priced) from the plain prices.

@@ -13,9 +13,10 @@ from mixrank.synthetic import instance
 from solvers._beam.instance import beam_input, types_feasible
 from solvers._beam.match import hungarian, match_type, price_bound, rematch_plan
 from solvers._beam.plan import card_order, path_plan
-from solvers._beam.relax import _avail, floor_reach, improve, plain_ranking, relaxation, split_ranking
+from solvers._beam.relax import floor_reach, improve, plain_ranking, relaxation, split_ranking
 from solvers._beam.search import _floor_terms, completion, floor_ok
 from solvers._core.prices import Prices, dual_bound, new_prices
+from solvers._core.reach import type_avail
 from solvers._core.resources import pv_resources
 from solvers._core.split import new_split_tables, split_bound
 
@@ -136,7 +137,7 @@ def test_the_beams_root_rank_is_the_relaxations_bound_from_the_same_prices(famil
     # The split relaxation rebuilt at rk2's prices (same knapsacks, same units): its bound is the root rank.
     capped = [t for t in range(t_count) if rk2.kn_of[t] >= 0]
     res = pv_resources(inp.pv, rows.hi, capped, [int(rk2.kn_cap[rk2.kn_of[t]]) for t in capped])
-    kn = new_split_tables(res, inp.gap, inp.dist0, _avail(inp), k)
+    kn = new_split_tables(res, inp.gap, inp.dist0, type_avail(inp.types, inp.vmask, inp.caps.shape[0]), k)
     split = split_bound(rows, rel.trans, rel.plain, res, kn, Prices(rk2.mu, np.zeros(t_count), rk2.beta, rk2.gamma),
                         rk2.lam, r, arg, H, ch)
     units = np.array([rk2.kn_cap[rk2.kn_of[t]] if rk2.kn_of[t] >= 0 else 0 for t in range(t_count)])

@@ -20,7 +20,7 @@ import numpy as np
 from solvers._core.dp import backward_dp, best_reduced
 from solvers._core.gaps import gap_states
 from solvers._core.prices import Prices, Rows, improve_prices, new_rows
-from solvers._core.reach import pv_reach
+from solvers._core.reach import pv_reach, type_avail
 from solvers._core.resources import no_resources, pv_resources
 from solvers._core.split import improve_split, new_split_tables
 
@@ -71,13 +71,6 @@ def _rows(inp, margin: float) -> Rows:
     n_of_type = np.diff(inp.tstart)
     return new_rows(inp.vmask, inp.types, inp.pv, inp.share_hi + margin, inp.share_lo - margin,
                     inp.caps.astype(np.float64), inp.share_hi < inp.pv.sum(), inp.share_lo > 0.0, inp.caps < n_of_type)
-
-
-def _avail(inp) -> np.ndarray:
-    """(T, K) bool: some card of the type may stand at the slot."""
-    avail = np.zeros((inp.tstart.shape[0] - 1, inp.pv.shape[0]), dtype=bool)
-    np.logical_or.at(avail, inp.types, np.isfinite(inp.vmask))
-    return avail
 
 
 class Relaxation(NamedTuple):
@@ -157,7 +150,7 @@ def split_ranking(inp, rel: Relaxation, prices: Prices, iters: int, lower: float
     if levels < 4:
         return None, np.inf, 0
     res = pv_resources(inp.pv, rel.rows.hi, capped, [levels] * len(capped))
-    kn = new_split_tables(res, inp.gap, inp.dist0, _avail(inp), k)
+    kn = new_split_tables(res, inp.gap, inp.dist0, type_avail(inp.types, inp.vmask, t_count), k)
     lam = np.where(res.of_type[:, None] >= 0, prices.alpha[:, None] * inp.pv[None, :], 0.0)
     split = Prices(prices.mu.copy(), np.zeros(t_count), prices.beta.copy(), prices.gamma.copy())
     H, choice = np.empty_like(rel.H), np.empty_like(rel.choice)
@@ -175,7 +168,7 @@ def floor_reach(inp) -> FloorReach:
     floored = [t for t in range(t_count) if inp.share_lo[t] > 0.0]
     of_type = np.full(t_count, -1, dtype=np.int64)
     g_any = int(inp.gap[t_count])
-    avail = _avail(inp)
+    avail = type_avail(inp.types, inp.vmask, t_count)
     parts = []
     for j, t in enumerate(floored):
         of_type[t] = j

@@ -10,9 +10,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["pv_reach", "count_reach", "all_reach"]
+__all__ = ["type_avail", "pv_reach", "count_reach", "all_reach"]
 
 NEG = -np.inf
+
+
+def type_avail(types: np.ndarray, vmask: np.ndarray, n_types: int) -> np.ndarray:
+    """(T, K) bool: some card of the type may stand at the slot (``vmask`` finite there)."""
+    avail = np.zeros((n_types, vmask.shape[1]), dtype=bool)
+    np.logical_or.at(avail, types, np.isfinite(vmask))
+    return avail
 
 
 def pv_reach(pv, avail, gap: int, gap_any: int, kdim: int) -> np.ndarray:
