@@ -342,7 +342,11 @@ def _scaled_bound(built: _Model, solver) -> float:
     # Every plan's objective is >= 1 (the offset); a search stopped before it began reports 0.
     if not math.isfinite(raw) or raw < 1:
         return math.inf
-    scaled = raw - built.offset  # integers below 2**52: exact
+    # The bound is an integer in the model's units, but CP-SAT reports it through its float objective
+    # scaling: 427449588482663.06 for 427449588482663 (one unit above an optimum of 0 made it FEASIBLE).
+    # Such noise is far below half a unit: take the nearest integer; anything else is rounded up.
+    nearest = round(raw)
+    scaled = (nearest if abs(raw - nearest) <= 0.25 else math.ceil(raw)) - built.offset  # below 2**52: exact
     bound = math.ldexp(scaled, -built.value_exp)
     return bound if math.ldexp(bound, built.value_exp) == scaled else math.nextafter(bound, math.inf)
 

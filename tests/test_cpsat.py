@@ -48,6 +48,18 @@ def test_cpsat_equals_brute_force_on_random_problems(p):
     agrees_with_brute_force(p)
 
 
+def test_cpsat_proves_an_all_organic_optimum_through_float_noise():
+    # CP-SAT reported this bound as 427449588482663.06 for the integer 427449588482663: read as is,
+    # one unit (1.1e-16) above the optimum 0, which made the proven optimum FEASIBLE (found by hypothesis).
+    p = mixrank.MixProblem(values=np.array([[1.966425], [-0.759303]]), types=np.array([1, 2]),
+                           pv_weights=np.array([0.3958]),
+                           rules=(mixrank.TypeRule(min_gap=1, max_share=1.0), mixrank.TypeRule(min_gap=1, max_share=0.5),
+                                  mixrank.TypeRule(min_gap=1, max_share=1.0)), min_gap_any=1)
+    sol = mixrank.solve(p, solver="cpsat")
+    assert sol.status is Status.OPTIMAL and sol.objective == 0.0 and sol.bound == 0.0
+    assert agrees_with_brute_force(p) == "optimal"
+
+
 def test_cpsat_device_instance_is_optimal_and_feasible():
     p = instance("device", 0, history=True, min_share=True)
     sol = mixrank.solve(p, solver="cpsat")
