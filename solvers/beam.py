@@ -55,7 +55,16 @@ kernels are in :mod:`solvers._beam` (``search``: the beam; ``match``: re-matchin
    exactly by re-matching the changed types, after a bound from the last matchings'
    dual prices has screened out the moves that cannot gain (most of them). It stops
    at a local optimum, after ``LS_MAX_SOLVES`` (200) assignment problems, or at the
-   deadline; the best ``n_solutions`` distinct plans are returned.
+   deadline.
+6. **Second effort.** Where the best plan is still more than ``SECOND_GAP`` (3 %) below the
+   bound, the prices have misled the beam, or the bound is loose: the plan may sit in the wrong
+   basin. Two more beams, ``SECOND_WIDTH`` (2) times wider, each seeded with every plan found
+   so far: one ranked by the relaxation at zero prices (:func:`free_ranking`: each type worth
+   its best allowed card at each slot, the gaps kept; the prices' basin is not its basin), then
+   the priced one again, its local search started from ``SECOND_LS`` (4) times as many plans.
+   The better plan wins, so the result never gets worse; the bound is unchanged. About a fifth
+   of the stress-device instances take it (none of most ``device`` ones), so the median time
+   hardly moves while the worst gaps shrink. The best ``n_solutions`` distinct plans are returned.
 
 Statuses
 --------
@@ -69,7 +78,9 @@ Cost
 About ``1.6 * price_iters`` relaxation steps (each a DP over slots x machine states x types,
 the split ones a knapsack per capped type too), two beams (``PILOT_WIDTH`` and
 ``width`` states, ``width * K * (1 + T * cards_per_type)`` children), ``width + 1``
-small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more.
+small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more; where
+the second effort runs, two beams of ``2 * width`` more and up to ``4 * local_search`` more
+local searches (about 3-5x the first beam's time). It starts only before the deadline.
 With a ``time_limit`` the price steps read the clock every 16 steps, the beam once a
 slot (past the deadline it finishes at width 1), the local search every 16 assignment
 problems. The kernels release the GIL (``nogil``). Compilation happens once per machine
@@ -117,7 +128,7 @@ import numpy as np
 
 from mixrank.solution import Counters, Solution, Status, make_solution
 from solvers._beam.instance import BeamInput, beam_input
-from solvers._beam.plan import path_plan, plan, root_infeasible
+from solvers._beam.plan import Plans, path_plan, plan, root_infeasible
 from solvers._beam.relax import FloorReach, Ranking, floor_reach, improve, plain_ranking, relaxation, split_ranking
 from solvers._common import MAX_BEAM_WIDTH, binding_caps_problem, check_int_option, warm_up_problem
 from solvers._core.prices import new_prices
@@ -138,10 +149,17 @@ BOUND_MARGIN = 1e-9
 PILOT_WIDTH = 2
 #: Weight of the plain value so far in a state's rank (breaks ties between equally priced states).
 VALUE_TIE = 0.1
+#: The second effort (step 6) runs where the best plan is further than this below the bound (relative).
+SECOND_GAP = 0.03
+#: Width of the second effort's beams, in multiples of ``width``.
+SECOND_WIDTH = 2
+#: Local search starts of the second effort, in multiples of ``local_search``.
+SECOND_LS = 4
 
 #: Names of the work counters, in the order of :func:`solvers._beam.plan.plan`'s, then the relaxation's.
 _COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "retries", "seeds",
-                  "rematched", "ls_solves", "rematch_skipped", "ls_moves", "ls_cut", "price_iters", "machine_states")
+                  "rematched", "ls_solves", "rematch_skipped", "ls_moves", "ls_cut", "price_iters", "machine_states",
+                  "second_effort")
 
 _ZKEYS = np.random.default_rng(12345).integers(0, 2**63, size=1 << 16, dtype=np.int64).astype(np.uint64)
 
@@ -198,6 +216,30 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
     return Prepared(inp, rk, fl, zkeys, seeds, bound, iters)
 
 
+def free_ranking(inp, ar) -> Ranking:
+    """The ranking at zero prices (the one ``price_iters=0`` uses): each type worth its best allowed card at each
+    slot, the gaps kept; card uses, shares and counts are left to the beam."""
+    margin = 1e-12 * (abs(ar.pv_denominator) + float(inp.shown.sum()) + 1.0)
+    rel = relaxation(inp, margin)
+    prices = new_prices(inp.values.shape[0], inp.caps.shape[0])
+    improve(rel, prices, 0, -np.inf, math.inf)
+    return plain_ranking(rel, prices)
+
+
+def _second_effort(inp, ar, pre: Prepared, first: Plans, width: int, cards_per_type: int, n_solutions: int,
+                   local_search: int, deadline: float) -> tuple[Plans, np.ndarray]:
+    """Step 6 (module docstring): a wider beam from the price-free ranking, then a wider priced beam whose local
+    search starts from more plans, each seeded with every plan found before; ``(plans, their work counters)``."""
+    wide = min(width * SECOND_WIDTH, MAX_BEAM_WIDTH)
+    seeds = np.concatenate([first.plans[:first.n_found], pre.seeds])
+    free = plan(inp, free_ranking(inp, ar), pre.fl, wide, cards_per_type, n_solutions, 0, VALUE_TIE, pre.zkeys,
+                deadline, seeds)
+    seeds = np.concatenate([free.plans[:free.n_found], pre.seeds])
+    out = plan(inp, pre.rk, pre.fl, wide, cards_per_type, n_solutions, local_search * SECOND_LS, VALUE_TIE,
+               pre.zkeys, deadline, seeds)
+    return out, free.stats + out.stats
+
+
 def prepare(problem, price_iters: int = DEFAULT_PRICE_ITERS, deadline: float = math.inf) -> Prepared:
     """Steps 1-2 for ``problem`` (for profiling the beam alone: ``bench/profile_kernels.py --kernel-only``)."""
     inp = beam_input(problem.arrays)
@@ -227,7 +269,8 @@ def solve_beam(
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
     width : int in [1, 2**20], default 32
-        States kept after each slot (half as many, rounded up, over the first third of the slots).
+        States kept after each slot (half as many, rounded up, over the first third of the slots);
+        the second effort's beams keep twice as many.
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
         (after re-matching) into ``Solution.pool``.
@@ -235,8 +278,8 @@ def solve_beam(
         Cards of each type tried at each slot (the best unused allowed ones by priced value).
     price_iters : int >= 0, default 80
         Subgradient steps aimed at the pilot's plan (an eighth as many before it, half as many on
-        the split relaxation after it); 0 ranks by a price-free estimate
-        (each type worth the mean of its best cards at a slot) and gives no bound.
+        the split relaxation after it); 0 ranks by the relaxation at zero prices (:func:`free_ranking`:
+        each type worth its best allowed card at a slot) and gives no bound, nor a second effort.
     local_search : int >= 0, default 1
         Improve the best ``local_search`` plans of the final beam by local search on
         where each type goes (step 5 above; ~40-45 us a start on ``device``). 0 (off)
@@ -248,9 +291,10 @@ def solve_beam(
         FEASIBLE with ``bound`` = the Lagrangian bound (inf when ``price_iters`` is 0);
         UNKNOWN when the final beam holds no feasible plan; INFEASIBLE only when a
         min-share floor is out of reach (or a share cap exceeded) before the first slot.
-        ``stats`` holds the work counters and the time spent in the kernel; ``rematched``
-        counts the local search's assignment problems too, ``ls_moves`` its accepted moves and
-        ``ls_cut`` its runs stopped (at 200 assignment problems or the deadline) before a local optimum.
+        ``stats`` holds the work counters (summed over every beam) and the time spent in the kernel;
+        ``rematched`` counts the local search's assignment problems too, ``ls_moves`` its accepted moves,
+        ``ls_cut`` its runs stopped (at 200 assignment problems or the deadline) before a local optimum,
+        and ``second_effort`` is 1 where step 6 ran (the plan was more than 3 % below the bound).
 
     Examples
     --------
@@ -293,7 +337,12 @@ def solve_beam(
     out = plan(inp, pre.rk, fl, width, cards_per_type, n_solutions, local_search, VALUE_TIE, pre.zkeys, deadline,
                pre.seeds)
     rk, bound, iters = pre.rk, pre.bound, pre.iters
-    counters = np.concatenate([out.stats, [iters, rk.trans.shape[0]]])
+    work, second = out.stats, 0
+    if (out.n_found and math.isfinite(bound) and bound - out.values[0] > SECOND_GAP * abs(out.values[0])
+            and time.perf_counter() < deadline):
+        out, more = _second_effort(inp, ar, pre, out, width, cards_per_type, n_solutions, local_search, deadline)
+        work, second = work + more, 1
+    counters = np.concatenate([work, [iters, rk.trans.shape[0], second]])
     stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
     if out.n_found == 0:
         return make_solution(problem, "beam", Status.UNKNOWN, None, math.nan, time.perf_counter() - start, stats)

@@ -227,7 +227,8 @@ def test_tight_floors_that_starve_a_beam_are_met_by_a_wider_retry(seed, width):
     p = instance("small", seed, min_share=True)
     sol = solve_beam(p, width=width, local_search=0)
     assert sol.status is Status.FEASIBLE and p.check(sol.assignment) == []
-    assert sol.stats["retries"] in (1, 2)
+    # (1 or 2 for the first beam; the counters add up the second effort's two beams where it ran)
+    assert 1 <= sol.stats["retries"] <= 2 * (1 + 2 * sol.stats["second_effort"])
 
 
 @pytest.mark.parametrize("width", [2**20 + 1, 2**63])
