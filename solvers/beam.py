@@ -58,13 +58,16 @@ kernels are in :mod:`solvers._beam` (``search``: the beam; ``match``: re-matchin
    deadline.
 6. **Second effort.** Where the best plan is still more than ``SECOND_GAP`` (3 %) below the
    bound, the prices have misled the beam, or the bound is loose: the plan may sit in the wrong
-   basin. Two more beams, ``SECOND_WIDTH`` (2) times wider, each seeded with every plan found
-   so far: one ranked by the relaxation at zero prices (:func:`free_ranking`: each type worth
-   its best allowed card at each slot, the gaps kept; the prices' basin is not its basin), then
-   the priced one again, its local search started from ``SECOND_LS`` (4) times as many plans.
-   The better plan wins, so the result never gets worse; the bound is unchanged. About a fifth
-   of the stress-device instances take it (none of most ``device`` ones), so the median time
-   hardly moves while the worst gaps shrink. The best ``n_solutions`` distinct plans are returned.
+   basin (which one the beam finds flips as the prices move slightly). Three more tries, each
+   seeded with every plan found so far: a beam ``SECOND_WIDTH`` (2) times wider ranked by the
+   relaxation at zero prices (:func:`free_ranking`: each type worth its best allowed card at
+   each slot, the gaps kept; not the prices' basin); ``price_iters`` more price steps from the
+   prices reached, now aimed at the best plan (a higher target than the pilot's: smaller, surer
+   steps), and half as many split steps; a beam as wide from their ranking, its local search
+   started from ``SECOND_LS`` (4) times as many plans. The best plan wins, so the result never
+   gets worse, and the bound is the least of all steps. About a fifth of the stress-device
+   instances take it and few ``device`` ones, so the median time moves little while the worst
+   gaps shrink. The best ``n_solutions`` distinct plans are returned.
 
 Statuses
 --------
@@ -79,8 +82,9 @@ About ``1.6 * price_iters`` relaxation steps (each a DP over slots x machine sta
 the split ones a knapsack per capped type too), two beams (``PILOT_WIDTH`` and
 ``width`` states, ``width * K * (1 + T * cards_per_type)`` children), ``width + 1``
 small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more; where
-the second effort runs, two beams of ``2 * width`` more and up to ``4 * local_search`` more
-local searches (about 3-5x the first beam's time). It starts only before the deadline.
+the second effort runs, ``1.5 * price_iters`` more steps, two beams of ``2 * width`` and up to
+``4 * local_search`` more local searches (the whole solve takes 2-4x as long). It starts only
+before the deadline.
 With a ``time_limit`` the price steps read the clock every 16 steps, the beam once a
 slot (past the deadline it finishes at width 1), the local search every 16 assignment
 problems. The kernels release the GIL (``nogil``). Compilation happens once per machine
@@ -129,9 +133,18 @@ import numpy as np
 from mixrank.solution import Counters, Solution, Status, make_solution
 from solvers._beam.instance import BeamInput, beam_input
 from solvers._beam.plan import Plans, path_plan, plan, root_infeasible
-from solvers._beam.relax import FloorReach, Ranking, floor_reach, improve, plain_ranking, relaxation, split_ranking
+from solvers._beam.relax import (
+    FloorReach,
+    Ranking,
+    Relaxation,
+    floor_reach,
+    improve,
+    plain_ranking,
+    relaxation,
+    split_ranking,
+)
 from solvers._common import MAX_BEAM_WIDTH, binding_caps_problem, check_int_option, warm_up_problem
-from solvers._core.prices import new_prices
+from solvers._core.prices import Prices, new_prices
 
 __all__ = ["solve_beam", "warm_up", "prepare"]
 
@@ -155,6 +168,8 @@ SECOND_GAP = 0.03
 SECOND_WIDTH = 2
 #: Local search starts of the second effort, in multiples of ``local_search``.
 SECOND_LS = 4
+#: Aimed price steps of the second effort, in multiples of ``price_iters`` (half as many split steps after them).
+SECOND_PRICE = 1
 
 #: Names of the work counters, in the order of :func:`solvers._beam.plan.plan`'s, then the relaxation's.
 _COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "retries", "seeds",
@@ -173,15 +188,31 @@ def _zkeys(n: int) -> np.ndarray:
 
 
 class Prepared(NamedTuple):
-    """Steps 1-2 done: what :func:`solvers._beam.plan.plan` reads, and the bound."""
+    """Steps 1-2 done: what :func:`solvers._beam.plan.plan` reads, the bound, and the prices to go on from."""
 
     inp: BeamInput
     rk: Ranking
     fl: FloorReach
     zkeys: np.ndarray  #: Zobrist keys of the cards
-    seeds: np.ndarray  #: (0 or 1, K): the pilot beam's plan
+    seeds: np.ndarray  #: (m, K): the pilot beam's plan and the relaxation's repaired paths
     bound: float  #: the least relaxation value seen (inf without prices)
     iters: int  #: price steps taken
+    rel: Relaxation  #: the plain relaxation (its work tables may back ``rk``)
+    prices: Prices  #: the plain relaxation's best prices
+
+
+def _aimed(inp, rel: Relaxation, prices: Prices, price_iters: int, lower: float, deadline: float):
+    """``price_iters`` plain steps aimed at ``lower``, then half as many on the split relaxation: ``(ranking,
+    bound, steps, plans)``, the split ranking where its bound is the lower, ``plans`` the relaxation's paths
+    repaired into plans (:func:`solvers._beam.plan.path_plan`)."""
+    b2, it2 = improve(rel, prices, price_iters, lower, deadline)
+    rk = plain_ranking(rel, prices)
+    paths = [path_plan(inp, rk.trans, rk.choice)]
+    rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters // 2, lower, deadline)
+    if rk2 is not None and b3 < b2:  # (where the split bound is no better, its ranking was no better)
+        rk = rk2
+        paths.append(path_plan(inp, rk.trans, rk.choice))
+    return rk, min(b2, b3), it2 + it3, [p for v, p in paths if v > -np.inf]
 
 
 def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
@@ -202,18 +233,11 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
         lower = -np.inf
         if pilot.n_found:
             lower, seeds = pilot.values[0], pilot.plans[:1]
-        b2, it2 = improve(rel, prices, price_iters, lower, deadline)
-        rk = plain_ranking(rel, prices)
-        paths = [path_plan(inp, rk.trans, rk.choice)]
-        rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters // 2, lower, deadline)
-        bound, iters = min(bound, b2, b3), iters + it2 + it3
-        if rk2 is not None and b3 < b2:  # (where the split bound is no better, its ranking was no better)
-            rk = rk2
-            paths.append(path_plan(inp, rk.trans, rk.choice))
-        found = [p for v, p in paths if v > -np.inf]
+        rk, b2, it2, found = _aimed(inp, rel, prices, price_iters, lower, deadline)
+        bound, iters = min(bound, b2), iters + it2
         if found:
             seeds = np.concatenate([seeds, np.array(found)])
-    return Prepared(inp, rk, fl, zkeys, seeds, bound, iters)
+    return Prepared(inp, rk, fl, zkeys, seeds, bound, iters, rel, prices)
 
 
 def free_ranking(inp, ar) -> Ranking:
@@ -227,17 +251,22 @@ def free_ranking(inp, ar) -> Ranking:
 
 
 def _second_effort(inp, ar, pre: Prepared, first: Plans, width: int, cards_per_type: int, n_solutions: int,
-                   local_search: int, deadline: float) -> tuple[Plans, np.ndarray]:
-    """Step 6 (module docstring): a wider beam from the price-free ranking, then a wider priced beam whose local
-    search starts from more plans, each seeded with every plan found before; ``(plans, their work counters)``."""
+                   local_search: int, price_iters: int, deadline: float):
+    """Step 6 (module docstring): a wider beam from the price-free ranking; more price steps, aimed at the best
+    plan so far; a wider beam from their ranking, its local search started from more plans. Each beam is seeded
+    with every plan found before. Returns ``(plans, work counters, bound, price steps)``; the plain relaxation's
+    prices in ``pre`` go on from where they were (``pre.rk`` may share its tables: it is not read after)."""
     wide = min(width * SECOND_WIDTH, MAX_BEAM_WIDTH)
     seeds = np.concatenate([first.plans[:first.n_found], pre.seeds])
     free = plan(inp, free_ranking(inp, ar), pre.fl, wide, cards_per_type, n_solutions, 0, VALUE_TIE, pre.zkeys,
                 deadline, seeds)
     seeds = np.concatenate([free.plans[:free.n_found], pre.seeds])
-    out = plan(inp, pre.rk, pre.fl, wide, cards_per_type, n_solutions, local_search * SECOND_LS, VALUE_TIE,
-               pre.zkeys, deadline, seeds)
-    return out, free.stats + out.stats
+    rk, bound, iters, found = _aimed(inp, pre.rel, pre.prices, price_iters * SECOND_PRICE, free.values[0], deadline)
+    if found:
+        seeds = np.concatenate([seeds, np.array(found)])
+    out = plan(inp, rk, pre.fl, wide, cards_per_type, n_solutions, local_search * SECOND_LS, VALUE_TIE, pre.zkeys,
+               deadline, seeds)
+    return out, free.stats + out.stats, min(bound, pre.bound), iters
 
 
 def prepare(problem, price_iters: int = DEFAULT_PRICE_ITERS, deadline: float = math.inf) -> Prepared:
@@ -294,7 +323,8 @@ def solve_beam(
         ``stats`` holds the work counters (summed over every beam) and the time spent in the kernel;
         ``rematched`` counts the local search's assignment problems too, ``ls_moves`` its accepted moves,
         ``ls_cut`` its runs stopped (at 200 assignment problems or the deadline) before a local optimum,
-        and ``second_effort`` is 1 where step 6 ran (the plan was more than 3 % below the bound).
+        ``second_effort`` is 1 where step 6 ran (the plan was more than 3 % below the bound), and
+        ``price_iters`` counts its steps too.
 
     Examples
     --------
@@ -340,8 +370,9 @@ def solve_beam(
     work, second = out.stats, 0
     if (out.n_found and math.isfinite(bound) and bound - out.values[0] > SECOND_GAP * abs(out.values[0])
             and time.perf_counter() < deadline):
-        out, more = _second_effort(inp, ar, pre, out, width, cards_per_type, n_solutions, local_search, deadline)
-        work, second = work + more, 1
+        out, more, bound, more_iters = _second_effort(inp, ar, pre, out, width, cards_per_type, n_solutions,
+                                                      local_search, price_iters, deadline)
+        work, second, iters = work + more, 1, iters + more_iters
     counters = np.concatenate([work, [iters, rk.trans.shape[0], second]])
     stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
     if out.n_found == 0:

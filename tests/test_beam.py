@@ -289,7 +289,7 @@ def test_the_second_effort_lifts_plans_far_below_their_bound(seed, history, min_
     monkeypatch.setattr(beam_module, "SECOND_GAP", math.inf)
     first = solve_beam(p)
     assert (first.stats["second_effort"], sol.stats["second_effort"]) == (0, 1)
-    assert sol.objective > first.objective * 1.01 and sol.bound == first.bound
+    assert sol.objective > first.objective * 1.01 and sol.objective <= sol.bound <= first.bound  # (more steps)
     assert p.check(sol.assignment) == []
 
 
