@@ -93,7 +93,52 @@ pay the cache load.
 
 Figures
 -------
-``python bench/bench_stress.py --families stress-device,tight-device,device,stress-small --seeds 0-19
+The second effort (step 6), against steps 1-5 alone (commit dd46679), on the instances bnb proves
+(a shared 2-core VM, load 1.7-2.6; the two alternated instance by instance in one process, median
+of 3 end-to-end ``mixrank.solve`` calls each; ``bench/bench_stress.py --solvers beam,bnb`` on each
+commit gives the same gaps). Tuned on stress-device seeds 0-19; seeds 40-79 and the other
+families chose nothing:
+
+===================  ===================================  ===================================
+beam                 with the second effort:              steps 1-5 alone:
+                     mean / max gap, optimal, median/p95  mean / max gap, optimal, median/p95
+===================  ===================================  ===================================
+stress-device 0-39   0.154 % / 2.95 %, 100/157, 1.61/5.6  0.287 % / 7.37 %, 96/157, 1.53/2.3
+stress-device 40-79  0.212 % / 2.28 %, 96/160, 1.57/5.1   0.293 % / 6.50 %, 93/160, 1.48/2.2
+tight-device 0-19    0.284 % / 2.30 %, 33/80, 1.84/4.8    0.452 % / 8.89 %, 28/80, 1.74/2.2
+noisy-device 0-19    0.160 % / 2.39 %, 53/79, 1.39/4.5    0.229 % / 3.25 %, 48/79, 1.38/2.1
+device 0-19          0.055 % / 0.79 %, 61/80, 1.67/2.2    0.076 % / 1.33 %, 61/80, 1.66/2.1
+stress-small 0-19    0.002 % / 0.20 %, 79/80, 0.75/2.3    0.023 % / 1.08 %, 77/80, 0.68/1.0
+===================  ===================================  ===================================
+
+It runs on 17, 13, 8, 4 and 13 of the 80 instances of stress-, tight-, noisy-device, device and
+stress-small (seeds 0-19); those take 2-4x as long, so the p95 grows and the median moves up
+5-10 % where they cross it. Its parts, added one at a time on stress-device 0-39 (mean / max,
+optimal): the price-free beam and the priced one again with 4 local search starts, both 2x wide:
+0.178 % / 3.36 %, 98; the price steps aimed at the best plan before the second priced beam: 0.154 %
+/ 2.95 %, 100 (seeds 40-79: 0.244 % / 6.50 % -> 0.212 % / 2.28 %). The price-free beam is what
+moves the plans that the prices lead astray (stress-device 13 ``both``: 7.4 % -> 0.3 %; at width 2048
+the priced beam stays at 6.4 %). 4x wide beams instead of 2x: stress-device 0.157 % / 3.36 %, 99
+and 0.198 % / 2.28 %, 97 (40-79), noisy-device 0.132 %, tight-device 0.279 %, p95 +24 %. Before the
+re-pricing, a 2 % trigger instead of 3 %: 0.178 -> 0.151 %, median +16 %; ``cards_per_type`` 2 in
+the second priced beam: worse on tight- and noisy-device.
+
+Adaptive effort the other way (tried, not kept): a cheap pass that stops where its plan meets
+its own bound. The bound is what is loose, not the plan: with steps 1-5 only 40 of 79 plans of
+stress-device 0-19 are within 1 % of their own bound (31 of them optimal), 14 within 0.2 %, so the
+median instance cannot be told apart from a bad one. A cheap first pass (5 / 40 / 20 steps, width
+16) gives 1.09 %, 22 optimal, 1.35 against 1.62 ms, and a bound so loose that 2 of 79 plans come
+within 1 % of it. Steps 1-2 in full, then width 16 and the width-32 beam only past a 1.5 % gap
+(local search after each): 0.366 %, 49 optimal (before 0.336 %, 51), 1.71 against 1.58 ms. Local search only past
+a 0.5 % gap: 0.338 %, 49, -2 % time (its price screen already makes it cheap where the gap is
+small). The repaired relaxation path as the aim instead of the pilot's plan: -7 % time, but
+device 0.076 -> 0.098 %, 61 -> 58 optimal and stress-small max 1.08 -> 3.78 %. Where the time goes
+at the median (stress-device, kernels alone, best of 5): prices and pilot ~0.6 ms, the width-32
+beam 0.28 ms and its re-matching 0.09 ms, the local search 0.14-0.28 ms (a median 47 assignment
+problems, no accepted move), of 1.5 ms end to end; ``perf``: beam_search 13 %, the DP 12 %, the
+Hungarian method 9 %, Numba's reference counting (NRT_incref / NRT_decref) 11 %.
+
+Before the second effort: ``python bench/bench_stress.py --families stress-device,tight-device,device,stress-small --seeds 0-19
 --solvers beam,bnb --skip-limit-check`` (80 instances per family, bnb's optima; a shared 2-core VM,
 load 4-5), against the settings before (``price_iters`` 40 as 10 untargeted, 40 aimed and 25 split
 steps, no floor-free table; commit 16e5c75) on the same instances:
