@@ -347,7 +347,7 @@ def solve_beam(
         the second effort's beams keep twice as many.
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
-        (after re-matching) into ``Solution.pool``.
+        (after re-matching; of every beam where the second effort ran) into ``Solution.pool``.
     cards_per_type : int >= 1, default 1
         Cards of each type tried at each slot (the best unused allowed ones by priced value).
     price_iters : int >= 0, default 80
@@ -356,8 +356,9 @@ def solve_beam(
         each type worth its best allowed card at a slot) and gives no bound, nor a second effort.
     local_search : int >= 0, default 1
         Improve the best ``local_search`` plans of the final beam by local search on
-        where each type goes (step 5 above; ~40-45 us a start on ``device``). 0 (off)
-        gives exactly the plans of the beam alone.
+        where each type goes (step 5 above; ~40-45 us a start on ``device``), and
+        ``4 * local_search`` in the second effort (step 6). 0 (off) gives exactly the plans
+        of the beams alone.
 
     Returns
     -------
