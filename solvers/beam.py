@@ -83,8 +83,8 @@ the split ones a knapsack per capped type too), two beams (``PILOT_WIDTH`` and
 ``width`` states, ``width * K * (1 + T * cards_per_type)`` children), ``width + 1``
 small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more; where
 the second effort runs, ``1.5 * price_iters`` more steps, two beams of ``2 * width`` and up to
-``4 * local_search`` more local searches (the whole solve takes 2-4x as long). It starts only
-before the deadline.
+``4 * local_search`` more local searches (the whole solve takes 2-4x as long). With a
+``time_limit`` it starts only while twice the time spent so far is left.
 With a ``time_limit`` the price steps read the clock every 16 steps, the beam once a
 slot (past the deadline it finishes at width 1), the local search every 16 assignment
 problems. The kernels release the GIL (``nogil``). Compilation happens once per machine
@@ -414,8 +414,9 @@ def solve_beam(
                pre.seeds)
     rk, bound, iters = pre.rk, pre.bound, pre.iters
     work, second = out.stats, 0
+    elapsed = time.perf_counter() - start  # the second effort takes 1-3x as long as the first: it starts only
     if (out.n_found and math.isfinite(bound) and bound - out.values[0] > SECOND_GAP * abs(out.values[0])
-            and time.perf_counter() < deadline):
+            and deadline - start - elapsed >= 2.0 * elapsed):  # with twice that left before the deadline
         out, more, bound, more_iters = _second_effort(inp, ar, pre, out, width, cards_per_type, n_solutions,
                                                       local_search, price_iters, deadline)
         work, second, iters = work + more, 1, iters + more_iters

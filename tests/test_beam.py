@@ -293,6 +293,8 @@ def test_the_second_effort_lifts_plans_far_below_their_bound(seed, history, min_
     assert p.check(sol.assignment) == []
 
 
-def test_the_second_effort_starts_only_before_the_deadline():
-    sol = solve_beam(instance("stress-device", 13, history=True, min_share=True), time_limit=1e-6)
+def test_the_second_effort_starts_only_with_twice_the_time_spent_left():
+    p = instance("stress-device", 13, history=True, min_share=True)
+    assert solve_beam(p, time_limit=60.0).stats["second_effort"] == 1
+    sol = solve_beam(p, time_limit=1e-6)
     assert sol.status is Status.FEASIBLE and sol.stats["second_effort"] == 0
