@@ -55,7 +55,19 @@ kernels are in :mod:`solvers._beam` (``search``: the beam; ``match``: re-matchin
    exactly by re-matching the changed types, after a bound from the last matchings'
    dual prices has screened out the moves that cannot gain (most of them). It stops
    at a local optimum, after ``LS_MAX_SOLVES`` (200) assignment problems, or at the
-   deadline; the best ``n_solutions`` distinct plans are returned.
+   deadline.
+6. **Second effort.** Where the best plan is still more than ``SECOND_GAP`` (3 %) below the
+   bound, the prices have misled the beam, or the bound is loose: the plan may sit in the wrong
+   basin (which one the beam finds flips as the prices move slightly). Three more tries, each
+   seeded with every plan found so far: a beam ``SECOND_WIDTH`` (2) times wider ranked by the
+   relaxation at zero prices (:func:`free_ranking`: each type worth its best allowed card at
+   each slot, the gaps kept; not the prices' basin); ``price_iters`` more price steps from the
+   prices reached, now aimed at the best plan (a higher target than the pilot's: smaller, surer
+   steps), and half as many split steps; a beam as wide from their ranking, its local search
+   started from ``SECOND_LS`` (4) times as many plans. The best plan wins, so the result never
+   gets worse, and the bound is the least of all steps. About a fifth of the stress-device
+   instances take it and few ``device`` ones, so the median time moves little while the worst
+   gaps shrink. The best ``n_solutions`` distinct plans are returned.
 
 Statuses
 --------
@@ -69,7 +81,10 @@ Cost
 About ``1.6 * price_iters`` relaxation steps (each a DP over slots x machine states x types,
 the split ones a knapsack per capped type too), two beams (``PILOT_WIDTH`` and
 ``width`` states, ``width * K * (1 + T * cards_per_type)`` children), ``width + 1``
-small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more.
+small assignment problems and, for the local search, at most ``LS_MAX_SOLVES`` more; where
+the second effort runs, ``1.5 * price_iters`` more steps, two beams of ``2 * width`` and up to
+``4 * local_search`` more local searches (the whole solve takes 2-4x as long). With a
+``time_limit`` it starts only while twice the time spent so far is left.
 With a ``time_limit`` the price steps read the clock every 16 steps, the beam once a
 slot (past the deadline it finishes at width 1), the local search every 16 assignment
 problems. The kernels release the GIL (``nogil``). Compilation happens once per machine
@@ -78,7 +93,52 @@ pay the cache load.
 
 Figures
 -------
-``python bench/bench_stress.py --families stress-device,tight-device,device,stress-small --seeds 0-19
+The second effort (step 6), against steps 1-5 alone (commit dd46679), on the instances bnb proves
+(a shared 2-core VM, load 1.7-2.6; the two alternated instance by instance in one process, median
+of 3 end-to-end ``mixrank.solve`` calls each; ``bench/bench_stress.py --solvers beam,bnb`` on each
+commit gives the same gaps). Tuned on stress-device seeds 0-19; seeds 40-79 and the other
+families chose nothing:
+
+===================  ===================================  ===================================
+beam                 with the second effort:              steps 1-5 alone:
+                     mean / max gap, optimal, median/p95  mean / max gap, optimal, median/p95
+===================  ===================================  ===================================
+stress-device 0-39   0.154 % / 2.95 %, 100/157, 1.61/5.6  0.287 % / 7.37 %, 96/157, 1.53/2.3
+stress-device 40-79  0.212 % / 2.28 %, 96/160, 1.57/5.1   0.293 % / 6.50 %, 93/160, 1.48/2.2
+tight-device 0-19    0.284 % / 2.30 %, 33/80, 1.84/4.8    0.452 % / 8.89 %, 28/80, 1.74/2.2
+noisy-device 0-19    0.160 % / 2.39 %, 53/79, 1.39/4.5    0.229 % / 3.25 %, 48/79, 1.38/2.1
+device 0-19          0.055 % / 0.79 %, 61/80, 1.67/2.2    0.076 % / 1.33 %, 61/80, 1.66/2.1
+stress-small 0-19    0.002 % / 0.20 %, 79/80, 0.75/2.3    0.023 % / 1.08 %, 77/80, 0.68/1.0
+===================  ===================================  ===================================
+
+It runs on 17, 13, 8, 4 and 13 of the 80 instances of stress-, tight-, noisy-device, device and
+stress-small (seeds 0-19); those take 2-4x as long, so the p95 grows and the median moves up
+5-10 % where they cross it. Its parts, added one at a time on stress-device 0-39 (mean / max,
+optimal): the price-free beam and the priced one again with 4 local search starts, both 2x wide:
+0.178 % / 3.36 %, 98; the price steps aimed at the best plan before the second priced beam: 0.154 %
+/ 2.95 %, 100 (seeds 40-79: 0.244 % / 6.50 % -> 0.212 % / 2.28 %). The price-free beam is what
+moves the plans that the prices lead astray (stress-device 13 ``both``: 7.4 % -> 0.3 %; at width 2048
+the priced beam stays at 6.4 %). 4x wide beams instead of 2x: stress-device 0.157 % / 3.36 %, 99
+and 0.198 % / 2.28 %, 97 (40-79), noisy-device 0.132 %, tight-device 0.279 %, p95 +24 %. Before the
+re-pricing, a 2 % trigger instead of 3 %: 0.178 -> 0.151 %, median +16 %; ``cards_per_type`` 2 in
+the second priced beam: worse on tight- and noisy-device.
+
+Adaptive effort the other way (tried, not kept): a cheap pass that stops where its plan meets
+its own bound. The bound is what is loose, not the plan: with steps 1-5 only 40 of 79 plans of
+stress-device 0-19 are within 1 % of their own bound (31 of them optimal), 14 within 0.2 %, so the
+median instance cannot be told apart from a bad one. A cheap first pass (5 / 40 / 20 steps, width
+16) gives 1.09 %, 22 optimal, 1.35 against 1.62 ms, and a bound so loose that 2 of 79 plans come
+within 1 % of it. Steps 1-2 in full, then width 16 and the width-32 beam only past a 1.5 % gap
+(local search after each): 0.366 %, 49 optimal (before 0.336 %, 51), 1.71 against 1.58 ms. Local search only past
+a 0.5 % gap: 0.338 %, 49, -2 % time (its price screen already makes it cheap where the gap is
+small). The repaired relaxation path as the aim instead of the pilot's plan: -7 % time, but
+device 0.076 -> 0.098 %, 61 -> 58 optimal and stress-small max 1.08 -> 3.78 %. Where the time goes
+at the median (stress-device, kernels alone, best of 5): prices and pilot ~0.6 ms, the width-32
+beam 0.28 ms and its re-matching 0.09 ms, the local search 0.14-0.28 ms (a median 47 assignment
+problems, no accepted move), of 1.5 ms end to end; ``perf``: beam_search 13 %, the DP 12 %, the
+Hungarian method 9 %, Numba's reference counting (NRT_incref / NRT_decref) 11 %.
+
+Before the second effort: ``python bench/bench_stress.py --families stress-device,tight-device,device,stress-small --seeds 0-19
 --solvers beam,bnb --skip-limit-check`` (80 instances per family, bnb's optima; a shared 2-core VM,
 load 4-5), against the settings before (``price_iters`` 40 as 10 untargeted, 40 aimed and 25 split
 steps, no floor-free table; commit 16e5c75) on the same instances:
@@ -117,10 +177,19 @@ import numpy as np
 
 from mixrank.solution import Counters, Solution, Status, make_solution
 from solvers._beam.instance import BeamInput, beam_input
-from solvers._beam.plan import path_plan, plan, root_infeasible
-from solvers._beam.relax import FloorReach, Ranking, floor_reach, improve, plain_ranking, relaxation, split_ranking
+from solvers._beam.plan import Plans, path_plan, plan, root_infeasible
+from solvers._beam.relax import (
+    FloorReach,
+    Ranking,
+    Relaxation,
+    floor_reach,
+    improve,
+    plain_ranking,
+    relaxation,
+    split_ranking,
+)
 from solvers._common import MAX_BEAM_WIDTH, binding_caps_problem, check_int_option, warm_up_problem
-from solvers._core.prices import new_prices
+from solvers._core.prices import Prices, new_prices
 
 __all__ = ["solve_beam", "warm_up", "prepare"]
 
@@ -138,10 +207,19 @@ BOUND_MARGIN = 1e-9
 PILOT_WIDTH = 2
 #: Weight of the plain value so far in a state's rank (breaks ties between equally priced states).
 VALUE_TIE = 0.1
+#: The second effort (step 6) runs where the best plan is further than this below the bound (relative).
+SECOND_GAP = 0.03
+#: Width of the second effort's beams, in multiples of ``width``.
+SECOND_WIDTH = 2
+#: Local search starts of the second effort, in multiples of ``local_search``.
+SECOND_LS = 4
+#: Aimed price steps of the second effort, in multiples of ``price_iters`` (half as many split steps after them).
+SECOND_PRICE = 1
 
 #: Names of the work counters, in the order of :func:`solvers._beam.plan.plan`'s, then the relaxation's.
 _COUNTER_NAMES = ("children", "lookahead_drops", "merged", "slots_past_deadline", "retries", "seeds",
-                  "rematched", "ls_solves", "rematch_skipped", "ls_moves", "ls_cut", "price_iters", "machine_states")
+                  "rematched", "ls_solves", "rematch_skipped", "ls_moves", "ls_cut", "price_iters", "machine_states",
+                  "second_effort")
 
 _ZKEYS = np.random.default_rng(12345).integers(0, 2**63, size=1 << 16, dtype=np.int64).astype(np.uint64)
 
@@ -155,15 +233,31 @@ def _zkeys(n: int) -> np.ndarray:
 
 
 class Prepared(NamedTuple):
-    """Steps 1-2 done: what :func:`solvers._beam.plan.plan` reads, and the bound."""
+    """Steps 1-2 done: what :func:`solvers._beam.plan.plan` reads, the bound, and the prices to go on from."""
 
     inp: BeamInput
     rk: Ranking
     fl: FloorReach
     zkeys: np.ndarray  #: Zobrist keys of the cards
-    seeds: np.ndarray  #: (0 or 1, K): the pilot beam's plan
+    seeds: np.ndarray  #: (m, K): the pilot beam's plan and the relaxation's repaired paths
     bound: float  #: the least relaxation value seen (inf without prices)
     iters: int  #: price steps taken
+    rel: Relaxation  #: the plain relaxation (its work tables may back ``rk``)
+    prices: Prices  #: the plain relaxation's best prices
+
+
+def _aimed(inp, rel: Relaxation, prices: Prices, price_iters: int, lower: float, deadline: float):
+    """``price_iters`` plain steps aimed at ``lower``, then half as many on the split relaxation: ``(ranking,
+    bound, steps, plans)``, the split ranking where its bound is the lower, ``plans`` the relaxation's paths
+    repaired into plans (:func:`solvers._beam.plan.path_plan`)."""
+    b2, it2 = improve(rel, prices, price_iters, lower, deadline)
+    rk = plain_ranking(rel, prices)
+    paths = [path_plan(inp, rk.trans, rk.choice)]
+    rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters // 2, lower, deadline)
+    if rk2 is not None and b3 < b2:  # (where the split bound is no better, its ranking was no better)
+        rk = rk2
+        paths.append(path_plan(inp, rk.trans, rk.choice))
+    return rk, min(b2, b3), it2 + it3, [p for v, p in paths if v > -np.inf]
 
 
 def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
@@ -184,18 +278,40 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
         lower = -np.inf
         if pilot.n_found:
             lower, seeds = pilot.values[0], pilot.plans[:1]
-        b2, it2 = improve(rel, prices, price_iters, lower, deadline)
-        rk = plain_ranking(rel, prices)
-        paths = [path_plan(inp, rk.trans, rk.choice)]
-        rk2, b3, it3 = split_ranking(inp, rel, prices, price_iters // 2, lower, deadline)
-        bound, iters = min(bound, b2, b3), iters + it2 + it3
-        if rk2 is not None and b3 < b2:  # (where the split bound is no better, its ranking was no better)
-            rk = rk2
-            paths.append(path_plan(inp, rk.trans, rk.choice))
-        found = [p for v, p in paths if v > -np.inf]
+        rk, b2, it2, found = _aimed(inp, rel, prices, price_iters, lower, deadline)
+        bound, iters = min(bound, b2), iters + it2
         if found:
             seeds = np.concatenate([seeds, np.array(found)])
-    return Prepared(inp, rk, fl, zkeys, seeds, bound, iters)
+    return Prepared(inp, rk, fl, zkeys, seeds, bound, iters, rel, prices)
+
+
+def free_ranking(inp, ar) -> Ranking:
+    """The ranking at zero prices (the one ``price_iters=0`` uses): each type worth its best allowed card at each
+    slot, the gaps kept; card uses, shares and counts are left to the beam."""
+    margin = 1e-12 * (abs(ar.pv_denominator) + float(inp.shown.sum()) + 1.0)
+    rel = relaxation(inp, margin)
+    prices = new_prices(inp.values.shape[0], inp.caps.shape[0])
+    improve(rel, prices, 0, -np.inf, math.inf)
+    return plain_ranking(rel, prices)
+
+
+def _second_effort(inp, ar, pre: Prepared, first: Plans, width: int, cards_per_type: int, n_solutions: int,
+                   local_search: int, price_iters: int, deadline: float):
+    """Step 6 (module docstring): a wider beam from the price-free ranking; more price steps, aimed at the best
+    plan so far; a wider beam from their ranking, its local search started from more plans. Each beam is seeded
+    with every plan found before. Returns ``(plans, work counters, bound, price steps)``; the plain relaxation's
+    prices in ``pre`` go on from where they were (``pre.rk`` may share its tables: it is not read after)."""
+    wide = min(width * SECOND_WIDTH, MAX_BEAM_WIDTH)
+    seeds = np.concatenate([first.plans[:first.n_found], pre.seeds])
+    free = plan(inp, free_ranking(inp, ar), pre.fl, wide, cards_per_type, n_solutions, 0, VALUE_TIE, pre.zkeys,
+                deadline, seeds)
+    seeds = np.concatenate([free.plans[:free.n_found], pre.seeds])
+    rk, bound, iters, found = _aimed(inp, pre.rel, pre.prices, price_iters * SECOND_PRICE, free.values[0], deadline)
+    if found:
+        seeds = np.concatenate([seeds, np.array(found)])
+    out = plan(inp, rk, pre.fl, wide, cards_per_type, n_solutions, local_search * SECOND_LS, VALUE_TIE, pre.zkeys,
+               deadline, seeds)
+    return out, free.stats + out.stats, min(bound, pre.bound), iters
 
 
 def prepare(problem, price_iters: int = DEFAULT_PRICE_ITERS, deadline: float = math.inf) -> Prepared:
@@ -227,20 +343,22 @@ def solve_beam(
     seed : int
         Unused: the search is deterministic (ties are broken by generation order).
     width : int in [1, 2**20], default 32
-        States kept after each slot (half as many, rounded up, over the first third of the slots).
+        States kept after each slot (half as many, rounded up, over the first third of the slots);
+        the second effort's beams keep twice as many.
     n_solutions : int >= 1, default 1
         Put the best ``n_solutions`` distinct feasible plans of the final beam
-        (after re-matching) into ``Solution.pool``.
+        (after re-matching; of every beam where the second effort ran) into ``Solution.pool``.
     cards_per_type : int >= 1, default 1
         Cards of each type tried at each slot (the best unused allowed ones by priced value).
     price_iters : int >= 0, default 80
         Subgradient steps aimed at the pilot's plan (an eighth as many before it, half as many on
-        the split relaxation after it); 0 ranks by a price-free estimate
-        (each type worth the mean of its best cards at a slot) and gives no bound.
+        the split relaxation after it); 0 ranks by the relaxation at zero prices (:func:`free_ranking`:
+        each type worth its best allowed card at a slot) and gives no bound, nor a second effort.
     local_search : int >= 0, default 1
         Improve the best ``local_search`` plans of the final beam by local search on
-        where each type goes (step 5 above; ~40-45 us a start on ``device``). 0 (off)
-        gives exactly the plans of the beam alone.
+        where each type goes (step 5 above; ~40-45 us a start on ``device``), and
+        ``4 * local_search`` in the second effort (step 6). 0 (off) gives exactly the plans
+        of the beams alone.
 
     Returns
     -------
@@ -248,9 +366,11 @@ def solve_beam(
         FEASIBLE with ``bound`` = the Lagrangian bound (inf when ``price_iters`` is 0);
         UNKNOWN when the final beam holds no feasible plan; INFEASIBLE only when a
         min-share floor is out of reach (or a share cap exceeded) before the first slot.
-        ``stats`` holds the work counters and the time spent in the kernel; ``rematched``
-        counts the local search's assignment problems too, ``ls_moves`` its accepted moves and
-        ``ls_cut`` its runs stopped (at 200 assignment problems or the deadline) before a local optimum.
+        ``stats`` holds the work counters (summed over every beam) and the time spent in the kernel;
+        ``rematched`` counts the local search's assignment problems too, ``ls_moves`` its accepted moves,
+        ``ls_cut`` its runs stopped (at 200 assignment problems or the deadline) before a local optimum,
+        ``second_effort`` is 1 where step 6 ran (the plan was more than 3 % below the bound), and
+        ``price_iters`` counts its steps too.
 
     Examples
     --------
@@ -293,7 +413,14 @@ def solve_beam(
     out = plan(inp, pre.rk, fl, width, cards_per_type, n_solutions, local_search, VALUE_TIE, pre.zkeys, deadline,
                pre.seeds)
     rk, bound, iters = pre.rk, pre.bound, pre.iters
-    counters = np.concatenate([out.stats, [iters, rk.trans.shape[0]]])
+    work, second = out.stats, 0
+    elapsed = time.perf_counter() - start  # the second effort takes 1-3x as long as the first: it starts only
+    if (out.n_found and math.isfinite(bound) and bound - out.values[0] > SECOND_GAP * abs(out.values[0])
+            and deadline - start - elapsed >= 2.0 * elapsed):  # with twice that left before the deadline
+        out, more, bound, more_iters = _second_effort(inp, ar, pre, out, width, cards_per_type, n_solutions,
+                                                      local_search, price_iters, deadline)
+        work, second, iters = work + more, 1, iters + more_iters
+    counters = np.concatenate([work, [iters, rk.trans.shape[0], second]])
     stats = Counters({"width": width}, _COUNTER_NAMES, counters, {"kernel_time": time.perf_counter() - start})
     if out.n_found == 0:
         return make_solution(problem, "beam", Status.UNKNOWN, None, math.nan, time.perf_counter() - start, stats)
