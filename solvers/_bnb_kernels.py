@@ -289,15 +289,55 @@ def _same_words(a, b):
     return True
 
 
+# How the memo compares two nodes' PV of a type (:func:`_pv_rules`)
+_PV_LESS = 0  # the dominating node has no more PV (a cap that may bind, no floor)
+_PV_MORE = 1  # ... no less (a floor, a cap no plan can reach)
+_PV_SAME = 2  # ... the same (a floor and a cap that may bind)
+_PV_ANY = 3  # PV does not matter (no floor, a cap no plan can reach)
+
+
+@njit(cache=True)
+def _pv_rules(P):
+    """Per type, how the memo compares PV (``_PV_*``): a cap binds no plan when the type's share
+    already shown plus its ``min(count cap, cards)`` largest PV weights among the slots its cards may take
+    (gaps ignored: an overestimate) stays below the cap (less a margin past the sums' round-off)."""
+    allowed, card_start, card_list, pv, mcount, pv_shown, hi_cmp, lo_cmp, margin = (P[1], P[2], P[3], P[5], P[7],
+                                                                                    P[8], P[9], P[10], P[12])
+    k = pv.shape[0]
+    n_types = card_start.shape[0] - 1
+    rule = np.empty(n_types, dtype=np.int64)
+    open_pv = np.empty(k)
+    for t in range(n_types):
+        m = 0
+        for s in range(k):
+            for jj in range(card_start[t], card_start[t + 1]):
+                if allowed[card_list[jj], s]:
+                    open_pv[m] = pv[s]
+                    m += 1
+                    break
+        most = min(mcount[t], card_start[t + 1] - card_start[t], m)
+        top = np.sort(open_pv[:m])[::-1]
+        reach = pv_shown[t]
+        for i in range(max(most, 0)):
+            reach += top[i]
+        cap_free = reach <= hi_cmp[t] - 4.0 * margin
+        floor = lo_cmp[t] > pv_shown[t]
+        if floor:
+            rule[t] = _PV_MORE if cap_free else _PV_SAME
+        else:
+            rule[t] = _PV_ANY if cap_free else _PV_LESS
+    return rule
+
+
 @njit(cache=True, inline="always")
-def _memo_seen(memo, dshift, s1, path, two_sided, nodes):
+def _memo_seen(memo, dshift, s1, path, pv_rule, nodes):
     """Whether the memo holds a node that dominates the one at depth ``s1``; else the node is stored.
 
     Key: the slot, the exact distances and the cards used. A stored node
-    dominates when its value is at least this one's, its PV no larger on every
-    type, and equal on types with a floor (``two_sided``); a stored node this
-    one dominates gives up its entry; else, when the probed entries are all
-    taken, one of them chosen by ``nodes`` (the nodes visited so far).
+    dominates when its value is at least this one's and its PV per type compares
+    as ``pv_rule`` (:func:`_pv_rules`) says; a stored node this one dominates
+    gives up its entry; else, when the probed entries are all taken, one of them
+    chosen by ``nodes`` (the nodes visited so far).
     """
     memo_key, memo_used, memo_pv, memo_g = memo
     mask = memo_key.shape[0] - 1
@@ -324,9 +364,12 @@ def _memo_seen(memo, dshift, s1, path, two_sided, nodes):
         new_dom = g >= memo_g[e]
         for t in range(n_types):
             a = memo_pv[e, t]
-            if (two_sided[t] and a != pvu[t]) or a > pvu[t]:
+            rule = pv_rule[t]
+            if (rule == _PV_LESS and a > pvu[t]) or (rule == _PV_MORE and a < pvu[t]) or (rule == _PV_SAME
+                                                                                          and a != pvu[t]):
                 stored_dom = False
-            if (two_sided[t] and a != pvu[t]) or pvu[t] > a:
+            if (rule == _PV_LESS and pvu[t] > a) or (rule == _PV_MORE and pvu[t] < a) or (rule == _PV_SAME
+                                                                                          and a != pvu[t]):
                 new_dom = False
         if stored_dom:
             return True
@@ -380,13 +423,12 @@ def search(P, L, R, path, at, memo, dshift, inc_plan, inc_val, node_limit, deadl
     ``stats`` (int64) accumulates nodes, memo hits, bound prunes, floor prunes,
     leaves, improvements.
     """
-    values, pv_shown, hi_cmp, lo_cmp, floor_types = P[0], P[8], P[9], P[10], P[11]
+    values, pv_shown, hi_cmp, lo_cmp = P[0], P[8], P[9], P[10]
     n, k = values.shape
     n_types = P[2].shape[0] - 1
     memo_on = memo[0].shape[0] > 1
     W = _scratch(n, n_types)
-    two_sided = np.zeros(n_types, dtype=np.bool_)
-    two_sided[floor_types] = True
+    pv_rule = _pv_rules(P)
     nodes = memo_hits = bound_prunes = floor_prunes = leaves = improvements = 0
     complete = True
     tol = tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else 0.0
@@ -437,7 +479,7 @@ def search(P, L, R, path, at, memo, dshift, inc_plan, inc_val, node_limit, deadl
                 tol = tol_rel * abs(inc_val) + tol_abs
                 improvements += 1
                 copy_into(inc_plan, path.cur[:k])
-        elif memo_on and _memo_seen(memo, dshift, s1, path, two_sided, stats[0] + nodes):
+        elif memo_on and _memo_seen(memo, dshift, s1, path, pv_rule, stats[0] + nodes):
             memo_hits += 1
         else:
             depth = s1

@@ -86,7 +86,7 @@ def type_slack(red, types, card_start, card_list):
 
 
 # ------------------------------------------------------------- node-local bounds
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _credit(u, most, ex, n_ex, tmin):
     """The part of type ``u``'s unused-card prices that a suffix may still need.
 
@@ -118,7 +118,7 @@ def _credit(u, most, ex, n_ex, tmin):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _credit_without(u, i, ex, tmin):
     """:func:`_credit` (same ``most``) with the card at sorted position ``i`` left out."""
     a = tmin[1, i]
@@ -126,7 +126,7 @@ def _credit_without(u, i, ex, tmin):
     return a if a < b else b
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V):
     """What a child's bound needs of each type, for each way the child changes it.
 
@@ -201,7 +201,7 @@ def _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V):
             V[v, 6, u] = 1.0 if pv_shown[u] + npv + most_pv >= lo_cmp[u] - margin else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed, alpha):
     """How much lower the best table of the grid puts a child's bound (``<= 0``).
 
@@ -229,7 +229,7 @@ def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed, alph
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sort_excess(t, mu, slack, s1, used, card_start, card_list, ex, ex_card, ex_pos):
     """Type ``t``'s unused cards by price excess over their slack from slot ``s1`` on, largest first.
 
@@ -259,37 +259,48 @@ def _sort_excess(t, mu, slack, s1, used, card_start, card_list, ex, ex_card, ex_
     return ne, total
 
 
-@njit(cache=True)
-def _split_part(s, nst, placed, dist_s, pvu_s, cnt_s, pv, gap, split):
-    """The split relaxation's bound of a child, less its prefix value and unused cards' prices.
+@njit(cache=True, inline="always")
+def _split_terms(s, dist_s, pvu_s, cnt_s, pv, gap, split, Sp):
+    """What each type adds to the split relaxation's bound of a node's children, less the DP's suffix.
 
-    ``placed``: the child's card type at slot ``s``, or -1 for the organic item;
-    ``nst`` its gap state. Sums the DP's suffix, the floor and count terms and
-    each capped type's knapsack from the units its cap has left (-inf when a
-    cap is already broken).
+    ``Sp[v, :, u]``: type ``u``'s floor and count terms, its cap's knapsack from the units it has left
+    (-inf when the cap is already broken) and its floor's knapsack (0 where it has none), for a child
+    that places no type-``u`` card (``v = 0``: the organic item or another type's card) or one
+    (``v = 1``). Computed once per node, not once per child (:func:`_split_child`).
     """
-    res = split.res
+    res, fl = split.res, split.floors
+    beta, gamma, count, lo, tables = split.beta, split.gamma, split.count, split.lo, split.tables
+    res_of, fl_of, fl_count, fl_tables = res.of_type, fl.of_type, fl.count, fl.tables
     s1 = s + 1
-    b = split.H[s1, nst]
-    for u in range(split.beta.shape[0]):
-        p = pvu_s[u] + (pv[s] if u == placed else 0.0)
-        n = cnt_s[u] + (1 if u == placed else 0)
-        b += split.gamma[u] * (split.count[u] - n) - split.beta[u] * (split.lo[u] - p)
-        j = res.of_type[u]
-        if j >= 0:
-            d = 0 if u == placed else min(dist_s[u] + 1, gap[u]) - 1
-            q = left_units(res, j, p)
-            if q < 0:
-                return NEG
-            b += knapsack_at(split.tables[j], s1, d, q, gap[u])
-        fl = split.floors
-        j = fl.of_type[u]
-        if j >= 0:
-            d = 0 if u == placed else min(dist_s[u] + 1, gap[u]) - 1
-            left = fl.count[j] - n
-            if left < 0:
-                return NEG
-            b += fl.tables[j, s1, d, need_left(fl.lo[j], fl.delta[j], fl.need[j], p), left]
+    for u in range(beta.shape[0]):
+        for v in range(2):
+            p = pvu_s[u] + (pv[s] if v == 1 else 0.0)
+            n = cnt_s[u] + v
+            d = 0 if v == 1 else min(dist_s[u] + 1, gap[u]) - 1
+            Sp[v, 0, u] = gamma[u] * (count[u] - n) - beta[u] * (lo[u] - p)
+            Sp[v, 1, u] = 0.0
+            Sp[v, 2, u] = 0.0
+            j = res_of[u]
+            if j >= 0:
+                q = left_units(res, j, p)
+                Sp[v, 1, u] = NEG if q < 0 else knapsack_at(tables[j], s1, d, q, gap[u])
+            j = fl_of[u]
+            if j >= 0:
+                left = fl_count[j] - n
+                Sp[v, 2, u] = NEG if left < 0 else fl_tables[j, s1, d, need_left(fl.lo[j], fl.delta[j], fl.need[j],
+                                                                                 p), left]
+
+
+@njit(cache=True, inline="always")
+def _split_child(h, placed, Sp):
+    """The split relaxation's bound of a child (type ``placed`` at the slot, -1 the organic item), less its
+    prefix value and unused cards' prices: the DP's suffix ``h`` plus every type's terms (:func:`_split_terms`)."""
+    b = h
+    for u in range(Sp.shape[2]):
+        v = 1 if u == placed else 0
+        b += Sp[v, 0, u]
+        b += Sp[v, 1, u]
+        b += Sp[v, 2, u]
     return b
 
 
@@ -304,34 +315,37 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
     stand apart.
 
     A child's bound is the smaller of the plain relaxation's (tightened for the
-    node) and the split relaxation's (:func:`_split_part`), both valid. Writes
+    node) and the split relaxation's (:func:`_split_child`), both valid. Writes
     cards (``-1``: organic) and bounds to ``out_card``/``out_bound`` and returns
     ``(count, bound_prunes, floor_prunes)``. ``W`` holds scratch arrays.
     """
-    values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
-    red, mu, slack, H, trans = L[0]
-    Hg, grid_kind, grid_type, grid_delta, split = L[7], L[8], L[9], L[10], L[11]
-    ex, ex_card, ex_pos, n_ex, tmin, V, credit, ex2, ex_card2, ex_pos2, tmin2, credit2 = W
-    n_types = card_start.shape[0] - 1
-    any_idx = n_types
-    s1 = s + 1
-    organic = np.int64(-1)  # a typed variable, not a literal: one compile of each callee
-    m = 0
-    bound_prunes = 0
-    floor_prunes = 0
-    if dist_s[any_idx] < gap[any_idx] and only < 0:
+    any_idx = dist_s.shape[0] - 1
+    if dist_s[any_idx] < P[6][any_idx] and only < 0:
         if own > thr:
             out_card[0] = -1
             out_bound[0] = own
             return 1, 0, 0
         return 0, 1, 0
+    # (Tuples read once, here: each read of an array from a tuple costs a reference count increment and
+    # decrement, which inside the loops below took ~40 % of a node's time on stress-device.)
+    values, allowed, card_start, card_list, types, pv, gap, mcount, pv_shown, hi_cmp, lo_cmp, floor_types, margin = P
+    red, mu, slack, H, trans = L[0]
+    alpha, Hg, grid_kind, grid_type, grid_delta, split = L[1], L[7], L[8], L[9], L[10], L[11]
+    split_mu, split_slack, split_H = split.mu, split.slack, split.H
+    ex, ex_card, ex_pos, n_ex, tmin, V, credit, ex2, ex_card2, ex_pos2, tmin2, credit2, Sp = W
+    n_types = card_start.shape[0] - 1
+    s1 = s + 1
+    organic = np.int64(-1)  # a typed variable, not a literal: one compile of each callee
+    m = 0
+    bound_prunes = 0
+    floor_prunes = 0
     # unused cards' prices: per type, their excesses over what the suffix can earn back
     tot_mu = 0.0
     for t in range(n_types):
         n_ex[t], part = _sort_excess(t, mu, slack, s1, used, card_start, card_list, ex, ex_card, ex_pos)
         tot_mu += part
         if split.on:
-            _sort_excess(t, split.mu, split.slack, s1, used, card_start, card_list, ex2, ex_card2, ex_pos2)
+            _sort_excess(t, split_mu, split_slack, s1, used, card_start, card_list, ex2, ex_card2, ex_pos2)
     _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V)
     for u in range(n_types):
         credit[0, u] = _credit(u, V[0, 2, u], ex, n_ex, tmin)
@@ -339,6 +353,8 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
         if split.on:
             credit2[0, u] = _credit(u, V[0, 2, u], ex2, n_ex, tmin2)
             credit2[1, u] = _credit(u, V[1, 2, u], ex2, n_ex, tmin2)
+    if split.on:
+        _split_terms(s, dist_s, pvu_s, cnt_s, pv, gap, split, Sp)
     # the organic child
     nst = trans[st_s, 0]
     b = f_s + H[s1, nst] - tot_mu
@@ -349,9 +365,9 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
         if V[0, 6, floor_types[j]] == 0.0:
             floors = False
     if b > thr:
-        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, organic, L[1])
+        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, organic, alpha)
     if b > thr and split.on:
-        b = min(b, g_s + credit2[0].sum() + _split_part(s, nst, organic, dist_s, pvu_s, cnt_s, pv, gap, split))
+        b = min(b, g_s + credit2[0].sum() + _split_child(split_H[s1, nst], organic, Sp))
     if only >= 0:
         pass
     elif b <= thr:
@@ -387,13 +403,12 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
                 base -= V[2, 0, u]
             else:
                 base += credit[1, u] - V[1, 0, u]
-        base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t, L[1])
+        base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t, alpha)
         _credit(t, V[2, 2, t], ex, n_ex, tmin)
         split_base = NEG
         if split.on:
             _credit(t, V[2, 2, t], ex2, n_ex, tmin2)
-            split_base = g_s + credit2[1].sum() - credit2[1, t] + _split_part(s, nst, t, dist_s, pvu_s, cnt_s, pv,
-                                                                              gap, split)
+            split_base = g_s + credit2[1].sum() - credit2[1, t] + _split_child(split_H[s1, nst], t, Sp)
         for jj in range(card_start[t], card_start[t + 1]):
             c = card_list[jj]
             if used[c] or not allowed[c, s] or (only >= 0 and c != only):
@@ -425,9 +440,9 @@ def _scratch(n, n_types):
     tmin = np.zeros((3, n + 2))
     V = np.zeros((3, 7, n_types))
     credit = np.zeros((2, n_types))
-    # the same for the split relaxation's card prices
+    # the same for the split relaxation's card prices, and its per-type terms (:func:`_split_terms`)
     return (ex, ex_card, ex_pos, n_ex, tmin, V, credit, ex.copy(), ex_card.copy(), ex_pos.copy(), tmin.copy(),
-            credit.copy())
+            credit.copy(), np.zeros((2, 3, n_types)))
 
 
 @njit(cache=True)

@@ -38,9 +38,11 @@ up in 512-1024 units (coarser units let the knapsack gain more from rounding
 than the price loses), and the bound drops to 3 % (proof in ~2 s).
 
 Memo. Two nodes at the same slot with the same distances and the same set of
-cards used have the same feasible completions; the one with at least the
-value, no more PV on capped types and equal PV on types with a floor dominates,
-and the other is pruned (a hash table of the nodes seen).
+cards used have the same completions but for the share rules; the one with at
+least the value dominates, and the other is pruned (a hash table of the nodes
+seen), when its PV compares per type as that type's rules need: no more where
+a cap may bind, no less where a floor is set and no plan can reach the cap,
+equal where both bind, and not at all where neither does.
 
 Plans. A beam search ranked by the same node bound gives a first plan
 (``width``); the subgradient then runs again aiming at it, and the beam again

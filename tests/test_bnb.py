@@ -135,6 +135,22 @@ def test_bnb_takes_negative_values_only_when_a_floor_needs_them():
     assert solve_bnb(free).objective == 0.0
 
 
+def test_memo_compares_pv_as_each_types_rules_need():
+    # A floor whose cap no plan reaches: more PV is better (1); floor and a reachable cap: equal PV (2);
+    # a reachable cap alone: less is better (0); neither: PV does not matter (3).
+    from solvers import _bnb_kernels as kern
+    from solvers.bnb import _Layout
+
+    rules = [TypeRule(min_share=0.1, max_share=0.9, max_count=1), TypeRule(min_share=0.1, max_share=0.3),
+             TypeRule(max_share=0.3), TypeRule()]
+    rng = np.random.default_rng(3)
+    p = MixProblem(values=rng.normal(1.0, 1.0, (6, 6)), types=[0, 1, 1, 2, 2, 3],
+                   pv_weights=[1.0, 0.9, 0.8, 0.7, 0.6, 0.5], rules=rules)
+    assert list(kern._pv_rules(_Layout(p).P)) == [1, 2, 0, 3]
+    brute_force_check(p)
+    brute_force_check(p, width=0)
+
+
 def test_bnb_real_valued_pv_weights_are_not_rounded():
     # The cap sits on the float sum of two slots: only the sums check() makes decide which pairs fit.
     pv = np.array([0.1, 0.2, 0.30000000000000004, 0.1 + 1e-15])
