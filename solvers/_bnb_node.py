@@ -202,7 +202,7 @@ def _type_terms(s, dist_s, pvu_s, cnt_s, L, R, pv, pv_shown, lo_cmp, margin, V):
 
 
 @njit(cache=True, inline="always")
-def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed, alpha):
+def _grid_gain(Hg, s1, nst, h_base, grid_kind, grid_type, grid_delta, V, placed, alpha):
     """How much lower the best table of the grid puts a child's bound (``<= 0``).
 
     Table ``j`` moves one multiplier by ``delta``; the child's bound changes by
@@ -219,11 +219,11 @@ def _grid_gain(hg_row, h_base, grid_kind, grid_type, grid_delta, V, placed, alph
     for j in range(grid_type.shape[0]):
         kind = grid_kind[j]
         if kind == 3:
-            gain = hg_row[j] - h_base + grid_delta[j] * all_caps
+            gain = Hg[s1, nst, j] - h_base + grid_delta[j] * all_caps
         else:
             u = grid_type[j]
             v = 0 if placed < 0 else (2 if u == placed else 1)
-            gain = hg_row[j] - h_base + grid_delta[j] * V[v, 3 + kind, u]
+            gain = Hg[s1, nst, j] - h_base + grid_delta[j] * V[v, 3 + kind, u]
         if gain < best:
             best = gain
     return best
@@ -353,8 +353,10 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
         if split.on:
             credit2[0, u] = _credit(u, V[0, 2, u], ex2, n_ex, tmin2)
             credit2[1, u] = _credit(u, V[1, 2, u], ex2, n_ex, tmin2)
+    credit2_other = 0.0
     if split.on:
         _split_terms(s, dist_s, pvu_s, cnt_s, pv, gap, split, Sp)
+        credit2_other = credit2[1].sum()
     # the organic child
     nst = trans[st_s, 0]
     b = f_s + H[s1, nst] - tot_mu
@@ -365,7 +367,7 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
         if V[0, 6, floor_types[j]] == 0.0:
             floors = False
     if b > thr:
-        b += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, organic, alpha)
+        b += _grid_gain(Hg, s1, nst, H[s1, nst], grid_kind, grid_type, grid_delta, V, organic, alpha)
     if b > thr and split.on:
         b = min(b, g_s + credit2[0].sum() + _split_child(split_H[s1, nst], organic, Sp))
     if only >= 0:
@@ -403,12 +405,12 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
                 base -= V[2, 0, u]
             else:
                 base += credit[1, u] - V[1, 0, u]
-        base += _grid_gain(Hg[s1, nst], H[s1, nst], grid_kind, grid_type, grid_delta, V, t, alpha)
+        base += _grid_gain(Hg, s1, nst, H[s1, nst], grid_kind, grid_type, grid_delta, V, t, alpha)
         _credit(t, V[2, 2, t], ex, n_ex, tmin)
         split_base = NEG
         if split.on:
             _credit(t, V[2, 2, t], ex2, n_ex, tmin2)
-            split_base = g_s + credit2[1].sum() - credit2[1, t] + _split_child(split_H[s1, nst], t, Sp)
+            split_base = g_s + credit2_other - credit2[1, t] + _split_child(split_H[s1, nst], t, Sp)
         for jj in range(card_start[t], card_start[t + 1]):
             c = card_list[jj]
             if used[c] or not allowed[c, s] or (only >= 0 and c != only):
