@@ -44,8 +44,9 @@ and the other is pruned (a hash table of the nodes seen).
 
 Plans. A beam search ranked by the same node bound gives a first plan
 (``width``); the subgradient then runs again aiming at it, and the beam again
-(4x wider) ranked by the split bound too. A search that does not finish within
-its node budget pauses while a 4x wider beam and a neighbourhood search
+(as wide) ranked by the split bound too. Where the bound already meets a plan
+(within the tolerance below), that plan is optimal and no search runs. A search
+that does not finish within its node budget pauses while a 4x wider beam and a neighbourhood search
 (windows of the plan re-planned exactly, the rest held fixed) look for a better
 plan, then restarts from the root with a 4x budget: better plans prune more, and
 a better plan is also a better target for the subgradient steps, which run
@@ -385,10 +386,11 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
     if not closed and time.perf_counter() < deadline:
         rel.improve_split(int(lagrange_iters * _SPLIT_SHARE), inc_val)
-    L, f0 = rel.tables()
+        closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
+    # a closed bound proves the plan optimal (the search would prune its root): no tables, no search
+    L, f0 = rel.tables() if not closed else (None, 0.0)
     priced = inc_val  # the plan value the prices were aimed at
     timing["lagrange_time"] += time.perf_counter() - t0
-    closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
     if rel.split.on and width > 0 and not closed and time.perf_counter() < deadline:
         # the beam again, ranked by the split bound too: a better first plan prunes more
         t0 = time.perf_counter()
@@ -404,10 +406,10 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     counters = np.zeros(6, dtype=np.int64)
     side = np.zeros(6, dtype=np.int64)  # nodes of the neighbourhood searches
     limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
-    complete, bound, rounds = False, rel.bound, 0
+    complete, bound, rounds = closed, rel.bound, 0
     budget, beam_width = _ROUND_NODES, width
     tree, changed, windowed = _Tree(lay, memo_tables), True, None
-    while time.perf_counter() < deadline and counters[0] < limit:
+    while not complete and time.perf_counter() < deadline and counters[0] < limit:
         # A round that does not finish within its node budget restarts after a
         # wider beam and a neighbourhood search have looked for a better plan
         # (a better plan prunes more), or goes on where it paused when they
