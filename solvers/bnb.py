@@ -46,8 +46,12 @@ equal where both bind, and not at all where neither does.
 
 Plans. A beam search ranked by the same node bound gives a first plan
 (``width``); the subgradient then runs again aiming at it, and the beam again
-(4x wider) ranked by the split bound too. A search that does not finish within
-its node budget pauses while a 4x wider beam and a neighbourhood search
+(as wide) ranked by the split bound too. Where the bound already meets a plan
+(within the tolerance below), that plan is optimal and no search runs; where the
+plain bound is within 0.5 % of it, a search of a few hundred nodes under that
+bound comes before the split relaxation, which is built only if it does not
+finish (on small instances the split costs more than such a search). A search
+that does not finish within its node budget pauses while a 4x wider beam and a neighbourhood search
 (windows of the plan re-planned exactly, the rest held fixed) look for a better
 plan, then restarts from the root with a 4x budget: better plans prune more, and
 a better plan is also a better target for the subgradient steps, which run
@@ -95,6 +99,8 @@ _FIRST_SHARE = 0.5  # of the subgradient steps, before the first plan
 _ROUND_NODES = 20_000  # nodes of the first search round
 _MAX_WIDTH = 256  # widest beam of the later rounds
 _SPLIT_SHARE = 0.5  # subgradient steps of the split relaxation, relative to `lagrange_iters`
+_PROBE_NODES = 256  # nodes of a search under the plain bound before the split relaxation is built ...
+_PROBE_GAP = 0.005  # ... where that bound is at most this far above the plan (relative)
 _SPLIT_BEAM = 1  # the beam ranked by the split bound too: this many times `width`
 _LNS_WINDOW = 12  # slots re-planned at once by the neighbourhood search
 _LNS_NODES = 4000  # nodes per window
@@ -385,13 +391,29 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         rel.improve(lagrange_iters - first, inc_val)
     # the plain bound already meets the plan (the search will only confirm it): no split relaxation, no beam
     closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
-    if not closed and time.perf_counter() < deadline:
+    memo_tables = _Memo(lay, memo)
+    counters = np.zeros(6, dtype=np.int64)
+    limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
+    tree, complete, bound = _Tree(lay, memo_tables), False, rel.bound
+    near = inc_val > -math.inf and rel.bound - inc_val <= _PROBE_GAP * abs(inc_val)
+    if not closed and near and np.any((rel.prices.alpha > 0) & (lay.hi_b > 0)) and width > 0:
+        # the plain bound nearly meets the plan: a short search under it may finish before the split relaxation
+        # would be built (which costs as much as hundreds of nodes)
+        L, f0 = rel.tables()
+        t1 = time.perf_counter()
+        inc_val, bound, complete = tree.run(L, R, f0, inc_plan, inc_val, min(_PROBE_NODES, limit), deadline,
+                                            counters, False)
+        timing["search_time"] = time.perf_counter() - t1
+        t0 += timing["search_time"]  # (not the relaxation's time)
+    if not closed and not complete and time.perf_counter() < deadline:
         rel.improve_split(int(lagrange_iters * _SPLIT_SHARE), inc_val)
-    L, f0 = rel.tables()
+        closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
+    # a closed bound proves the plan optimal (the search would prune its root): no tables, no search
+    complete = complete or closed
+    L, f0 = rel.tables() if not complete else (None, 0.0)
     priced = inc_val  # the plan value the prices were aimed at
     timing["lagrange_time"] += time.perf_counter() - t0
-    closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
-    if rel.split.on and width > 0 and not closed and time.perf_counter() < deadline:
+    if rel.split.on and width > 0 and not complete and time.perf_counter() < deadline:
         # the beam again, ranked by the split bound too: a better first plan prunes more
         t0 = time.perf_counter()
         val, beam_plan = _beam(lay, L, R, f0, width * _SPLIT_BEAM, inc_val, deadline)
@@ -402,14 +424,12 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
 
     # --- the search, in rounds
     t0 = time.perf_counter()
-    memo_tables = _Memo(lay, memo)
-    counters = np.zeros(6, dtype=np.int64)
     side = np.zeros(6, dtype=np.int64)  # nodes of the neighbourhood searches
-    limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
-    complete, bound, rounds = False, rel.bound, 0
+    rounds = int(counters[0] > 0)
+    bound = bound if counters[0] > 0 else rel.bound
     budget, beam_width = _ROUND_NODES, width
-    tree, changed, windowed = _Tree(lay, memo_tables), True, None
-    while time.perf_counter() < deadline and counters[0] < limit:
+    changed, windowed = True, None
+    while not complete and time.perf_counter() < deadline and counters[0] < limit:
         # A round that does not finish within its node budget restarts after a
         # wider beam and a neighbourhood search have looked for a better plan
         # (a better plan prunes more), or goes on where it paused when they
@@ -445,7 +465,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         if inc_val > -math.inf:  # children within the tolerance of the incumbent were dropped
             bound = max(bound, inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs)
         bound = min(bound, rel.bound)
-    timing["search_time"] = time.perf_counter() - t0
+    timing["search_time"] = time.perf_counter() - t0 + timing.get("search_time", 0.0)
 
     has_plan = inc_val > -math.inf
     if complete:
