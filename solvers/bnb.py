@@ -467,6 +467,14 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         bound = min(bound, rel.bound)
     timing["search_time"] = time.perf_counter() - t0 + timing.get("search_time", 0.0)
 
+    extra = {"beam_value": float(beam_val), "rounds": rounds, "resumed": tree.resumed,
+             "neighbourhood_nodes": int(side[0]), **timing}
+    return _result(problem, start, time_limit, complete, inc_val, inc_plan, bound, rel, counters, extra)
+
+
+def _result(problem, start: float, time_limit, complete: bool, inc_val: float, inc_plan, bound: float,
+            rel: Relaxation, counters, extra: dict) -> Solution:
+    """The :class:`Solution` of a search that ended (``complete``) or stopped, with its stats."""
     has_plan = inc_val > -math.inf
     if complete:
         status = Status.OPTIMAL if has_plan else Status.INFEASIBLE
@@ -484,14 +492,10 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
         "split_iters": int(rel.split_iters),
         "floor_knapsacks": int((rel.split.floors.of_type >= 0).sum()),
         "dp_states": rel.n_states,
-        "beam_value": float(beam_val),
-        "rounds": rounds,
-        "resumed": tree.resumed,
-        "neighbourhood_nodes": int(side[0]),
-        **timing,
+        **extra,
     }
     end = time.perf_counter()
-    stats["overrun"] = 0.0 if time_limit is None else max(0.0, end - deadline)
+    stats["overrun"] = 0.0 if time_limit is None else max(0.0, end - start - float(time_limit))
     return make_solution(problem, "bnb", status, inc_plan if has_plan else None, bound, end - start, stats)
 
 
