@@ -126,10 +126,12 @@ def test_knapsack_table_equals_enumeration(seed):
     lam = rng.normal(0.5, 1.0, k)
     avail = rng.random(k) < 0.8
     units = rng.integers(0, 4, k)
-    table = np.zeros((k + 1, gap, q + 1))
-    knapsack_table(lam, avail, units, gap, table)
-    rows_only = np.full_like(table, np.nan)  # the rows knapsack_rows leaves alone stay NaN
-    knapsack_rows(lam, avail, units, gap, rows_only)
+    padded = np.full((k + 1, gap + 1, q + 3), np.nan)  # as in SplitTables: padded to the widest type
+    knapsack_table(lam, avail, units, gap, q + 1, padded)
+    assert np.isnan(padded[:, gap:]).all() and np.isnan(padded[:, :, q + 1:]).all()  # the padding is left alone
+    table = padded[:, :gap, :q + 1]
+    rows_only = np.full_like(padded, np.nan)  # the rows knapsack_rows leaves alone stay NaN
+    knapsack_rows(lam, avail, units, gap, q + 1, rows_only)
     for s, d, c in itertools.product(range(k + 1), range(gap), range(q + 1)):
         assert knapsack_at(rows_only, s, d, c, gap) == table[s, d, c]
     for d0 in range(gap):
@@ -157,8 +159,15 @@ def test_floor_table_equals_enumeration(seed):
     lam = rng.normal(0.0, 1.0, k)  # negative prices too: a floor may need them
     avail = rng.random(k) < 0.8
     units = rng.integers(0, 4, k)
-    table = np.zeros((k + 1, gap, r_max + 1, n_max + 1))
-    floor_table(lam, avail, units, gap, table)
+    tables = []
+    for pad_n in (0, 2):  # padded counts: a row at a time; unpadded: one flat loop per slot
+        padded = np.full((k + 1, gap + 1, r_max + 2, n_max + 1 + pad_n), np.nan)
+        floor_table(lam, avail, units, gap, r_max + 1, n_max + 1, padded)
+        assert np.isnan(padded[:, gap:]).all() and np.isnan(padded[:, :, r_max + 1:]).all()
+        assert np.isnan(padded[:, :, :, n_max + 1:]).all()
+        tables.append(padded[:, :gap, :r_max + 1, :n_max + 1])
+    np.testing.assert_array_equal(tables[0], tables[1])
+    table = tables[0]
     for d0 in range(gap):
         for need in range(r_max + 1):
             for most in range(n_max + 1):

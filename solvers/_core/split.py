@@ -157,18 +157,18 @@ def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, fu
         j = res.of_type[t]
         if j >= 0:
             g = kn.gap[j]
-            table = kn.tables[j, :, :g, :res.cap[j] + 1]
+            table = kn.tables[j]  # C order (a slice to (gap, cap + 1) would be strided: 3.5x slower knapsacks)
             if full:
-                knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
+                knapsack_table(lam[t], kn.avail[j], res.units[j], g, res.cap[j] + 1, table)
             else:
-                knapsack_rows(lam[t], kn.avail[j], res.units[j], g, table)
+                knapsack_rows(lam[t], kn.avail[j], res.units[j], g, res.cap[j] + 1, table)
             bound += knapsack_at(table, 0, kn.d0[j], res.cap[j], g)
         fl = kn.floors
         j = fl.of_type[t]
         if j >= 0:
             g = fl.gap[j]
-            ftab = fl.tables[j, :, :g, :fl.need[j] + 1, :fl.count[j] + 1]
-            floor_table(lam[t], fl.avail[j], fl.units[j], g, ftab)
+            ftab = fl.tables[j]  # C order, as the cap knapsacks' tables
+            floor_table(lam[t], fl.avail[j], fl.units[j], g, fl.need[j] + 1, fl.count[j] + 1, ftab)
             bound += ftab[0, fl.d0[j], fl.need[j], fl.count[j]]
     return bound
 
@@ -207,12 +207,12 @@ def _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, d
         jf = fl.of_type[t]
         if j >= 0:
             g = kn.gap[j]
-            knapsack_path(kn.tables[j, :, :g, :res.cap[j] + 1], lam[t], kn.avail[j], res.units[j], g, kn.d0[j],
+            knapsack_path(kn.tables[j], lam[t], kn.avail[j], res.units[j], g, kn.d0[j],
                           res.cap[j], kn.take[j])
             take = kn.take[j]
         elif jf >= 0:
             g = fl.gap[jf]
-            floor_path(fl.tables[jf, :, :g, :fl.need[jf] + 1, :fl.count[jf] + 1], lam[t], fl.avail[jf],
+            floor_path(fl.tables[jf], lam[t], fl.avail[jf],
                        fl.units[jf], g, fl.d0[jf], fl.need[jf], fl.count[jf], fl.take[jf])
             take = fl.take[jf]
         else:
