@@ -63,9 +63,9 @@ def knapsack_table(lam, avail, units, gap, n_q, out):
     k = lam.shape[0]
     for s in range(k + 1):
         for d in range(gap - 1):
-            src = min(s + gap - 1 - d, k)
+            dst, src = out[s, d], out[min(s + gap - 1 - d, k), gap - 1]  # (rows: the copy vectorises)
             for q in range(n_q):
-                out[s, d, q] = out[src, gap - 1, q]
+                dst[q] = src[q]
 
 
 @njit(cache=True, inline="always")

@@ -139,10 +139,12 @@ def split_reduced(rows, prices, lam, res, r, arg):
                 r[t, s] -= lam[t, s]  # zero where no knapsack tracks the type
 
 
-def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice) -> float:
-    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables`` (every row)."""
+def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full: bool = True) -> float:
+    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables`` (every row;
+    with ``full`` False only the rows :func:`~solvers._core.knapsack.knapsack_at` reads, for readers that
+    read through it)."""
     # (Plain Python: a compiled wrapper would be one more compile of the whole split relaxation, ~1.5 s.)
-    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, True)
+    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(full))
 
 
 @njit(cache=True)
