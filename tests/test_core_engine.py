@@ -12,7 +12,16 @@ from strategies import random_problem
 
 from solvers._core.dp import backward_dp, new_tables
 from solvers._core.gaps import build_states, gap_states
-from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
+from solvers._core.knapsack import (
+    floor_at,
+    floor_path,
+    floor_rows,
+    floor_table,
+    knapsack_at,
+    knapsack_path,
+    knapsack_rows,
+    knapsack_table,
+)
 from solvers._core.prices import (
     Steps,
     dual_bound,
@@ -168,6 +177,11 @@ def test_floor_table_equals_enumeration(seed):
         tables.append(padded[:, :gap, :r_max + 1, :n_max + 1])
     np.testing.assert_array_equal(tables[0], tables[1])
     table = tables[0]
+    rows_only = np.full((k + 1, gap, r_max + 1, n_max + 1), np.nan)  # the rows floor_rows leaves alone stay NaN
+    floor_rows(lam, avail, units, gap, r_max + 1, n_max + 1, rows_only)
+    for s, d in itertools.product(range(k + 1), range(gap)):
+        for need, most in itertools.product(range(r_max + 1), range(n_max + 1)):
+            assert floor_at(rows_only, s, d, need, most, gap) == table[s, d, need, most]
     for d0 in range(gap):
         for need in range(r_max + 1):
             for most in range(n_max + 1):
@@ -186,6 +200,9 @@ def test_floor_table_equals_enumeration(seed):
                     take = np.zeros(k)
                     floor_path(table, lam, avail, units, gap, d0, need, most, take)
                     assert lam[take > 0].sum() == pytest.approx(best)
+                    take_rows = np.zeros(k)
+                    floor_path(rows_only, lam, avail, units, gap, d0, need, most, take_rows)
+                    np.testing.assert_array_equal(take_rows, take)
                     assert take.sum() <= most and units[take > 0].sum() >= need
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["knapsack_table", "knapsack_rows", "knapsack_at", "knapsack_path", "floor_table", "floor_path"]
+__all__ = ["knapsack_table", "knapsack_rows", "knapsack_at", "knapsack_path", "floor_table", "floor_rows", "floor_at",
+           "floor_path"]
 
 NEG = -np.inf
 
@@ -104,24 +105,44 @@ def floor_table(lam, avail, units, gap, n_r, n_n, out):
     the type's own gap (``d`` as in :func:`knapsack_table`), hold at most ``n`` slots and
     whose ``units`` (each slot's PV rounded *up*, so every plan that meets the floor
     meets ``r``) sum to at least ``r``; ``-inf`` when none does. ``lam`` may be negative:
-    a floor may need slots that cost.
+    a floor may need slots that cost. :func:`floor_rows`, then the rows ``d < gap - 1``.
     """
+    floor_rows(lam, avail, units, gap, n_r, n_n, out)
     k = lam.shape[0]
-    for d in range(gap):
-        for r in range(n_r):
-            for n in range(n_n):
-                out[k, d, r, n] = 0.0 if r == 0 else NEG
+    for s in range(k + 1):
+        for d in range(gap - 1):
+            _copy_plane(out[s, d], out[min(s + gap - 1 - d, k), gap - 1], n_r, n_n)
+
+
+@njit(cache=True)
+def floor_rows(lam, avail, units, gap, n_r, n_n, out):
+    """:func:`floor_table`'s rows ``d = gap - 1`` only (as :func:`knapsack_rows`; read with :func:`floor_at`)."""
+    k = lam.shape[0]
+    last = gap - 1
+    for r in range(n_r):
+        for n in range(n_n):
+            out[k, last, r, n] = 0.0 if r == 0 else NEG
     for s in range(k - 1, -1, -1):
-        for d in range(gap):
-            nd = d + 1 if d + 1 < gap else gap - 1
-            if avail[s] and d == gap - 1:
-                _floor_take(out[s, d], out[s + 1, nd], out[s + 1, 0], lam[s], units[s], n_r, n_n)
-            else:
-                dst, nxt = out[s, d], out[s + 1, nd]
-                for r in range(n_r):
-                    dst_r, nxt_r = dst[r], nxt[r]
-                    for n in range(n_n):
-                        dst_r[n] = nxt_r[n]
+        if avail[s]:
+            _floor_take(out[s, last], out[s + 1, last], out[min(s + gap, k), last], lam[s], units[s], n_r, n_n)
+        else:
+            _copy_plane(out[s, last], out[s + 1, last], n_r, n_n)
+
+
+@njit(cache=True, inline="always")
+def floor_at(table, s, d, r, n, gap):
+    """``out[s, d, r, n]`` of a table that :func:`floor_table` (or :func:`floor_rows`) filled (see
+    :func:`knapsack_at`)."""
+    return table[min(s + gap - 1 - d, table.shape[0] - 1), gap - 1, r, n]
+
+
+@njit(cache=True)
+def _copy_plane(dst, src, n_r, n_n):
+    """``dst[r, n] = src[r, n]`` for ``r < n_r``, ``n < n_n`` (2-D rows of one padded table)."""
+    for r in range(n_r):
+        dst_r, src_r = dst[r], src[r]
+        for n in range(n_n):
+            dst_r[n] = src_r[n]
 
 
 @njit(cache=True)
@@ -165,7 +186,8 @@ def _floor_take(dst, nxt, fresh, val, w, n_r, n_n):
 
 @njit(cache=True)
 def floor_path(table, lam, avail, units, gap, d0, r0, n0, out_take):
-    """The slots :func:`floor_table`'s best set takes from (slot 0, ``d0``, ``r0``, ``n0``) into ``out_take``."""
+    """The slots :func:`floor_table`'s (or :func:`floor_rows`') best set takes from (slot 0, ``d0``, ``r0``,
+    ``n0``) into ``out_take``."""
     k = lam.shape[0]
     d, r, n = d0, r0, n0
     for s in range(k):
@@ -174,7 +196,7 @@ def floor_path(table, lam, avail, units, gap, d0, r0, n0, out_take):
         out_take[s] = 0.0
         if avail[s] and d == gap - 1 and n > 0:
             r2 = r - w if r > w else 0
-            if lam[s] + table[s + 1, 0, r2, n - 1] > table[s + 1, nd, r, n]:
+            if lam[s] + floor_at(table, s + 1, 0, r2, n - 1, gap) > floor_at(table, s + 1, nd, r, n, gap):
                 out_take[s] = 1.0
                 d, r, n = 0, r2, n - 1
                 continue

@@ -25,7 +25,16 @@ from numba import njit
 
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
-from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
+from solvers._core.knapsack import (
+    floor_at,
+    floor_path,
+    floor_rows,
+    floor_table,
+    knapsack_at,
+    knapsack_path,
+    knapsack_rows,
+    knapsack_table,
+)
 from solvers._core.prices import Prices, Steps, copy_into, record_step, step_length, step_prices, steps_done
 
 __all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
@@ -140,17 +149,18 @@ def split_reduced(rows, prices, lam, res, r, arg):
 
 
 def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full: bool = True) -> float:
-    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables`` (every row;
+    """The split relaxation's value; fills the DP tables, the knapsack tables ``kn.tables`` (every row;
     with ``full`` False only the rows :func:`~solvers._core.knapsack.knapsack_at` reads, for readers that
-    read through it)."""
+    read through it) and the floor knapsacks' (every row)."""
     # (Plain Python: a compiled wrapper would be one more compile of the whole split relaxation, ~1.5 s.)
-    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(full))
+    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(full), np.bool_(True))
 
 
 @njit(cache=True)
-def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full):
-    """:func:`split_bound`; with ``full`` False the knapsacks get only the rows :func:`knapsack_at` reads
-    (:func:`~solvers._core.knapsack.knapsack_rows`: the subgradient steps' own tables)."""
+def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full, floors_full):
+    """:func:`split_bound`; with ``full`` False the cap knapsacks get only the rows :func:`knapsack_at` reads
+    (:func:`~solvers._core.knapsack.knapsack_rows`: the subgradient steps' own tables), with ``floors_full``
+    False the floor knapsacks only those :func:`~solvers._core.knapsack.floor_at` reads."""
     split_reduced(rows, prices, lam, res, r, arg)
     backward_dp(r, trans, plain, H, choice)
     bound = H[0, 0, 0] + prices.mu.sum()
@@ -170,8 +180,11 @@ def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, fu
         if j >= 0:
             g = fl.gap[j]
             ftab = fl.tables[j]  # C order, as the cap knapsacks' tables
-            floor_table(lam[t], fl.avail[j], fl.units[j], g, fl.need[j] + 1, fl.count[j] + 1, ftab)
-            bound += ftab[0, fl.d0[j], fl.need[j], fl.count[j]]
+            if floors_full:
+                floor_table(lam[t], fl.avail[j], fl.units[j], g, fl.need[j] + 1, fl.count[j] + 1, ftab)
+            else:
+                floor_rows(lam[t], fl.avail[j], fl.units[j], g, fl.need[j] + 1, fl.count[j] + 1, ftab)
+            bound += floor_at(ftab, 0, fl.d0[j], fl.need[j], fl.count[j], g)
     return bound
 
 
@@ -251,7 +264,7 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     rows_only = np.bool_(False)  # a typed flag, not a literal: one compile of _split_bound (also from Python)
     while it < iters:
         it += 1
-        bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, rows_only)
+        bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, rows_only, rows_only)
         if bound == NEG:  # a floor no plan can meet: nothing is feasible
             steps = Steps(bound, steps.theta, 0, scale)
             copy_into(best_mu, prices.mu)
@@ -275,7 +288,7 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     copy_into(prices.beta, best_beta)
     copy_into(prices.gamma, best_gamma)
     _copy_rows(lam, best_lam)
-    _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(True))
+    _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(True), np.bool_(True))
     return steps.best, it
 
 
