@@ -123,7 +123,9 @@ class Relaxation:
             kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
             r = np.empty((lay.t_count, k))
             arg = np.empty((lay.t_count, k), dtype=np.int64)
-            bound = min(bound, split_bound(rows, self.trans, self.res, res, kn, prices, lam, r, arg, H, choice))
+            # (The nodes read the cap knapsacks through knapsack_at: their rows d = gap - 1 are enough.)
+            bound = min(bound, split_bound(rows, self.trans, self.res, res, kn, prices, lam, r, arg, H, choice,
+                                           full=False))
         self.split_iters += it
         self.bound = min(self.bound, bound + lay.tol_abs)  # past the DP's round-off
         with np.errstate(invalid="ignore"):

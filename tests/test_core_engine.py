@@ -12,7 +12,16 @@ from strategies import random_problem
 
 from solvers._core.dp import backward_dp, new_tables
 from solvers._core.gaps import build_states, gap_states
-from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
+from solvers._core.knapsack import (
+    floor_at,
+    floor_path,
+    floor_rows,
+    floor_table,
+    knapsack_at,
+    knapsack_path,
+    knapsack_rows,
+    knapsack_table,
+)
 from solvers._core.prices import (
     Steps,
     dual_bound,
@@ -126,10 +135,12 @@ def test_knapsack_table_equals_enumeration(seed):
     lam = rng.normal(0.5, 1.0, k)
     avail = rng.random(k) < 0.8
     units = rng.integers(0, 4, k)
-    table = np.zeros((k + 1, gap, q + 1))
-    knapsack_table(lam, avail, units, gap, table)
-    rows_only = np.full_like(table, np.nan)  # the rows knapsack_rows leaves alone stay NaN
-    knapsack_rows(lam, avail, units, gap, rows_only)
+    padded = np.full((k + 1, gap + 1, q + 3), np.nan)  # as in SplitTables: padded to the widest type
+    knapsack_table(lam, avail, units, gap, q + 1, padded)
+    assert np.isnan(padded[:, gap:]).all() and np.isnan(padded[:, :, q + 1:]).all()  # the padding is left alone
+    table = padded[:, :gap, :q + 1]
+    rows_only = np.full_like(padded, np.nan)  # the rows knapsack_rows leaves alone stay NaN
+    knapsack_rows(lam, avail, units, gap, q + 1, rows_only)
     for s, d, c in itertools.product(range(k + 1), range(gap), range(q + 1)):
         assert knapsack_at(rows_only, s, d, c, gap) == table[s, d, c]
     for d0 in range(gap):
@@ -157,8 +168,20 @@ def test_floor_table_equals_enumeration(seed):
     lam = rng.normal(0.0, 1.0, k)  # negative prices too: a floor may need them
     avail = rng.random(k) < 0.8
     units = rng.integers(0, 4, k)
-    table = np.zeros((k + 1, gap, r_max + 1, n_max + 1))
-    floor_table(lam, avail, units, gap, table)
+    tables = []
+    for pad_n in (0, 2):  # padded counts: a row at a time; unpadded: one flat loop per slot
+        padded = np.full((k + 1, gap + 1, r_max + 2, n_max + 1 + pad_n), np.nan)
+        floor_table(lam, avail, units, gap, r_max + 1, n_max + 1, padded)
+        assert np.isnan(padded[:, gap:]).all() and np.isnan(padded[:, :, r_max + 1:]).all()
+        assert np.isnan(padded[:, :, :, n_max + 1:]).all()
+        tables.append(padded[:, :gap, :r_max + 1, :n_max + 1])
+    np.testing.assert_array_equal(tables[0], tables[1])
+    table = tables[0]
+    rows_only = np.full((k + 1, gap, r_max + 1, n_max + 1), np.nan)  # the rows floor_rows leaves alone stay NaN
+    floor_rows(lam, avail, units, gap, r_max + 1, n_max + 1, rows_only)
+    for s, d in itertools.product(range(k + 1), range(gap)):
+        for need, most in itertools.product(range(r_max + 1), range(n_max + 1)):
+            assert floor_at(rows_only, s, d, need, most, gap) == table[s, d, need, most]
     for d0 in range(gap):
         for need in range(r_max + 1):
             for most in range(n_max + 1):
@@ -177,6 +200,9 @@ def test_floor_table_equals_enumeration(seed):
                     take = np.zeros(k)
                     floor_path(table, lam, avail, units, gap, d0, need, most, take)
                     assert lam[take > 0].sum() == pytest.approx(best)
+                    take_rows = np.zeros(k)
+                    floor_path(rows_only, lam, avail, units, gap, d0, need, most, take_rows)
+                    np.testing.assert_array_equal(take_rows, take)
                     assert take.sum() <= most and units[take > 0].sum() >= need
 
 

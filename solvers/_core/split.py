@@ -25,7 +25,16 @@ from numba import njit
 
 from solvers._clock import now
 from solvers._core.dp import backward_dp, best_reduced
-from solvers._core.knapsack import floor_path, floor_table, knapsack_at, knapsack_path, knapsack_rows, knapsack_table
+from solvers._core.knapsack import (
+    floor_at,
+    floor_path,
+    floor_rows,
+    floor_table,
+    knapsack_at,
+    knapsack_path,
+    knapsack_rows,
+    knapsack_table,
+)
 from solvers._core.prices import Prices, Steps, copy_into, record_step, step_length, step_prices, steps_done
 
 __all__ = ["FloorSacks", "SplitTables", "SplitView", "new_floor_sacks", "need_left", "new_split_tables", "split_reduced",
@@ -139,16 +148,19 @@ def split_reduced(rows, prices, lam, res, r, arg):
                 r[t, s] -= lam[t, s]  # zero where no knapsack tracks the type
 
 
-def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice) -> float:
-    """The split relaxation's value; fills the DP tables and the knapsack tables ``kn.tables`` (every row)."""
+def split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full: bool = True) -> float:
+    """The split relaxation's value; fills the DP tables, the knapsack tables ``kn.tables`` (every row;
+    with ``full`` False only the rows :func:`~solvers._core.knapsack.knapsack_at` reads, for readers that
+    read through it) and the floor knapsacks' (every row)."""
     # (Plain Python: a compiled wrapper would be one more compile of the whole split relaxation, ~1.5 s.)
-    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, True)
+    return _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(full), np.bool_(True))
 
 
 @njit(cache=True)
-def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full):
-    """:func:`split_bound`; with ``full`` False the knapsacks get only the rows :func:`knapsack_at` reads
-    (:func:`~solvers._core.knapsack.knapsack_rows`: the subgradient steps' own tables)."""
+def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, full, floors_full):
+    """:func:`split_bound`; with ``full`` False the cap knapsacks get only the rows :func:`knapsack_at` reads
+    (:func:`~solvers._core.knapsack.knapsack_rows`: the subgradient steps' own tables), with ``floors_full``
+    False the floor knapsacks only those :func:`~solvers._core.knapsack.floor_at` reads."""
     split_reduced(rows, prices, lam, res, r, arg)
     backward_dp(r, trans, plain, H, choice)
     bound = H[0, 0, 0] + prices.mu.sum()
@@ -157,19 +169,22 @@ def _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, fu
         j = res.of_type[t]
         if j >= 0:
             g = kn.gap[j]
-            table = kn.tables[j, :, :g, :res.cap[j] + 1]
+            table = kn.tables[j]  # C order (a slice to (gap, cap + 1) would be strided: 3.5x slower knapsacks)
             if full:
-                knapsack_table(lam[t], kn.avail[j], res.units[j], g, table)
+                knapsack_table(lam[t], kn.avail[j], res.units[j], g, res.cap[j] + 1, table)
             else:
-                knapsack_rows(lam[t], kn.avail[j], res.units[j], g, table)
+                knapsack_rows(lam[t], kn.avail[j], res.units[j], g, res.cap[j] + 1, table)
             bound += knapsack_at(table, 0, kn.d0[j], res.cap[j], g)
         fl = kn.floors
         j = fl.of_type[t]
         if j >= 0:
             g = fl.gap[j]
-            ftab = fl.tables[j, :, :g, :fl.need[j] + 1, :fl.count[j] + 1]
-            floor_table(lam[t], fl.avail[j], fl.units[j], g, ftab)
-            bound += ftab[0, fl.d0[j], fl.need[j], fl.count[j]]
+            ftab = fl.tables[j]  # C order, as the cap knapsacks' tables
+            if floors_full:
+                floor_table(lam[t], fl.avail[j], fl.units[j], g, fl.need[j] + 1, fl.count[j] + 1, ftab)
+            else:
+                floor_rows(lam[t], fl.avail[j], fl.units[j], g, fl.need[j] + 1, fl.count[j] + 1, ftab)
+            bound += floor_at(ftab, 0, fl.d0[j], fl.need[j], fl.count[j], g)
     return bound
 
 
@@ -207,12 +222,12 @@ def _split_direction(rows, trans, res, kn, prices, lam, arg, choice, d, d_lam, d
         jf = fl.of_type[t]
         if j >= 0:
             g = kn.gap[j]
-            knapsack_path(kn.tables[j, :, :g, :res.cap[j] + 1], lam[t], kn.avail[j], res.units[j], g, kn.d0[j],
+            knapsack_path(kn.tables[j], lam[t], kn.avail[j], res.units[j], g, kn.d0[j],
                           res.cap[j], kn.take[j])
             take = kn.take[j]
         elif jf >= 0:
             g = fl.gap[jf]
-            floor_path(fl.tables[jf, :, :g, :fl.need[jf] + 1, :fl.count[jf] + 1], lam[t], fl.avail[jf],
+            floor_path(fl.tables[jf], lam[t], fl.avail[jf],
                        fl.units[jf], g, fl.d0[jf], fl.need[jf], fl.count[jf], fl.take[jf])
             take = fl.take[jf]
         else:
@@ -249,7 +264,7 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     rows_only = np.bool_(False)  # a typed flag, not a literal: one compile of _split_bound (also from Python)
     while it < iters:
         it += 1
-        bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, rows_only)
+        bound = _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, rows_only, rows_only)
         if bound == NEG:  # a floor no plan can meet: nothing is feasible
             steps = Steps(bound, steps.theta, 0, scale)
             copy_into(best_mu, prices.mu)
@@ -273,7 +288,7 @@ def improve_split(rows, trans, plain, res, kn, prices, lam, lower, iters, deadli
     copy_into(prices.beta, best_beta)
     copy_into(prices.gamma, best_gamma)
     _copy_rows(lam, best_lam)
-    _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(True))
+    _split_bound(rows, trans, plain, res, kn, prices, lam, r, arg, H, choice, np.bool_(True), np.bool_(True))
     return steps.best, it
 
 
