@@ -159,16 +159,10 @@ def _floor_take(dst, nxt, fresh, val, w, n_r, n_n):
     # after. ~5x less time than an entry at a time.)
     width = dst.shape[1]
     low = min(w + 1, n_r)  # the rows r <= w read fresh[0]
-    for r in range(low):
-        dst_r, nxt_r, f0 = dst[r], nxt[r], fresh[0]
-        dst_r[0] = nxt_r[0]
-        for n in range(1, n_n):
-            best = nxt_r[n]
-            v = val + f0[n - 1]
-            dst_r[n] = v if v > best else best
-    if low >= n_r:
-        return
-    if n_n == width:
+    flat = n_n == width and low < n_r
+    for r in range(low if flat else n_r):
+        _floor_take_row(dst[r], nxt[r], fresh[max(r - w, 0)], val, n_n)
+    if flat:
         start, stop = low * width, n_r * width
         flat_dst = dst.reshape(-1)[start:stop]
         flat_nxt = nxt.reshape(-1)[start:stop]
@@ -179,14 +173,16 @@ def _floor_take(dst, nxt, fresh, val, w, n_r, n_n):
             flat_dst[i] = v if v > best else best
         for r in range(low, n_r):
             dst[r, 0] = nxt[r, 0]
-        return
-    for r in range(low, n_r):
-        dst_r, nxt_r, src = dst[r], nxt[r], fresh[r - w]
-        dst_r[0] = nxt_r[0]
-        for n in range(1, n_n):
-            best = nxt_r[n]
-            v = val + src[n - 1]
-            dst_r[n] = v if v > best else best
+
+
+@njit(cache=True, inline="always")
+def _floor_take_row(dst_r, nxt_r, src, val, n_n):
+    """``dst_r[n] = max(nxt_r[n], val + src[n - 1])`` for ``0 < n < n_n``, and ``dst_r[0] = nxt_r[0]``."""
+    dst_r[0] = nxt_r[0]
+    for n in range(1, n_n):
+        best = nxt_r[n]
+        v = val + src[n - 1]
+        dst_r[n] = v if v > best else best
 
 
 @njit(cache=True)
