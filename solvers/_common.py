@@ -21,6 +21,12 @@ def check_int_option(name: str, value: Any, low: int, allow_none: bool = False, 
     return int(value)
 
 
+def share_margin(pv_denominator: float, pv_shown) -> float:
+    """How far (in PV) a solver's relaxed share rows are widened past rounding, for a page whose share
+    denominator is ``pv_denominator`` and whose history shows ``pv_shown`` PV per type."""
+    return 1e-12 * (abs(pv_denominator) + float(np.sum(pv_shown)) + 1.0)
+
+
 #: The widest beam a solver takes (its work arrays grow with width x cards x slots): bnb's first-plan beam
 #: (its later rounds use at most 256) and the beam solver (whose tests run exhaustive widths on tiny pages).
 MAX_BNB_WIDTH = 4096

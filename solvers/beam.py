@@ -188,7 +188,7 @@ from solvers._beam.relax import (
     relaxation,
     split_ranking,
 )
-from solvers._common import MAX_BEAM_WIDTH, binding_caps_problem, check_int_option, warm_up_problem
+from solvers._common import MAX_BEAM_WIDTH, binding_caps_problem, check_int_option, share_margin, warm_up_problem
 from solvers._core.prices import Prices, new_prices
 
 __all__ = ["solve_beam", "warm_up", "prepare"]
@@ -264,9 +264,8 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
     """Prices and ranking (steps 1-2): plain steps without a target, a pilot beam's plan, plain steps aimed at
     it, then the split relaxation's steps (module docstring)."""
     n, k = inp.values.shape
-    margin = 1e-12 * (abs(ar.pv_denominator) + float(inp.shown.sum()) + 1.0)
     zkeys = _zkeys(n)
-    rel = relaxation(inp, margin)
+    rel = relaxation(inp, share_margin(ar.pv_denominator, inp.shown))
     prices = new_prices(n, inp.caps.shape[0])
     # Prices without a target first; a narrow pilot beam's plan then aims the steps that follow (Polyak steps
     # aimed at a plan's value converge in a few dozen steps, and without one they need hundreds).
@@ -288,8 +287,7 @@ def _prepare(inp, fl, ar, price_iters: int, deadline: float) -> Prepared:
 def free_ranking(inp, ar) -> Ranking:
     """The ranking at zero prices (the one ``price_iters=0`` uses): each type worth its best allowed card at each
     slot, the gaps kept; card uses, shares and counts are left to the beam."""
-    margin = 1e-12 * (abs(ar.pv_denominator) + float(inp.shown.sum()) + 1.0)
-    rel = relaxation(inp, margin)
+    rel = relaxation(inp, share_margin(ar.pv_denominator, inp.shown))
     prices = new_prices(inp.values.shape[0], inp.caps.shape[0])
     improve(rel, prices, 0, -np.inf, math.inf)
     return plain_ranking(rel, prices)

@@ -89,7 +89,7 @@ import numpy as np
 from mixrank.errors import SolverError
 from mixrank.solution import Solution, Status, make_solution
 from solvers._bnb_relax import Relaxation
-from solvers._common import MAX_BNB_WIDTH, check_int_option, run_stoppable, warm_up_problem
+from solvers._common import MAX_BNB_WIDTH, check_int_option, run_stoppable, share_margin, warm_up_problem
 
 __all__ = ["solve_bnb"]
 
@@ -217,7 +217,7 @@ class _Layout:
         # The share rule exactly as check() compares it: pv_shown + (PV used) against these.
         self.hi_cmp = ar.share_hi + self.pv_shown
         self.lo_cmp = ar.share_lo + self.pv_shown
-        self.margin = 1e-12 * (abs(ar.pv_denominator) + float(self.pv_shown.sum()) + 1.0)
+        self.margin = share_margin(ar.pv_denominator, self.pv_shown)
         self.floor_types = np.flatnonzero(self.lo_cmp > self.pv_shown).astype(np.int64)
         # The relaxation's share rows, widened past rounding so that they stay valid.
         self.hi_b = ar.share_hi + self.margin
