@@ -94,10 +94,11 @@ def new_floor_sacks(pv, lo, count, tracked, levels, min_gap, init_dist, avail_by
 
 
 def no_floor_sacks(n_types: int, n_slots: int) -> FloorSacks:
-    """No floored type."""
-    return new_floor_sacks(np.zeros(n_slots), np.zeros(n_types), np.zeros(n_types, dtype=np.int64), [], [],
-                           np.ones(n_types + 1, dtype=np.int64), np.ones(n_types + 1, dtype=np.int64),
-                           np.zeros((n_types, n_slots), dtype=bool), n_slots, n_types)
+    """No floored type: what :func:`new_floor_sacks` builds for none, built directly (every solve builds one)."""
+    return FloorSacks(np.full(n_types, -1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                      np.zeros((0, n_slots), dtype=bool), np.zeros((0, n_slots), dtype=np.int64), np.ones(0),
+                      np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                      np.zeros((0, n_slots + 1, 1, 1, 1)), np.zeros((0, n_slots)))
 
 
 @njit(cache=True)
