@@ -270,9 +270,9 @@ class _Memo:
         if self.on:
             size = 1 << min(_MEMO_LOG2, max(_MEMO_MIN_LOG2, (2 * max(nodes, 1) - 1).bit_length()))
         table = None if own else self._tables.get(size)
-        if table is None:  # zeroed pages cost nothing until used
-            table = (np.zeros(size, dtype=np.int64), np.zeros((size, self.n_words), dtype=np.uint64),
-                     np.zeros((size, self.t_count)), np.zeros(size))
+        if table is None:  # only the keys need clearing: an entry's other fields are read once its key is set
+            table = (np.zeros(size, dtype=np.int64), np.empty((size, self.n_words), dtype=np.uint64),
+                     np.empty((size, self.t_count)), np.empty(size))
             if not own:
                 self._tables[size] = table
         else:
