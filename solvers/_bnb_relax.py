@@ -11,6 +11,7 @@ dispersion exact in a DP over distance states; :mod:`solvers._core.prices`) and 
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 
@@ -69,7 +70,11 @@ class Relaxation:
                                np.zeros((lay.n, lay.k + 1)), np.zeros(lay.t_count),
                                np.zeros(lay.t_count), lay.mcount_f, lay.lo_b, self.res, np.zeros((0, 1, 1, 1)),
                                no_floor_sacks(lay.t_count, lay.k))
-        self.avail = type_avail(lay.types, lay.vmask, lay.t_count)  # a type's cards may stand at the slot
+
+    @cached_property
+    def avail(self) -> np.ndarray:
+        """(T, K) bool: a type's cards may stand at the slot (read by the knapsacks only: built on first use)."""
+        return type_avail(self.lay.types, self.lay.vmask, self.lay.t_count)
 
     def improve_split(self, iters: int, lower: float, floors: bool = False) -> None:
         """Build the split relaxation (a knapsack per type whose cap is priced) from the plain prices.
@@ -103,7 +108,7 @@ class Relaxation:
         if not capped and floors is None:
             return
         res = pv_resources(lay.pv, lay.hi_b, capped, [coarse] * len(capped))
-        kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
+        kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors, zeroed=False)
         mu, alpha, beta, gamma = (x.copy() for x in self.prices)
         lam = np.where(res.of_type[:, None] >= 0, alpha[:, None] * lay.pv[None, :], 0.0)
         rows = self.rows
@@ -120,7 +125,7 @@ class Relaxation:
         if fine > coarse or floors is not None:  # the search reads knapsacks in finer units: less lost to rounding
             res = pv_resources(lay.pv, lay.hi_b, capped, [max(fine, coarse)] * len(capped))
             floors = self._floors(floored, _FLOOR_FINE) if floors is not None else None
-            kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
+            kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors, zeroed=False)
             r = np.empty((lay.t_count, k))
             arg = np.empty((lay.t_count, k), dtype=np.int64)
             # (The nodes read the cap knapsacks through knapsack_at: their rows d = gap - 1 are enough.)
@@ -166,25 +171,25 @@ class Relaxation:
         from solvers._bnb_node import grid_tables
 
         lay = self.lay
-        k, t_count, types = lay.k, lay.t_count, lay.types
+        k, types = lay.k, lay.types
         mu, alpha, beta, gamma = (x.copy() for x in self.prices)
         price = alpha - beta
         with np.errstate(invalid="ignore"):
             red = lay.vmask - mu[:, None] - price[types][:, None] * lay.pv[None, :] - gamma[types][:, None]
         rmax, slack = slack_table(red, lay)
         gk, gt, gd = [], [], []
-        for kind, mult, facs in ((0, alpha, _GRID_CAP), (1, beta, _GRID_FLOOR), (2, gamma, _GRID_COUNT)):
-            for t in range(t_count):
-                if mult[t] > 0:
-                    for fac in facs:
-                        gk.append(kind)
-                        gt.append(t)
-                        gd.append(mult[t] * fac - mult[t])
-        if (alpha > 0).sum() > 1:
-            for fac in _GRID_ALL_CAPS:
-                gk.append(3)
-                gt.append(-1)
-                gd.append(fac - 1.0)
+        caps = alpha.tolist()  # (Python floats: the same doubles as numpy's scalars, at a tenth of the cost)
+        for kind, mult, facs in ((0, caps, _GRID_CAP), (1, beta.tolist(), _GRID_FLOOR),
+                                 (2, gamma.tolist(), _GRID_COUNT)):
+            for t, m in enumerate(mult):
+                if m > 0:
+                    gk += [kind] * len(facs)
+                    gt += [t] * len(facs)
+                    gd += [m * fac - m for fac in facs]
+        if sum(m > 0 for m in caps) > 1:
+            gk += [3] * len(_GRID_ALL_CAPS)
+            gt += [-1] * len(_GRID_ALL_CAPS)
+            gd += [fac - 1.0 for fac in _GRID_ALL_CAPS]
         keep = max(0, _MAX_GRID // ((k + 1) * self.n_states))  # big problems: a smaller grid
         grid = (np.array(gk[:keep], dtype=np.int64), np.array(gt[:keep], dtype=np.int64),
                 np.array(gd[:keep], dtype=np.float64))

@@ -108,6 +108,7 @@ _MEMO_LOG2 = 16  # most memo entries: 2 ** _MEMO_LOG2
 _MEMO_MIN_LOG2 = 10  # fewest memo entries
 _INLINE_NODES = 2000  # a search's first nodes run in the calling thread (no hand-off to a helper)
 _INLINE_WORK = 100_000  # width * K * (N + 1) up to which a beam runs in the calling thread
+_NO_LIMIT = 2**63 - 1  # nodes without node_limit (the kernels' int64)
 
 
 def _reach_tables(lay):
@@ -205,9 +206,12 @@ class _Layout:
         self.n, self.k = ar.values.shape
         self.t_count = t_count = ar.n_types
         self.types, self.values, self.pv, self.allowed = ar.types, ar.values, ar.pv, ar.allowed
-        self.card_list = np.argsort(self.types, kind="stable").astype(np.int64)
-        self.card_start = np.searchsorted(self.types[self.card_list], np.arange(t_count + 1)).astype(np.int64)
-        self.n_of_type = np.diff(self.card_start)
+        # (Whole-array numpy calls on arrays of a few dozen entries: each costs a microsecond or two, and a
+        # stress-small solve takes a millisecond, so this builds with as few as it can.)
+        self.card_list = np.argsort(self.types, kind="stable").astype(np.int64, copy=False)
+        self.n_of_type = np.bincount(self.types, minlength=t_count).astype(np.int64, copy=False)
+        self.card_start = np.zeros(t_count + 1, dtype=np.int64)
+        np.cumsum(self.n_of_type, out=self.card_start[1:])
         self.gap = ar.min_gap.astype(np.int64)
         self.dist0 = ar.init_dist.astype(np.int64)
         self.mcount = ar.max_count.astype(np.int64)
@@ -218,12 +222,12 @@ class _Layout:
         self.hi_cmp = ar.share_hi + self.pv_shown
         self.lo_cmp = ar.share_lo + self.pv_shown
         self.margin = share_margin(ar.pv_denominator, self.pv_shown)
-        self.floor_types = np.flatnonzero(self.lo_cmp > self.pv_shown).astype(np.int64)
+        self.use_beta = self.lo_cmp > self.pv_shown
+        self.floor_types = self.use_beta.nonzero()[0].astype(np.int64, copy=False)
         # The relaxation's share rows, widened past rounding so that they stay valid.
         self.hi_b = ar.share_hi + self.margin
         self.lo_b = ar.share_lo - self.margin
         self.use_alpha = ar.share_hi < self.pv.sum()
-        self.use_beta = self.lo_cmp > self.pv_shown
         self.use_gamma = self.mcount < self.n_of_type
         self.blocked = self.mcount <= 0
         self.vmask = np.where(self.allowed & ~self.blocked[self.types][:, None], self.values, -np.inf)
@@ -232,7 +236,7 @@ class _Layout:
         finite = np.where(np.isfinite(self.vmask), np.abs(self.values), 0.0)
         self.scale = float(finite.max(axis=0).sum()) if finite.size else 0.0
         self.tol_abs = 1e-14 * self.scale
-        self.empty_ok = bool(np.all(self.pv_shown + 0.0 >= self.lo_cmp) and np.all(self.pv_shown + 0.0 <= self.hi_cmp))
+        self.empty_ok = bool((self.pv_shown >= self.lo_cmp).all() and (self.pv_shown <= self.hi_cmp).all())
         self.P = (self.values, self.allowed, self.card_start, self.card_list, self.types, self.pv, self.gap,
                   self.mcount, self.pv_shown, self.hi_cmp, self.lo_cmp, self.floor_types, self.margin)
 
@@ -266,9 +270,9 @@ class _Memo:
         if self.on:
             size = 1 << min(_MEMO_LOG2, max(_MEMO_MIN_LOG2, (2 * max(nodes, 1) - 1).bit_length()))
         table = None if own else self._tables.get(size)
-        if table is None:  # zeroed pages cost nothing until used
-            table = (np.zeros(size, dtype=np.int64), np.zeros((size, self.n_words), dtype=np.uint64),
-                     np.zeros((size, self.t_count)), np.zeros(size))
+        if table is None:  # only the keys need clearing: an entry's other fields are read once its key is set
+            table = (np.zeros(size, dtype=np.int64), np.empty((size, self.n_words), dtype=np.uint64),
+                     np.empty((size, self.t_count)), np.empty(size))
             if not own:
                 self._tables[size] = table
         else:
@@ -393,7 +397,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     closed = inc_val > -math.inf and rel.bound <= inc_val + _TOL_REL * abs(inc_val) + lay.tol_abs
     memo_tables = _Memo(lay, memo)
     counters = np.zeros(6, dtype=np.int64)
-    limit = np.iinfo(np.int64).max if node_limit is None else int(node_limit)
+    limit = _NO_LIMIT if node_limit is None else int(node_limit)
     tree, complete, bound = _Tree(lay, memo_tables), False, rel.bound
     near = inc_val > -math.inf and rel.bound - inc_val <= _PROBE_GAP * abs(inc_val)
     if not closed and near and np.any((rel.prices.alpha > 0) & (lay.hi_b > 0)) and width > 0:
@@ -490,7 +494,7 @@ def _result(problem, start: float, time_limit, complete: bool, inc_val: float, i
         "root_bound": float(rel.bound),
         "lagrange_iters": int(rel.iters),
         "split_iters": int(rel.split_iters),
-        "floor_knapsacks": int((rel.split.floors.of_type >= 0).sum()),
+        "floor_knapsacks": int(np.count_nonzero(rel.split.floors.of_type >= 0)),
         "dp_states": rel.n_states,
         **extra,
     }

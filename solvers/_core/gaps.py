@@ -68,14 +68,15 @@ def build_states(gaps, init, type_rule, any_rule, n_types, max_states):
         mult[r] = total
         total *= gaps[r]
     id_of = np.full(total, -1, dtype=np.int64)
-    codes = np.empty(max_states, dtype=np.int64)
-    trans = np.full((max_states, n_types + 1), -1, dtype=np.int64)
+    room = min(max_states, total)  # (no more states than codes: small work arrays where the gaps are small)
+    codes = np.empty(room, dtype=np.int64)
+    trans = np.full((room, n_types + 1), -1, dtype=np.int64)
     codes[0] = _encode(init, mult[:r_count])
     id_of[codes[0]] = 0
     n = 1
     d = np.empty(r_count, dtype=np.int64)
     nd = np.empty(r_count, dtype=np.int64)
-    for head in range(max_states):
+    for head in range(room):
         if head >= n:
             break
         rem = codes[head]
