@@ -108,7 +108,7 @@ class Relaxation:
         if not capped and floors is None:
             return
         res = pv_resources(lay.pv, lay.hi_b, capped, [coarse] * len(capped))
-        kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors, zeroed=False)
+        kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
         mu, alpha, beta, gamma = (x.copy() for x in self.prices)
         lam = np.where(res.of_type[:, None] >= 0, alpha[:, None] * lay.pv[None, :], 0.0)
         rows = self.rows
@@ -125,7 +125,7 @@ class Relaxation:
         if fine > coarse or floors is not None:  # the search reads knapsacks in finer units: less lost to rounding
             res = pv_resources(lay.pv, lay.hi_b, capped, [max(fine, coarse)] * len(capped))
             floors = self._floors(floored, _FLOOR_FINE) if floors is not None else None
-            kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors, zeroed=False)
+            kn = new_split_tables(res, lay.gap, lay.dist0, self.avail, k, floors)
             r = np.empty((lay.t_count, k))
             arg = np.empty((lay.t_count, k), dtype=np.int64)
             # (The nodes read the cap knapsacks through knapsack_at: their rows d = gap - 1 are enough.)

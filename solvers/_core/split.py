@@ -122,15 +122,8 @@ class SplitTables(NamedTuple):
     floors: FloorSacks  #: the floored types' knapsacks
 
 
-def new_split_tables(res, min_gap, init_dist, avail_by_type, n_slots: int, floors=None,
-                     zeroed: bool = True) -> SplitTables:
-    """Work arrays of the knapsacks of the types ``res`` tracks.
-
-    With ``zeroed`` False the cap tables are left unset (``np.empty``), for a solver that reads them only
-    through :func:`~solvers._core.knapsack.knapsack_at` after the knapsacks filled them (the rows
-    ``d = gap - 1`` and capacities up to the cap it reads are the ones every fill writes): zeroing
-    megabytes of padding and unread rows cost more than the fill (2-12 MB, 30-260 us, on device sizes).
-    """
+def new_split_tables(res, min_gap, init_dist, avail_by_type, n_slots: int, floors=None) -> SplitTables:
+    """Work arrays of the knapsacks of the types ``res`` tracks."""
     tracked = [t for t in range(res.of_type.shape[0]) if res.of_type[t] >= 0]
     tracked.sort(key=lambda t: res.of_type[t])
     gap = np.array([min_gap[t] for t in tracked], dtype=np.int64)
@@ -138,8 +131,7 @@ def new_split_tables(res, min_gap, init_dist, avail_by_type, n_slots: int, floor
     avail = np.array([avail_by_type[t] for t in tracked], dtype=bool).reshape(len(tracked), n_slots)
     g_max = int(gap.max()) if gap.size else 1
     q_max = int(res.cap.max()) if res.cap.size else 0
-    shape = (len(tracked), n_slots + 1, g_max, q_max + 1)
-    tables = np.zeros(shape) if zeroed else np.empty(shape)
+    tables = np.zeros((len(tracked), n_slots + 1, g_max, q_max + 1))
     if floors is None:
         floors = no_floor_sacks(res.of_type.shape[0], n_slots)
     if np.any((floors.of_type >= 0) & (res.of_type >= 0)):
