@@ -11,8 +11,8 @@ import pytest
 import mixrank
 from mixrank.synthetic import instance
 from solvers._beam.instance import beam_input, types_feasible
-from solvers._beam.match import hungarian, match_type, price_bound, rematch_plan
-from solvers._beam.plan import card_order, path_plan
+from solvers._beam.match import hungarian, match_type, price_bound, rematch_duals, rematch_plan
+from solvers._beam.plan import _best_at, _plan_bound, card_order, path_plan
 from solvers._beam.relax import floor_reach, improve, plain_ranking, relaxation, split_ranking
 from solvers._beam.search import _floor_terms, completion, floor_ok
 from solvers._core.prices import Prices, dual_bound, new_prices
@@ -229,3 +229,31 @@ def test_path_plans_keep_every_rule_and_are_valued_exactly(family, seed):
             found += 1
             assert p.check(plan) == [] and v == pytest.approx(p.objective(plan), rel=1e-12)
     assert found >= 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_plan_bound_at_any_matchings_duals_bounds_the_rematched_value(seed):
+    # Step 4 skips a plan whose _plan_bound (at the duals of another plan's matchings) cannot beat the best
+    # kept: the bound must hold for every plan and every source of duals, and with its own duals be exact
+    # up to rounding (so the plan itself, and its card permutations, are skipped once kept).
+    p = instance("small", seed % 10, history=seed % 2 == 1, min_share=seed % 3 == 0)
+    inp = beam_input(p.arrays)
+    t_count, k = inp.caps.shape[0], inp.pv.shape[0]
+    n_t = max(1, int(np.diff(inp.tstart).max()))
+    best_at = _best_at(inp)
+    rng = np.random.default_rng(seed)
+    plans = []
+    for _ in range(80):
+        ptype = rng.integers(-1, t_count, size=k).astype(np.int64)
+        ptype[rng.random(k) < 0.5] = -1
+        plan = np.array([inp.tcards[inp.tstart[t]] if t >= 0 else -1 for t in ptype], dtype=np.int64)
+        duals = np.zeros((t_count, n_t))
+        v, p2 = rematch_duals(inp.vmask, inp.types, inp.tcards, inp.tstart, plan, duals)
+        if v > -np.inf:
+            assert v == rematch_plan(inp.vmask, inp.types, inp.tcards, inp.tstart, plan)[0]
+            assert _plan_bound(inp, p2, best_at, duals) == pytest.approx(v, rel=1e-9, abs=1e-9)
+            plans.append((v, p2, duals))
+    assert len(plans) >= 2
+    for v, p2, _ in plans:
+        for _, _, duals in plans:
+            assert _plan_bound(inp, p2, best_at, duals) >= v - 1e-9 * (1.0 + abs(v))

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["Match", "hungarian", "match_type", "price_bound", "rematch_plan"]
+__all__ = ["Match", "hungarian", "match_type", "price_bound", "rematch_plan", "rematch_duals"]
 
 NEG = -np.inf
 
@@ -148,6 +148,13 @@ def rematch_plan(vmask, types, tcards, tstart, plan):
     The plan keeps every rule (only which card stands where changes). ``value`` is
     ``-inf`` if some type's slots have no assignment (never for a plan that has one).
     """
+    return rematch_duals(vmask, types, tcards, tstart, plan, np.zeros((0, 0)))
+
+
+@njit(cache=True)
+def rematch_duals(vmask, types, tcards, tstart, plan, duals):
+    """:func:`rematch_plan`, and each matching's dual prices into row t of ``duals`` (T, most cards of a type;
+    the types the plan does not place keep their row); ``duals`` with no rows: none kept."""
     k = plan.shape[0]
     out = plan.copy()
     total = 0.0
@@ -168,6 +175,9 @@ def rematch_plan(vmask, types, tcards, tstart, plan):
         if mt.value == NEG:
             return NEG, plan.copy()
         total += mt.value
+        if duals.shape[0] > 0:
+            for j in range(mt.prices.shape[0]):
+                duals[t, j] = mt.prices[j]
         for i in range(m):
             out[slots[i]] = mt.cards[i]
     return total, out

@@ -18,7 +18,7 @@ from numba import njit
 
 from solvers._beam.instance import types_feasible
 from solvers._beam.local import local_search
-from solvers._beam.match import rematch_plan
+from solvers._beam.match import rematch_duals, rematch_plan
 from solvers._beam.search import beam_search, floor_ok, trace
 from solvers._clock import now
 
@@ -157,29 +157,63 @@ def _insert(out, out_value, n_found, plan, v):
 
 
 @njit(cache=True)
+def _plan_bound(inp, p, best_at, duals):
+    """An upper bound of plan ``p``'s value re-matched: the least of two, each type's cards free to repeat
+    (``best_at``) and the assignment's LP bound at the dual prices ``duals`` (T, n) of an earlier matching
+    (any prices >= 0 give one: :func:`~solvers._beam.match.price_bound`)."""
+    t_count = duals.shape[0]
+    free, priced = 0.0, 0.0
+    placed = np.zeros(t_count, dtype=np.bool_)
+    for s in range(p.shape[0]):
+        if p[s] < 0:
+            continue
+        t = inp.types[p[s]]
+        free += best_at[t, s]
+        placed[t] = True
+        best = NEG
+        for j in range(inp.tstart[t + 1] - inp.tstart[t]):
+            x = inp.vmask[inp.tcards[inp.tstart[t] + j], s] - duals[t, j]
+            if x > best:
+                best = x
+        priced += best
+    for t in range(t_count):
+        if placed[t]:
+            for j in range(inp.tstart[t + 1] - inp.tstart[t]):
+                priced += duals[t, j]
+    return min(free, priced)
+
+
+@njit(cache=True)
 def _rematched(inp, res, n_keep, stats):
-    """Step 4: the final plans re-matched, best first, distinct; plans whose bound cannot gain are skipped."""
-    k = inp.pv.shape[0]
+    """Step 4: the final plans re-matched, best first, distinct; plans whose bound (:func:`_plan_bound`, at the
+    duals of the best plan's matchings) cannot gain are skipped."""
+    k, t_count = inp.pv.shape[0], inp.caps.shape[0]
     out = np.full((n_keep, k), -1, dtype=np.int64)
     out_value = np.zeros(n_keep)
     best_at = _best_at(inp)
+    n_t = 1
+    for t in range(t_count):
+        n_t = max(n_t, inp.tstart[t + 1] - inp.tstart[t])
+    duals = np.zeros((t_count, n_t))  # (zero prices give a valid bound too, before any matching)
+    scratch = np.zeros((t_count, n_t))
     n_found = np.int64(0)  # (not a literal 0: one compiled signature of _insert)
     for i in np.argsort(-res.value, kind="mergesort"):
         if not res.feasible[i]:
             continue
         p = trace(res, i)
         if n_found == n_keep:
-            ub = 0.0
-            for s in range(k):
-                if p[s] >= 0:
-                    ub += best_at[inp.types[p[s]], s]
+            ub = _plan_bound(inp, p, best_at, duals)
             if ub <= out_value[n_keep - 1] + 1e-9 * (1.0 + abs(ub)):
                 stats[8] += 1
                 continue
-        v, p2 = rematch_plan(inp.vmask, inp.types, inp.tcards, inp.tstart, p)
+        v, p2 = rematch_duals(inp.vmask, inp.types, inp.tcards, inp.tstart, p, scratch)
         stats[6] += 1
         if v == NEG:
             continue
+        if n_found == 0 or v > out_value[0]:  # (rows the plan does not match hold older prices: still >= 0)
+            for t in range(t_count):
+                for j in range(n_t):
+                    duals[t, j] = scratch[t, j]
         n_found = _insert(out, out_value, n_found, p2, v)
     return out, out_value, n_found
 

@@ -55,7 +55,7 @@ class Layer(NamedTuple):
 
 
 class Children(NamedTuple):
-    """The children of one slot (C rows)."""
+    """The children of one slot (C rows), and the work space of the two steps of a slot (allocated once a beam)."""
 
     parent: np.ndarray  #: (C,) int64
     card: np.ndarray  #: (C,) int64: -1 organic
@@ -63,6 +63,13 @@ class Children(NamedTuple):
     rematch: np.ndarray  #: (C,) int64: row of ``rm_used`` for a re-matched child, else -1
     rm_used: np.ndarray  #: (C, nw) uint64: a re-matched child's cards
     rm_tval: np.ndarray  #: (C,) float64: ... and its type's value
+    nd: np.ndarray  #: (1, T + 1) int64: the child's distances (:func:`_expand`)
+    pv2: np.ndarray  #: (1, T) float64: ... its PV per type
+    cnt2: np.ndarray  #: (1, T) int64: ... its cards per type
+    units2: np.ndarray  #: (1, T) int64: ... the PV units its capped types have left
+    heap: np.ndarray  #: (C,) int64: the children in a heap by rank (:func:`_select`)
+    table: np.ndarray  #: (H,) int64: the hash table of the states kept (row, -1 empty)
+    codes: np.ndarray  #: (H,) uint64: ... and their hashes
 
 
 class BeamResult(NamedTuple):
@@ -85,9 +92,22 @@ def new_layer(width, nw, t_count):
 
 
 @njit(cache=True)
-def _new_children(size, nw):
+def _hash_size(want):
+    """Entries of the hash table that keeps ``want`` states (a power of two, at least ``4 * want``)."""
+    hsize = 16
+    while hsize < 4 * want:
+        hsize *= 2
+    return hsize
+
+
+@njit(cache=True)
+def _new_children(size, nw, t_count, width):
+    hsize = _hash_size(width)
     return Children(np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64), np.empty(size),
-                    np.full(size, -1, dtype=np.int64), np.zeros((size, nw), dtype=np.uint64), np.zeros(size))
+                    np.full(size, -1, dtype=np.int64), np.zeros((size, nw), dtype=np.uint64), np.zeros(size),
+                    np.empty((1, t_count + 1), dtype=np.int64), np.empty((1, t_count)),
+                    np.empty((1, t_count), dtype=np.int64), np.empty((1, t_count), dtype=np.int64),
+                    np.empty(size, dtype=np.int64), np.empty(hsize, dtype=np.int64), np.empty(hsize, dtype=np.uint64))
 
 
 # The helpers called once per child take arrays, not the named tuples: passing a tuple of arrays to a
@@ -229,8 +249,10 @@ def _is_used(used, c):
 
 
 @njit(cache=True, inline="always")
-def _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats):
-    """Every child of the ``size`` states of ``lay`` at slot ``s`` into ``ch``; returns how many."""
+def _expand(inp, rk, fl, has_floor, order, lay, size, s, tr, cards_per_type, tie, ch, stats):
+    """Every child of the ``size`` states of ``lay`` at slot ``s`` into ``ch``; returns how many.
+
+    ``has_floor``: some type has a share floor (the look-ahead runs)."""
     gap, caps, shown, hi, lo, values = inp.gap, inp.caps, inp.shown, inp.share_hi, inp.share_lo, inp.values
     H, H0, kn, kn_of, kn_gap, kn_units, trans, mu = rk.H, rk.H0, rk.kn, rk.kn_of, rk.kn_gap, rk.kn_units, rk.trans, rk.mu
     dist, used, pv_used, count, units = lay.dist, lay.used, lay.pv_used, lay.count, lay.units
@@ -238,11 +260,7 @@ def _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats
     gstate, acc, value, alpha, beta, gamma, rk_lo = lay.gstate, lay.acc, lay.value, rk.alpha, rk.beta, rk.gamma, rk.lo
     fl_of, fl_tables, fl_kdim = fl.of_type, fl.tables, fl.kdim
     t_count = caps.shape[0]
-    has_floor = np.any(fl.of_type >= 0)
-    nd = np.empty((1, t_count + 1), dtype=np.int64)
-    pv2 = np.empty((1, t_count))
-    cnt2 = np.empty((1, t_count), dtype=np.int64)
-    units2 = np.empty((1, t_count), dtype=np.int64)
+    nd, pv2, cnt2, units2 = ch.nd, ch.pv2, ch.cnt2, ch.units2
     zero = np.int64(0)  # the child's row in those (not a literal: one signature for the calls that take it)
     pv_s = inp.pv[s]
     nc = np.int64(0)  # (not a literal 0: one compiled signature for the calls that take it)
@@ -338,29 +356,61 @@ def _take_rematched(inp, rk, lay, ch, q, s, zkeys, out, row):
     out.zhash[row] = h
 
 
+@njit(cache=True)
+def _before(key, a, b):
+    """Whether child ``a`` ranks before child ``b``: the higher key, then the first generated (NaN keys last)."""
+    ka, kb = key[a], key[b]
+    if ka > kb:
+        return True
+    if ka == kb:
+        return a < b
+    return kb != kb and (ka == ka or a < b)
+
+
+@njit(cache=True)
+def _sift_down(key, heap, i, n):
+    """Restore the heap order of ``heap[:n]`` (by :func:`_before`, best at 0) below entry ``i``."""
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            return
+        if c + 1 < n and _before(key, heap[c + 1], heap[c]):
+            c += 1
+        if not _before(key, heap[c], heap[i]):
+            return
+        heap[i], heap[c] = heap[c], heap[i]
+        i = c
+
+
 @njit(cache=True, inline="always")
 def _select(inp, rk, lay, ch, nc, s, want, zkeys, out, tr, stats):
     """Keep the best ``want`` distinct children (by key; ties: generation order) as ``out``; returns how many.
 
-    Children are written in rank order; a child equal to one kept already (whose key is at
-    least as high) is merged into it, that is dropped.
+    Children are written in rank order (taken from a heap: only the first few of them are
+    needed); a child equal to one kept already (whose key is at least as high) is merged
+    into it, that is dropped.
     """
     gap, types, values, pv_s = inp.gap, inp.types, inp.values, inp.pv[s]
     trans, kn_of, kn_units = rk.trans, rk.kn_of, rk.kn_units
     l_used, l_dist, l_pv, l_units, l_count, l_tval = lay.used, lay.dist, lay.pv_used, lay.units, lay.count, lay.tval
     used, dist, pv_used, units, count, tval = out.used, out.dist, out.pv_used, out.units, out.count, out.tval
     value, acc, zhash = out.value, out.acc, out.zhash
-    rank = np.argsort(-ch.key[:nc], kind="mergesort")
-    hsize = 16
-    while hsize < 4 * want:
-        hsize *= 2
-    table = np.full(hsize, -1, dtype=np.int64)
-    codes = np.empty(hsize, dtype=np.uint64)
+    key, heap, table, codes = ch.key, ch.heap, ch.table, ch.codes
+    hsize = _hash_size(want)
+    for i in range(hsize):
+        table[i] = -1
     mask = np.uint64(hsize - 1)
+    for i in range(nc):
+        heap[i] = i
+    for i in range(nc // 2 - 1, -1, -1):
+        _sift_down(key, heap, i, nc)
+    n_heap = nc
     kept = np.int64(0)  # (not a literal 0: one compiled signature for the calls that take it)
-    for q in rank:
-        if kept == want:
-            break
+    while kept < want and n_heap > 0:
+        q = heap[0]  # the best child left (rank, then generation order: a stable sort's order)
+        n_heap -= 1
+        heap[0] = heap[n_heap]
+        _sift_down(key, heap, 0, n_heap)
         p, c, r = ch.parent[q], ch.card[q], kept
         t = types[c] if c >= 0 else -1
         _step_dist(gap, l_dist, p, t, dist, r)
@@ -415,7 +465,8 @@ def beam_search(inp, rk, fl, order, width, cards_per_type, tie, zkeys, deadline)
     for t in range(t_count):
         if rk.kn_of[t] >= 0:
             lay.units[0, t] = rk.kn_cap[rk.kn_of[t]]
-    ch = _new_children(width * (1 + t_count * cards_per_type), nw)
+    ch = _new_children(width * (1 + t_count * cards_per_type), nw, t_count, width)
+    has_floor = np.any(fl.of_type >= 0)
     tr = BeamResult(np.zeros((k, width), dtype=np.int64), np.full((k, width), -1, dtype=np.int64), 0, np.zeros(0),
                     np.zeros(0, dtype=np.bool_), np.zeros(4, dtype=np.int64))
     stats = tr.stats
@@ -426,7 +477,7 @@ def beam_search(inp, rk, fl, order, width, cards_per_type, tie, zkeys, deadline)
             late = True
         if late:
             stats[3] += 1
-        nc = _expand(inp, rk, fl, order, lay, size, s, tr, cards_per_type, tie, ch, stats)
+        nc = _expand(inp, rk, fl, has_floor, order, lay, size, s, tr, cards_per_type, tie, ch, stats)
         want = 1 if late else ((width + 1) // 2 if s < k // EARLY_SLOTS_DIVISOR else width)
         size = _select(inp, rk, lay, ch, nc, s, want, zkeys, nxt, tr, stats)
         lay, nxt = nxt, lay
