@@ -230,6 +230,17 @@ def _grid_gain(Hg, s1, nst, h_base, grid_kind, grid_type, grid_delta, V, placed,
 
 
 @njit(cache=True, inline="always")
+def _floors_reachable(floor_types, V, placed):
+    """Whether every share floor stays reachable for a child (``placed``: its card type, -1 the organic
+    item), by :func:`_type_terms` row 6."""
+    for j in range(floor_types.shape[0]):
+        u = floor_types[j]
+        if V[0 if placed < 0 else (2 if u == placed else 1), 6, u] == 0.0:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
 def _sort_excess(t, mu, slack, s1, used, card_start, card_list, ex, ex_card, ex_pos):
     """Type ``t``'s unused cards by price excess over their slack from slot ``s1`` on, largest first.
 
@@ -360,12 +371,8 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
     # the organic child
     nst = trans[st_s, 0]
     b = f_s + H[s1, nst] - tot_mu
-    floors = True
     for u in range(n_types):
         b += credit[0, u] - V[0, 0, u]
-    for j in range(floor_types.shape[0]):
-        if V[0, 6, floor_types[j]] == 0.0:
-            floors = False
     if b > thr:
         b += _grid_gain(Hg, s1, nst, H[s1, nst], grid_kind, grid_type, grid_delta, V, organic, alpha)
     if b > thr and split.on:
@@ -374,7 +381,7 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
         pass
     elif b <= thr:
         bound_prunes += 1
-    elif not floors:
+    elif not _floors_reachable(floor_types, V, organic):
         floor_prunes += 1
     else:
         out_card[0] = -1
@@ -391,12 +398,7 @@ def _expand(s, dist_s, st_s, f_s, g_s, pvu_s, cnt_s, used, thr, only, own, P, L,
         nst = trans[st_s, 1 + t]
         if nst < 0:
             continue
-        floors = True
-        for j in range(floor_types.shape[0]):
-            u = floor_types[j]
-            if V[2 if u == t else 1, 6, u] == 0.0:
-                floors = False
-        if not floors:
+        if not _floors_reachable(floor_types, V, t):
             floor_prunes += 1
             continue
         base = f_s + H[s1, nst] - tot_mu
