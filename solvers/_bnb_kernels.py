@@ -208,7 +208,7 @@ def beam(P, L, R, dist0, f0, width, inc_val, tol_rel, tol_abs, deadline, out_pla
         if stop[0] != 0 or ((s & 7) == 7 and now() > deadline):
             return NEG
         thr = inc_val + tol_rel * abs(inc_val) + tol_abs if inc_val > NEG else NEG
-        m = 0
+        m = np.int64(0)  # (typed, not a literal: one compile of _select)
         for i in range(size):
             got, _, _ = _expand(s, b.dist[i], b.st[i], b.f[i], b.g[i], b.pvu[i], b.cnt[i], b.used[i], thr, free,
                                 b.bound[i], P, L, R, W, kid_card, kid_bound)

@@ -21,6 +21,7 @@ from solvers._beam.local import local_search
 from solvers._beam.match import rematch_duals, rematch_plan
 from solvers._beam.search import beam_search, floor_ok, trace
 from solvers._clock import now
+from solvers._core.prices import copy_into
 
 __all__ = ["Plans", "plan", "card_order", "path_plan", "root_infeasible", "RETRY_GROWTH", "LS_MAX_SOLVES", "N_COUNTERS"]
 
@@ -148,10 +149,10 @@ def _insert(out, out_value, n_found, plan, v):
         return n_found
     pos = n_found if n_found < n_keep else n_keep - 1
     while pos > 0 and out_value[pos - 1] < v:
-        out[pos] = out[pos - 1]
+        copy_into(out[pos], out[pos - 1])
         out_value[pos] = out_value[pos - 1]
         pos -= 1
-    out[pos] = plan
+    copy_into(out[pos], plan)
     out_value[pos] = v
     return min(n_found + 1, n_keep)
 
@@ -230,7 +231,8 @@ def plan(inp, rk, fl, width, cards_per_type, n_out, ls_starts, tie, zkeys, deadl
     w = width
     while True:
         res = beam_search(inp, rk, fl, order, w, cards_per_type, tie, zkeys, deadline)
-        stats[:4] += res.stats
+        for x in range(res.stats.shape[0]):
+            stats[x] += res.stats[x]
         if res.feasible.any() or not has_floor or res.stats[3] > 0 or w >= width * RETRY_GROWTH ** 2:
             break
         w *= RETRY_GROWTH
@@ -255,6 +257,7 @@ def plan(inp, rk, fl, width, cards_per_type, n_out, ls_starts, tie, zkeys, deadl
     plans = np.full((n_out, k), -1, dtype=np.int64)
     values = np.zeros(n_out)
     m = min(n_found, n_out)
-    plans[:m] = out[:m]
-    values[:m] = out_value[:m]
+    for x in range(m):
+        copy_into(plans[x], out[x])
+    copy_into(values[:m], out_value[:m])
     return Plans(plans, values, m, stats)

@@ -29,6 +29,7 @@ from numba import njit
 
 from solvers._beam.match import match_type
 from solvers._clock import now
+from solvers._core.prices import copy_into
 
 __all__ = ["Layer", "Children", "BeamResult", "new_layer", "completion", "floor_ok", "rematched_child",
            "beam_search", "trace", "EARLY_SLOTS_DIVISOR"]
@@ -219,12 +220,12 @@ def rematched_child(inp, tr, lay, p, s, t, ch, q):
     """
     prev = _type_slots(tr, p, s, t, inp.types)
     slots = np.empty(prev.shape[0] + 1, dtype=np.int64)
-    slots[:-1] = prev
+    copy_into(slots[:-1], prev)
     slots[-1] = s
     mt = match_type(inp.vmask, inp.tcards, inp.tstart[t], inp.tstart[t + 1], slots)
     if mt.value == NEG:
         return -1, 0.0
-    ch.rm_used[q, :] = lay.used[p]
+    copy_into(ch.rm_used[q], lay.used[p])
     for j in range(inp.tstart[t], inp.tstart[t + 1]):  # clear the type's bits, then set the matched cards'
         c = inp.tcards[j]
         ch.rm_used[q, c >> 6] &= ~(np.uint64(1) << np.uint64(c & 63))
@@ -344,7 +345,7 @@ def _take_rematched(inp, rk, lay, ch, q, s, zkeys, out, row):
     """Row ``row`` of ``out`` (written as for a plain child) takes the cards, value and hash of re-matched child ``q``."""
     p, t = ch.parent[q], inp.types[ch.card[q]]
     gain = ch.rm_tval[q] - lay.tval[p, t]
-    out.used[row] = ch.rm_used[q]
+    copy_into(out.used[row], ch.rm_used[q])
     out.tval[row, t] = ch.rm_tval[q]
     out.value[row] = lay.value[p] + gain
     d_mu = _mu_of(ch.rm_used[q], rk.mu) - _mu_of(lay.used[p], rk.mu)
@@ -461,7 +462,7 @@ def beam_search(inp, rk, fl, order, width, cards_per_type, tie, zkeys, deadline)
     nw = max(1, (n + 63) // 64)
     lay = new_layer(width, nw, t_count)
     nxt = new_layer(width, nw, t_count)
-    lay.dist[0] = inp.dist0
+    copy_into(lay.dist[0], inp.dist0)
     for t in range(t_count):
         if rk.kn_of[t] >= 0:
             lay.units[0, t] = rk.kn_cap[rk.kn_of[t]]
