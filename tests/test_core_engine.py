@@ -33,7 +33,7 @@ from solvers._core.prices import (
     steps_done,
 )
 from solvers._core.resources import left_units, no_resources, pv_resources
-from solvers._core.split import improve_split, need_left, new_floor_sacks, new_split_tables, split_bound
+from solvers._core.split import improve_split, need_left, new_floor_sacks, new_split_tables, no_floor_sacks, split_bound
 
 
 def states_by_hand(gaps, init, n_types):
@@ -380,3 +380,17 @@ def test_new_rows_gives_every_caller_the_same_array_types():
     assert all(a.flags.writeable and a.flags.c_contiguous for a in rows)
     assert rows.vmask is vmask and rows.use_alpha is flags
     assert rows.types is not types and rows.types.tolist() == [0, 1, 1] and rows.pv.tolist() == [1.0] * 4
+
+
+@pytest.mark.parametrize("n_types,n_slots", [(1, 1), (3, 12), (5, 50)])
+def test_no_floor_sacks_is_new_floor_sacks_for_none(n_types, n_slots):
+    """The direct build of "no floored type" equals :func:`new_floor_sacks` with nothing tracked, field by
+    field (values, shapes and dtypes: the kernels are compiled for those types)."""
+    ref = new_floor_sacks(np.zeros(n_slots), np.zeros(n_types), np.zeros(n_types, dtype=np.int64), [], [],
+                          np.ones(n_types + 1, dtype=np.int64), np.ones(n_types + 1, dtype=np.int64),
+                          np.zeros((n_types, n_slots), dtype=bool), n_slots, n_types)
+    got = no_floor_sacks(n_types, n_slots)
+    assert got._fields == ref._fields
+    for name, a, b in zip(ref._fields, ref, got):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
