@@ -176,7 +176,6 @@ from typing import NamedTuple
 import numpy as np
 
 from mixrank.solution import Counters, Solution, Status, make_solution
-from solvers._beam.instance import BeamInput, beam_input
 from solvers._beam.plan import Plans, path_plan, plan, root_infeasible
 from solvers._beam.relax import (
     FloorReach,
@@ -189,6 +188,7 @@ from solvers._beam.relax import (
     split_ranking,
 )
 from solvers._common import MAX_BEAM_WIDTH, binding_caps_problem, check_int_option, share_margin, warm_up_problem
+from solvers._core.instance import BeamInput, beam_input
 from solvers._core.prices import Prices, new_prices
 
 __all__ = ["solve_beam", "warm_up", "prepare"]

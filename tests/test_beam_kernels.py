@@ -10,11 +10,11 @@ import pytest
 
 import mixrank
 from mixrank.synthetic import instance
-from solvers._beam.instance import beam_input, types_feasible
-from solvers._beam.match import hungarian, match_type, price_bound, rematch_duals, rematch_plan
 from solvers._beam.plan import _best_at, _plan_bound, card_order, path_plan
 from solvers._beam.relax import floor_reach, improve, plain_ranking, relaxation, split_ranking
 from solvers._beam.search import _floor_terms, completion, floor_ok
+from solvers._core.assign import hungarian, match_type, price_bound, rematch_duals, rematch_plan
+from solvers._core.instance import beam_input, types_feasible
 from solvers._core.prices import Prices, dual_bound, new_prices
 from solvers._core.reach import type_avail
 from solvers._core.resources import pv_resources

@@ -16,8 +16,8 @@ from strategies import problems, random_problem
 import mixrank
 from mixrank import SolverError, Status
 from mixrank.synthetic import instance
-from solvers._beam.instance import beam_input
-from solvers._beam.local import local_search
+from solvers._core.instance import beam_input
+from solvers._core.local import local_search
 from solvers.beam import solve_beam
 
 VARIANTS = ((False, False), (True, False), (False, True), (True, True))

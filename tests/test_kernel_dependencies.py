@@ -16,7 +16,7 @@ import pytest
 from mixrank import _kernel_cache
 from mixrank._kernel_cache import ROOT, closure_digest, closure_files
 
-KERNEL_MODULES = ["mixrank._fastcheck", "solvers._beam.instance", "solvers._beam.local", "solvers._beam.match",
+KERNEL_MODULES = ["mixrank._fastcheck", "solvers._core.instance", "solvers._core.local", "solvers._core.assign",
                   "solvers._beam.plan", "solvers._beam.search", "solvers._bnb_kernels", "solvers._bnb_node",
                   "solvers._core.dp", "solvers._core.gaps", "solvers._core.knapsack", "solvers._core.prices",
                   "solvers._core.reach", "solvers._core.resources", "solvers._core.split"]
@@ -27,8 +27,8 @@ def rel(paths):
 
 
 def test_closures_hold_every_embedded_kernel_file():
-    assert {"solvers/_clock.py", "solvers/_beam/search.py", "solvers/_beam/match.py", "solvers/_beam/local.py",
-            "solvers/_beam/instance.py"} <= rel(closure_files(ROOT / "solvers/_beam/plan.py"))
+    assert {"solvers/_clock.py", "solvers/_beam/search.py", "solvers/_core/assign.py", "solvers/_core/local.py",
+            "solvers/_core/instance.py"} <= rel(closure_files(ROOT / "solvers/_beam/plan.py"))
     assert {"solvers/_clock.py", "solvers/_core/dp.py", "solvers/_core/resources.py"} <= rel(
         closure_files(ROOT / "solvers/_bnb_kernels.py"))
     assert {"solvers/_core/prices.py", "solvers/_core/knapsack.py", "solvers/_core/dp.py"} <= rel(

@@ -3,9 +3,9 @@
 :func:`plan` runs steps 3-5 of :mod:`solvers.beam`: the beam
 (:func:`~solvers._beam.search.beam_search`), retried 8x and 64x wider when tight
 floors starve it; each final plan re-matched type by type
-(:func:`~solvers._beam.match.rematch_plan`), best first, skipping plans whose
+(:func:`~solvers._core.assign.rematch_plan`), best first, skipping plans whose
 bound cannot beat the ones kept; the local search
-(:func:`~solvers._beam.local.local_search`) from the best few; and the best
+(:func:`~solvers._core.local.local_search`) from the best few; and the best
 ``n_out`` distinct plans of all.
 """
 
@@ -16,11 +16,11 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from solvers._beam.instance import types_feasible
-from solvers._beam.local import local_search
-from solvers._beam.match import rematch_duals, rematch_plan
 from solvers._beam.search import beam_search, floor_ok, trace
 from solvers._clock import now
+from solvers._core.assign import rematch_duals, rematch_plan
+from solvers._core.instance import types_feasible
+from solvers._core.local import local_search
 from solvers._core.prices import copy_into
 
 __all__ = ["Plans", "plan", "card_order", "path_plan", "root_infeasible", "RETRY_GROWTH", "LS_MAX_SOLVES", "N_COUNTERS"]
@@ -104,8 +104,8 @@ def path_plan(inp, trans, choice):
     give a type (or organic) per slot; where a type holds more slots than its count cap or
     more PV than its share cap, its slots of least value are dropped (dropping a card
     keeps every gap); the type sequence must then keep every rule
-    (:func:`~solvers._beam.instance.types_feasible`), and each type's cards are matched
-    to its slots (:func:`~solvers._beam.match.rematch_plan`). With good prices the path
+    (:func:`~solvers._core.instance.types_feasible`), and each type's cards are matched
+    to its slots (:func:`~solvers._core.assign.rematch_plan`). With good prices the path
     is nearly a plan, and the repaired one is often better than a narrow beam's.
     """
     t_count, k = inp.caps.shape[0], inp.pv.shape[0]
@@ -161,7 +161,7 @@ def _insert(out, out_value, n_found, plan, v):
 def _plan_bound(inp, p, best_at, duals):
     """An upper bound of plan ``p``'s value re-matched: the least of two, each type's cards free to repeat
     (``best_at``) and the assignment's LP bound at the dual prices ``duals`` (T, n) of an earlier matching
-    (any prices >= 0 give one: :func:`~solvers._beam.match.price_bound`)."""
+    (any prices >= 0 give one: :func:`~solvers._core.assign.price_bound`)."""
     t_count = duals.shape[0]
     free, priced = 0.0, 0.0
     placed = np.zeros(t_count, dtype=np.bool_)

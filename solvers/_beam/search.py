@@ -27,8 +27,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from solvers._beam.match import match_type
 from solvers._clock import now
+from solvers._core.assign import match_type
 from solvers._core.prices import copy_into
 
 __all__ = ["Layer", "Children", "BeamResult", "new_layer", "completion", "floor_ok", "rematched_child",

@@ -1,4 +1,5 @@
-"""The arrays every step of the beam reads, derived once per solve from ``problem.arrays``."""
+"""The arrays the beam's kernels and the local search (:mod:`solvers._core.local`, which bnb runs too) read,
+derived once per solve from ``problem.arrays``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Local search on *where each type goes*, each move valued exactly by re-matching the types it changes.
 
 From a plan, a first-improvement search over three kinds of move, each kept feasible
-(gaps, shares, counts: :func:`~solvers._beam.instance.types_feasible`):
+(gaps, shares, counts: :func:`~solvers._core.instance.types_feasible`):
 
 * re-type one slot (organic to a type: add a card; a type to organic: drop one;
   one type to another);
@@ -9,9 +9,9 @@ From a plan, a first-improvement search over three kinds of move, each kept feas
 * swap the types of two card slots.
 
 A move changes the slot sets of one or two types; their best assignments
-(:func:`~solvers._beam.match.match_type`) value it exactly. Before that, the dual
+(:func:`~solvers._core.assign.match_type`) value it exactly. Before that, the dual
 prices of each type's current matching bound what its new slot set can be worth
-(:func:`~solvers._beam.match.price_bound`, kept per slot in a table): a move whose
+(:func:`~solvers._core.assign.price_bound`, kept per slot in a table): a move whose
 bound cannot gain is skipped without solving anything, and most are. The search
 stops at a local optimum, after ``max_solves`` assignment problems, or at the deadline.
 """
@@ -23,9 +23,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from solvers._beam.instance import types_feasible
-from solvers._beam.match import match_type
 from solvers._clock import now
+from solvers._core.assign import match_type
+from solvers._core.instance import types_feasible
 
 __all__ = ["LocalResult", "local_search", "MIN_GAIN", "CLOCK_SOLVES"]
 
