@@ -26,6 +26,17 @@ with :class:`~solvers._core.resources.Resources`; exact but its state space
 grows with the product of the tracked caps) or, cheaper, per type in the split
 relaxation, which :mod:`solvers.bnb` uses.
 
-Every kernel here is tested against a plain-Python reference
-(``tests/test_core_engine.py``).
+Both solvers also share a local search on plans (the beam on its best plans, bnb on its first plan
+and where its search pauses):
+
+* :mod:`solvers._core.instance` — the arrays it reads (:class:`~solvers._core.instance.BeamInput`)
+  and the rule check of a plan's types per slot;
+* :mod:`solvers._core.assign` — each type's cards matched to its slots (Hungarian method), with
+  dual prices that bound other slot sets;
+* :mod:`solvers._core.local` — first-improvement moves of a type's slots, each valued exactly by
+  re-matching.
+
+The relaxation's kernels are tested against a plain-Python reference
+(``tests/test_core_engine.py``); the local search's in ``tests/test_beam_kernels.py`` and
+``tests/test_beam_local_search.py``.
 """
