@@ -377,13 +377,16 @@ class _Local:
     def __init__(self, problem, lay: _Layout):
         self.problem, self.lay, self.inp = problem, lay, None
         self.improved = 0  # plans it improved past the incumbent
+        self.seconds = 0.0
 
     def improve(self, inc_val: float, inc_plan, start, deadline: float):
         """The local search from ``start`` (a feasible plan): its plan where it beats ``inc_val`` (by more than
         the tolerance), else ``(inc_val, inc_plan)``."""
+        t0 = time.perf_counter()
         if self.inp is None:
             self.inp = beam_input(self.problem.arrays)
         plan = local_search(self.inp, start, _LS_SOLVES, deadline).plan
+        self.seconds += time.perf_counter() - t0
         val, values = 0.0, self.lay.values
         for s in range(plan.shape[0]):  # summed slot by slot, as the search values a plan
             if plan[s] >= 0:
@@ -509,7 +512,7 @@ def _solve(problem, start, time_limit, node_limit, width, lagrange_iters, memo, 
     timing["search_time"] = time.perf_counter() - t0 + timing.get("search_time", 0.0)
 
     extra = {"beam_value": float(beam_val), "rounds": rounds, "resumed": tree.resumed,
-             "neighbourhood_nodes": int(side[0]), "ls_improved": ls.improved, **timing}
+             "neighbourhood_nodes": int(side[0]), "ls_improved": ls.improved, "local_search_time": ls.seconds, **timing}
     return _result(problem, start, time_limit, complete, inc_val, inc_plan, bound, rel, counters, extra)
 
 

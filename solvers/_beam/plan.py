@@ -249,7 +249,7 @@ def plan(inp, rk, fl, width, cards_per_type, n_out, ls_starts, tie, zkeys, deadl
         n_ls = 0
     starts = out[:n_ls].copy()
     for x in range(n_ls):
-        r = local_search(inp, starts[x], LS_MAX_SOLVES, deadline)
+        r = local_search(inp, starts[x], np.int64(LS_MAX_SOLVES), deadline)  # (int64: one compile, shared with bnb)
         stats[7] += r.solves
         stats[9] += r.moves
         stats[10] += not r.local_opt
