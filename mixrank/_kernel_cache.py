@@ -9,6 +9,13 @@ at the top of each file). An edit anywhere in that closure changes the stamp,
 and Numba compiles again instead of loading the old code. Kernels elsewhere
 are cached as Numba always does.
 
+A cache index names the types of its kernels' arguments, our named tuples among
+them, by module and class. Where a class moved or was renamed since the cache was
+written (an upgrade, a refactor), Numba's unpickling of the index raises
+``ModuleNotFoundError`` or ``AttributeError`` before it reads the stamp, and the
+kernel's first call fails. :func:`install` makes such an index count as stale:
+Numba compiles again and writes a new one, as it does for any stale stamp.
+
 ``mixrank._fastcheck`` and ``solvers/__init__`` import this module before any
 kernel is defined: Numba picks a kernel's cache locator when it is decorated.
 """
@@ -116,12 +123,25 @@ class UserWideClosureLocator(_ClosureStamp, caching.UserWideCacheLocator):
     """The source tree is read-only: the cache lives in the user's cache folder."""
 
 
+_NUMBA_LOAD_INDEX = caching.IndexDataCacheFile._load_index
+
+
+def _load_index_or_stale(self):
+    """Numba's index load, where an index whose types no longer import counts as stale (``{}``)."""
+    try:
+        return _NUMBA_LOAD_INDEX(self)
+    except (ImportError, AttributeError):
+        return {}
+
+
 def install() -> None:
-    """Put the closure-stamped locators first in Numba's list (idempotent)."""
+    """Put the closure-stamped locators first in Numba's list, and make an index that no longer
+    unpickles a stale one (idempotent)."""
     ours = [UserProvidedClosureLocator, InTreeClosureLocator, UserWideClosureLocator]
     classes = caching.CacheImpl._locator_classes
     if classes[:3] != ours:
         classes[:] = ours + [c for c in classes if c not in ours]
+    caching.IndexDataCacheFile._load_index = _load_index_or_stale
 
 
 install()

@@ -86,3 +86,50 @@ def test_an_edit_to_an_embedded_kernel_recompiles_its_users(tmp_path):
     assert run() == "2"  # from the cache
     dep.write_text(dep.read_text().replace("return 1", "return 21"))
     assert run() == "42"
+
+
+MOVED = """
+import sys
+from pathlib import Path
+import mixrank._kernel_cache as kc
+kc.ROOT, kc.PACKAGES = Path(sys.argv[1]), ("probe",)
+sys.path.insert(0, sys.argv[1])
+from probe.user import total, Pair
+print(total(Pair(20.0, 22.0)))
+"""
+
+
+def test_a_cache_that_names_a_moved_class_is_stale_not_an_error(tmp_path):
+    """A kernel cached for a named tuple of ``probe.kinds``; the class then moves to ``probe.shapes``. Numba
+    alone fails the next call (unpickling the index imports ``probe.kinds``: ModuleNotFoundError); the
+    cache must count as stale and compile again."""
+    pkg = tmp_path / "probe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    kind = "from typing import NamedTuple\n\n\nclass Pair(NamedTuple):\n    a: float\n    b: float\n"
+    (pkg / "kinds.py").write_text(kind)
+    user = pkg / "user.py"
+    user.write_text(textwrap.dedent("""\
+        from numba import njit
+
+        from probe.kinds import Pair
+
+
+        @njit(cache=True)
+        def total(p):
+            return p.a + p.b
+        """))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", MOVED, str(tmp_path)], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.split()[-1]
+
+    assert run() == "42.0"
+    assert run() == "42.0"  # from the cache
+    (pkg / "kinds.py").unlink()
+    (pkg / "shapes.py").write_text(kind)
+    user.write_text(user.read_text().replace("probe.kinds", "probe.shapes"))
+    assert run() == "42.0"
+    assert run() == "42.0"  # the new cache
