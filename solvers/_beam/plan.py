@@ -18,7 +18,7 @@ from numba import njit
 
 from solvers._beam.search import beam_search, floor_ok, trace
 from solvers._clock import now
-from solvers._core.assign import rematch_duals, rematch_plan
+from solvers._core.assign import price_bound, rematch_duals, rematch_plan
 from solvers._core.instance import types_feasible
 from solvers._core.local import local_search
 from solvers._core.prices import copy_into
@@ -160,27 +160,20 @@ def _insert(out, out_value, n_found, plan, v):
 @njit(cache=True)
 def _plan_bound(inp, p, best_at, duals):
     """An upper bound of plan ``p``'s value re-matched: the least of two, each type's cards free to repeat
-    (``best_at``) and the assignment's LP bound at the dual prices ``duals`` (T, n) of an earlier matching
-    (any prices >= 0 give one: :func:`~solvers._core.assign.price_bound`)."""
-    t_count = duals.shape[0]
+    (``best_at``) and each type's assignment bounded at the dual prices ``duals`` (T, n) of an earlier matching
+    (:func:`~solvers._core.assign.price_bound`: any prices >= 0 give one)."""
     free, priced = 0.0, 0.0
-    placed = np.zeros(t_count, dtype=np.bool_)
+    mask = np.empty(p.shape[0], dtype=np.bool_)  # the slots of one type
     for s in range(p.shape[0]):
-        if p[s] < 0:
-            continue
-        t = inp.types[p[s]]
-        free += best_at[t, s]
-        placed[t] = True
-        best = NEG
-        for j in range(inp.tstart[t + 1] - inp.tstart[t]):
-            x = inp.vmask[inp.tcards[inp.tstart[t] + j], s] - duals[t, j]
-            if x > best:
-                best = x
-        priced += best
-    for t in range(t_count):
-        if placed[t]:
-            for j in range(inp.tstart[t + 1] - inp.tstart[t]):
-                priced += duals[t, j]
+        if p[s] >= 0:
+            free += best_at[inp.types[p[s]], s]
+    for t in range(duals.shape[0]):
+        placed = False
+        for s in range(p.shape[0]):
+            mask[s] = p[s] >= 0 and inp.types[p[s]] == t
+            placed = placed or mask[s]
+        if placed:
+            priced += price_bound(inp.vmask, inp.tcards, inp.tstart[t], inp.tstart[t + 1], duals[t], mask)
     return min(free, priced)
 
 
